@@ -1,0 +1,21 @@
+/** @type {import('jest').Config} */
+const shared = {
+  transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2023' } }] },
+  moduleNameMapper: { '^@mailer/contract$': '<rootDir>/packages/contract/src/index.ts' },
+  testEnvironment: 'node',
+  rootDir: __dirname,
+};
+
+/** Unit tests sit beside the code; integration tests against real servers sit in test/. */
+module.exports = {
+  projects: [
+    { ...shared, displayName: 'unit', testMatch: ['<rootDir>/packages/*/src/**/*.test.ts'] },
+    {
+      ...shared,
+      displayName: 'integration',
+      testMatch: ['<rootDir>/packages/*/test/**/*.integration.test.ts'],
+      slowTestThreshold: 30,
+    },
+  ],
+  maxWorkers: 2,
+};

@@ -1,0 +1,5 @@
+export * from './email-request.schema';
+export * from './envelope';
+export * from './topology';
+export * from './validation';
+export * from './declare-topology';

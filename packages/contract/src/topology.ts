@@ -1,0 +1,137 @@
+/**
+ * The RabbitMQ topology both services declare (DESIGN.md): a work exchange and quorum queue, one
+ * delay queue per retry tier that dead-letters back to the work exchange when its fixed TTL runs
+ * out, and a dead-letter exchange and queue for what cannot be sent.
+ *
+ * Arguments must be identical wherever they are declared: RabbitMQ refuses a declare whose
+ * arguments differ from the existing queue's (PRECONDITION_FAILED), which is how a mismatch
+ * between services or deployments is caught at start-up.
+ */
+
+/** Routing key of the work queue's binding; delay tiers dead-letter back with it. */
+export const WORK_ROUTING_KEY = 'email';
+
+/** What the topology depends on; both services read these from the same configuration keys. */
+export interface TopologyOptions {
+  /** Prefix of every exchange and queue name, e.g. `mailer`. Tests use a unique one per run. */
+  readonly prefix: string;
+  /** Delay of each retry tier, in milliseconds, shortest first. */
+  readonly retryDelaysMs: readonly number[];
+  /** Deliveries of one message before the work queue dead-letters it (poison guard). */
+  readonly deliveryLimit: number;
+}
+
+/** A queue to declare, with its full argument table. */
+export interface QueueSpec {
+  readonly name: string;
+  readonly arguments: Readonly<Record<string, string | number>>;
+  /** Exchange and routing key the queue is bound with. */
+  readonly binding: { readonly exchange: string; readonly routingKey: string };
+}
+
+/** An exchange to declare. */
+export interface ExchangeSpec {
+  readonly name: string;
+  readonly type: 'direct' | 'fanout' | 'topic';
+}
+
+/** A retry tier: its routing key on the retry exchange, and its queue. */
+export interface RetryTier {
+  readonly delayMs: number;
+  readonly routingKey: string;
+  readonly queue: QueueSpec;
+}
+
+/** Every name and argument of the topology. */
+export interface Topology {
+  readonly workExchange: ExchangeSpec;
+  readonly retryExchange: ExchangeSpec;
+  readonly deadExchange: ExchangeSpec;
+  readonly workQueue: QueueSpec;
+  readonly deadQueue: QueueSpec;
+  readonly retryTiers: readonly RetryTier[];
+  readonly exchanges: readonly ExchangeSpec[];
+  readonly queues: readonly QueueSpec[];
+}
+
+/** Default delay tiers: 10 s, 1 min, 5 min, 30 min, 2 h. */
+export const DEFAULT_RETRY_DELAYS_MS: readonly number[] = [10_000, 60_000, 300_000, 1_800_000, 7_200_000];
+
+/** Default poison guard: deliveries before the work queue dead-letters a message. */
+export const DEFAULT_DELIVERY_LIMIT = 10;
+
+/** Formats a delay as a short name for a queue: 10s, 1m, 2h, 1500ms. */
+export function delayName(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}
+
+const safeDeadLettering = {
+  'x-dead-letter-strategy': 'at-least-once',
+  'x-overflow': 'reject-publish',
+} as const;
+
+/** Builds the topology for the given options. Pure: declares nothing. */
+export function buildTopology(options: TopologyOptions): Topology {
+  const { prefix } = options;
+  const workExchange: ExchangeSpec = { name: `${prefix}.work`, type: 'direct' };
+  const retryExchange: ExchangeSpec = { name: `${prefix}.retry`, type: 'direct' };
+  const deadExchange: ExchangeSpec = { name: `${prefix}.dead`, type: 'fanout' };
+
+  const workQueue: QueueSpec = {
+    name: `${prefix}.work`,
+    arguments: {
+      'x-queue-type': 'quorum',
+      'x-delivery-limit': options.deliveryLimit,
+      'x-dead-letter-exchange': deadExchange.name,
+      ...safeDeadLettering,
+    },
+    binding: { exchange: workExchange.name, routingKey: WORK_ROUTING_KEY },
+  };
+  const deadQueue: QueueSpec = {
+    name: `${prefix}.dead`,
+    arguments: { 'x-queue-type': 'quorum' },
+    binding: { exchange: deadExchange.name, routingKey: '' },
+  };
+  const retryTiers = options.retryDelaysMs.map((delayMs): RetryTier => {
+    const routingKey = delayName(delayMs);
+    return {
+      delayMs,
+      routingKey,
+      queue: {
+        name: `${prefix}.retry.${routingKey}`,
+        arguments: {
+          'x-queue-type': 'quorum',
+          'x-message-ttl': delayMs,
+          'x-dead-letter-exchange': workExchange.name,
+          'x-dead-letter-routing-key': WORK_ROUTING_KEY,
+          ...safeDeadLettering,
+        },
+        binding: { exchange: retryExchange.name, routingKey },
+      },
+    };
+  });
+  return {
+    workExchange,
+    retryExchange,
+    deadExchange,
+    workQueue,
+    deadQueue,
+    retryTiers,
+    exchanges: [workExchange, retryExchange, deadExchange],
+    queues: [workQueue, deadQueue, ...retryTiers.map((tier) => tier.queue)],
+  };
+}
+
+const durationUnits: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Parses a duration such as `500ms`, `10s`, `1m` or `2h` into milliseconds; undefined if malformed. */
+export function parseDuration(text: string): number | undefined {
+  const match = /^(\d+)(ms|s|m|h)$/.exec(text.trim());
+  if (match === null) return undefined;
+  const [, amount, unit] = match;
+  const ms = Number(amount) * (durationUnits[unit ?? ''] ?? Number.NaN);
+  return Number.isSafeInteger(ms) && ms > 0 ? ms : undefined;
+}

@@ -1,0 +1,169 @@
+import { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { connect, type ChannelModel, type ConfirmChannel } from 'amqplib';
+import { TopologyMismatchError, declareTopology, type Topology } from '@mailer/contract';
+import type { Logger } from '../log/logger';
+
+/** How to reach the broker and what to declare there. */
+export interface BrokerConnectionOptions {
+  readonly url: string;
+  readonly topology: Topology;
+  readonly logger: Logger;
+  /** Shown in the management UI's connection list. */
+  readonly connectionName: string;
+  /** Reconnect backoff: first delay and cap, in ms. */
+  readonly reconnectDelayMs?: { readonly initial: number; readonly max: number };
+}
+
+interface Events {
+  /** A new confirm channel is open and the topology is declared. */
+  channel: [ConfirmChannel];
+  /** Start-up cannot go on (the topology does not match). */
+  fatal: [Error];
+}
+
+/**
+ * One connection to RabbitMQ with one confirm channel, kept open: it declares the topology on
+ * every (re)connect, reconnects with backoff after the broker goes away, reopens the channel
+ * after a channel error, and tracks the broker's flow-control block.
+ *
+ * Every connection and channel gets an `'error'` listener: in amqplib an unhandled channel error
+ * closes the whole connection, and an unhandled connection error ends the process.
+ */
+export class BrokerConnection extends EventEmitter<Events> {
+  private model: ChannelModel | undefined;
+  private confirmChannel: ConfirmChannel | undefined;
+  private blockedReason: string | undefined;
+  private stopping = false;
+  private loop: Promise<void> | undefined;
+
+  constructor(private readonly options: BrokerConnectionOptions) {
+    super();
+  }
+
+  /** The open confirm channel, if any. */
+  get channel(): ConfirmChannel | undefined {
+    return this.confirmChannel;
+  }
+
+  /** Why the broker blocked publishing (memory or disk alarm), if it has. */
+  get blocked(): string | undefined {
+    return this.blockedReason;
+  }
+
+  /** Whether a publish can be attempted now. */
+  get ready(): boolean {
+    return this.confirmChannel !== undefined && this.blockedReason === undefined && !this.stopping;
+  }
+
+  /**
+   * Connects, retrying with backoff until the broker answers. Resolves once the first channel is
+   * ready; rejects with {@link TopologyMismatchError} if the broker holds a queue with other
+   * arguments (start-up must stop then).
+   */
+  start(): Promise<void> {
+    this.loop ??= this.connectUntilReady();
+    return this.loop;
+  }
+
+  /** Closes the channel (after its pending confirms) and the connection; no reconnect follows. */
+  async close(): Promise<void> {
+    this.stopping = true;
+    const model = this.model;
+    this.model = undefined;
+    try {
+      await this.confirmChannel?.close();
+    } catch {
+      // Already closed with the connection: nothing left to flush.
+    }
+    try {
+      await model?.close();
+    } catch {
+      // Already closed.
+    }
+  }
+
+  private async connectUntilReady(): Promise<void> {
+    const { initial, max } = this.options.reconnectDelayMs ?? { initial: 100, max: 5000 };
+    let delay = initial;
+    for (let attempt = 1; !this.stopping; attempt += 1) {
+      try {
+        await this.open();
+        return;
+      } catch (error) {
+        if (error instanceof TopologyMismatchError) {
+          this.emit('fatal', error);
+          throw error;
+        }
+        this.options.logger.warn('broker connection failed; retrying', {
+          attempt,
+          retry_in_ms: delay,
+          error: error instanceof Error ? error.message : String(error),
+        });
+        await sleep(delay * (0.8 + Math.random() * 0.4));
+        delay = Math.min(max, delay * 2);
+      }
+    }
+  }
+
+  private async open(): Promise<void> {
+    const { logger } = this.options;
+    const model = await connect(this.options.url, {
+      clientProperties: { connection_name: this.options.connectionName },
+      timeout: 5000,
+    });
+    model.on('error', (error: Error) => logger.warn('broker connection error', { error: error.message }));
+    model.on('blocked', (reason: string) => {
+      this.blockedReason = reason || 'blocked';
+      logger.warn('broker blocked publishing', { reason });
+    });
+    model.on('unblocked', () => {
+      this.blockedReason = undefined;
+      logger.info('broker unblocked publishing');
+    });
+    model.on('close', () => this.onConnectionClosed(model));
+    try {
+      const setup = await model.createChannel();
+      setup.on('error', (error: Error) => logger.debug('topology channel error', { error: error.message }));
+      await declareTopology(setup, this.options.topology);
+      await setup.close();
+      this.model = model;
+      await this.openChannel(model);
+    } catch (error) {
+      this.model = undefined;
+      await model.close().catch(() => undefined);
+      throw error;
+    }
+    logger.info('broker connected', { connection_name: this.options.connectionName });
+  }
+
+  private async openChannel(model: ChannelModel): Promise<void> {
+    const { logger } = this.options;
+    const channel = await model.createConfirmChannel();
+    channel.on('error', (error: Error) => logger.warn('broker channel error', { error: error.message }));
+    channel.on('close', () => {
+      if (this.confirmChannel === channel) this.confirmChannel = undefined;
+      if (this.model === model && !this.stopping) {
+        // The connection is still up, so a channel error closed just the channel: open another.
+        this.openChannel(model).catch((error: unknown) =>
+          logger.warn('reopening channel failed', { error: error instanceof Error ? error.message : String(error) }),
+        );
+      }
+    });
+    this.confirmChannel = channel;
+    this.emit('channel', channel);
+  }
+
+  private onConnectionClosed(model: ChannelModel): void {
+    if (this.model !== model) return;
+    this.model = undefined;
+    this.confirmChannel = undefined;
+    this.blockedReason = undefined;
+    if (this.stopping) return;
+    this.options.logger.warn('broker connection lost; reconnecting');
+    this.loop = this.connectUntilReady();
+    this.loop.catch((error: unknown) =>
+      this.options.logger.error('reconnect stopped', { error: error instanceof Error ? error.message : String(error) }),
+    );
+  }
+}

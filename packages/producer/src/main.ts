@@ -1,0 +1,91 @@
+import { once } from 'node:events';
+import { hostname } from 'node:os';
+import { v7 as uuidv7 } from 'uuid';
+import { WORK_ROUTING_KEY, buildTopology } from '@mailer/contract';
+import { BrokerConnection } from './amqp/broker-connection';
+import { ConfirmPublisher } from './amqp/confirm-publisher';
+import { ConfigError, loadConfig } from './config';
+import { createApp } from './http/app';
+import { createLogger } from './log/logger';
+
+/** Reads the environment, connects, listens; stops cleanly on SIGTERM or SIGINT. */
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`producer: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const logger = createLogger({ level: config.logLevel });
+  const topology = buildTopology({
+    prefix: config.amqpPrefix,
+    retryDelaysMs: config.retryDelaysMs,
+    deliveryLimit: config.deliveryLimit,
+  });
+  const broker = new BrokerConnection({
+    url: config.amqpUrl,
+    topology,
+    logger,
+    connectionName: `mailer-producer@${hostname()}:${process.pid}`,
+  });
+  const publisher = new ConfirmPublisher(broker, {
+    exchange: topology.workExchange.name,
+    routingKey: WORK_ROUTING_KEY,
+    timeoutMs: config.publishTimeoutMs,
+    maxInflight: config.maxInflightPublishes,
+    logger,
+  });
+  let stopping = false;
+  const app = createApp({
+    publisher,
+    newId: uuidv7,
+    now: () => new Date(),
+    apiKeys: config.apiKeys,
+    logger,
+    maxBodyBytes: config.maxBodyBytes,
+    readiness: () => {
+      if (stopping) return { ready: false, reason: 'shutting down' };
+      if (broker.blocked !== undefined) return { ready: false, reason: `broker blocked: ${broker.blocked}` };
+      if (!broker.ready) return { ready: false, reason: 'not connected to the broker' };
+      return { ready: true };
+    },
+  });
+
+  broker.start().catch((error: unknown) => {
+    logger.error('cannot start: broker topology does not match', {
+      error: error instanceof Error ? error.message : String(error),
+    });
+    process.exit(1);
+  });
+
+  const server = app.listen(config.port, config.host);
+  await once(server, 'listening');
+  const address = server.address();
+  logger.info('producer listening', {
+    port: typeof address === 'object' && address !== null ? address.port : config.port,
+  });
+
+  const shutdown = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('shutting down', { signal });
+    const forced = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    clearTimeout(forced);
+    await broker.close();
+    logger.info('stopped');
+    logger.on('finish', () => process.exit(0));
+    logger.end();
+  };
+  process.on('SIGTERM', (signal) => void shutdown(signal));
+  process.on('SIGINT', (signal) => void shutdown(signal));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`producer: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});
