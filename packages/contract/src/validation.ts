@@ -75,7 +75,7 @@ function describe(error: ErrorObject): ValidationProblem {
 function patternDetail(pattern: string): string {
   if (pattern === '^[^\\r\\n]*$') return 'must not contain line breaks (CR or LF)';
   if (pattern.startsWith('^[Xx]-')) return 'must be a header name starting with X-';
-  if (pattern.startsWith('^(?:[A-Za-z0-9+/]{4})')) return 'must be padded standard base64';
+  if (pattern.startsWith('^[A-Za-z0-9+/]+')) return 'must be padded standard base64';
   if (pattern.startsWith('^[^\\r\\n/')) return 'must not contain line breaks, slashes or quotes';
   if (pattern.includes('/[A-Za-z0-9]')) return 'must be a media type such as application/pdf';
   if (pattern.startsWith('^[A-Za-z0-9_.-]')) return 'must be 1-64 letters, digits, _ . or -';
@@ -117,6 +117,14 @@ function crossFieldProblems(email: EmailRequest, base: string): ValidationProble
   if (email.text === undefined && email.html === undefined) {
     problems.push({ pointer: `${base}/text`, detail: 'text or html (or both) is required' });
   }
+  (email.attachments ?? []).forEach((attachment, index) => {
+    if (attachment.content.length % 4 !== 0) {
+      problems.push({
+        pointer: `${base}/attachments/${index}/content`,
+        detail: 'must be padded standard base64 (length a multiple of 4)',
+      });
+    }
+  });
   const seen = new Set<string>();
   for (const name of Object.keys(email.headers ?? {})) {
     const lower = name.toLowerCase();

@@ -47,12 +47,7 @@ async function main(): Promise<void> {
     apiKeys: config.apiKeys,
     logger,
     maxBodyBytes: config.maxBodyBytes,
-    readiness: () => {
-      if (stopping) return { ready: false, reason: 'shutting down' };
-      if (broker.blocked !== undefined) return { ready: false, reason: `broker blocked: ${broker.blocked}` };
-      if (!broker.ready) return { ready: false, reason: 'not connected to the broker' };
-      return { ready: true };
-    },
+    readiness: () => (stopping ? { ready: false, reason: 'shutting down' } : broker.readiness()),
   });
 
   broker.start().catch((error: unknown) => {

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { TopologyMismatchError, declareTopology, type Topology } from '@mailer/contract';
+import type { Readiness } from '../domain/publisher';
 import type { Logger } from '../log/logger';
 
 /** How to reach the broker and what to declare there. */
@@ -54,6 +55,14 @@ export class BrokerConnection extends EventEmitter<Events> {
   /** Whether a publish can be attempted now. */
   get ready(): boolean {
     return this.confirmChannel !== undefined && this.blockedReason === undefined && !this.stopping;
+  }
+
+  /** Readiness for `GET /readyz`: connected, with an open channel, and not blocked. */
+  readiness(): Readiness {
+    if (this.stopping) return { ready: false, reason: 'shutting down' };
+    if (this.blockedReason !== undefined) return { ready: false, reason: `broker blocked: ${this.blockedReason}` };
+    if (this.confirmChannel === undefined) return { ready: false, reason: 'not connected to the broker' };
+    return { ready: true };
   }
 
   /**

@@ -27,3 +27,9 @@ export interface EmailPublisher {
   /** @throws PublishError when the broker did not confirm. */
   publish(email: OutgoingEmail): Promise<void>;
 }
+
+/** Whether email can be accepted now, and if not, why (answers `GET /readyz`). */
+export interface Readiness {
+  readonly ready: boolean;
+  readonly reason?: string;
+}

@@ -11,16 +11,10 @@ import {
   type Refusal,
 } from '../domain/accept-emails';
 import { findApiKey, type ApiKey } from '../domain/api-keys';
-import type { PublishError } from '../domain/publisher';
+import type { PublishError, Readiness } from '../domain/publisher';
 import { maskAddress, type Logger } from '../log/logger';
 import { openApiDocument } from './openapi';
 import { ProblemType, RETRY_AFTER_SECONDS, sendProblem } from './problem';
-
-/** Whether the producer can accept email now, and if not, why. */
-export interface Readiness {
-  readonly ready: boolean;
-  readonly reason?: string;
-}
 
 /** Everything the HTTP app needs; `main.ts` builds these from configuration. */
 export interface AppDeps extends AcceptDeps {

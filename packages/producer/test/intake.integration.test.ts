@@ -1,0 +1,222 @@
+import request from 'supertest';
+import { MAX_ATTACHMENT_BYTES, MAX_BATCH_SIZE } from '@mailer/contract';
+import { drainQueue, queueDepth } from './support/broker';
+import { OTHER_KEY, TEST_KEY, startTestProducer, validEmail, type TestProducer } from './support/producer';
+
+let producer: TestProducer;
+
+beforeAll(async () => {
+  producer = await startTestProducer('intake');
+});
+
+afterAll(async () => {
+  await producer.close();
+});
+
+const auth = { authorization: `Bearer ${TEST_KEY}` };
+const uuidV7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+function post(path = '/v1/emails'): request.Test {
+  return request(producer.app).post(path).set(auth);
+}
+
+function expectProblem(response: request.Response, status: number, type: string): void {
+  expect(response.status).toBe(status);
+  expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+  expect(response.body).toMatchObject({ status, type });
+  expect(typeof response.body.title).toBe('string');
+}
+
+describe('POST /v1/emails', () => {
+  it('when the request is valid, then 202 with a UUIDv7 id, and the message is queued with that id, persistent', async () => {
+    const email = validEmail({ cc: [{ email: 'cc@example.org' }], tags: { kind: 'receipt' } });
+    const response = await post().set('x-request-id', 'req-abc-1').send(email);
+
+    expect(response.status).toBe(202);
+    expect(response.body).toEqual({ id: expect.stringMatching(uuidV7), status: 'queued' });
+    expect(response.headers['location']).toBe(`/v1/emails/${response.body.id}`);
+    expect(response.headers['x-request-id']).toBe('req-abc-1');
+
+    const [message] = await drainQueue(producer.topology.workQueue.name, 1);
+    expect(message?.properties.messageId).toBe(response.body.id);
+    expect(message?.properties.deliveryMode).toBe(2);
+    expect(message?.properties.headers).toMatchObject({ 'x-request-id': 'req-abc-1', 'x-mailer-client': 'test' });
+    const envelope = JSON.parse(message?.content.toString('utf8') ?? '{}');
+    expect(envelope).toMatchObject({ version: 1, id: response.body.id, client: 'test', request: email });
+  });
+
+  it('when the body breaks several rules, then 400 lists every problem with a JSON pointer, and nothing is queued', async () => {
+    const response = await post().send({
+      from: { email: 'not-an-address' },
+      to: [{ email: 'a@example.org' }],
+      subject: 'line\r\nBcc: victim@example.org',
+      headers: { 'X-Ok': 'fine', Received: 'spoofed', 'X-Evil': 'a\nb' },
+      unknown: true,
+    });
+
+    expectProblem(response, 400, '/problems/validation');
+    const pointers = (response.body.errors as { pointer: string }[]).map((e) => e.pointer).sort();
+    expect(pointers).toEqual(['/from/email', '/headers/Received', '/headers/X-Evil', '/subject', '/unknown'].sort());
+    expect(await queueDepth(producer.topology.workQueue.name)).toBe(0);
+  });
+
+  it('when neither text nor html nor any recipient is given, then 400 names both rules', async () => {
+    const response = await post().send({ from: { email: 'a@example.com' }, subject: 'x' });
+
+    expectProblem(response, 400, '/problems/validation');
+    expect(response.body.errors).toEqual([
+      { pointer: '/to', detail: 'at least one recipient is required in to, cc or bcc' },
+      { pointer: '/text', detail: 'text or html (or both) is required' },
+    ]);
+  });
+
+  it('when a caller sets a reserved X-Mailer- header, then 400', async () => {
+    const response = await post().send(validEmail({ headers: { 'X-Mailer-Email-Id': 'forged' } }));
+
+    expectProblem(response, 400, '/problems/validation');
+    expect(response.body.errors[0].pointer).toBe('/headers/X-Mailer-Email-Id');
+  });
+
+  it('when the JSON is malformed, then 400 malformed-json', async () => {
+    const response = await post().set('content-type', 'application/json').send('{"from": ');
+
+    expectProblem(response, 400, '/problems/malformed-json');
+  });
+
+  it('when there is no API key, then 401 with WWW-Authenticate', async () => {
+    const response = await request(producer.app).post('/v1/emails').send(validEmail());
+
+    expectProblem(response, 401, '/problems/unauthorized');
+    expect(response.headers['www-authenticate']).toMatch(/^Bearer/);
+  });
+
+  it('when the API key is unknown, then 401', async () => {
+    const response = await request(producer.app)
+      .post('/v1/emails')
+      .set('authorization', 'Bearer not-a-key')
+      .send(validEmail());
+
+    expectProblem(response, 401, '/problems/unauthorized');
+  });
+
+  it('when the key may not use the sender, then 403 naming it, and nothing is queued', async () => {
+    const response = await request(producer.app)
+      .post('/v1/emails')
+      .set('authorization', `Bearer ${OTHER_KEY}`)
+      .send(validEmail());
+
+    expectProblem(response, 403, '/problems/forbidden-sender');
+    expect(response.body.errors).toEqual([
+      { pointer: '/from/email', detail: 'may not send from no-reply@example.com' },
+    ]);
+    expect(await queueDepth(producer.topology.workQueue.name)).toBe(0);
+  });
+
+  it('when a key allows one exact address, then only that address at the domain is allowed', async () => {
+    const allowed = await post().send(validEmail({ from: { email: 'Alerts@Example.org' } }));
+    const refused = await post().send(validEmail({ from: { email: 'billing@example.org' } }));
+
+    expect(allowed.status).toBe(202);
+    expectProblem(refused, 403, '/problems/forbidden-sender');
+    await drainQueue(producer.topology.workQueue.name, 1);
+  });
+
+  it('when the body is over the size cap, then 413', async () => {
+    const small = await startTestProducer('intake-small', { maxBodyBytes: 2048 });
+    try {
+      const response = await request(small.app)
+        .post('/v1/emails')
+        .set(auth)
+        .send(validEmail({ text: 'x'.repeat(4096) }));
+
+      expectProblem(response, 413, '/problems/too-large');
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('when the attachments are over their cap, then 413 naming the attachments', async () => {
+    const chunk = Buffer.alloc(MAX_ATTACHMENT_BYTES / 2 + 1).toString('base64');
+    const attachment = (filename: string) => ({ filename, content: chunk, content_type: 'application/pdf' });
+    const response = await post().send(validEmail({ attachments: [attachment('a.pdf'), attachment('b.pdf')] }));
+
+    expectProblem(response, 413, '/problems/too-large');
+    expect(response.body.errors[0].pointer).toBe('/attachments');
+  });
+
+  it('when the content type is not JSON, then 415', async () => {
+    const response = await post().set('content-type', 'text/plain').send('hello');
+
+    expectProblem(response, 415, '/problems/unsupported-media-type');
+  });
+});
+
+describe('routes and methods', () => {
+  it('when the route is unknown, then 404 problem+json', async () => {
+    const response = await request(producer.app).get('/v2/nothing');
+
+    expectProblem(response, 404, '/problems/not-found');
+  });
+
+  it('when the method is wrong, then 405 with Allow', async () => {
+    const response = await request(producer.app).get('/v1/emails');
+
+    expectProblem(response, 405, '/problems/method-not-allowed');
+    expect(response.headers['allow']).toBe('POST');
+  });
+
+  it('when asked, then /healthz and /readyz answer 200 and /openapi.json serves the schema', async () => {
+    expect((await request(producer.app).get('/healthz')).status).toBe(200);
+    expect((await request(producer.app).get('/readyz')).body).toEqual({ status: 'ready' });
+    const openapi = await request(producer.app).get('/openapi.json');
+    expect(openapi.body.openapi).toBe('3.1.0');
+    expect(openapi.body.components.schemas.EmailRequest.required).toEqual(['from', 'subject']);
+  });
+});
+
+describe('POST /v1/emails/batch', () => {
+  it('when every item is valid, then 202 lists the ids in order and each is queued', async () => {
+    const emails = [0, 1, 2].map((i) => validEmail({ subject: `batch ${i}` }));
+    const response = await post('/v1/emails/batch').send({ emails });
+
+    expect(response.status).toBe(202);
+    const items = response.body.items as { index: number; id: string; status: string }[];
+    expect(items.map((i) => i.index)).toEqual([0, 1, 2]);
+    expect(items.every((i) => i.status === 'queued' && uuidV7.test(i.id))).toBe(true);
+
+    const messages = await drainQueue(producer.topology.workQueue.name, 3);
+    const subjects = new Map(
+      messages.map((m) => [m.properties.messageId, JSON.parse(m.content.toString()).request.subject]),
+    );
+    expect(items.map((i) => subjects.get(i.id))).toEqual(['batch 0', 'batch 1', 'batch 2']);
+  });
+
+  it('when some items are invalid, then 400 names each bad item by index and nothing is queued', async () => {
+    const emails = [validEmail(), validEmail({ subject: '' }), validEmail(), validEmail({ to: [] })];
+    const response = await post('/v1/emails/batch').send({ emails });
+
+    expectProblem(response, 400, '/problems/validation');
+    const indexes = (response.body.errors as { index: number }[]).map((e) => e.index);
+    expect([...new Set(indexes)].sort()).toEqual([1, 3]);
+    expect(await queueDepth(producer.topology.workQueue.name)).toBe(0);
+  });
+
+  it(`when there are more than ${MAX_BATCH_SIZE} items, then 400`, async () => {
+    const emails = Array.from({ length: MAX_BATCH_SIZE + 1 }, () => validEmail());
+    const response = await post('/v1/emails/batch').send({ emails });
+
+    expectProblem(response, 400, '/problems/validation');
+    expect(response.body.errors).toEqual([{ pointer: '/emails', detail: 'must NOT have more than 100 items' }]);
+  });
+
+  it('when one item has a forbidden sender, then 403 naming that item and nothing is queued', async () => {
+    const emails = [validEmail(), validEmail({ from: { email: 'ceo@elsewhere.com' } })];
+    const response = await post('/v1/emails/batch').send({ emails });
+
+    expectProblem(response, 403, '/problems/forbidden-sender');
+    expect(response.body.errors).toEqual([
+      { pointer: '/emails/1/from/email', detail: 'may not send from ceo@elsewhere.com', index: 1 },
+    ]);
+    expect(await queueDepth(producer.topology.workQueue.name)).toBe(0);
+  });
+});

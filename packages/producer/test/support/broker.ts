@@ -1,0 +1,121 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
+import { connect, type ConsumeMessage } from 'amqplib';
+import type { Topology } from '@mailer/contract';
+
+const run = promisify(execFile);
+
+/** The broker the tests use: the local one unless AMQP_URL says otherwise. */
+export const AMQP_URL = process.env['AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
+
+/** A prefix no other test run uses, so runs never share a queue. */
+export function uniquePrefix(label: string): string {
+  return `test.${label}.${Date.now().toString(36)}.${randomBytes(3).toString('hex')}`;
+}
+
+/** Messages ready in a queue, by passive declare (management API counts lag for quorum queues). */
+export async function queueDepth(queue: string): Promise<number> {
+  const model = await connect(AMQP_URL);
+  try {
+    const channel = await model.createChannel();
+    const { messageCount } = await channel.checkQueue(queue);
+    return messageCount;
+  } finally {
+    await model.close();
+  }
+}
+
+/** Takes every message off a queue (acking each) and returns them. */
+export async function drainQueue(queue: string, expected?: number): Promise<ConsumeMessage[]> {
+  const model = await connect(AMQP_URL);
+  try {
+    const channel = await model.createChannel();
+    const total = expected ?? (await channel.checkQueue(queue)).messageCount;
+    const messages: ConsumeMessage[] = [];
+    if (total === 0) return messages;
+    await channel.prefetch(500);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`got ${messages.length} of ${total} messages`)), 30_000);
+      void channel.consume(queue, (message) => {
+        if (message === null) return;
+        messages.push(message);
+        channel.ack(message);
+        if (messages.length >= total) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    // Close the channel before the connection: closing the connection straight after an ack can
+    // lose the ack on a quorum queue (seen on RabbitMQ 3.10), which would requeue the message.
+    await channel.close();
+    return messages;
+  } finally {
+    await model.close();
+  }
+}
+
+/** Deletes every queue and exchange of a test topology. */
+export async function deleteTopology(topology: Topology): Promise<void> {
+  const model = await connect(AMQP_URL);
+  try {
+    const channel = await model.createChannel();
+    for (const queue of topology.queues) await channel.deleteQueue(queue.name);
+    for (const exchange of topology.exchanges) await channel.deleteExchange(exchange.name);
+  } finally {
+    await model.close();
+  }
+}
+
+/** rabbitmqctl for the local broker; the /usr/sbin wrapper runs it as the broker's user. */
+const rabbitmqctl = process.env['RABBITMQCTL'] ?? '/usr/sbin/rabbitmqctl';
+
+/** Management API base (e.g. http://guest:guest@127.0.0.1:15672) where rabbitmqctl is not at hand. */
+const managementUrl = process.env['RABBITMQ_MANAGEMENT_URL'];
+
+async function closeThroughManagementApi(base: string, nameFragment: string): Promise<number> {
+  const url = new URL(base);
+  const auth = `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
+  const origin = `${url.protocol}//${url.host}`;
+  const response = await fetch(`${origin}/api/connections`, { headers: { authorization: auth } });
+  const rows = (await response.json()) as { name: string; client_properties?: { connection_name?: string } }[];
+  const names = rows
+    .filter((row) => row.client_properties?.connection_name?.includes(nameFragment) === true)
+    .map((row) => row.name);
+  for (const name of names) {
+    await fetch(`${origin}/api/connections/${encodeURIComponent(name)}`, {
+      method: 'DELETE',
+      headers: { authorization: auth, 'x-reason': 'closed by test' },
+    });
+  }
+  return names.length;
+}
+
+async function closeThroughRabbitmqctl(nameFragment: string): Promise<number> {
+  const { stdout } = await run(rabbitmqctl, [
+    'list_connections',
+    'pid',
+    'client_properties',
+    '--formatter',
+    'json',
+    '-q',
+  ]);
+  const rows = JSON.parse(stdout) as { pid: string; client_properties: unknown }[];
+  const pids = rows.filter((row) => JSON.stringify(row.client_properties).includes(nameFragment)).map((row) => row.pid);
+  for (const pid of pids) {
+    await run(rabbitmqctl, ['close_connection', pid, 'closed by test']);
+  }
+  return pids.length;
+}
+
+/**
+ * Closes, on the broker's side, every connection whose client-provided name contains `nameFragment`,
+ * as an operator would (management API, or `rabbitmqctl close_connection`). Only this test's
+ * connections are hit, so tests running beside it are untouched. Returns how many were closed.
+ */
+export function closeConnectionsNamed(nameFragment: string): Promise<number> {
+  return managementUrl === undefined
+    ? closeThroughRabbitmqctl(nameFragment)
+    : closeThroughManagementApi(managementUrl, nameFragment);
+}

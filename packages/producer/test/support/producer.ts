@@ -1,0 +1,93 @@
+import { buildTopology, WORK_ROUTING_KEY, type EmailRequest, type Topology } from '@mailer/contract';
+import type express from 'express';
+import { v7 as uuidv7 } from 'uuid';
+import { BrokerConnection } from '../../src/amqp/broker-connection';
+import { ConfirmPublisher } from '../../src/amqp/confirm-publisher';
+import { hashKey, type ApiKey } from '../../src/domain/api-keys';
+import { createApp } from '../../src/http/app';
+import { createLogger } from '../../src/log/logger';
+import { AMQP_URL, deleteTopology, uniquePrefix } from './broker';
+
+/** The key tests authenticate with, allowed to send from example.com and alerts@example.org. */
+export const TEST_KEY = 'test-key-0123456789';
+
+/** A second caller, allowed only billing@example.net. */
+export const OTHER_KEY = 'other-key-0123456789';
+
+export const testApiKeys: readonly ApiKey[] = [
+  { name: 'test', keyHash: hashKey(TEST_KEY), senders: ['example.com', 'alerts@example.org'] },
+  { name: 'other', keyHash: hashKey(OTHER_KEY), senders: ['billing@example.net'] },
+];
+
+/** A valid request, about 1 KB when `padding` is left at its default. */
+export function validEmail(overrides: Partial<EmailRequest> = {}): EmailRequest {
+  return {
+    from: { email: 'no-reply@example.com', name: 'Example' },
+    to: [{ email: 'jane@example.org', name: 'Jane' }],
+    subject: 'Your receipt',
+    text: 'Thank you for your order. '.repeat(30),
+    ...overrides,
+  };
+}
+
+/** A producer running in-process against the real broker, on a topology of its own. */
+export interface TestProducer {
+  readonly app: express.Express;
+  readonly topology: Topology;
+  readonly broker: BrokerConnection;
+  readonly publisher: ConfirmPublisher;
+  /** Part of the AMQP connection name, for closing just this producer's connection. */
+  readonly connectionName: string;
+  /** Closes the connection and deletes the topology. */
+  close(): Promise<void>;
+}
+
+/** Options a test may change. */
+export interface TestProducerOptions {
+  readonly publishTimeoutMs?: number;
+  readonly maxInflight?: number;
+  readonly maxBodyBytes?: number;
+}
+
+/** Starts the real app with a real broker connection, on a unique prefix. */
+export async function startTestProducer(label: string, options: TestProducerOptions = {}): Promise<TestProducer> {
+  const prefix = uniquePrefix(label);
+  const topology = buildTopology({ prefix, retryDelaysMs: [1000, 5000], deliveryLimit: 5 });
+  const logger = createLogger({ level: 'error', silent: process.env['TEST_LOGS'] === undefined });
+  const connectionName = `test-producer-${prefix}`;
+  const broker = new BrokerConnection({
+    url: AMQP_URL,
+    topology,
+    logger,
+    connectionName,
+    reconnectDelayMs: { initial: 50, max: 500 },
+  });
+  const publisher = new ConfirmPublisher(broker, {
+    exchange: topology.workExchange.name,
+    routingKey: WORK_ROUTING_KEY,
+    timeoutMs: options.publishTimeoutMs ?? 5000,
+    maxInflight: options.maxInflight ?? 1000,
+    logger,
+  });
+  await broker.start();
+  const app = createApp({
+    publisher,
+    newId: uuidv7,
+    now: () => new Date(),
+    apiKeys: testApiKeys,
+    logger,
+    maxBodyBytes: options.maxBodyBytes ?? 10 * 1024 * 1024,
+    readiness: () => broker.readiness(),
+  });
+  return {
+    app,
+    topology,
+    broker,
+    publisher,
+    connectionName,
+    close: async () => {
+      await broker.close();
+      await deleteTopology(topology);
+    },
+  };
+}
