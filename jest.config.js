@@ -18,4 +18,5 @@ module.exports = {
     },
   ],
   maxWorkers: 2,
+  testTimeout: 60_000,
 };

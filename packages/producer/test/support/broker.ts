@@ -97,12 +97,14 @@ async function closeThroughRabbitmqctl(nameFragment: string): Promise<number> {
     'list_connections',
     'pid',
     'client_properties',
-    '--formatter',
-    'json',
     '-q',
+    '--no-table-headers',
   ]);
-  const rows = JSON.parse(stdout) as { pid: string; client_properties: unknown }[];
-  const pids = rows.filter((row) => JSON.stringify(row.client_properties).includes(nameFragment)).map((row) => row.pid);
+  // One line per connection: "<pid>\t[{...client properties...}]".
+  const pids = stdout
+    .split('\n')
+    .filter((line) => line.includes(`"${nameFragment}"`))
+    .map((line) => line.split('\t')[0] ?? '');
   for (const pid of pids) {
     await run(rabbitmqctl, ['close_connection', pid, 'closed by test']);
   }
@@ -118,4 +120,42 @@ export function closeConnectionsNamed(nameFragment: string): Promise<number> {
   return managementUrl === undefined
     ? closeThroughRabbitmqctl(nameFragment)
     : closeThroughManagementApi(managementUrl, nameFragment);
+}
+
+/**
+ * Consumes a queue (acking) until every id in `ids` has been seen as a `messageId`, or the
+ * deadline passes. Returns every message id seen, including any not in `ids`.
+ */
+export async function consumeUntilSeen(
+  queue: string,
+  ids: ReadonlySet<string>,
+  timeoutMs = 30_000,
+): Promise<Set<string>> {
+  const model = await connect(AMQP_URL);
+  const seen = new Set<string>();
+  try {
+    const channel = await model.createChannel();
+    await channel.prefetch(500);
+    const missing = new Set(ids);
+    if (missing.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        void channel.consume(queue, (message) => {
+          if (message === null) return;
+          const id = String(message.properties.messageId);
+          seen.add(id);
+          missing.delete(id);
+          channel.ack(message);
+          if (missing.size === 0) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      });
+    }
+    await channel.close();
+    return seen;
+  } finally {
+    await model.close();
+  }
 }

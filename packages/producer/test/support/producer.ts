@@ -33,6 +33,8 @@ export function validEmail(overrides: Partial<EmailRequest> = {}): EmailRequest 
 /** A producer running in-process against the real broker, on a topology of its own. */
 export interface TestProducer {
   readonly app: express.Express;
+  /** The unique prefix of this producer's exchanges and queues. */
+  readonly prefix: string;
   readonly topology: Topology;
   readonly broker: BrokerConnection;
   readonly publisher: ConfirmPublisher;
@@ -81,6 +83,7 @@ export async function startTestProducer(label: string, options: TestProducerOpti
   });
   return {
     app,
+    prefix,
     topology,
     broker,
     publisher,

@@ -1,0 +1,156 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import request from 'supertest';
+import { connect } from 'amqplib';
+import { WORK_ROUTING_KEY } from '@mailer/contract';
+import { AMQP_URL, closeConnectionsNamed, consumeUntilSeen, drainQueue } from './support/broker';
+import { TEST_KEY, startTestProducer, validEmail, type TestProducer } from './support/producer';
+
+const auth = { authorization: `Bearer ${TEST_KEY}` };
+
+describe('when the broker closes the producer connection in the middle of a load', () => {
+  let producer: TestProducer;
+  let server: Server;
+
+  beforeAll(async () => {
+    producer = await startTestProducer('outage', { publishTimeoutMs: 3000 });
+    server = producer.app.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+  });
+
+  afterAll(async () => {
+    server.closeAllConnections();
+    server.close();
+    await producer.close();
+  });
+
+  it('then every 202 id is in the queue, requests during the outage get 503, and 202s resume without a restart', async () => {
+    const { port } = server.address() as AddressInfo;
+    const url = `http://127.0.0.1:${port}/v1/emails`;
+    const body = JSON.stringify(validEmail());
+    const accepted = new Set<string>();
+    const statuses = new Map<number, number>();
+    const phase = { closed: false, sawOutage: false, acceptedAfterOutage: 0, stop: false };
+    const deadline = Date.now() + 30_000;
+    const done = () => phase.stop || phase.acceptedAfterOutage >= 50 || Date.now() > deadline;
+
+    const worker = async (): Promise<void> => {
+      while (!done()) {
+        const response = await fetch(url, {
+          method: 'POST',
+          headers: { ...auth, 'content-type': 'application/json' },
+          body,
+        });
+        statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
+        const json = (await response.json()) as { id?: string; reason?: string };
+        if (response.status === 202 && json.id !== undefined) {
+          accepted.add(json.id);
+          if (phase.sawOutage) phase.acceptedAfterOutage += 1;
+        } else if (response.status === 503) {
+          expect(response.headers.get('retry-after')).toBe('5');
+          if (phase.closed) phase.sawOutage = true;
+        }
+      }
+    };
+    const workers = Array.from({ length: 20 }, () => worker());
+
+    try {
+      // Let a steady load build up, then close the connection under it.
+      while (accepted.size < 200 && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+      expect(await closeConnectionsNamed(producer.connectionName)).toBe(1);
+      phase.closed = true;
+    } finally {
+      await Promise.race([Promise.all(workers), new Promise((r) => setTimeout(r, 30_000))]);
+      phase.stop = true;
+      await Promise.allSettled(workers);
+    }
+
+    process.stdout.write(`outage test: ${JSON.stringify(Object.fromEntries(statuses))}, accepted ${accepted.size}\n`);
+    expect(phase.sawOutage).toBe(true);
+    expect(phase.acceptedAfterOutage).toBeGreaterThanOrEqual(50);
+    expect([...statuses.keys()].sort()).toEqual([202, 503]);
+    const seen = await consumeUntilSeen(producer.topology.workQueue.name, accepted);
+    const lost = [...accepted].filter((id) => !seen.has(id));
+    expect(lost).toEqual([]);
+    expect((await request(producer.app).get('/readyz')).status).toBe(200);
+  });
+});
+
+describe('when the work queue has been deleted (the publish is unroutable)', () => {
+  let producer: TestProducer;
+
+  beforeAll(async () => {
+    producer = await startTestProducer('unroutable');
+  });
+
+  afterAll(async () => {
+    await producer.close();
+  });
+
+  it('then the producer answers 503, not 202', async () => {
+    const model = await connect(AMQP_URL);
+    const channel = await model.createChannel();
+    await channel.deleteQueue(producer.topology.workQueue.name);
+    await model.close();
+
+    const response = await request(producer.app).post('/v1/emails').set(auth).send(validEmail());
+
+    expect(response.status).toBe(503);
+    expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(response.headers['retry-after']).toBe('5');
+    expect(response.body).toMatchObject({ type: '/problems/broker-unavailable', reason: 'unroutable' });
+  });
+});
+
+describe('when the broker refuses (nacks) part of a batch', () => {
+  let producer: TestProducer;
+  const capQueue = () => `${producer.prefix}.cap`;
+
+  beforeAll(async () => {
+    producer = await startTestProducer('nack');
+    // A second queue on the work route that holds two messages and refuses more: the broker then
+    // nacks every further publish to the work exchange, as it would for a full work queue.
+    const model = await connect(AMQP_URL);
+    const channel = await model.createChannel();
+    // Classic: its length limit is exact, where a quorum queue's may let a concurrent burst past.
+    await channel.assertQueue(capQueue(), {
+      durable: true,
+      arguments: { 'x-queue-type': 'classic', 'x-max-length': 2, 'x-overflow': 'reject-publish' },
+    });
+    await channel.bindQueue(capQueue(), producer.topology.workExchange.name, WORK_ROUTING_KEY);
+    await model.close();
+  });
+
+  afterAll(async () => {
+    const model = await connect(AMQP_URL);
+    const channel = await model.createChannel();
+    await channel.deleteQueue(capQueue());
+    await model.close();
+    await producer.close();
+  });
+
+  it('then the batch 503 says item by item which were queued (with ids), and a single email gets 503', async () => {
+    const emails = [0, 1, 2, 3, 4].map((i) => validEmail({ subject: `nack ${i}` }));
+    const response = await request(producer.app).post('/v1/emails/batch').set(auth).send({ emails });
+
+    expect(response.status).toBe(503);
+    expect(response.headers['retry-after']).toBe('5');
+    const items = response.body.items as { index: number; status: string; id?: string; reason?: string }[];
+    expect(items.map((i) => i.index)).toEqual([0, 1, 2, 3, 4]);
+    const queued = items.filter((i) => i.status === 'queued');
+    const failed = items.filter((i) => i.status === 'failed');
+    expect(queued.map((i) => i.index)).toEqual([0, 1]);
+    expect(failed.every((i) => i.reason === 'nacked' && i.id === undefined)).toBe(true);
+    expect(response.body.detail).toBe(
+      '2 of 5 emails were queued; the items list says which. Retry only the failed ones.',
+    );
+
+    const single = await request(producer.app).post('/v1/emails').set(auth).send(validEmail());
+    expect(single.status).toBe(503);
+    expect(single.body.reason).toBe('nacked');
+
+    const messages = await drainQueue(capQueue(), 2);
+    expect(messages.map((m) => m.properties.messageId).sort()).toEqual(queued.map((i) => i.id).sort());
+  });
+});

@@ -1,0 +1,188 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { connect } from 'amqplib';
+import { DEFAULT_DELIVERY_LIMIT, DEFAULT_RETRY_DELAYS_MS, buildTopology } from '@mailer/contract';
+import { AMQP_URL, deleteTopology, drainQueue, uniquePrefix } from './support/broker';
+import { TEST_KEY, testApiKeys, validEmail } from './support/producer';
+
+const main = path.resolve(__dirname, '../dist/main.js');
+
+const apiKeysEnv = JSON.stringify(
+  testApiKeys.map((key) => ({ name: key.name, key_sha256: key.keyHash.toString('hex'), senders: key.senders })),
+);
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  server.close();
+  if (typeof address !== 'object' || address === null) throw new Error('no port');
+  return address.port;
+}
+
+interface Running {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly output: () => string;
+  /** Resolves with the first log line whose message is `message`. */
+  readonly logged: (message: string) => Promise<Record<string, unknown>>;
+  readonly exited: Promise<number | null>;
+}
+
+/** Runs the built producer as its own process, as `pnpm start` would. */
+function runProducer(env: Record<string, string>): Running {
+  const child = spawn(process.execPath, [main], {
+    env: { PATH: process.env['PATH'] ?? '', AMQP_URL, LOG_LEVEL: 'info', ...env },
+  });
+  let output = '';
+  const waiters: { message: string; resolve: (line: Record<string, unknown>) => void }[] = [];
+  const lines = (): Record<string, unknown>[] =>
+    output
+      .split('\n')
+      .filter((line) => line.startsWith('{') && line.endsWith('}'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+  const onData = (chunk: Buffer) => {
+    output += chunk.toString('utf8');
+    for (const line of lines()) {
+      for (const waiter of waiters.filter((w) => w.message === line['message'])) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve(line);
+      }
+    }
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  return {
+    child,
+    output: () => output,
+    exited,
+    logged: (message) =>
+      new Promise((resolve, reject) => {
+        const already = lines().find((line) => line['message'] === message);
+        if (already !== undefined) {
+          resolve(already);
+          return;
+        }
+        waiters.push({ message, resolve });
+        void exited.then(() => reject(new Error(`exited before logging "${message}":\n${output}`)));
+      }),
+  };
+}
+
+interface PendingRequest {
+  /** Resolves when the server answered "100 Continue": it is handling the request. */
+  readonly continued: Promise<void>;
+  /** Sends the body and resolves with the response. */
+  readonly finish: () => Promise<{ status: number; body: string }>;
+}
+
+function startRequest(port: number, body: string): PendingRequest {
+  const req = httpRequest({
+    host: '127.0.0.1',
+    port,
+    method: 'POST',
+    path: '/v1/emails',
+    headers: {
+      authorization: `Bearer ${TEST_KEY}`,
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+      expect: '100-continue',
+      connection: 'close',
+    },
+  });
+  const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
+    req.on('error', reject);
+    req.on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+  });
+  const continued = once(req, 'continue').then(() => undefined);
+  req.flushHeaders();
+  return {
+    continued,
+    finish: () => {
+      req.end(body);
+      return response;
+    },
+  };
+}
+
+/** The topology the producer declares with default settings. */
+const defaultTopology = (prefix: string) =>
+  buildTopology({ prefix, retryDelaysMs: DEFAULT_RETRY_DELAYS_MS, deliveryLimit: DEFAULT_DELIVERY_LIMIT });
+
+const started: Running[] = [];
+
+afterEach(() => {
+  for (const running of started.splice(0)) {
+    if (running.child.exitCode === null && running.child.pid !== undefined) process.kill(running.child.pid, 'SIGKILL');
+  }
+});
+
+beforeAll(() => {
+  if (!existsSync(main)) throw new Error(`${main} is missing: run "pnpm run build" first (pnpm test does)`);
+});
+
+describe('the producer process', () => {
+  it('when several settings are wrong, then it names every problem and exits 2', async () => {
+    const running = runProducer({ PORT: 'eighty', API_KEYS: '[]', PUBLISH_TIMEOUT_MS: '-1' });
+    started.push(running);
+
+    expect(await running.exited).toBe(2);
+    expect(running.output()).toContain('PORT must be a whole number');
+    expect(running.output()).toContain('API_KEYS must be a non-empty JSON list');
+    expect(running.output()).toContain('PUBLISH_TIMEOUT_MS must be a whole number');
+  });
+
+  it('when a queue exists with other arguments, then start-up stops with a clear message', async () => {
+    const prefix = uniquePrefix('mismatch');
+    const model = await connect(AMQP_URL);
+    const channel = await model.createChannel();
+    await channel.assertQueue(`${prefix}.work`, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    await model.close();
+    try {
+      const running = runProducer({ PORT: String(await freePort()), API_KEYS: apiKeysEnv, AMQP_PREFIX: prefix });
+      started.push(running);
+
+      expect(await running.exited).toBe(1);
+      expect(running.output()).toContain(`queue \\"${prefix}.work\\" already exists with other arguments`);
+    } finally {
+      await deleteTopology(defaultTopology(prefix));
+    }
+  });
+
+  it('when SIGTERM arrives during requests, then in-flight requests finish with 202 and it exits 0', async () => {
+    const prefix = uniquePrefix('sigterm');
+    const port = await freePort();
+    const running = runProducer({ PORT: String(port), API_KEYS: apiKeysEnv, AMQP_PREFIX: prefix });
+    started.push(running);
+    try {
+      await running.logged('broker connected');
+      await running.logged('producer listening');
+      // Each request sends its headers, and the server's "100 Continue" proves it is being handled;
+      // the body follows only after SIGTERM, so these requests are truly in flight at shutdown.
+      const inFlight = Array.from({ length: 20 }, () => startRequest(port, JSON.stringify(validEmail())));
+      await Promise.all(inFlight.map((r) => r.continued));
+      const stopping = running.logged('shutting down');
+      running.child.kill('SIGTERM');
+      await stopping;
+
+      const responses = await Promise.all(inFlight.map((r) => r.finish()));
+      expect(responses.map((r) => r.status)).toEqual(Array.from({ length: 20 }, () => 202));
+      expect(await running.exited).toBe(0);
+      expect(running.output()).toContain('"message":"stopped"');
+      const ids = responses.map((r) => (JSON.parse(r.body) as { id: string }).id);
+      const queued = await drainQueue(`${prefix}.work`, 20);
+      expect(queued.map((m) => String(m.properties.messageId)).sort()).toEqual(ids.sort());
+    } finally {
+      await deleteTopology(defaultTopology(prefix));
+    }
+  });
+});
