@@ -6,6 +6,7 @@ import { connect } from 'amqplib';
 import { WORK_ROUTING_KEY } from '@mailer/contract';
 import { AMQP_URL, closeConnectionsNamed, consumeUntilSeen, drainQueue } from './support/broker';
 import { TEST_KEY, startTestProducer, validEmail, type TestProducer } from './support/producer';
+import { TcpProxy } from './support/tcp-proxy';
 
 const auth = { authorization: `Bearer ${TEST_KEY}` };
 
@@ -152,5 +153,35 @@ describe('when the broker refuses (nacks) part of a batch', () => {
 
     const messages = await drainQueue(capQueue(), 2);
     expect(messages.map((m) => m.properties.messageId).sort()).toEqual(queued.map((i) => i.id).sort());
+  });
+});
+
+describe('when the broker stops answering (no confirms arrive)', () => {
+  let producer: TestProducer;
+  const proxy = new TcpProxy(new URL(AMQP_URL).hostname, Number(new URL(AMQP_URL).port || 5672));
+
+  beforeAll(async () => {
+    const port = await proxy.start();
+    const url = new URL(AMQP_URL);
+    url.port = String(port);
+    producer = await startTestProducer('silent', { amqpUrl: url.toString(), publishTimeoutMs: 500 });
+  });
+
+  afterAll(async () => {
+    proxy.resume();
+    await producer.close();
+    await proxy.stop();
+  });
+
+  it('then the publish timeout answers 503, and once the broker answers again 202 resumes', async () => {
+    proxy.silence();
+    const silent = await request(producer.app).post('/v1/emails').set(auth).send(validEmail());
+
+    expect(silent.status).toBe(503);
+    expect(silent.body).toMatchObject({ type: '/problems/broker-unavailable', reason: 'timeout' });
+
+    proxy.resume();
+    const healthy = await request(producer.app).post('/v1/emails').set(auth).send(validEmail());
+    expect(healthy.status).toBe(202);
   });
 });

@@ -46,6 +46,8 @@ export interface TestProducer {
 
 /** Options a test may change. */
 export interface TestProducerOptions {
+  /** Broker URL; defaults to AMQP_URL (tests point this at a proxy to inject faults). */
+  readonly amqpUrl?: string;
   readonly publishTimeoutMs?: number;
   readonly maxInflight?: number;
   readonly maxBodyBytes?: number;
@@ -58,7 +60,7 @@ export async function startTestProducer(label: string, options: TestProducerOpti
   const logger = createLogger({ level: 'error', silent: process.env['TEST_LOGS'] === undefined });
   const connectionName = `test-producer-${prefix}`;
   const broker = new BrokerConnection({
-    url: AMQP_URL,
+    url: options.amqpUrl ?? AMQP_URL,
     topology,
     logger,
     connectionName,
