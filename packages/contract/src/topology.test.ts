@@ -1,0 +1,153 @@
+import {
+  DEFAULT_RETRY_DELAYS_MS,
+  WORK_ROUTING_KEY,
+  buildTopology,
+  delayName,
+  parseDuration,
+  type TopologyOptions,
+} from './topology';
+
+const options: TopologyOptions = { prefix: 'mailer', retryDelaysMs: [10_000, 60_000, 7_200_000], deliveryLimit: 7 };
+
+const safeDeadLettering = { 'x-dead-letter-strategy': 'at-least-once', 'x-overflow': 'reject-publish' };
+
+describe('buildTopology', () => {
+  const topology = buildTopology(options);
+
+  it('when built, then the exchanges are prefixed: work and retry direct, dead fanout', () => {
+    expect(topology.exchanges).toEqual([
+      { name: 'mailer.work', type: 'direct' },
+      { name: 'mailer.retry', type: 'direct' },
+      { name: 'mailer.dead', type: 'fanout' },
+    ]);
+    expect(topology.workExchange).toBe(topology.exchanges[0]);
+    expect(topology.retryExchange).toBe(topology.exchanges[1]);
+    expect(topology.deadExchange).toBe(topology.exchanges[2]);
+  });
+
+  it('when built, then the work queue is quorum with the delivery limit and safe dead-lettering to the dead exchange', () => {
+    expect(topology.workQueue).toEqual({
+      name: 'mailer.work',
+      arguments: {
+        'x-queue-type': 'quorum',
+        'x-delivery-limit': 7,
+        'x-dead-letter-exchange': 'mailer.dead',
+        ...safeDeadLettering,
+      },
+      binding: { exchange: 'mailer.work', routingKey: WORK_ROUTING_KEY },
+    });
+  });
+
+  it('when built, then the dead-letter queue is quorum and bound to the dead exchange', () => {
+    expect(topology.deadQueue).toEqual({
+      name: 'mailer.dead',
+      arguments: { 'x-queue-type': 'quorum' },
+      binding: { exchange: 'mailer.dead', routingKey: '' },
+    });
+  });
+
+  it('when built, then each delay tier is a quorum queue whose TTL dead-letters back to the work exchange with the work routing key', () => {
+    expect(topology.retryTiers).toEqual(
+      [
+        [10_000, '10s'],
+        [60_000, '1m'],
+        [7_200_000, '2h'],
+      ].map(([delayMs, routingKey]) => ({
+        delayMs,
+        routingKey,
+        queue: {
+          name: `mailer.retry.${routingKey}`,
+          arguments: {
+            'x-queue-type': 'quorum',
+            'x-message-ttl': delayMs,
+            'x-dead-letter-exchange': 'mailer.work',
+            'x-dead-letter-routing-key': 'email',
+            ...safeDeadLettering,
+          },
+          binding: { exchange: 'mailer.retry', routingKey },
+        },
+      })),
+    );
+  });
+
+  it('when built, then queues lists work, dead and every tier, in that order', () => {
+    expect(topology.queues.map((queue) => queue.name)).toEqual([
+      'mailer.work',
+      'mailer.dead',
+      'mailer.retry.10s',
+      'mailer.retry.1m',
+      'mailer.retry.2h',
+    ]);
+  });
+
+  it('when there are no delays, then there are no tier queues', () => {
+    const bare = buildTopology({ ...options, retryDelaysMs: [] });
+
+    expect(bare.retryTiers).toEqual([]);
+    expect(bare.queues.map((queue) => queue.name)).toEqual(['mailer.work', 'mailer.dead']);
+  });
+
+  it('when two services build from the same options, then every name and argument is identical', () => {
+    expect(buildTopology({ ...options, retryDelaysMs: [...options.retryDelaysMs] })).toEqual(topology);
+  });
+
+  it('when the prefix differs, then no name is shared', () => {
+    const other = buildTopology({ ...options, prefix: 'test.x' });
+    const names = (t: typeof topology) => [...t.exchanges, ...t.queues].map((item) => item.name);
+
+    expect(names(other).every((name) => name.startsWith('test.x.'))).toBe(true);
+    expect(names(other).filter((name) => names(topology).includes(name))).toEqual([]);
+  });
+});
+
+describe('delayName', () => {
+  it.each([
+    [500, '500ms'],
+    [1500, '1500ms'],
+    [1000, '1s'],
+    [10_000, '10s'],
+    [90_000, '90s'],
+    [60_000, '1m'],
+    [5_400_000, '90m'],
+    [3_600_000, '1h'],
+    [7_200_000, '2h'],
+  ])('when the delay is %p ms, then its name is %p', (ms, name) => {
+    expect(delayName(ms)).toBe(name);
+  });
+
+  it('when a default delay is named, then parseDuration reads the name back', () => {
+    expect(DEFAULT_RETRY_DELAYS_MS.map((ms) => parseDuration(delayName(ms)))).toEqual(DEFAULT_RETRY_DELAYS_MS);
+  });
+});
+
+describe('parseDuration', () => {
+  it.each([
+    ['500ms', 500],
+    ['10s', 10_000],
+    ['1m', 60_000],
+    ['2h', 7_200_000],
+    ['90m', 5_400_000],
+    [' 10s ', 10_000],
+  ])('when the text is %p, then it is %p ms', (text, ms) => {
+    expect(parseDuration(text)).toBe(ms);
+  });
+
+  it.each([
+    '',
+    '10',
+    's',
+    '10 s',
+    '1.5s',
+    '-1s',
+    '+1s',
+    '0s',
+    '0ms',
+    '10S',
+    '10d',
+    '1e3ms',
+    '10sec',
+    `${'9'.repeat(20)}h`,
+  ])('when the text is %p, then it is malformed (undefined)', (text) => {
+    expect(parseDuration(text)).toBeUndefined();
+  });
+});

@@ -1,0 +1,141 @@
+import { DEFAULT_DELIVERY_LIMIT, DEFAULT_RETRY_DELAYS_MS } from '@mailer/contract';
+import { ConfigError, loadConfig } from './config';
+
+const keyHash = 'ab'.repeat(32);
+const API_KEYS = JSON.stringify([{ name: 'billing', key_sha256: keyHash, senders: ['Example.com'] }]);
+
+/** The problems `loadConfig` reports for `env`; fails the test if it does not throw a ConfigError. */
+function problemsOf(env: Record<string, string>): readonly string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected loadConfig to throw a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('when only API_KEYS is set, then every other key has its documented default', () => {
+    const config = loadConfig({ API_KEYS });
+
+    expect(config).toEqual({
+      port: 3000,
+      host: '0.0.0.0',
+      amqpUrl: 'amqp://guest:guest@127.0.0.1:5672',
+      amqpPrefix: 'mailer',
+      retryDelaysMs: DEFAULT_RETRY_DELAYS_MS,
+      deliveryLimit: DEFAULT_DELIVERY_LIMIT,
+      apiKeys: [{ name: 'billing', keyHash: Buffer.from(keyHash, 'hex'), senders: ['example.com'] }],
+      publishTimeoutMs: 5000,
+      maxInflightPublishes: 1000,
+      maxBodyBytes: 10 * 1024 * 1024,
+      shutdownTimeoutMs: 10_000,
+      logLevel: 'info',
+    });
+  });
+
+  it('when every key is set, then every value is read from the environment', () => {
+    const config = loadConfig({
+      PORT: '8080',
+      HOST: '127.0.0.1',
+      AMQP_URL: 'amqps://user:pass@broker.internal:5671/vhost',
+      AMQP_PREFIX: 'mail-2.test_x',
+      RETRY_DELAYS: '500ms,10s,1m,2h',
+      DELIVERY_LIMIT: '3',
+      API_KEYS,
+      PUBLISH_TIMEOUT_MS: '250',
+      MAX_INFLIGHT_PUBLISHES: '5',
+      MAX_BODY_BYTES: '2048',
+      SHUTDOWN_TIMEOUT_MS: '0',
+      LOG_LEVEL: 'debug',
+    });
+
+    expect(config).toMatchObject({
+      port: 8080,
+      host: '127.0.0.1',
+      amqpUrl: 'amqps://user:pass@broker.internal:5671/vhost',
+      amqpPrefix: 'mail-2.test_x',
+      retryDelaysMs: [500, 10_000, 60_000, 7_200_000],
+      deliveryLimit: 3,
+      publishTimeoutMs: 250,
+      maxInflightPublishes: 5,
+      maxBodyBytes: 2048,
+      shutdownTimeoutMs: 0,
+      logLevel: 'debug',
+    });
+  });
+
+  it.each([
+    ['PORT', '0'],
+    ['PORT', '65535'],
+    ['DELIVERY_LIMIT', '1'],
+    ['DELIVERY_LIMIT', '1000'],
+    ['PUBLISH_TIMEOUT_MS', '100'],
+    ['PUBLISH_TIMEOUT_MS', '120000'],
+    ['MAX_INFLIGHT_PUBLISHES', '100000'],
+    ['MAX_BODY_BYTES', '1024'],
+    ['SHUTDOWN_TIMEOUT_MS', '600000'],
+    ['RETRY_DELAYS', '1s'],
+  ])('when %s is at its bound %p, then it is accepted', (name, value) => {
+    expect(() => loadConfig({ API_KEYS, [name]: value })).not.toThrow();
+  });
+
+  it.each([
+    ['PORT', 'abc', 'must be a whole number from 0 to 65535'],
+    ['PORT', '', 'must be a whole number from 0 to 65535'],
+    ['PORT', '-1', 'must be a whole number from 0 to 65535'],
+    ['PORT', '65536', 'must be a whole number from 0 to 65535'],
+    ['PORT', '80.5', 'must be a whole number from 0 to 65535'],
+    ['HOST', '', 'must not be empty'],
+    ['AMQP_URL', 'http://127.0.0.1:5672', 'must be an amqp:// or amqps:// URL'],
+    ['AMQP_URL', 'amqp://', 'must be an amqp:// or amqps:// URL'],
+    ['AMQP_PREFIX', '', 'must be 1-100 of A-Z a-z 0-9 _ . -'],
+    ['AMQP_PREFIX', 'has space', 'must be 1-100 of A-Z a-z 0-9 _ . -'],
+    ['AMQP_PREFIX', 'p'.repeat(101), 'must be 1-100 of A-Z a-z 0-9 _ . -'],
+    ['RETRY_DELAYS', 'ten seconds', 'must be a comma-separated list of durations such as 10s,1m,2h'],
+    ['RETRY_DELAYS', '10s,,1m', 'must be a comma-separated list of durations such as 10s,1m,2h'],
+    ['RETRY_DELAYS', '', 'must be a comma-separated list of durations such as 10s,1m,2h'],
+    ['RETRY_DELAYS', '1m,10s', 'must list the delays in increasing order'],
+    ['RETRY_DELAYS', '60s,1m', 'must list the delays in increasing order'],
+    ['DELIVERY_LIMIT', '0', 'must be a whole number from 1 to 1000'],
+    ['DELIVERY_LIMIT', '1001', 'must be a whole number from 1 to 1000'],
+    ['PUBLISH_TIMEOUT_MS', '99', 'must be a whole number from 100 to 120000'],
+    ['PUBLISH_TIMEOUT_MS', '120001', 'must be a whole number from 100 to 120000'],
+    ['MAX_INFLIGHT_PUBLISHES', '0', 'must be a whole number from 1 to 100000'],
+    ['MAX_BODY_BYTES', '1023', 'must be a whole number from 1024 to 104857600'],
+    ['SHUTDOWN_TIMEOUT_MS', '-1', 'must be a whole number from 0 to 600000'],
+    ['LOG_LEVEL', 'verbose', 'must be one of error, warn, info, debug'],
+    ['LOG_LEVEL', 'INFO', 'must be one of error, warn, info, debug'],
+    ['API_KEYS', '[]', 'must be a non-empty JSON list of keys (there is no open relay)'],
+  ])('when %s is %p, then that one problem is reported', (name, value, problem) => {
+    expect(problemsOf({ API_KEYS, [name]: value })).toEqual([`${name} ${problem}`]);
+  });
+
+  it('when API_KEYS is not set, then it is required (there is no default)', () => {
+    const problems = problemsOf({});
+
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^API_KEYS is required: /);
+  });
+
+  it('when several keys are wrong, then one ConfigError reports them all together', () => {
+    let thrown: unknown;
+    try {
+      loadConfig({ PORT: 'http', LOG_LEVEL: 'loud', RETRY_DELAYS: '2h,1h' });
+    } catch (error) {
+      thrown = error;
+    }
+
+    expect(thrown).toBeInstanceOf(ConfigError);
+    const error = thrown as ConfigError;
+    expect(error.name).toBe('ConfigError');
+    expect(error.problems.map((problem) => problem.split(' ')[0])).toEqual([
+      'PORT',
+      'RETRY_DELAYS',
+      'API_KEYS',
+      'LOG_LEVEL',
+    ]);
+    for (const problem of error.problems) expect(error.message).toContain(problem);
+  });
+});
