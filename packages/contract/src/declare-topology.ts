@@ -1,18 +1,24 @@
 import type { Channel } from 'amqplib';
 import type { Topology } from './topology';
 
-/** A queue already exists with arguments other than the ones this service declares. */
+/**
+ * RabbitMQ refused to declare a queue (PRECONDITION_FAILED): most often it already exists with
+ * arguments other than the ones this service declares. Retrying cannot fix it: start-up stops.
+ */
 export class TopologyMismatchError extends Error {
   override readonly name = 'TopologyMismatchError';
   constructor(
     readonly queue: string,
     options: { cause: unknown },
   ) {
+    const brokerText = options.cause instanceof Error ? options.cause.message : String(options.cause);
+    const exists = brokerText.includes('inequivalent arg');
     super(
-      `queue "${queue}" already exists with other arguments than this service declares ` +
-        `(RabbitMQ: ${options.cause instanceof Error ? options.cause.message : String(options.cause)}). ` +
-        'Check that RETRY_DELAYS, DELIVERY_LIMIT and AMQP_PREFIX match in every service, or move the ' +
-        'messages off and delete the queue so it can be declared again.',
+      exists
+        ? `queue "${queue}" already exists with other arguments than this service declares ` +
+            `(RabbitMQ: ${brokerText}). Check that RETRY_DELAYS, DELIVERY_LIMIT and AMQP_PREFIX match in ` +
+            'every service, or move the messages off and delete the queue so it can be declared again.'
+        : `RabbitMQ refused to declare queue "${queue}" (${brokerText}).`,
       options,
     );
   }

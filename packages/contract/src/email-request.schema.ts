@@ -9,10 +9,11 @@ export const MAX_RECIPIENTS = 50;
  */
 export const MAX_ATTACHMENT_BYTES = 7 * 1024 * 1024;
 
-/** Prefix of the headers the mailer sets itself; callers may not send them. */
-export const RESERVED_HEADER_PREFIX = 'x-mailer-';
+/** Prefix of the headers the mailer sets itself (X-Mailer and X-Mailer-*); callers may not send them. */
+export const RESERVED_HEADER_PREFIX = 'x-mailer';
 
-const noLineBreaks = '^[^\\r\\n]*$';
+/** No line breaks and no other control characters but tab: each of these strings ends up in a header. */
+const noControlCharacters = '^[^\\u0000-\\u0008\\u000A-\\u001F\\u007F]*$';
 
 const address = {
   type: 'object',
@@ -21,7 +22,7 @@ const address = {
   required: ['email'],
   properties: {
     email: { type: 'string', format: 'email', maxLength: 254 },
-    name: { type: 'string', maxLength: 256, pattern: noLineBreaks },
+    name: { type: 'string', maxLength: 256, pattern: noControlCharacters },
   },
 } as const;
 
@@ -53,15 +54,16 @@ export const emailRequestSchema = {
     cc: addressList,
     bcc: addressList,
     reply_to: addressList,
-    subject: { type: 'string', minLength: 1, maxLength: 998, pattern: noLineBreaks },
+    subject: { type: 'string', minLength: 1, maxLength: 998, pattern: noControlCharacters },
     text: { type: 'string', maxLength: 5_000_000 },
     html: { type: 'string', maxLength: 5_000_000 },
     headers: {
       type: 'object',
-      description: 'Custom headers. Names must start with X- (X-Mailer-* is reserved); no line breaks anywhere.',
+      description:
+        'Custom headers. Names must start with X- (X-Mailer and X-Mailer-* are reserved); no line breaks or control characters.',
       maxProperties: 20,
       propertyNames: { pattern: '^[Xx]-[A-Za-z0-9-]{1,76}$' },
-      additionalProperties: { type: 'string', maxLength: 998, pattern: noLineBreaks },
+      additionalProperties: { type: 'string', maxLength: 998, pattern: noControlCharacters },
     },
     attachments: {
       type: 'array',
@@ -98,7 +100,7 @@ export const emailRequestSchema = {
       description: 'Short labels for filtering and reporting.',
       maxProperties: 10,
       propertyNames: { pattern: '^[A-Za-z0-9_.-]{1,64}$' },
-      additionalProperties: { type: 'string', maxLength: 256, pattern: noLineBreaks },
+      additionalProperties: { type: 'string', maxLength: 256, pattern: noControlCharacters },
     },
     metadata: {
       type: 'object',

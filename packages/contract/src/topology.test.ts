@@ -123,6 +123,7 @@ describe('delayName', () => {
 describe('parseDuration', () => {
   it.each([
     ['500ms', 500],
+    [`${2 ** 32 - 1}ms`, 2 ** 32 - 1],
     ['10s', 10_000],
     ['1m', 60_000],
     ['2h', 7_200_000],
@@ -147,7 +148,9 @@ describe('parseDuration', () => {
     '1e3ms',
     '10sec',
     `${'9'.repeat(20)}h`,
-  ])('when the text is %p, then it is malformed (undefined)', (text) => {
+    '1200h',
+    `${2 ** 32}ms`,
+  ])('when the text is %p, then it is malformed or over the TTL limit of RabbitMQ (undefined)', (text) => {
     expect(parseDuration(text)).toBeUndefined();
   });
 });

@@ -113,7 +113,7 @@ describe('validateEmailRequest', () => {
 
     it.each(lineBreaks)('when a display name contains %s, then a problem at that name', (_label, breakChars) => {
       expect(problemsOf(valid({ to: [{ email: 'jane@example.org', name: `Jane${breakChars}Bcc: x@y.z` }] }))).toEqual([
-        { pointer: '/to/0/name', detail: 'must not contain line breaks (CR or LF)' },
+        { pointer: '/to/0/name', detail: 'must not contain line breaks or other control characters' },
       ]);
     });
 
@@ -181,8 +181,21 @@ describe('validateEmailRequest', () => {
 
     it.each(lineBreaks)('when the subject contains %s, then a problem at /subject', (_label, breakChars) => {
       expect(problemsOf(valid({ subject: `Hi${breakChars}Bcc: victim@example.org` }))).toEqual([
-        { pointer: '/subject', detail: 'must not contain line breaks (CR or LF)' },
+        { pointer: '/subject', detail: 'must not contain line breaks or other control characters' },
       ]);
+    });
+
+    it.each([
+      ['NUL', '\u0000'],
+      ['vertical tab', '\u000B'],
+      ['escape', '\u001B'],
+      ['DEL', '\u007F'],
+    ])('when the subject contains the control character %s, then a problem at /subject', (_label, control) => {
+      expect(pointersOf(valid({ subject: `Hi${control}there` }))).toEqual(['/subject']);
+    });
+
+    it('when the subject contains a tab, then it is allowed (folded headers use tabs)', () => {
+      expect(validateEmailRequest(valid({ subject: 'Hi\tthere' })).ok).toBe(true);
     });
 
     it('when the subject is 998 characters, then ok; at 999, then a problem', () => {
@@ -227,15 +240,15 @@ describe('validateEmailRequest', () => {
 
     it.each(lineBreaks)('when a header value contains %s, then a problem at that header', (_label, breakChars) => {
       expect(problemsOf(valid({ headers: { 'X-Campaign': `a${breakChars}Bcc: x@y.z` } }))).toEqual([
-        { pointer: '/headers/X-Campaign', detail: 'must not contain line breaks (CR or LF)' },
+        { pointer: '/headers/X-Campaign', detail: 'must not contain line breaks or other control characters' },
       ]);
     });
 
-    it.each(['X-Mailer-Email-Id', 'x-mailer-attempt', 'X-MAILER-X'])(
+    it.each(['X-Mailer-Email-Id', 'x-mailer-attempt', 'X-MAILER-X', 'X-Mailer'])(
       'when a caller sets the reserved header %p, then it is refused',
       (name) => {
         expect(problemsOf(valid({ headers: { [name]: 'forged' } }))).toEqual([
-          { pointer: `/headers/${name}`, detail: 'X-Mailer-* headers are reserved for the mailer' },
+          { pointer: `/headers/${name}`, detail: 'X-Mailer and X-Mailer-* headers are reserved for the mailer' },
         ]);
       },
     );

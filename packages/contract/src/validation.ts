@@ -73,7 +73,7 @@ function describe(error: ErrorObject): ValidationProblem {
 
 /** Patterns are unreadable in a message; say what they mean instead. */
 function patternDetail(pattern: string): string {
-  if (pattern === '^[^\\r\\n]*$') return 'must not contain line breaks (CR or LF)';
+  if (pattern.startsWith('^[^\\u0000')) return 'must not contain line breaks or other control characters';
   if (pattern.startsWith('^[Xx]-')) return 'must be a header name starting with X-';
   if (pattern.startsWith('^[A-Za-z0-9+/]+')) return 'must be padded standard base64';
   if (pattern.startsWith('^[^\\r\\n/')) return 'must not contain line breaks, slashes or quotes';
@@ -129,8 +129,8 @@ function crossFieldProblems(email: EmailRequest, base: string): ValidationProble
   for (const name of Object.keys(email.headers ?? {})) {
     const lower = name.toLowerCase();
     const pointer = `${base}/headers/${escapePointerToken(name)}`;
-    if (lower.startsWith(RESERVED_HEADER_PREFIX)) {
-      problems.push({ pointer, detail: 'X-Mailer-* headers are reserved for the mailer' });
+    if (lower === RESERVED_HEADER_PREFIX || lower.startsWith(`${RESERVED_HEADER_PREFIX}-`)) {
+      problems.push({ pointer, detail: 'X-Mailer and X-Mailer-* headers are reserved for the mailer' });
     }
     if (seen.has(lower)) {
       problems.push({ pointer, detail: 'repeats a header name (names are case-insensitive)' });

@@ -40,7 +40,7 @@ const integer =
   (min: number, max: number) =>
   (raw: string): Parsed<number> => {
     const value = Number(raw);
-    return Number.isInteger(value) && value >= min && value <= max && raw.trim() !== ''
+    return /^\d+$/.test(raw) && value >= min && value <= max
       ? ok(value)
       : fail(`must be a whole number from ${min} to ${max}`);
   };
@@ -49,6 +49,15 @@ const text =
   (valid: (raw: string) => boolean, problem: string) =>
   (raw: string): Parsed<string> =>
     valid(raw) ? ok(raw) : fail(problem);
+
+function isAmqpUrl(raw: string): boolean {
+  try {
+    const url = new URL(raw);
+    return (url.protocol === 'amqp:' || url.protocol === 'amqps:') && url.hostname !== '';
+  } catch {
+    return false;
+  }
+}
 
 const logLevels = ['error', 'warn', 'info', 'debug'];
 
@@ -70,7 +79,7 @@ export const configKeys = {
     name: 'AMQP_URL',
     description: 'RabbitMQ URL (amqp:// or amqps://).',
     default: 'amqp://guest:guest@127.0.0.1:5672',
-    parse: text((raw) => /^amqps?:\/\/.+/.test(raw), 'must be an amqp:// or amqps:// URL'),
+    parse: text(isAmqpUrl, 'must be an amqp:// or amqps:// URL with a host'),
   },
   amqpPrefix: {
     name: 'AMQP_PREFIX',

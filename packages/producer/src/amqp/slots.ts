@@ -39,6 +39,7 @@ export class Slots {
 
   /** Gives a slot back, handing it straight to the longest waiter if there is one. */
   release(): void {
+    if (this.used === 0) throw new Error('Slots.release() without a matching acquire()');
     const next = this.waiters.shift();
     if (next === undefined) this.used -= 1;
     else next.grant();

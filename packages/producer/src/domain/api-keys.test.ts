@@ -74,6 +74,19 @@ describe('parseApiKeys', () => {
   });
 });
 
+describe('parseApiKeys with a repeated key', () => {
+  it('when two entries share a key hash, then the second is refused', () => {
+    const entries = [
+      { name: 'a', key_sha256: sha256('same'), senders: ['example.com'] },
+      { name: 'b', key_sha256: sha256('same').toUpperCase(), senders: ['example.org'] },
+    ];
+
+    expect(problemOf(JSON.stringify(entries))).toBe(
+      "[1].key_sha256 repeats another entry's key (each caller needs its own key)",
+    );
+  });
+});
+
 describe('findApiKey', () => {
   const keys = keysOf(
     JSON.stringify([

@@ -49,6 +49,7 @@ export function parseApiKeys(raw: string): Parsed<ApiKey[]> {
   const problems: string[] = [];
   const keys: ApiKey[] = [];
   const names = new Set<string>();
+  const hashes = new Set<string>();
   entries.forEach((entry: unknown, index) => {
     const at = `[${index}]`;
     if (typeof entry !== 'object' || entry === null) {
@@ -63,6 +64,8 @@ export function parseApiKeys(raw: string): Parsed<ApiKey[]> {
     }
     if (typeof keySha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(keySha256)) {
       problems.push(`${at}.key_sha256 must be the SHA-256 of the key, 64 hex digits`);
+    } else if (hashes.has(keySha256.toLowerCase())) {
+      problems.push(`${at}.key_sha256 repeats another entry's key (each caller needs its own key)`);
     }
     const senderList = Array.isArray(senders) ? senders : [];
     if (
@@ -73,6 +76,7 @@ export function parseApiKeys(raw: string): Parsed<ApiKey[]> {
     }
     if (typeof name === 'string' && typeof keySha256 === 'string') {
       names.add(name);
+      hashes.add(keySha256.toLowerCase());
       keys.push({
         name,
         keyHash: Buffer.from(keySha256, 'hex'),
