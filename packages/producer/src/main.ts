@@ -50,12 +50,13 @@ async function main(): Promise<void> {
     readiness: () => (stopping ? { ready: false, reason: 'shutting down' } : broker.readiness()),
   });
 
-  broker.start().catch((error: unknown) => {
-    logger.error('cannot start: broker topology does not match', {
-      error: error instanceof Error ? error.message : String(error),
-    });
-    process.exit(1);
+  // A topology the broker refuses cannot be fixed by retrying, at start-up or on a reconnect.
+  broker.on('fatal', (error) => {
+    logger.error('stopping: the broker refused the topology', { error: error.message });
+    logger.on('finish', () => process.exit(1));
+    logger.end();
   });
+  broker.start().catch(() => undefined);
 
   const server = app.listen(config.port, config.host);
   await once(server, 'listening');

@@ -89,18 +89,26 @@ describe('when the work queue has been deleted (the publish is unroutable)', () 
     await producer.close();
   });
 
-  it('then the producer answers 503, not 202', async () => {
+  it('then the producer answers 503, not 202, and declares the topology again so that later emails get 202', async () => {
     const model = await connect(AMQP_URL);
     const channel = await model.createChannel();
     await channel.deleteQueue(producer.topology.workQueue.name);
     await model.close();
 
+    const declaredAgain = once(producer.broker, 'declared');
     const response = await request(producer.app).post('/v1/emails').set(auth).send(validEmail());
 
     expect(response.status).toBe(503);
     expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(response.headers['retry-after']).toBe('5');
     expect(response.body).toMatchObject({ type: '/problems/broker-unavailable', reason: 'unroutable' });
+
+    // The return made the producer declare its topology again; the next email is queued.
+    await declaredAgain;
+    const later = await request(producer.app).post('/v1/emails').set(auth).send(validEmail());
+    expect(later.status).toBe(202);
+    const [message] = await drainQueue(producer.topology.workQueue.name, 1);
+    expect(message?.properties.messageId).toBe(later.body.id);
   });
 });
 

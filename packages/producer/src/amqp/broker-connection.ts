@@ -21,6 +21,8 @@ interface Events {
   channel: [ConfirmChannel];
   /** Start-up cannot go on (the topology does not match). */
   fatal: [Error];
+  /** The whole topology was declared (on connect, or again after an unroutable publish). */
+  declared: [];
 }
 
 /**
@@ -37,6 +39,8 @@ export class BrokerConnection extends EventEmitter<Events> {
   private blockedReason: string | undefined;
   private stopping = false;
   private loop: Promise<void> | undefined;
+  private redeclaring = false;
+  private lastRedeclareAt = 0;
 
   constructor(private readonly options: BrokerConnectionOptions) {
     super();
@@ -73,6 +77,37 @@ export class BrokerConnection extends EventEmitter<Events> {
   start(): Promise<void> {
     this.loop ??= this.connectUntilReady();
     return this.loop;
+  }
+
+  /**
+   * Declares the topology again on the open connection, at most once a second: called when the
+   * broker returns a message as unroutable, which means a queue or binding was deleted under a
+   * live connection. Until it is back, those publishes answer 503; after it, 202 again.
+   */
+  redeclareSoon(): void {
+    const model = this.model;
+    if (model === undefined || this.redeclaring || Date.now() - this.lastRedeclareAt < 1000) return;
+    this.redeclaring = true;
+    this.lastRedeclareAt = Date.now();
+    const { logger, topology } = this.options;
+    logger.warn('a publish was unroutable: declaring the topology again');
+    void (async () => {
+      const setup = await model.createChannel();
+      setup.on('error', (error: Error) => logger.debug('topology channel error', { error: error.message }));
+      await declareTopology(setup, topology);
+      await setup.close();
+      this.emit('declared');
+    })()
+      .catch((error: unknown) => {
+        if (error instanceof TopologyMismatchError) this.emit('fatal', error);
+        else
+          logger.warn('declaring the topology again failed', {
+            error: error instanceof Error ? error.message : String(error),
+          });
+      })
+      .finally(() => {
+        this.redeclaring = false;
+      });
   }
 
   /** Closes the channel (after its pending confirms) and the connection; no reconnect follows. */
@@ -136,6 +171,7 @@ export class BrokerConnection extends EventEmitter<Events> {
       setup.on('error', (error: Error) => logger.debug('topology channel error', { error: error.message }));
       await declareTopology(setup, this.options.topology);
       await setup.close();
+      this.emit('declared');
       this.model = model;
       await this.openChannel(model);
     } catch (error) {
@@ -171,8 +207,7 @@ export class BrokerConnection extends EventEmitter<Events> {
     if (this.stopping) return;
     this.options.logger.warn('broker connection lost; reconnecting');
     this.loop = this.connectUntilReady();
-    this.loop.catch((error: unknown) =>
-      this.options.logger.error('reconnect stopped', { error: error instanceof Error ? error.message : String(error) }),
-    );
+    // A refused topology is reported through 'fatal'; nothing else ends the loop.
+    this.loop.catch(() => undefined);
   }
 }

@@ -129,6 +129,7 @@ export class ConfirmPublisher implements EmailPublisher {
       const entry = this.pending.get(id);
       if (entry?.channel === channel) entry.returned = true;
       this.options.logger.error('message returned unroutable', { email_id: id, exchange: this.options.exchange });
+      this.broker.redeclareSoon();
     });
     channel.on('drain', () => this.wakeDrainWaiters());
     channel.on('close', () => {

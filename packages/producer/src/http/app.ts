@@ -45,13 +45,24 @@ const routes: Readonly<Record<string, string>> = {
   '/openapi.json': 'GET, HEAD',
 };
 
+/**
+ * Whether an email whose publish failed this way may be in the queue all the same: the broker
+ * may have taken it before its confirm was lost or late. A retry can then queue it twice.
+ */
+export function mayHaveBeenQueued(error: PublishError): boolean {
+  return error.reason === 'timeout' || error.reason === 'channel-closed';
+}
+
 function unavailable(res: Response, error: PublishError, extra: Record<string, unknown> = {}): void {
   res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
+  const outcome = mayHaveBeenQueued(error)
+    ? 'The broker did not confirm it, so it may or may not be queued'
+    : 'It was not queued';
   sendProblem(res, {
     type: ProblemType.brokerUnavailable,
-    title: 'Email not queued: the message broker is unavailable',
+    title: 'Email not accepted: the message broker did not confirm it',
     status: 503,
-    detail: `${error.message}. Nothing was queued; retry after ${RETRY_AFTER_SECONDS} seconds.`,
+    detail: `${error.message}. ${outcome}; retry after ${RETRY_AFTER_SECONDS} seconds.`,
     reason: error.reason,
     ...extra,
   });
@@ -279,7 +290,7 @@ export function createApp(deps: AppDeps): express.Express {
           type: ProblemType.unsupportedMediaType,
           title: 'Unsupported media type',
           status: 415,
-          detail: 'Send the body as application/json in UTF-8, without Content-Encoding.',
+          detail: 'Send the body as application/json in UTF-8 (Content-Encoding gzip, deflate or br is accepted).',
         });
         return;
     }

@@ -42,6 +42,26 @@ export const openApiDocument = {
           title: { type: 'string' },
           status: { type: 'integer' },
           detail: { type: 'string' },
+          reason: {
+            type: 'string',
+            description: '503 only: why the broker did not confirm',
+            enum: ['not-connected', 'blocked', 'busy', 'timeout', 'nacked', 'unroutable', 'channel-closed'],
+          },
+          items: {
+            type: 'array',
+            description: 'Batch 503 only: per item, queued (with its id) or failed',
+            items: {
+              type: 'object',
+              required: ['index', 'status'],
+              properties: {
+                index: { type: 'integer' },
+                status: { enum: ['queued', 'failed'] },
+                id: { type: 'string', format: 'uuid' },
+                reason: { type: 'string' },
+                detail: { type: 'string' },
+              },
+            },
+          },
           errors: {
             type: 'array',
             items: {
@@ -73,6 +93,7 @@ export const openApiDocument = {
           '403': problem,
           '413': problem,
           '415': problem,
+          '500': problem,
           '503': problem,
         },
       },
@@ -114,6 +135,7 @@ export const openApiDocument = {
           '403': problem,
           '413': problem,
           '415': problem,
+          '500': problem,
           '503': problem,
         },
       },
