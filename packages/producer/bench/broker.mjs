@@ -1,0 +1,78 @@
+// Broker side of the producer benchmark: count what was queued, then remove the bench's topology.
+import { setTimeout as sleep } from 'node:timers/promises';
+import amqplib from 'amqplib';
+
+/** A channel whose errors (404 on a passive declare closes it) are kept, not thrown at the process. */
+async function openChannel(model) {
+  const channel = await model.createChannel();
+  channel.on('error', () => undefined);
+  return channel;
+}
+
+/**
+ * Polls a passive declare of `queue` until it holds at least `expected` messages or `timeoutMs`
+ * runs out (quorum queue counts can lag the confirms a moment). Resolves with the last count.
+ */
+export async function awaitQueueDepth(url, queue, expected, timeoutMs = 10_000) {
+  const model = await amqplib.connect(url);
+  model.on('error', () => undefined);
+  const started = Date.now();
+  try {
+    let channel = await openChannel(model);
+    let depth = -1;
+    for (;;) {
+      try {
+        ({ messageCount: depth } = await channel.checkQueue(queue));
+      } catch (error) {
+        if (Date.now() - started > timeoutMs) throw error;
+        channel = await openChannel(model);
+      }
+      if (depth >= expected || Date.now() - started > timeoutMs) {
+        return { depth, waitedMs: Date.now() - started };
+      }
+      await sleep(200);
+    }
+  } finally {
+    await model.close().catch(() => undefined);
+  }
+}
+
+/** Deletes the topology's queues and exchanges; returns the names it could not delete. */
+export async function deleteTopology(url, topology) {
+  const model = await amqplib.connect(url);
+  model.on('error', () => undefined);
+  const failed = [];
+  try {
+    let channel = await openChannel(model);
+    const attempt = async (kind, name, remove) => {
+      try {
+        await remove(channel, name);
+      } catch (error) {
+        failed.push(`${kind} ${name}: ${error.message}`);
+        channel = await openChannel(model);
+      }
+    };
+    for (const queue of topology.queues) await attempt('queue', queue.name, (ch, name) => ch.deleteQueue(name));
+    for (const exchange of topology.exchanges) {
+      await attempt('exchange', exchange.name, (ch, name) => ch.deleteExchange(name));
+    }
+  } finally {
+    await model.close().catch(() => undefined);
+  }
+  return failed;
+}
+
+/** Whether a queue still exists (passive declare), to confirm the clean-up. */
+export async function queueExists(url, queue) {
+  const model = await amqplib.connect(url);
+  model.on('error', () => undefined);
+  try {
+    const channel = await openChannel(model);
+    await channel.checkQueue(queue);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await model.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,407 @@
+// `pnpm bench`: HTTP intake throughput of the real producer (validate, authenticate, confirmed
+// publish to RabbitMQ, 202) against a plain Express + ajv server that answers 202 without publishing.
+// Both run as child processes on loopback; autocannon loads each in turn. See README.md beside this file.
+import { Buffer } from 'node:buffer';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { URL } from 'node:url';
+import autocannon from 'autocannon';
+import contract from '@mailer/contract';
+import { awaitQueueDepth, deleteTopology, queueExists } from './broker.mjs';
+import { EMAIL_BYTES, batchBody, singleBody } from './fixtures.mjs';
+import {
+  cpuSeconds,
+  findListenerPid,
+  freePort,
+  httpPostJson,
+  machineCpuSeconds,
+  memoryMb,
+  startNode,
+  stopNode,
+  waitReady,
+} from './support.mjs';
+
+const { DEFAULT_DELIVERY_LIMIT, DEFAULT_RETRY_DELAYS_MS, buildTopology } = contract;
+
+const benchDir = import.meta.dirname;
+const root = resolve(benchDir, '../../..');
+const resultsDir = join(root, 'bench-results');
+
+const env = process.env;
+const settings = {
+  durationS: Number(env.BENCH_DURATION_S ?? 10),
+  warmupS: Number(env.BENCH_WARMUP_S ?? 2),
+  connections: Number(env.BENCH_CONNECTIONS ?? 50),
+  batchConnections: Number(env.BENCH_BATCH_CONNECTIONS ?? 10),
+  batchSize: 100,
+  emailBytes: EMAIL_BYTES,
+  amqpUrl: env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672',
+  /** Measure the baseline's batch endpoint too (informational, no target): BENCH_BASELINE_BATCH=0 skips it. */
+  baselineBatch: env.BENCH_BASELINE_BATCH !== '0',
+};
+const targets = { ratio: 0.85, producerP99Ms: 30, batchEmailsPerS: 10_000 };
+/** CPU (% of one core) used by the rest of the machine during a run above which its figures are marked noisy. */
+const NOISY_OTHER_CPU = 25;
+
+const prefix = `bench.${Date.now()}.${process.pid}`;
+const topology = buildTopology({
+  prefix,
+  retryDelaysMs: DEFAULT_RETRY_DELAYS_MS,
+  deliveryLimit: DEFAULT_DELIVERY_LIMIT,
+});
+const apiKey = randomBytes(24).toString('hex');
+const auth = { authorization: `Bearer ${apiKey}` };
+
+const children = [];
+let topologyTouched = false;
+
+const fmt = {
+  int: (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '-'),
+  ms: (n) => (Number.isFinite(n) ? (Number.isInteger(n) ? String(n) : n.toFixed(1)) : '-'),
+  pct: (n) => (Number.isFinite(n) ? `${Math.round(n)}%` : '-'),
+  ratio: (n) => (Number.isFinite(n) ? n.toFixed(2) : '-'),
+  mb: (n) => (Number.isFinite(n) ? `${Math.round(n)}` : '-'),
+};
+const verdict = (ok) => (ok ? 'MET' : 'MISSED');
+
+function load({ port, path, body, connections, durationS, headers = {} }) {
+  return autocannon({
+    url: `http://127.0.0.1:${port}${path}`,
+    method: 'POST',
+    connections,
+    duration: durationS,
+    headers: { 'content-type': 'application/json', ...headers },
+    body,
+  });
+}
+
+const cpuPercent = (before, after, seconds) =>
+  before === undefined || after === undefined ? Number.NaN : ((after - before) / seconds) * 100;
+
+/** Warm-up, then one measured run, with the CPU each side used during the measured part. */
+async function measure({ label, target, brokerPid, path, body, connections, perRequest, headers }) {
+  const options = { port: target.port, path, body, connections, headers };
+  const warm = await load({ ...options, durationS: settings.warmupS });
+
+  const before = {
+    server: cpuSeconds(target.handle.pid),
+    broker: cpuSeconds(brokerPid),
+    self: process.cpuUsage(),
+    machine: machineCpuSeconds(),
+    at: performance.now(),
+  };
+  const result = await load({ ...options, durationS: settings.durationS });
+  const wall = (performance.now() - before.at) / 1000;
+  const selfUsage = process.cpuUsage(before.self);
+  const machine = machineCpuSeconds();
+  const memory = memoryMb(target.handle.pid);
+
+  const seconds = result.duration;
+  const accepted = result['2xx'];
+  const run = {
+    label,
+    path,
+    connections,
+    emailsPerRequest: perRequest,
+    requestBytes: Buffer.byteLength(body),
+    durationS: seconds,
+    accepted,
+    acceptedPerS: accepted / seconds,
+    emailsPerS: (accepted * perRequest) / seconds,
+    latencyMs: {
+      p50: result.latency.p50,
+      p90: result.latency.p90,
+      p99: result.latency.p99,
+      max: result.latency.max,
+      mean: result.latency.average,
+    },
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    statusCodes: Object.fromEntries(Object.entries(result.statusCodeStats).map(([code, { count }]) => [code, count])),
+    warmup: { durationS: warm.duration, accepted: warm['2xx'], non2xx: warm.non2xx, errors: warm.errors },
+    cpuPercent: {
+      server: cpuPercent(before.server, cpuSeconds(target.handle.pid), wall),
+      broker: cpuPercent(before.broker, cpuSeconds(brokerPid), wall),
+      loadgen: ((selfUsage.user + selfUsage.system) / 1e6 / wall) * 100,
+      machine: cpuPercent(before.machine?.busy, machine?.busy, wall),
+      iowait: cpuPercent(before.machine?.iowait, machine?.iowait, wall),
+    },
+    memoryMb: memory,
+  };
+  // What the rest of the machine used meanwhile (other test runs, the kernel's loopback work not
+  // charged to a process): high values mean the figures of this run are noisier than usual.
+  run.cpuPercent.other = Math.max(
+    0,
+    run.cpuPercent.machine - run.cpuPercent.server - (run.cpuPercent.broker || 0) - run.cpuPercent.loadgen,
+  );
+  run.noisy = run.cpuPercent.other > NOISY_OTHER_CPU;
+  run.flagged = run.non2xx > 0 || run.errors > 0 || run.timeouts > 0 || warm.non2xx > 0 || warm.errors > 0;
+  printRun(run);
+  return run;
+}
+
+function printRun(run) {
+  const perReq = run.emailsPerRequest > 1 ? ` (${fmt.int(run.emailsPerS)} emails/s)` : '';
+  const noisy =
+    run.cpuPercent.other > NOISY_OTHER_CPU
+      ? `  (noisy: other jobs used ${fmt.pct(run.cpuPercent.other)} of a core)`
+      : '';
+  const problems = run.flagged
+    ? `  << FLAGGED: ${run.non2xx} non-2xx, ${run.errors} errors, ${run.timeouts} timeouts, status ${JSON.stringify(run.statusCodes)}; warm-up ${run.warmup.non2xx} non-2xx, ${run.warmup.errors} errors`
+    : '';
+  console.log(
+    `  ${run.label.padEnd(16)} ${fmt.int(run.acceptedPerS).padStart(7)} accepted/s${perReq}  ` +
+      `p50 ${fmt.ms(run.latencyMs.p50)} ms  p99 ${fmt.ms(run.latencyMs.p99)} ms  non-2xx ${run.non2xx}  ` +
+      `cpu server ${fmt.pct(run.cpuPercent.server)} broker ${fmt.pct(run.cpuPercent.broker)} ` +
+      `autocannon ${fmt.pct(run.cpuPercent.loadgen)} other ${fmt.pct(run.cpuPercent.other)}  rss ${fmt.mb(run.memoryMb.rss)} MB${noisy}${problems}`,
+  );
+}
+
+async function startServers() {
+  mkdirSync(resultsDir, { recursive: true });
+  const [producerPort, plainPort] = [await freePort(), await freePort()];
+  topologyTouched = true;
+  const producer = {
+    port: producerPort,
+    handle: startNode(
+      'producer',
+      [join(root, 'packages/producer/dist/main.js')],
+      {
+        PORT: String(producerPort),
+        HOST: '127.0.0.1',
+        AMQP_URL: settings.amqpUrl,
+        AMQP_PREFIX: prefix,
+        LOG_LEVEL: 'info',
+        API_KEYS: JSON.stringify([
+          { name: 'bench', key_sha256: createHash('sha256').update(apiKey).digest('hex'), senders: ['example.com'] },
+        ]),
+      },
+      join(resultsDir, 'producer.log'),
+    ),
+  };
+  children.push(producer.handle);
+  const plain = {
+    port: plainPort,
+    handle: startNode(
+      'plain server',
+      [join(benchDir, 'plain-server.mjs')],
+      { PORT: String(plainPort), HOST: '127.0.0.1' },
+      join(resultsDir, 'plain-server.log'),
+    ),
+  };
+  children.push(plain.handle);
+  const [producerReadyMs, plainReadyMs] = await Promise.all([
+    waitReady(producer.handle, producerPort),
+    waitReady(plain.handle, plainPort),
+  ]);
+  console.log(
+    `producer pid ${producer.handle.pid} on :${producerPort} ready in ${producerReadyMs} ms (prefix ${prefix}); ` +
+      `plain server pid ${plain.handle.pid} on :${plainPort} ready in ${plainReadyMs} ms`,
+  );
+  return { producer, plain };
+}
+
+/** One request to each before loading: a wrong status here would make every figure meaningless. */
+async function smokeTest(server, body, headers) {
+  const { status, body: answer } = await httpPostJson(server.port, '/v1/emails', body, headers);
+  if (status !== 202) throw new Error(`${server.handle.name} answered ${status} to the bench email: ${answer}`);
+}
+
+async function cleanUp() {
+  const stopped = await Promise.all(children.splice(0).map(async (h) => [h.name, h.pid, await stopNode(h)]));
+  for (const [name, pid, how] of stopped) console.log(`stopped ${name} (pid ${pid}): ${how}`);
+  if (!topologyTouched) return true;
+  topologyTouched = false;
+  const failed = await deleteTopology(settings.amqpUrl, topology);
+  const left = (await queueExists(settings.amqpUrl, topology.workQueue.name)) ? [topology.workQueue.name] : [];
+  if (failed.length > 0 || left.length > 0) {
+    console.error(`broker clean-up incomplete: ${[...failed, ...left.map((q) => `${q} still exists`)].join('; ')}`);
+    return false;
+  }
+  console.log(
+    `deleted ${topology.queues.length} queues and ${topology.exchanges.length} exchanges of ${prefix} from the broker`,
+  );
+  return true;
+}
+
+function printTable(report) {
+  const rows = report.runs.map((r) => [
+    r.label,
+    String(r.connections),
+    fmt.int(r.acceptedPerS),
+    fmt.int(r.emailsPerS),
+    fmt.ms(r.latencyMs.p50),
+    fmt.ms(r.latencyMs.p99),
+    String(r.non2xx + r.errors + r.timeouts) + (r.flagged ? ' !' : ''),
+    fmt.pct(r.cpuPercent.server),
+    fmt.pct(r.cpuPercent.broker),
+    fmt.pct(r.cpuPercent.loadgen),
+    fmt.pct(r.cpuPercent.other) + (r.noisy ? ' ~' : ''),
+    `${fmt.mb(r.memoryMb.rss)}/${fmt.mb(r.memoryMb.peak)}`,
+  ]);
+  const head = [
+    'run',
+    'conns',
+    'req/s 2xx',
+    'emails/s',
+    'p50 ms',
+    'p99 ms',
+    'non-2xx/err',
+    'srv cpu',
+    'mq cpu',
+    'ac cpu',
+    'other cpu',
+    'rss/peak MB',
+  ];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+  const line = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  console.log(`\n${line(head)}`);
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const row of rows) console.log(line(row));
+  const { checks } = report;
+  console.log('');
+  console.log(
+    `ratio producer/baseline (accepted/s, single)  ${fmt.ratio(checks.ratio.value).padStart(8)}   target >= ${targets.ratio}   ${verdict(checks.ratio.met)}`,
+  );
+  console.log(
+    `producer p99 (single)                        ${`${fmt.ms(checks.producerP99Ms.value)} ms`.padStart(8)}   target <= ${targets.producerP99Ms} ms   ${verdict(checks.producerP99Ms.met)}`,
+  );
+  console.log(
+    `batch emails accepted/s                      ${fmt.int(checks.batchEmailsPerS.value).padStart(8)}   target >= ${fmt.int(targets.batchEmailsPerS)}   ${verdict(checks.batchEmailsPerS.met)}`,
+  );
+  if (checks.batchRatio !== undefined) {
+    console.log(
+      `ratio producer/baseline (emails/s, batch)    ${fmt.ratio(checks.batchRatio.value).padStart(8)}   (no target)`,
+    );
+  }
+  console.log(
+    `work queue depth ${fmt.int(checks.queue.depth)} >= 202-accepted emails ${fmt.int(checks.queue.expected)} ` +
+      `(surplus ${fmt.int(checks.queue.depth - checks.queue.expected)}: requests answered after autocannon stopped counting)   ${checks.queue.met ? 'OK' : 'LOST MESSAGES?'}`,
+  );
+  const flagged = report.runs.filter((r) => r.flagged).map((r) => r.label);
+  if (flagged.length > 0) console.log(`FLAGGED runs (non-2xx, errors or timeouts): ${flagged.join(', ')}`);
+  const noisy = report.runs.filter((r) => r.noisy).map((r) => r.label);
+  if (noisy.length > 0) {
+    console.log(
+      `~ noisy runs (other jobs used > ${NOISY_OTHER_CPU}% of a core meanwhile; compare ratios of a quieter run): ${noisy.join(', ')}`,
+    );
+  }
+}
+
+async function main() {
+  const single = singleBody();
+  const batch = batchBody(settings.batchSize);
+  const amqp = new URL(settings.amqpUrl);
+  const brokerPid = ['127.0.0.1', 'localhost', '[::1]'].includes(amqp.hostname)
+    ? findListenerPid(Number(amqp.port || 5672))
+    : undefined;
+  console.log(
+    `producer bench: ${cpus().length} cpus, node ${process.version}, ${settings.durationS} s per run after ${settings.warmupS} s warm-up; ` +
+      `single body ${Buffer.byteLength(single)} B x ${settings.connections} connections, ` +
+      `batch ${settings.batchSize} emails (${Math.round(Buffer.byteLength(batch) / 1024)} KiB) x ${settings.batchConnections} connections`,
+  );
+  console.log(
+    `cpu figures are % of one core (${cpus().length * 100}% in all): server, broker (pid ${brokerPid ?? 'not found'}), ` +
+      'autocannon (this process), other (rest of the machine: other jobs, kernel)',
+  );
+  const { producer, plain } = await startServers();
+  await smokeTest(producer, single, auth);
+  await smokeTest(plain, single, {});
+
+  const runs = [];
+  const singleRun = { path: '/v1/emails', body: single, connections: settings.connections, perRequest: 1, brokerPid };
+  const batchRun = {
+    path: '/v1/emails/batch',
+    body: batch,
+    connections: settings.batchConnections,
+    perRequest: settings.batchSize,
+    brokerPid,
+  };
+  const baseline = await measure({ label: 'baseline single', target: plain, ...singleRun });
+  runs.push(baseline);
+  const producerSingle = await measure({ label: 'producer single', target: producer, headers: auth, ...singleRun });
+  runs.push(producerSingle);
+  const producerBatch = await measure({ label: 'producer batch', target: producer, headers: auth, ...batchRun });
+  runs.push(producerBatch);
+  let baselineBatch;
+  if (settings.baselineBatch) {
+    baselineBatch = await measure({ label: 'baseline batch', target: plain, ...batchRun });
+    runs.push(baselineBatch);
+  }
+
+  // Every 202 of the producer (smoke test, warm-ups and measured runs) is an email on the work queue.
+  const expected =
+    1 +
+    [producerSingle, producerBatch].reduce((sum, r) => sum + (r.accepted + r.warmup.accepted) * r.emailsPerRequest, 0);
+  const { depth, waitedMs } = await awaitQueueDepth(settings.amqpUrl, topology.workQueue.name, expected);
+  console.log(
+    `work queue ${topology.workQueue.name}: ${fmt.int(depth)} messages (waited ${waitedMs} ms), 202-accepted ${fmt.int(expected)}`,
+  );
+
+  const report = {
+    at: new Date().toISOString(),
+    node: process.version,
+    cpus: cpus().length,
+    prefix,
+    settings,
+    targets,
+    runs,
+    checks: {
+      ratio: {
+        value: producerSingle.acceptedPerS / baseline.acceptedPerS,
+        met: producerSingle.acceptedPerS / baseline.acceptedPerS >= targets.ratio,
+      },
+      producerP99Ms: {
+        value: producerSingle.latencyMs.p99,
+        met: producerSingle.latencyMs.p99 <= targets.producerP99Ms,
+      },
+      batchEmailsPerS: {
+        value: producerBatch.emailsPerS,
+        met: producerBatch.emailsPerS >= targets.batchEmailsPerS,
+      },
+      batchRatio:
+        baselineBatch === undefined ? undefined : { value: producerBatch.emailsPerS / baselineBatch.emailsPerS },
+      queue: { queue: topology.workQueue.name, depth, expected, waitedMs, met: depth >= expected },
+    },
+  };
+  return report;
+}
+
+let interrupted = false;
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    interrupted = true;
+    console.error(`\n${signal}: stopping the servers and removing the bench topology`);
+    void cleanUp().finally(() => process.exit(130));
+  });
+}
+
+let report;
+let failure;
+try {
+  report = await main();
+} catch (error) {
+  failure = error;
+} finally {
+  if (!interrupted) {
+    const cleaned = await cleanUp().catch((error) => {
+      console.error(`clean-up failed: ${error.message}`);
+      return false;
+    });
+    if (!cleaned) process.exitCode = 1;
+  }
+}
+if (failure !== undefined) {
+  console.error(`bench failed: ${failure.stack ?? failure.message}`);
+  process.exitCode = 1;
+} else if (report !== undefined) {
+  printTable(report);
+  const file = join(resultsDir, 'producer.json');
+  writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+  console.log(`\nfigures written to ${relative(process.cwd(), file) || file}`);
+  if (!report.checks.queue.met) process.exitCode = 1;
+}
