@@ -2,8 +2,8 @@ import { once } from 'node:events';
 import { hostname } from 'node:os';
 import { v7 as uuidv7 } from 'uuid';
 import { WORK_ROUTING_KEY, buildTopology } from '@mailer/contract';
-import { BrokerConnection } from './amqp/broker-connection';
-import { ConfirmPublisher } from './amqp/confirm-publisher';
+import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
+import { AmqpEmailPublisher } from './amqp/email-publisher';
 import { ConfigError, loadConfig } from './config';
 import { createApp } from './http/app';
 import { createLogger } from './log/logger';
@@ -32,13 +32,14 @@ async function main(): Promise<void> {
     logger,
     connectionName: `mailer-producer@${hostname()}:${process.pid}`,
   });
-  const publisher = new ConfirmPublisher(broker, {
-    exchange: topology.workExchange.name,
-    routingKey: WORK_ROUTING_KEY,
-    timeoutMs: config.publishTimeoutMs,
-    maxInflight: config.maxInflightPublishes,
-    logger,
-  });
+  const publisher = new AmqpEmailPublisher(
+    new ConfirmPublisher(broker, {
+      timeoutMs: config.publishTimeoutMs,
+      maxInflight: config.maxInflightPublishes,
+      logger,
+    }),
+    { exchange: topology.workExchange.name, routingKey: WORK_ROUTING_KEY },
+  );
   let stopping = false;
   const app = createApp({
     publisher,

@@ -1,8 +1,8 @@
 import { buildTopology, WORK_ROUTING_KEY, type EmailRequest, type Topology } from '@mailer/contract';
 import type express from 'express';
 import { v7 as uuidv7 } from 'uuid';
-import { BrokerConnection } from '../../src/amqp/broker-connection';
-import { ConfirmPublisher } from '../../src/amqp/confirm-publisher';
+import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
+import { AmqpEmailPublisher } from '../../src/amqp/email-publisher';
 import { hashKey, type ApiKey } from '../../src/domain/api-keys';
 import { createApp } from '../../src/http/app';
 import { createLogger } from '../../src/log/logger';
@@ -67,15 +67,16 @@ export async function startTestProducer(label: string, options: TestProducerOpti
     reconnectDelayMs: { initial: 50, max: 500 },
   });
   const publisher = new ConfirmPublisher(broker, {
-    exchange: topology.workExchange.name,
-    routingKey: WORK_ROUTING_KEY,
     timeoutMs: options.publishTimeoutMs ?? 5000,
     maxInflight: options.maxInflight ?? 1000,
     logger,
   });
   await broker.start();
   const app = createApp({
-    publisher,
+    publisher: new AmqpEmailPublisher(publisher, {
+      exchange: topology.workExchange.name,
+      routingKey: WORK_ROUTING_KEY,
+    }),
     newId: uuidv7,
     now: () => new Date(),
     apiKeys: testApiKeys,

@@ -2,8 +2,7 @@ import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { TopologyMismatchError, declareTopology, type Topology } from '@mailer/contract';
-import type { Readiness } from '../domain/publisher';
-import type { Logger } from '../log/logger';
+import type { Logger, Readiness } from './types';
 
 /** How to reach the broker and what to declare there. */
 export interface BrokerConnectionOptions {

@@ -1,14 +1,20 @@
-import type { ConfirmChannel, Message } from 'amqplib';
-import { EMAIL_MESSAGE_TYPE } from '@mailer/contract';
-import { PublishError, type EmailPublisher, type OutgoingEmail } from '../domain/publisher';
-import type { Logger } from '../log/logger';
+import type { ConfirmChannel, Message, Options } from 'amqplib';
 import type { BrokerConnection } from './broker-connection';
 import { Slots } from './slots';
+import { PublishError, type Logger } from './types';
 
-/** Where and how to publish. */
-export interface ConfirmPublisherOptions {
+/** One message to publish; its `messageId` must be unique among the publishes in flight. */
+export interface OutgoingMessage {
   readonly exchange: string;
   readonly routingKey: string;
+  readonly body: Buffer;
+  readonly messageId: string;
+  /** Further AMQP properties; `persistent` and `mandatory` are always set. */
+  readonly properties?: Omit<Options.Publish, 'persistent' | 'mandatory' | 'messageId'>;
+}
+
+/** How to publish. */
+export interface ConfirmPublisherOptions {
   /** From the call to the broker's confirm; past it the publish fails with `timeout`. */
   readonly timeoutMs: number;
   /** Publishes awaiting a confirm at once. */
@@ -23,11 +29,11 @@ interface Pending {
 }
 
 /**
- * Publishes each email as a persistent, mandatory message and resolves only on the broker's
+ * Publishes each message as persistent and mandatory and resolves only on the broker's
  * confirm (DESIGN.md rules 1-4). A nack, a returned (unroutable) message, a closed channel, a
  * blocked connection or no confirm before the deadline all reject with {@link PublishError}.
  */
-export class ConfirmPublisher implements EmailPublisher {
+export class ConfirmPublisher {
   private readonly pending = new Map<string, Pending>();
   private readonly slots: Slots;
   private drainWaiters: (() => void)[] = [];
@@ -47,7 +53,8 @@ export class ConfirmPublisher implements EmailPublisher {
     return this.pending.size;
   }
 
-  async publish(email: OutgoingEmail): Promise<void> {
+  /** Publishes `message` and resolves on the broker's confirm; rejects with {@link PublishError}. */
+  async publish(message: OutgoingMessage): Promise<void> {
     const deadline = Date.now() + this.options.timeoutMs;
     this.assertReady();
     if (!(await this.slots.acquire(deadline))) {
@@ -55,7 +62,7 @@ export class ConfirmPublisher implements EmailPublisher {
     }
     try {
       await this.waitForDrain(deadline);
-      await this.publishAndConfirm(email, deadline);
+      await this.publishAndConfirm(message, deadline);
     } finally {
       this.slots.release();
     }
@@ -68,7 +75,9 @@ export class ConfirmPublisher implements EmailPublisher {
     if (!this.broker.ready) throw new PublishError('not-connected', 'not connected to the broker');
   }
 
-  private publishAndConfirm(email: OutgoingEmail, deadline: number): Promise<void> {
+  private publishAndConfirm(message: OutgoingMessage, deadline: number): Promise<void> {
+    const id = message.messageId;
+    if (this.pending.has(id)) throw new Error(`message ${id} is already being published`);
     this.assertReady();
     const channel = this.broker.channel;
     if (channel === undefined) throw new PublishError('not-connected', 'not connected to the broker');
@@ -81,30 +90,20 @@ export class ConfirmPublisher implements EmailPublisher {
         channel,
         returned: false,
         settle: (error) => {
-          if (this.pending.get(email.id) !== entry) return;
-          this.pending.delete(email.id);
+          if (this.pending.get(id) !== entry) return;
+          this.pending.delete(id);
           clearTimeout(timer);
           if (error === undefined) resolve();
           else reject(error);
         },
       };
-      this.pending.set(email.id, entry);
+      this.pending.set(id, entry);
       try {
         const writable = channel.publish(
-          this.options.exchange,
-          this.options.routingKey,
-          email.body,
-          {
-            persistent: true,
-            mandatory: true,
-            messageId: email.id,
-            contentType: 'application/json',
-            contentEncoding: 'utf-8',
-            type: EMAIL_MESSAGE_TYPE,
-            appId: 'mailer-producer',
-            timestamp: Math.floor(email.timestamp.getTime() / 1000),
-            headers: email.headers,
-          },
+          message.exchange,
+          message.routingKey,
+          message.body,
+          { ...message.properties, persistent: true, mandatory: true, messageId: id },
           (error: unknown) => {
             if (error !== null && error !== undefined) {
               entry.settle(new PublishError('nacked', 'the broker refused the message', { cause: error }));
@@ -128,7 +127,11 @@ export class ConfirmPublisher implements EmailPublisher {
       const id = String(message.properties.messageId);
       const entry = this.pending.get(id);
       if (entry?.channel === channel) entry.returned = true;
-      this.options.logger.error('message returned unroutable', { email_id: id, exchange: this.options.exchange });
+      this.options.logger.error('message returned unroutable', {
+        message_id: id,
+        exchange: message.fields.exchange,
+        routing_key: message.fields.routingKey,
+      });
       this.broker.redeclareSoon();
     });
     channel.on('drain', () => this.wakeDrainWaiters());

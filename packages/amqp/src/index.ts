@@ -1,0 +1,4 @@
+export * from './broker-connection';
+export * from './confirm-publisher';
+export * from './slots';
+export * from './types';
