@@ -3,3 +3,4 @@ export * from './envelope';
 export * from './topology';
 export * from './validation';
 export * from './declare-topology';
+export * from './delivery';

@@ -1,0 +1,42 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { buildMime, envelopeRecipients } from './mime';
+import { ProviderError, type EmailProvider, type OutboundEmail, type SendReceipt } from './provider';
+
+/** Where the capture provider writes by default (relative to the working directory). */
+export const DEFAULT_CAPTURE_DIR = '.capture';
+
+/**
+ * The development provider: writes each email as `<id>.eml` (the MIME message as it would be sent)
+ * and `<id>.envelope.json` (sender and every recipient, Bcc included, as an SMTP envelope would
+ * carry them) to a folder, and sends nothing. It is the default when no real provider is
+ * configured, so the whole pipeline runs with no credentials.
+ */
+export class CaptureProvider implements EmailProvider {
+  readonly name = 'capture';
+
+  constructor(
+    private readonly directory: string,
+    private readonly onCaptured: (file: string, email: OutboundEmail) => void = () => undefined,
+  ) {}
+
+  async send(email: OutboundEmail, signal: AbortSignal): Promise<SendReceipt> {
+    const file = path.join(this.directory, `${email.id}.eml`);
+    try {
+      await mkdir(this.directory, { recursive: true });
+      // Same id, same file: a redelivered email overwrites its capture instead of adding one.
+      await writeFile(file, await buildMime(email), { signal });
+      const envelope = { from: email.request.from.email, recipients: envelopeRecipients(email) };
+      await writeFile(path.join(this.directory, `${email.id}.envelope.json`), JSON.stringify(envelope), { signal });
+    } catch (error) {
+      throw new ProviderError('transient', `could not write ${file}`, { cause: error, code: codeOf(error) });
+    }
+    this.onCaptured(file, email);
+    return { providerMessageId: file };
+  }
+}
+
+function codeOf(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}

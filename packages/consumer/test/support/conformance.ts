@@ -1,0 +1,189 @@
+import { simpleParser, type AddressObject, type ParsedMail } from 'mailparser';
+import { EMAIL_ID_HEADER, type EmailRequest } from '@mailer/contract';
+import { ProviderError, type EmailProvider, type OutboundEmail } from '../../src/providers/provider';
+
+/** What a provider's server received, in one shape for every provider, to compare with the request. */
+export interface ReceivedEmail {
+  readonly from: { readonly email: string; readonly name?: string };
+  readonly to: readonly string[];
+  readonly cc: readonly string[];
+  /** Bcc recipients: from the SMTP envelope or the API call, never from a visible header. */
+  readonly bcc: readonly string[];
+  readonly replyTo: readonly string[];
+  readonly subject: string;
+  readonly text?: string;
+  readonly html?: string;
+  /** Header names lower-cased. */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly attachments: readonly { filename: string; contentType: string; content: Buffer }[];
+}
+
+/** What a conformance run needs from a provider's test harness. */
+export interface ConformanceHarness {
+  readonly provider: EmailProvider;
+  /** What the server received for the email with this id (waiting for it to arrive). */
+  received(id: string): Promise<ReceivedEmail>;
+  /** Makes the provider's next send fail in a way the adapter must classify as `kind`. */
+  failNext?(kind: 'recipient-rejected' | 'transient'): void;
+  close(): Promise<void>;
+}
+
+function addresses(field: AddressObject | AddressObject[] | undefined): string[] {
+  const list = field === undefined ? [] : Array.isArray(field) ? field : [field];
+  return list.flatMap((group) => group.value.map((mailbox) => (mailbox.address ?? '').toLowerCase()));
+}
+
+/** Reads raw MIME (SMTP DATA, SES raw message, a capture file) into a {@link ReceivedEmail}. */
+export async function parseMime(raw: Buffer | string, bcc: readonly string[]): Promise<ReceivedEmail> {
+  const parsed: ParsedMail = await simpleParser(raw);
+  const sender = parsed.from?.value[0];
+  const headers: Record<string, string> = {};
+  for (const line of parsed.headerLines) headers[line.key] = line.line.slice(line.line.indexOf(':') + 1).trim();
+  return {
+    from: { email: (sender?.address ?? '').toLowerCase(), ...(sender?.name ? { name: sender.name } : {}) },
+    to: addresses(parsed.to),
+    cc: addresses(parsed.cc),
+    bcc: bcc.map((a) => a.toLowerCase()),
+    replyTo: addresses(parsed.replyTo),
+    subject: parsed.subject ?? '',
+    ...(parsed.text === undefined ? {} : { text: parsed.text }),
+    ...(parsed.html === false ? {} : { html: parsed.html }),
+    headers,
+    attachments: parsed.attachments.map((a) => ({
+      filename: a.filename ?? '',
+      contentType: a.contentType,
+      content: a.content,
+    })),
+  };
+}
+
+let counter = 0;
+
+/** A full request exercising every field the adapters must carry. */
+export function fullEmail(): OutboundEmail {
+  counter += 1;
+  const request: EmailRequest = {
+    from: { email: 'sender@example.com', name: 'Example Sender' },
+    to: [{ email: 'to1@example.org', name: 'To One' }, { email: 'to2@example.org' }],
+    cc: [{ email: 'cc@example.org' }],
+    bcc: [{ email: 'hidden@example.org' }],
+    reply_to: [{ email: 'replies@example.com' }],
+    subject: `Conformance ${counter}: ünïcödé & symbols`,
+    text: 'Plain text body.\nSecond line.',
+    html: '<p>HTML <b>body</b></p>',
+    headers: { 'X-Campaign': 'spring-2026', 'X-Trace': 'abc-123' },
+    attachments: [
+      {
+        filename: 'hello.txt',
+        content: Buffer.from('hello attachment').toString('base64'),
+        content_type: 'text/plain',
+      },
+      {
+        filename: 'data.bin',
+        content: Buffer.from([0, 1, 2, 250, 251, 252]).toString('base64'),
+        content_type: 'application/octet-stream',
+      },
+    ],
+  };
+  return { id: `01a2207a-0000-7000-8000-${String(counter).padStart(12, '0')}`, request };
+}
+
+/**
+ * The suite every provider adapter must pass: the same fields arrive, the id header is set, the
+ * send resolves only once accepted, and failures come back as classified {@link ProviderError}s.
+ */
+export function describeProviderConformance(
+  name: string,
+  start: () => Promise<ConformanceHarness>,
+  options: { readonly canFail: boolean } = { canFail: true },
+): void {
+  describe(`${name} provider conformance`, () => {
+    let harness: ConformanceHarness;
+
+    beforeAll(async () => {
+      harness = await start();
+    });
+
+    afterAll(async () => {
+      await harness.close();
+    });
+
+    it('when an email with every field is sent, then the server receives each field as requested', async () => {
+      const email = fullEmail();
+      await harness.provider.send(email, AbortSignal.timeout(10_000));
+      const got = await harness.received(email.id);
+
+      expect(got.from).toEqual({ email: 'sender@example.com', name: 'Example Sender' });
+      expect([...got.to].sort()).toEqual(['to1@example.org', 'to2@example.org']);
+      expect(got.cc).toEqual(['cc@example.org']);
+      expect(got.bcc).toEqual(['hidden@example.org']);
+      expect(got.replyTo).toEqual(['replies@example.com']);
+      expect(got.subject).toBe(email.request.subject);
+      expect(got.text?.trim()).toBe(email.request.text);
+      expect(got.html?.trim()).toBe(email.request.html);
+      expect(got.headers['x-campaign']).toBe('spring-2026');
+      expect(got.headers['x-trace']).toBe('abc-123');
+      expect(got.headers[EMAIL_ID_HEADER.toLowerCase()]).toBe(email.id);
+      expect(got.headers['bcc']).toBeUndefined();
+      expect(
+        got.attachments.map((a) => ({
+          filename: a.filename,
+          contentType: a.contentType,
+          content: a.content.toString('base64'),
+        })),
+      ).toEqual(
+        (email.request.attachments ?? []).map((a) => ({
+          filename: a.filename,
+          contentType: a.content_type,
+          content: a.content,
+        })),
+      );
+    });
+
+    it('when an email has only text and one recipient, then it is sent as such', async () => {
+      const email: OutboundEmail = {
+        id: '01a2207a-0000-7000-8000-ffffffffffff',
+        request: {
+          from: { email: 'sender@example.com' },
+          to: [{ email: 'solo@example.org' }],
+          subject: 'Just text',
+          text: 'Only text.',
+        },
+      };
+      await harness.provider.send(email, AbortSignal.timeout(10_000));
+      const got = await harness.received(email.id);
+
+      expect(got.to).toEqual(['solo@example.org']);
+      expect(got.text?.trim()).toBe('Only text.');
+      expect(got.attachments).toEqual([]);
+    });
+
+    // The capture provider has no server that could refuse anything: it opts out of these two.
+    if (!options.canFail) return;
+
+    const failNext = (kind: 'recipient-rejected' | 'transient'): void => {
+      if (harness.failNext === undefined) throw new Error(`${name} harness must implement failNext`);
+      harness.failNext(kind);
+    };
+
+    it('when the provider refuses the recipient, then the adapter rejects with a recipient-rejected ProviderError', async () => {
+      failNext('recipient-rejected');
+      const error: unknown = await harness.provider
+        .send(fullEmail(), AbortSignal.timeout(10_000))
+        .catch((e: unknown) => e);
+
+      expect(error).toBeInstanceOf(ProviderError);
+      expect((error as ProviderError).kind).toBe('recipient-rejected');
+    });
+
+    it('when the provider fails transiently, then the adapter rejects with a transient ProviderError', async () => {
+      failNext('transient');
+      const error: unknown = await harness.provider
+        .send(fullEmail(), AbortSignal.timeout(10_000))
+        .catch((e: unknown) => e);
+
+      expect(error).toBeInstanceOf(ProviderError);
+      expect((error as ProviderError).kind).toBe('transient');
+    });
+  });
+}
