@@ -1,0 +1,101 @@
+import { ProviderError, type EmailProvider, type OutboundEmail, type SendReceipt } from '../providers/provider';
+import type { CircuitBreaker } from './circuit-breaker';
+import type { RateLimiter } from './rate-limiter';
+
+/** A provider in the failover chain, with its own circuit, rate limit and timeout. */
+export interface ProviderSlot {
+  readonly provider: EmailProvider;
+  readonly circuit: CircuitBreaker;
+  readonly limiter: RateLimiter;
+  /** Far below RabbitMQ's consumer_timeout (30 min by default). */
+  readonly timeoutMs: number;
+}
+
+/** One provider's try at an email. */
+export interface ProviderAttempt {
+  readonly provider: string;
+  readonly outcome: 'sent' | 'skipped-open-circuit' | ProviderError['kind'];
+  readonly error?: ProviderError;
+}
+
+/** The outcome of one delivery attempt across the chain. */
+export type DeliveryOutcome =
+  | {
+      readonly kind: 'sent';
+      readonly provider: string;
+      readonly receipt: SendReceipt;
+      readonly tried: readonly ProviderAttempt[];
+    }
+  | { readonly kind: 'rejected'; readonly error: ProviderError; readonly tried: readonly ProviderAttempt[] }
+  | { readonly kind: 'failed'; readonly error: ProviderError; readonly tried: readonly ProviderAttempt[] };
+
+/** Sends with the provider's own timeout; a timeout is transient and, since data may be out, ambiguous. */
+async function sendWithTimeout(slot: ProviderSlot, email: OutboundEmail): Promise<SendReceipt> {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      // Settle the race first: the adapter may reject synchronously when it sees the abort.
+      reject(
+        new ProviderError('transient', `${slot.provider.name} did not answer within ${slot.timeoutMs} ms`, {
+          code: 'TIMEOUT',
+          ambiguous: true,
+        }),
+      );
+      controller.abort();
+    }, slot.timeoutMs);
+  });
+  try {
+    return await Promise.race([slot.provider.send(email, controller.signal), timedOut]);
+  } catch (error) {
+    if (error instanceof ProviderError) throw error;
+    // An adapter must classify its errors; anything else is a bug there, treated as transient.
+    throw new ProviderError('transient', `${slot.provider.name} failed unexpectedly`, { cause: error });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * One delivery attempt: tries the providers in order. The first that takes the email ends it.
+ * A recipient refusal ends it too (another provider would refuse the same email). A provider that
+ * cannot send opens its circuit and the next is tried; a transient failure counts towards its
+ * circuit and the next is tried. Providers with an open circuit are skipped.
+ *
+ * A timeout after the email was handed over is ambiguous: the provider may have sent it. The
+ * next provider is tried all the same (a late duplicate is judged better than a lost email), and
+ * the failure says `ambiguous` so it shows in logs and headers.
+ */
+export async function deliverOnce(chain: readonly ProviderSlot[], email: OutboundEmail): Promise<DeliveryOutcome> {
+  const tried: ProviderAttempt[] = [];
+  let lastError: ProviderError | undefined;
+  for (const slot of chain) {
+    const name = slot.provider.name;
+    if (!slot.circuit.tryAcquire()) {
+      tried.push({ provider: name, outcome: 'skipped-open-circuit' });
+      continue;
+    }
+    try {
+      await slot.limiter.acquire();
+      const receipt = await sendWithTimeout(slot, email);
+      slot.circuit.recordSuccess();
+      tried.push({ provider: name, outcome: 'sent' });
+      return { kind: 'sent', provider: name, receipt, tried };
+    } catch (caught) {
+      const error = caught instanceof ProviderError ? caught : new ProviderError('transient', String(caught));
+      tried.push({ provider: name, outcome: error.kind, error });
+      lastError = error;
+      if (error.kind === 'recipient-rejected') {
+        slot.circuit.recordSuccess();
+        return { kind: 'rejected', error, tried };
+      }
+      if (error.kind === 'provider-unavailable') slot.circuit.open();
+      else slot.circuit.recordFailure();
+    }
+  }
+  return {
+    kind: 'failed',
+    error: lastError ?? new ProviderError('transient', 'every provider circuit is open', { code: 'ALL_CIRCUITS_OPEN' }),
+    tried,
+  };
+}
