@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { fail, ok, type Parsed } from '../parsed';
+import { fail, ok, type Parsed } from '@mailer/config';
 
 /** A caller: a named API key and the senders it may use. */
 export interface ApiKey {

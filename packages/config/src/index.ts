@@ -1,0 +1,3 @@
+export * from './keys';
+export * from './parsed';
+export * from './shared-keys';

@@ -1,0 +1,63 @@
+import { DEFAULT_DELIVERY_LIMIT, DEFAULT_RETRY_DELAYS_MS, delayName, parseDuration } from '@mailer/contract';
+import { integer, text, type Key } from './keys';
+import { fail, ok, type Parsed } from './parsed';
+
+function isAmqpUrl(raw: string): boolean {
+  try {
+    const url = new URL(raw);
+    return (url.protocol === 'amqp:' || url.protocol === 'amqps:') && url.hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
+/** A comma-separated list of increasing durations (`10s,1m,2h`), in milliseconds. */
+export function parseDelays(raw: string): Parsed<number[]> {
+  const delays = raw.split(',').map(parseDuration);
+  if (delays.some((d) => d === undefined)) {
+    return fail('must be a comma-separated list of durations such as 10s,1m,2h');
+  }
+  const ms = delays as number[];
+  return ms.every((d, i) => i === 0 || d > (ms[i - 1] ?? 0))
+    ? ok(ms)
+    : fail('must list the delays in increasing order');
+}
+
+const logLevels = ['error', 'warn', 'info', 'debug'];
+
+/**
+ * Keys both services read, by the same names and rules: the broker, the topology (which must be
+ * identical on both sides, or a declare fails) and logging.
+ */
+export const sharedKeys = {
+  amqpUrl: {
+    name: 'AMQP_URL',
+    description: 'RabbitMQ URL (amqp:// or amqps://).',
+    default: 'amqp://guest:guest@127.0.0.1:5672',
+    parse: text(isAmqpUrl, 'must be an amqp:// or amqps:// URL with a host'),
+  },
+  amqpPrefix: {
+    name: 'AMQP_PREFIX',
+    description: 'Prefix of every exchange and queue name.',
+    default: 'mailer',
+    parse: text((raw) => /^[A-Za-z0-9_.-]{1,100}$/.test(raw), 'must be 1-100 of A-Z a-z 0-9 _ . -'),
+  },
+  retryDelays: {
+    name: 'RETRY_DELAYS',
+    description: 'Delay of each retry tier, shortest first (each tier is a queue). Same value in both services.',
+    default: DEFAULT_RETRY_DELAYS_MS.map(delayName).join(','),
+    parse: parseDelays,
+  },
+  deliveryLimit: {
+    name: 'DELIVERY_LIMIT',
+    description: 'Deliveries of one message before the work queue dead-letters it. Same value in both services.',
+    default: String(DEFAULT_DELIVERY_LIMIT),
+    parse: integer(1, 1000),
+  },
+  logLevel: {
+    name: 'LOG_LEVEL',
+    description: `One of ${logLevels.join(', ')}.`,
+    default: 'info',
+    parse: text((raw) => logLevels.includes(raw), `must be one of ${logLevels.join(', ')}`),
+  },
+} satisfies Record<string, Key<unknown>>;
