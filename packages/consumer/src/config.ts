@@ -1,0 +1,203 @@
+import { parseDuration } from '@mailer/contract';
+import {
+  ConfigError,
+  boolean,
+  fail,
+  integer,
+  loadKeys,
+  ok,
+  sharedKeys,
+  text,
+  type Env,
+  type Key,
+  type Parsed,
+} from '@mailer/config';
+
+export { ConfigError };
+
+/** Providers the consumer can send through. */
+export const PROVIDER_NAMES = ['ses', 'postmark', 'smtp', 'capture'] as const;
+
+/** A provider's name. */
+export type ProviderName = (typeof PROVIDER_NAMES)[number];
+
+const duration =
+  (max: string) =>
+  (raw: string): Parsed<number> => {
+    const ms = parseDuration(raw);
+    const cap = parseDuration(max) ?? 0;
+    return ms !== undefined && ms <= cap
+      ? ok(ms)
+      : fail(`must be a duration such as 500ms, 30s, 5m or 2h, at most ${max}`);
+  };
+
+function parseProviders(raw: string): Parsed<ProviderName[]> {
+  if (raw.trim() === '') return ok(['capture']);
+  const names = raw.split(',').map((name) => name.trim());
+  const unknown = names.filter((name) => !(PROVIDER_NAMES as readonly string[]).includes(name));
+  if (unknown.length > 0)
+    return fail(`names unknown providers (${unknown.join(', ')}); use ${PROVIDER_NAMES.join(', ')}`);
+  if (new Set(names).size !== names.length) return fail('names a provider twice');
+  return ok(names as ProviderName[]);
+}
+
+const optional = (raw: string): Parsed<string> => ok(raw);
+
+/** A rate in sends per second; 0 means no limit. */
+const rate = (raw: string): Parsed<number> => {
+  const parsed = integer(0, 100_000)(raw);
+  return parsed.ok ? ok(parsed.value === 0 ? Number.POSITIVE_INFINITY : parsed.value) : parsed;
+};
+
+const perProvider = (name: string, label: string) => ({
+  timeoutMs: {
+    name: `${name}_TIMEOUT`,
+    description: `How long one ${label} send may take before it counts as a transient (ambiguous) failure.`,
+    default: '30s',
+    parse: duration('10m'),
+  },
+  ratePerSecond: {
+    name: `${name}_RATE_PER_SECOND`,
+    description: `Most ${label} sends per second (0: no limit).${name === 'SES' ? " Set it to the account's maximum send rate." : ''}`,
+    default: '0',
+    parse: rate,
+  },
+});
+
+const ses = perProvider('SES', 'SES');
+const postmark = perProvider('POSTMARK', 'Postmark');
+const smtp = perProvider('SMTP', 'SMTP');
+
+/** The keys, in README order. */
+export const configKeys = {
+  providers: {
+    name: 'PROVIDERS',
+    description:
+      'Providers to fail over between, in order, e.g. `ses,postmark,smtp`. Empty: `capture` (writes .eml files, sends nothing).',
+    default: '',
+    parse: parseProviders,
+  },
+  captureDir: {
+    name: 'CAPTURE_DIR',
+    description: 'Folder the capture provider writes `<id>.eml` files to.',
+    default: '.capture',
+    parse: text((raw) => raw.length > 0, 'must not be empty'),
+  },
+  prefetch: {
+    name: 'PREFETCH',
+    description: 'Messages taken at once, so sends in flight at once.',
+    default: '100',
+    parse: integer(1, 1000),
+  },
+  maxAttempts: {
+    name: 'MAX_ATTEMPTS',
+    description: 'Delivery attempts (each through the whole provider chain) before an email is parked.',
+    default: '6',
+    parse: integer(1, 100),
+  },
+  maxAgeMs: {
+    name: 'MAX_AGE',
+    description: 'Age since the first attempt after which an email is parked instead of retried.',
+    default: '24h',
+    parse: duration('720h'),
+  },
+  circuitFailureThreshold: {
+    name: 'CIRCUIT_FAILURE_THRESHOLD',
+    description: 'Transient failures in a row that open a provider circuit.',
+    default: '5',
+    parse: integer(1, 1000),
+  },
+  circuitCoolDownMs: {
+    name: 'CIRCUIT_COOL_DOWN',
+    description: 'How long an open circuit rests before one probe send.',
+    default: '30s',
+    parse: duration('1h'),
+  },
+  sesRegion: {
+    name: 'SES_REGION',
+    description: 'AWS region of SES (required with ses).',
+    default: '',
+    parse: optional,
+  },
+  sesEndpoint: {
+    name: 'SES_ENDPOINT',
+    description:
+      'SES endpoint URL instead of AWS (e.g. a local emulator). Credentials come from the AWS default chain.',
+    default: '',
+    parse: optional,
+  },
+  sesConfigurationSet: {
+    name: 'SES_CONFIGURATION_SET',
+    description: 'SES configuration set to send with.',
+    default: '',
+    parse: optional,
+  },
+  sesTimeoutMs: ses.timeoutMs,
+  sesRatePerSecond: ses.ratePerSecond,
+  postmarkServerToken: {
+    name: 'POSTMARK_SERVER_TOKEN',
+    description: 'Postmark server API token (required with postmark).',
+    default: '',
+    parse: optional,
+  },
+  postmarkMessageStream: {
+    name: 'POSTMARK_MESSAGE_STREAM',
+    description: 'Postmark message stream.',
+    default: 'outbound',
+    parse: text((raw) => raw.length > 0, 'must not be empty'),
+  },
+  postmarkApiHost: {
+    name: 'POSTMARK_API_HOST',
+    description: 'host:port of a Postmark-compatible API over plain HTTP (tests); empty: Postmark over HTTPS.',
+    default: '',
+    parse: optional,
+  },
+  postmarkTimeoutMs: postmark.timeoutMs,
+  postmarkRatePerSecond: postmark.ratePerSecond,
+  smtpHost: { name: 'SMTP_HOST', description: 'SMTP server (required with smtp).', default: '', parse: optional },
+  smtpPort: { name: 'SMTP_PORT', description: 'SMTP port.', default: '587', parse: integer(1, 65535) },
+  smtpSecure: {
+    name: 'SMTP_SECURE',
+    description: 'true: TLS from the start (port 465); false: STARTTLS when offered.',
+    default: 'false',
+    parse: boolean,
+  },
+  smtpUser: { name: 'SMTP_USER', description: 'SMTP user name (empty: no AUTH).', default: '', parse: optional },
+  smtpPassword: { name: 'SMTP_PASSWORD', description: 'SMTP password.', default: '', parse: optional },
+  smtpMaxConnections: {
+    name: 'SMTP_MAX_CONNECTIONS',
+    description: 'Pooled SMTP connections.',
+    default: '5',
+    parse: integer(1, 100),
+  },
+  smtpTimeoutMs: smtp.timeoutMs,
+  smtpRatePerSecond: smtp.ratePerSecond,
+  shutdownTimeoutMs: {
+    name: 'SHUTDOWN_TIMEOUT',
+    description: 'On SIGTERM, how long sends in flight get to finish before the consumer closes anyway.',
+    default: '20s',
+    parse: duration('10m'),
+  },
+  amqpUrl: sharedKeys.amqpUrl,
+  amqpPrefix: sharedKeys.amqpPrefix,
+  retryDelays: sharedKeys.retryDelays,
+  deliveryLimit: sharedKeys.deliveryLimit,
+  logLevel: sharedKeys.logLevel,
+} satisfies Record<string, Key<unknown>>;
+
+/** The consumer's configuration. */
+export type ConsumerConfig = ReturnType<typeof loadConfig>;
+
+/** Reads and checks the configuration; throws {@link ConfigError} naming every problem. */
+export function loadConfig(env: Env) {
+  const config = loadKeys(configKeys, env);
+  const problems: string[] = [];
+  const uses = (name: ProviderName) => config.providers.includes(name);
+  if (uses('ses') && config.sesRegion === '') problems.push('SES_REGION is required when PROVIDERS names ses');
+  if (uses('postmark') && config.postmarkServerToken === '') {
+    problems.push('POSTMARK_SERVER_TOKEN is required when PROVIDERS names postmark');
+  }
+  if (uses('smtp') && config.smtpHost === '') problems.push('SMTP_HOST is required when PROVIDERS names smtp');
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}

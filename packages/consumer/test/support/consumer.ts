@@ -1,0 +1,134 @@
+import { once } from 'node:events';
+import { v7 as uuidv7 } from 'uuid';
+import {
+  ENVELOPE_VERSION,
+  EMAIL_MESSAGE_TYPE,
+  WORK_ROUTING_KEY,
+  buildTopology,
+  encodeEnvelope,
+  type EmailEnvelope,
+  type EmailRequest,
+  type Topology,
+} from '@mailer/contract';
+import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
+import { DeliveryWorker } from '../../src/amqp/delivery-worker';
+import { CircuitBreaker } from '../../src/delivery/circuit-breaker';
+import type { ProviderSlot } from '../../src/delivery/failover';
+import { handleEmail, type IncomingMessage, type Settlement } from '../../src/delivery/handle-email';
+import { RateLimiter } from '../../src/delivery/rate-limiter';
+import { createLogger } from '../../src/log/logger';
+import type { EmailProvider } from '../../src/providers/provider';
+import { AMQP_URL, deleteTopology, uniquePrefix } from './broker';
+
+/** Settings a test may change; delays are short so retries happen within a test. */
+export interface TestConsumerOptions {
+  readonly providers: readonly EmailProvider[];
+  readonly retryDelaysMs?: readonly number[];
+  readonly deliveryLimit?: number;
+  readonly maxAttempts?: number;
+  readonly prefetch?: number;
+  readonly providerTimeoutMs?: number;
+  readonly circuit?: { readonly failureThreshold: number; readonly coolDownMs: number };
+  /** Replaces the real handler (to make processing crash, for example). */
+  readonly handle?: (message: IncomingMessage) => Promise<Settlement>;
+}
+
+/** A consumer running in-process against the real broker, on a topology of its own. */
+export interface TestConsumer {
+  readonly prefix: string;
+  readonly topology: Topology;
+  readonly broker: BrokerConnection;
+  readonly worker: DeliveryWorker;
+  readonly connectionName: string;
+  readonly chain: readonly ProviderSlot[];
+  /** Publishes an email to the work queue as the producer would; returns its id. */
+  publish(request: EmailRequest): Promise<string>;
+  /** Publishes raw bytes to the work queue (for undecodable messages). */
+  publishRaw(body: Buffer, messageId: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const testLogger = createLogger({ level: 'debug', silent: process.env['TEST_LOGS'] === undefined });
+
+/** Starts the delivery worker on a unique prefix, consuming once the first channel is ready. */
+export async function startTestConsumer(label: string, options: TestConsumerOptions): Promise<TestConsumer> {
+  const prefix = uniquePrefix(label);
+  const topology = buildTopology({
+    prefix,
+    retryDelaysMs: options.retryDelaysMs ?? [200, 400],
+    deliveryLimit: options.deliveryLimit ?? 3,
+  });
+  const connectionName = `test-consumer-${prefix}`;
+  const broker = new BrokerConnection({
+    url: AMQP_URL,
+    topology,
+    logger: testLogger,
+    connectionName,
+    reconnectDelayMs: { initial: 50, max: 500 },
+  });
+  const publisher = new ConfirmPublisher(broker, { timeoutMs: 5000, maxInflight: 1000, logger: testLogger });
+  const chain: ProviderSlot[] = options.providers.map((provider) => ({
+    provider,
+    timeoutMs: options.providerTimeoutMs ?? 2000,
+    limiter: new RateLimiter(Number.POSITIVE_INFINITY),
+    circuit: new CircuitBreaker(options.circuit ?? { failureThreshold: 1000, coolDownMs: 60_000 }),
+  }));
+  const handle =
+    options.handle ??
+    ((message: IncomingMessage) =>
+      handleEmail(
+        {
+          chain,
+          now: () => new Date(),
+          policy: { maxAttempts: options.maxAttempts ?? 3, maxAgeMs: 3_600_000, tiers: topology.retryTiers },
+        },
+        message,
+      ));
+  const worker = new DeliveryWorker({
+    broker,
+    publisher,
+    topology,
+    prefetch: options.prefetch ?? 10,
+    logger: testLogger,
+    handle,
+  });
+  worker.start();
+  const consuming = once(broker, 'channel');
+  await broker.start();
+  await consuming.catch(() => undefined);
+  const publishRaw = (body: Buffer, messageId: string) =>
+    publisher.publish({
+      exchange: topology.workExchange.name,
+      routingKey: WORK_ROUTING_KEY,
+      body,
+      messageId,
+      properties: { contentType: 'application/json', type: EMAIL_MESSAGE_TYPE },
+    });
+  return {
+    prefix,
+    topology,
+    broker,
+    worker,
+    connectionName,
+    chain,
+    publishRaw,
+    publish: async (request) => {
+      const id = uuidv7();
+      const envelope: EmailEnvelope = {
+        version: ENVELOPE_VERSION,
+        id,
+        accepted_at: new Date().toISOString(),
+        client: 'test',
+        request,
+      };
+      await publishRaw(encodeEnvelope(envelope), id);
+      return id;
+    },
+    close: async () => {
+      await worker.stop(5000);
+      await broker.close();
+      await Promise.allSettled(options.providers.map((provider) => provider.close?.() ?? Promise.resolve()));
+      await deleteTopology(topology);
+    },
+  };
+}

@@ -1,0 +1,152 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { DeliveryHeaders, type EmailRequest } from '@mailer/contract';
+import type { Settlement } from '../src/delivery/handle-email';
+import { CaptureProvider } from '../src/providers/capture';
+import { queueDepth, takeMessages } from './support/broker';
+import { parseMime } from './support/conformance';
+import { startTestConsumer, type TestConsumer } from './support/consumer';
+
+const email = (subject: string): EmailRequest => ({
+  from: { email: 'sender@example.com' },
+  to: [{ email: 'jane@example.org' }, { email: 'joe@example.org' }],
+  subject,
+  text: 'Hello',
+});
+
+type Settled = Settlement | { action: 'requeued'; id: string | undefined };
+
+/** Resolves with the settlements of the worker once `predicate` holds for the list so far. */
+function settledUntil(consumer: TestConsumer, predicate: (all: Settled[]) => boolean): Promise<Settled[]> {
+  const all: Settled[] = [];
+  return new Promise((resolve) => {
+    const listener = (settlement: Settled) => {
+      all.push(settlement);
+      if (predicate(all)) {
+        consumer.worker.off('settled', listener);
+        resolve(all);
+      }
+    };
+    consumer.worker.on('settled', listener);
+  });
+}
+
+let directory: string;
+
+beforeEach(async () => {
+  directory = await mkdtemp(path.join(tmpdir(), 'mailer-worker-'));
+});
+
+afterEach(async () => {
+  await rm(directory, { recursive: true, force: true });
+});
+
+describe('the delivery worker on the real broker', () => {
+  let consumer: TestConsumer | undefined;
+
+  afterEach(async () => {
+    await consumer?.close();
+    consumer = undefined;
+  });
+
+  it('when an email is queued, then the capture provider writes it with the same subject and recipients, and it is acked', async () => {
+    consumer = await startTestConsumer('sent', { providers: [new CaptureProvider(directory)] });
+    const sent = settledUntil(consumer, (all) => all.length === 1);
+
+    const id = await consumer.publish(email('Welcome aboard'));
+
+    expect(await sent).toEqual([{ action: 'sent', id, provider: 'capture', attempts: 1 }]);
+    const mime = await parseMime(await readFile(path.join(directory, `${id}.eml`)), []);
+    expect(mime.subject).toBe('Welcome aboard');
+    expect(mime.to).toEqual(['jane@example.org', 'joe@example.org']);
+    expect(await queueDepth(consumer.topology.workQueue.name)).toBe(0);
+  });
+
+  it('when a message cannot be decoded, then it is parked once with the reason, never requeued', async () => {
+    consumer = await startTestConsumer('poison', { providers: [new CaptureProvider(directory)] });
+    const parked = settledUntil(consumer, (all) => all.length === 1);
+
+    await consumer.publishRaw(Buffer.from('{"not": "an envelope"'), 'poison-1');
+
+    expect(await parked).toEqual([expect.objectContaining({ action: 'park', reason: 'undecodable' })]);
+    const [dead] = await takeMessages(consumer.topology.deadQueue.name, 1);
+    expect(dead?.properties.messageId).toBe('poison-1');
+    expect(dead?.properties.headers).toMatchObject({
+      [DeliveryHeaders.parkedReason]: 'undecodable',
+      [DeliveryHeaders.lastFailureKind]: 'undecodable',
+      [DeliveryHeaders.lastFailure]: 'the message body is not JSON',
+    });
+  });
+
+  it('when processing crashes on every delivery, then the queue dead-letters it after the delivery limit: no hot loop', async () => {
+    let calls = 0;
+    consumer = await startTestConsumer('crash', {
+      providers: [new CaptureProvider(directory)],
+      deliveryLimit: 3,
+      handle: () => {
+        calls += 1;
+        return Promise.reject(new Error('processing crashed'));
+      },
+    });
+
+    const id = await consumer.publish(email('Crashes the worker'));
+    const [dead] = await takeMessages(consumer.topology.deadQueue.name, 1);
+
+    expect(dead?.properties.messageId).toBe(id);
+    expect(dead?.properties.headers?.['x-first-death-reason']).toBe('delivery_limit');
+    // The first delivery and the requeued ones up to the limit; not one more.
+    expect(calls).toBe(4);
+  });
+
+  it('when a provider fails k times then heals, then the retries follow the delay tiers and the email is sent once', async () => {
+    // The capture folder is a file: every write fails (transient) until the file is removed.
+    const blocked = path.join(directory, 'blocked');
+    await writeFile(blocked, 'not a folder');
+    consumer = await startTestConsumer('heal', {
+      providers: [new CaptureProvider(blocked)],
+      retryDelaysMs: [200, 400],
+      maxAttempts: 5,
+    });
+    const twoRetries = settledUntil(consumer, (all) => all.length === 2);
+    const id = await consumer.publish(email('Heals after two failures'));
+
+    const retries = await twoRetries;
+    const sent = settledUntil(consumer, (all) => all.some((s) => s.action === 'sent'));
+    await rm(blocked);
+
+    expect(retries.map((s) => (s.action === 'retry' ? s.tier.routingKey : s.action))).toEqual(['200ms', '400ms']);
+    expect(await sent).toEqual([{ action: 'sent', id, provider: 'capture', attempts: 3 }]);
+    expect((await parseMime(await readFile(path.join(blocked, `${id}.eml`)), [])).subject).toBe(
+      'Heals after two failures',
+    );
+  });
+
+  it('when the maximum attempts are reached, then the email is parked with its history in headers', async () => {
+    const blocked = path.join(directory, 'blocked');
+    await writeFile(blocked, 'not a folder');
+    consumer = await startTestConsumer('exhausted', {
+      providers: [new CaptureProvider(blocked)],
+      retryDelaysMs: [100, 200],
+      maxAttempts: 3,
+    });
+    const parked = settledUntil(consumer, (all) => all.some((s) => s.action === 'park'));
+
+    const id = await consumer.publish(email('Never goes'));
+
+    expect((await parked).map((s) => s.action)).toEqual(['retry', 'retry', 'park']);
+    const [dead] = await takeMessages(consumer.topology.deadQueue.name, 1);
+    const headers = dead?.properties.headers ?? {};
+    expect(dead?.properties.messageId).toBe(id);
+    expect(headers).toMatchObject({
+      [DeliveryHeaders.parkedReason]: 'max-attempts',
+      [DeliveryHeaders.attempts]: 3,
+      [DeliveryHeaders.providersTried]: 'capture,capture,capture',
+      [DeliveryHeaders.lastFailureKind]: 'transient',
+    });
+    expect(String(headers[DeliveryHeaders.lastFailure])).toMatch(/^capture: could not write/);
+    const first = Date.parse(String(headers[DeliveryHeaders.firstAttemptAt]));
+    const last = Date.parse(String(headers[DeliveryHeaders.lastAttemptAt]));
+    expect(last - first).toBeGreaterThanOrEqual(300);
+  });
+});
