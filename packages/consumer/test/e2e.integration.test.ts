@@ -7,7 +7,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DEFAULT_DELIVERY_LIMIT, DEFAULT_RETRY_DELAYS_MS, buildTopology } from '@mailer/contract';
-import { AMQP_URL, deleteTopology, uniquePrefix } from './support/broker';
+import { AMQP_URL, deleteTopology, uniquePrefix } from '@mailer/testkit';
 import { parseMime } from './support/conformance';
 
 const mains = {

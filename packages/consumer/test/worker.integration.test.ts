@@ -4,9 +4,10 @@ import path from 'node:path';
 import { DeliveryHeaders, type EmailRequest } from '@mailer/contract';
 import type { Settlement } from '../src/delivery/handle-email';
 import { CaptureProvider } from '../src/providers/capture';
-import { queueDepth, takeMessages } from './support/broker';
+import { queueDepth, takeMessages } from '@mailer/testkit';
 import { parseMime } from './support/conformance';
 import { startTestConsumer, type TestConsumer } from './support/consumer';
+import { ensureManagementApi, getMessages } from '@mailer/testkit';
 
 const email = (subject: string): EmailRequest => ({
   from: { email: 'sender@example.com' },
@@ -135,6 +136,21 @@ describe('the delivery worker on the real broker', () => {
     const id = await consumer.publish(email('Never goes'));
 
     expect((await parked).map((s) => s.action)).toEqual(['retry', 'retry', 'park']);
+
+    // What an operator sees in the management UI (Queues, the dead-letter queue, Get messages).
+    await ensureManagementApi();
+    const [seen] = await getMessages(consumer.topology.deadQueue.name, 1);
+    expect(seen?.properties.message_id).toBe(id);
+    expect(seen?.properties.headers).toMatchObject({
+      [DeliveryHeaders.parkedReason]: 'max-attempts',
+      [DeliveryHeaders.attempts]: 3,
+      [DeliveryHeaders.providersTried]: 'capture,capture,capture',
+      [DeliveryHeaders.lastFailureKind]: 'transient',
+    });
+    for (const header of [DeliveryHeaders.firstAttemptAt, DeliveryHeaders.lastAttemptAt, DeliveryHeaders.lastFailure]) {
+      expect(typeof seen?.properties.headers?.[header]).toBe('string');
+    }
+
     const [dead] = await takeMessages(consumer.topology.deadQueue.name, 1);
     const headers = dead?.properties.headers ?? {};
     expect(dead?.properties.messageId).toBe(id);

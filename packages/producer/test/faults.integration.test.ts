@@ -4,9 +4,9 @@ import type { Server } from 'node:http';
 import request from 'supertest';
 import { connect } from 'amqplib';
 import { WORK_ROUTING_KEY } from '@mailer/contract';
-import { AMQP_URL, closeConnectionsNamed, consumeUntilSeen, drainQueue } from './support/broker';
+import { AMQP_URL, closeConnectionsNamed, consumeUntilSeen, drainQueue } from '@mailer/testkit';
 import { TEST_KEY, startTestProducer, validEmail, type TestProducer } from './support/producer';
-import { TcpProxy } from './support/tcp-proxy';
+import { TcpProxy } from '@mailer/testkit';
 
 const auth = { authorization: `Bearer ${TEST_KEY}` };
 

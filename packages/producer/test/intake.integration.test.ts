@@ -1,6 +1,6 @@
 import request from 'supertest';
 import { MAX_ATTACHMENT_BYTES, MAX_BATCH_SIZE } from '@mailer/contract';
-import { drainQueue, queueDepth } from './support/broker';
+import { drainQueue, queueDepth } from '@mailer/testkit';
 import { OTHER_KEY, TEST_KEY, startTestProducer, validEmail, type TestProducer } from './support/producer';
 
 let producer: TestProducer;

@@ -6,7 +6,7 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { connect } from 'amqplib';
 import { DEFAULT_DELIVERY_LIMIT, DEFAULT_RETRY_DELAYS_MS, buildTopology } from '@mailer/contract';
-import { AMQP_URL, deleteTopology, drainQueue, uniquePrefix } from './support/broker';
+import { AMQP_URL, deleteTopology, drainQueue, uniquePrefix } from '@mailer/testkit';
 import { TEST_KEY, testApiKeys, validEmail } from './support/producer';
 
 const main = path.resolve(__dirname, '../dist/main.js');

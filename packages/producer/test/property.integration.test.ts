@@ -10,7 +10,7 @@ import {
   validateEmailRequest,
   type Validated,
 } from '@mailer/contract';
-import { queueDepth } from './support/broker';
+import { queueDepth } from '@mailer/testkit';
 import { OTHER_KEY, TEST_KEY, startTestProducer, validEmail, type TestProducer } from './support/producer';
 
 type Path = readonly (string | number)[];

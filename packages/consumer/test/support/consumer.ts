@@ -18,7 +18,7 @@ import { handleEmail, type IncomingMessage, type Settlement } from '../../src/de
 import { RateLimiter } from '../../src/delivery/rate-limiter';
 import { createLogger } from '../../src/log/logger';
 import type { EmailProvider } from '../../src/providers/provider';
-import { AMQP_URL, deleteTopology, uniquePrefix } from './broker';
+import { AMQP_URL, deleteTopology, uniquePrefix } from '@mailer/testkit';
 
 /** Settings a test may change; delays are short so retries happen within a test. */
 export interface TestConsumerOptions {

@@ -6,7 +6,7 @@ import { AmqpEmailPublisher } from '../../src/amqp/email-publisher';
 import { hashKey, type ApiKey } from '../../src/domain/api-keys';
 import { createApp } from '../../src/http/app';
 import { createLogger } from '../../src/log/logger';
-import { AMQP_URL, deleteTopology, uniquePrefix } from './broker';
+import { AMQP_URL, deleteTopology, uniquePrefix } from '@mailer/testkit';
 
 /** The key tests authenticate with, allowed to send from example.com and alerts@example.org. */
 export const TEST_KEY = 'test-key-0123456789';

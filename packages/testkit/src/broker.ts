@@ -26,34 +26,44 @@ export async function queueDepth(queue: string): Promise<number> {
   }
 }
 
-/** Takes every message off a queue (acking each) and returns them. */
-export async function drainQueue(queue: string, expected?: number): Promise<ConsumeMessage[]> {
+/**
+ * Waits for `count` messages on a queue and takes them (acking each). Closes the channel before
+ * the connection: closing the connection straight after an ack can lose the ack on a quorum
+ * queue (seen on RabbitMQ 3.10), which would requeue the message.
+ */
+export async function takeMessages(queue: string, count: number, timeoutMs = 30_000): Promise<ConsumeMessage[]> {
   const model = await connect(AMQP_URL);
   try {
     const channel = await model.createChannel();
-    const total = expected ?? (await channel.checkQueue(queue)).messageCount;
     const messages: ConsumeMessage[] = [];
-    if (total === 0) return messages;
-    await channel.prefetch(500);
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`got ${messages.length} of ${total} messages`)), 30_000);
-      void channel.consume(queue, (message) => {
-        if (message === null) return;
-        messages.push(message);
-        channel.ack(message);
-        if (messages.length >= total) {
-          clearTimeout(timer);
-          resolve();
-        }
+    if (count > 0) {
+      await channel.prefetch(500);
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`got ${messages.length} of ${count} messages on ${queue}`)),
+          timeoutMs,
+        );
+        void channel.consume(queue, (message) => {
+          if (message === null) return;
+          messages.push(message);
+          channel.ack(message);
+          if (messages.length >= count) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
       });
-    });
-    // Close the channel before the connection: closing the connection straight after an ack can
-    // lose the ack on a quorum queue (seen on RabbitMQ 3.10), which would requeue the message.
+    }
     await channel.close();
     return messages;
   } finally {
     await model.close();
   }
+}
+
+/** Takes every message off a queue: `expected` of them, or as many as a passive declare counts. */
+export async function drainQueue(queue: string, expected?: number): Promise<ConsumeMessage[]> {
+  return takeMessages(queue, expected ?? (await queueDepth(queue)));
 }
 
 /** Deletes every queue and exchange of a test topology. */

@@ -1,0 +1,3 @@
+export * from './broker';
+export * from './management';
+export * from './tcp-proxy';
