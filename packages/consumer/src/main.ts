@@ -54,7 +54,7 @@ function main(): void {
     topology,
     prefetch: config.prefetch,
     logger,
-    handle: (message) =>
+    handle: (message, abandon) =>
       handleEmail(
         {
           chain,
@@ -62,6 +62,7 @@ function main(): void {
           policy: { maxAttempts: config.maxAttempts, maxAgeMs: config.maxAgeMs, tiers: topology.retryTiers },
         },
         message,
+        abandon,
       ),
   });
 

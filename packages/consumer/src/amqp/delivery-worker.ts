@@ -11,7 +11,8 @@ export interface DeliveryWorkerOptions {
   readonly topology: Topology;
   /** Messages delivered unacked at once, so also the sends in flight at once. */
   readonly prefetch: number;
-  readonly handle: (message: IncomingMessage) => Promise<Settlement>;
+  /** Decides what to do with a message; `abandon` fires if its channel closes meanwhile. */
+  readonly handle: (message: IncomingMessage, abandon: AbortSignal) => Promise<Settlement>;
   readonly logger: Logger;
 }
 
@@ -68,6 +69,8 @@ export class DeliveryWorker extends EventEmitter<{
   private async consume(channel: ConfirmChannel): Promise<void> {
     if (this.stopping) return;
     const { logger, topology, prefetch } = this.options;
+    const closed = new AbortController();
+    channel.once('close', () => closed.abort());
     try {
       await channel.prefetch(prefetch);
       const { consumerTag } = await channel.consume(topology.workQueue.name, (message) => {
@@ -75,7 +78,7 @@ export class DeliveryWorker extends EventEmitter<{
           logger.warn('the broker cancelled the consumer (queue deleted?); waiting for a new channel');
           return;
         }
-        const work = this.process(channel, message).finally(() => this.inflight.delete(work));
+        const work = this.process(channel, message, closed.signal).finally(() => this.inflight.delete(work));
         this.inflight.add(work);
       });
       this.consumer = { channel, tag: consumerTag };
@@ -87,12 +90,12 @@ export class DeliveryWorker extends EventEmitter<{
     }
   }
 
-  private async process(channel: ConfirmChannel, message: ConsumeMessage): Promise<void> {
+  private async process(channel: ConfirmChannel, message: ConsumeMessage, closed: AbortSignal): Promise<void> {
     const { logger, handle } = this.options;
     const messageId = typeof message.properties.messageId === 'string' ? message.properties.messageId : undefined;
     let settlement: Settlement;
     try {
-      settlement = await handle({ body: message.content, headers: message.properties.headers ?? {} });
+      settlement = await handle({ body: message.content, headers: message.properties.headers ?? {} }, closed);
     } catch (error) {
       // A bug while handling: requeue. The work queue's x-delivery-limit parks it after a few tries.
       logger.error('handling failed; requeueing', {
@@ -101,6 +104,11 @@ export class DeliveryWorker extends EventEmitter<{
       });
       this.settle(channel, message, 'requeue');
       this.emit('settled', { action: 'requeued', id: messageId });
+      return;
+    }
+    if (settlement.action === 'abandoned') {
+      logger.info('channel closed before sending; the broker redelivers it', { email_id: settlement.id });
+      this.emit('settled', settlement);
       return;
     }
     if (settlement.action === 'sent') {
@@ -146,7 +154,10 @@ export class DeliveryWorker extends EventEmitter<{
     }
   }
 
-  private publishCopy(message: ConsumeMessage, settlement: Exclude<Settlement, { action: 'sent' }>): Promise<void> {
+  private publishCopy(
+    message: ConsumeMessage,
+    settlement: Extract<Settlement, { action: 'retry' | 'park' }>,
+  ): Promise<void> {
     const { topology, publisher } = this.options;
     const { properties } = message;
     const headers: Record<string, unknown> = { ...(properties.headers ?? {}), ...settlement.headers };

@@ -118,4 +118,15 @@ describe('deliverOnce', () => {
 
     expect(outcome).toMatchObject({ kind: 'failed', error: { code: 'ALL_CIRCUITS_OPEN' } });
   });
+
+  it('when the message is abandoned (its channel closed), then no send starts', async () => {
+    const a = scripted('a', ['ok']);
+    const abandon = new AbortController();
+    abandon.abort();
+
+    const outcome = await deliverOnce([slot(a)], email, abandon.signal);
+
+    expect(outcome).toEqual({ kind: 'abandoned', tried: [] });
+    expect(a.calls).toBe(0);
+  });
 });

@@ -27,7 +27,8 @@ export type DeliveryOutcome =
       readonly tried: readonly ProviderAttempt[];
     }
   | { readonly kind: 'rejected'; readonly error: ProviderError; readonly tried: readonly ProviderAttempt[] }
-  | { readonly kind: 'failed'; readonly error: ProviderError; readonly tried: readonly ProviderAttempt[] };
+  | { readonly kind: 'failed'; readonly error: ProviderError; readonly tried: readonly ProviderAttempt[] }
+  | { readonly kind: 'abandoned'; readonly tried: readonly ProviderAttempt[] };
 
 /** Sends with the provider's own timeout; a timeout is transient and, since data may be out, ambiguous. */
 async function sendWithTimeout(slot: ProviderSlot, email: OutboundEmail): Promise<SendReceipt> {
@@ -57,7 +58,9 @@ async function sendWithTimeout(slot: ProviderSlot, email: OutboundEmail): Promis
 }
 
 /**
- * One delivery attempt: tries the providers in order. The first that takes the email ends it.
+ * One delivery attempt: tries the providers in order. If `abandon` fires (the message's channel
+ * closed), no further send is started and the outcome is `abandoned`.
+ * The first that takes the email ends it.
  * A recipient refusal ends it too (another provider would refuse the same email). A provider that
  * cannot send opens its circuit and the next is tried; a transient failure counts towards its
  * circuit and the next is tried. Providers with an open circuit are skipped.
@@ -66,7 +69,11 @@ async function sendWithTimeout(slot: ProviderSlot, email: OutboundEmail): Promis
  * next provider is tried all the same (a late duplicate is judged better than a lost email), and
  * the failure says `ambiguous` so it shows in logs and headers.
  */
-export async function deliverOnce(chain: readonly ProviderSlot[], email: OutboundEmail): Promise<DeliveryOutcome> {
+export async function deliverOnce(
+  chain: readonly ProviderSlot[],
+  email: OutboundEmail,
+  abandon?: AbortSignal,
+): Promise<DeliveryOutcome> {
   const tried: ProviderAttempt[] = [];
   let lastError: ProviderError | undefined;
   for (const slot of chain) {
@@ -76,7 +83,15 @@ export async function deliverOnce(chain: readonly ProviderSlot[], email: Outboun
       continue;
     }
     try {
-      await slot.limiter.acquire();
+      await slot.limiter.acquire(abandon);
+    } catch {
+      // Abandoned while waiting for the rate limit: nothing was sent.
+      return { kind: 'abandoned', tried };
+    }
+    // The message can no longer be acked (its channel closed): the broker will redeliver it, so
+    // sending it now would only make a duplicate.
+    if (abandon?.aborted === true) return { kind: 'abandoned', tried };
+    try {
       const receipt = await sendWithTimeout(slot, email);
       slot.circuit.recordSuccess();
       tried.push({ provider: name, outcome: 'sent' });

@@ -29,6 +29,8 @@ export type ParkReason = 'recipient-rejected' | 'max-attempts' | 'max-age' | 'un
 /** What to do with the message: the worker carries it out, acking only after any copy is confirmed. */
 export type Settlement =
   | { readonly action: 'sent'; readonly id: string; readonly provider: string; readonly attempts: number }
+  /** Nothing was sent and nothing must be settled: the message's channel closed; it will be redelivered. */
+  | { readonly action: 'abandoned'; readonly id: string }
   | {
       readonly action: 'retry';
       readonly id: string;
@@ -107,7 +109,7 @@ function decode(
   return { email: { id, request: validated.value } };
 }
 
-function failureOf(outcome: Exclude<DeliveryOutcome, { kind: 'sent' }>) {
+function failureOf(outcome: Extract<DeliveryOutcome, { kind: 'rejected' | 'failed' }>) {
   return {
     kind: outcome.error.kind,
     text: `${outcome.tried.at(-1)?.provider ?? 'no provider'}: ${outcome.error.message}`,
@@ -120,7 +122,11 @@ function failureOf(outcome: Exclude<DeliveryOutcome, { kind: 'sent' }>) {
  * decide: sent; refused for good (park); or failed for now (retry through the next delay tier, or
  * park once the attempts or the age run out). Decides only: the worker publishes and acks.
  */
-export async function handleEmail(deps: HandleDeps, message: IncomingMessage): Promise<Settlement> {
+export async function handleEmail(
+  deps: HandleDeps,
+  message: IncomingMessage,
+  abandon?: AbortSignal,
+): Promise<Settlement> {
   const now = deps.now();
   const previous = readHistory(message.headers, now);
   const decoded = decode(message.body);
@@ -133,7 +139,8 @@ export async function handleEmail(deps: HandleDeps, message: IncomingMessage): P
     };
   }
   const { email } = decoded;
-  const outcome = await deliverOnce(deps.chain, email);
+  const outcome = await deliverOnce(deps.chain, email, abandon);
+  if (outcome.kind === 'abandoned') return { action: 'abandoned', id: email.id };
   const attemptedAt = deps.now();
   const history: History = {
     attempts: previous.attempts + 1,

@@ -28,9 +28,11 @@ export interface TestConsumerOptions {
   readonly maxAttempts?: number;
   readonly prefetch?: number;
   readonly providerTimeoutMs?: number;
+  /** Sends per second per provider (default: no limit). */
+  readonly ratePerSecond?: number;
   readonly circuit?: { readonly failureThreshold: number; readonly coolDownMs: number };
   /** Replaces the real handler (to make processing crash, for example). */
-  readonly handle?: (message: IncomingMessage) => Promise<Settlement>;
+  readonly handle?: (message: IncomingMessage, abandon: AbortSignal) => Promise<Settlement>;
 }
 
 /** A consumer running in-process against the real broker, on a topology of its own. */
@@ -70,12 +72,12 @@ export async function startTestConsumer(label: string, options: TestConsumerOpti
   const chain: ProviderSlot[] = options.providers.map((provider) => ({
     provider,
     timeoutMs: options.providerTimeoutMs ?? 2000,
-    limiter: new RateLimiter(Number.POSITIVE_INFINITY),
+    limiter: new RateLimiter(options.ratePerSecond ?? Number.POSITIVE_INFINITY),
     circuit: new CircuitBreaker(options.circuit ?? { failureThreshold: 1000, coolDownMs: 60_000 }),
   }));
   const handle =
     options.handle ??
-    ((message: IncomingMessage) =>
+    ((message: IncomingMessage, abandon: AbortSignal) =>
       handleEmail(
         {
           chain,
@@ -83,6 +85,7 @@ export async function startTestConsumer(label: string, options: TestConsumerOpti
           policy: { maxAttempts: options.maxAttempts ?? 3, maxAgeMs: 3_600_000, tiers: topology.retryTiers },
         },
         message,
+        abandon,
       ));
   const worker = new DeliveryWorker({
     broker,
