@@ -12,6 +12,9 @@ const mailbox = (address: Address): Mail.Address => ({ address: address.email, n
 export function toMailOptions(email: OutboundEmail): Mail.Options {
   const { request } = email;
   return {
+    // Derived from the email id, so a redelivered email keeps its Message-ID and recipients'
+    // mail systems can recognise the duplicate.
+    messageId: messageIdOf(email),
     from: mailbox(request.from),
     ...(request.to === undefined ? {} : { to: request.to.map(mailbox) }),
     ...(request.cc === undefined ? {} : { cc: request.cc.map(mailbox) }),
@@ -37,8 +40,22 @@ export async function buildMime(email: OutboundEmail): Promise<Buffer> {
   return new MailComposer(toMailOptions(email)).compile().build();
 }
 
-/** Every envelope recipient (to, cc and bcc). */
+/** Every envelope recipient (to, cc and bcc), each once (addresses compared without case). */
 export function envelopeRecipients(email: OutboundEmail): string[] {
   const { to = [], cc = [], bcc = [] } = email.request;
-  return [...to, ...cc, ...bcc].map((address) => address.email);
+  const seen = new Set<string>();
+  return [...to, ...cc, ...bcc]
+    .map((address) => address.email)
+    .filter((address) => {
+      const key = address.toLowerCase();
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
+}
+
+/** The Message-ID of an email: its id at the sender's domain, stable across redeliveries. */
+export function messageIdOf(email: OutboundEmail): string {
+  const from = email.request.from.email;
+  return `<${email.id}@${from.slice(from.lastIndexOf('@') + 1)}>`;
 }

@@ -1,0 +1,306 @@
+import { Errors } from 'postmark';
+import { classifyPostmarkError } from './postmark-errors';
+import { ProviderError } from './provider';
+
+/** What the client throws for an answer: the same classes its ErrorHandler picks by HTTP status. */
+const answered = {
+  inactiveRecipient: new Errors.InactiveRecipientsError('Found inactive addresses: a@example.org.', 406, 422),
+  invalidRequest: new Errors.InvalidEmailRequestError("Invalid 'To' address: 'x'.", 300, 422),
+  apiInput: (code: number) => new Errors.ApiInputError(`ErrorCode ${code}`, code, 422),
+  badToken: new Errors.InvalidAPIKeyError('Request does not contain a valid Server token.', 10, 401),
+  rateLimited: new Errors.RateLimitExceededError('Rate limit exceeded.', 429, 429),
+  internal: new Errors.InternalServerError('Request returned status code 500', 0, 500),
+  unavailable: new Errors.ServiceUnavailablerError('Postmark is down for maintenance.', 100, 503),
+  unknown: (status: number) => new Errors.UnknownError(`Request returned status code ${status}`, 0, status),
+  notFound: new Errors.PostmarkError('Request returned status code 404', 0, 404),
+};
+
+const systemError = (code: string, syscall: string): Error =>
+  new TypeError('fetch failed', { cause: Object.assign(new Error(`${syscall} ${code}`), { code, syscall }) });
+
+interface Row {
+  readonly when: string;
+  readonly error: unknown;
+  readonly kind: ProviderError['kind'];
+  readonly ambiguous: boolean;
+  readonly code: string | undefined;
+}
+
+const rows: readonly Row[] = [
+  // ErrorCodes: they decide whatever the HTTP status.
+  {
+    when: '422 ErrorCode 406 (inactive recipient)',
+    error: answered.inactiveRecipient,
+    kind: 'recipient-rejected',
+    ambiguous: false,
+    code: '406',
+  },
+  {
+    when: '422 ErrorCode 300 (invalid email request)',
+    error: answered.invalidRequest,
+    kind: 'recipient-rejected',
+    ambiguous: false,
+    code: '300',
+  },
+  {
+    when: '422 ErrorCode 411 (forbidden attachment type)',
+    error: answered.apiInput(411),
+    kind: 'recipient-rejected',
+    ambiguous: false,
+    code: '411',
+  },
+  {
+    when: '401 ErrorCode 10 (bad or missing token)',
+    error: answered.badToken,
+    kind: 'provider-unavailable',
+    ambiguous: false,
+    code: '10',
+  },
+  {
+    when: '422 ErrorCode 400 (sender signature not found)',
+    error: answered.apiInput(400),
+    kind: 'provider-unavailable',
+    ambiguous: false,
+    code: '400',
+  },
+  {
+    when: '422 ErrorCode 401 (sender signature not confirmed)',
+    error: answered.apiInput(401),
+    kind: 'provider-unavailable',
+    ambiguous: false,
+    code: '401',
+  },
+  {
+    when: '422 ErrorCode 402 (invalid JSON)',
+    error: answered.apiInput(402),
+    kind: 'provider-unavailable',
+    ambiguous: false,
+    code: '402',
+  },
+  {
+    when: '422 ErrorCode 403 (incompatible JSON)',
+    error: answered.apiInput(403),
+    kind: 'provider-unavailable',
+    ambiguous: false,
+    code: '403',
+  },
+  {
+    when: '422 ErrorCode 405 (not allowed to send)',
+    error: answered.apiInput(405),
+    kind: 'provider-unavailable',
+    ambiguous: false,
+    code: '405',
+  },
+  {
+    when: '422 ErrorCode 409 (JSON required)',
+    error: answered.apiInput(409),
+    kind: 'provider-unavailable',
+    ambiguous: false,
+    code: '409',
+  },
+  {
+    when: '422 ErrorCode 412 (account pending)',
+    error: answered.apiInput(412),
+    kind: 'provider-unavailable',
+    ambiguous: false,
+    code: '412',
+  },
+  {
+    when: '422 ErrorCode 413 (account may not send)',
+    error: answered.apiInput(413),
+    kind: 'provider-unavailable',
+    ambiguous: false,
+    code: '413',
+  },
+  {
+    when: '429 ErrorCode 429 (rate limit exceeded)',
+    error: answered.rateLimited,
+    kind: 'transient',
+    ambiguous: false,
+    code: '429',
+  },
+  {
+    when: '503 ErrorCode 100 (maintenance)',
+    error: answered.unavailable,
+    kind: 'transient',
+    ambiguous: false,
+    code: '100',
+  },
+  {
+    when: '422 with an ErrorCode not in the table',
+    error: answered.apiInput(9999),
+    kind: 'transient',
+    ambiguous: false,
+    code: '9999',
+  },
+  // HTTP statuses, when no known ErrorCode came with them.
+  {
+    when: '401 with no ErrorCode',
+    error: new Errors.InvalidAPIKeyError('Unauthorized', 0, 401),
+    kind: 'provider-unavailable',
+    ambiguous: false,
+    code: undefined,
+  },
+  {
+    when: '404 (not a Postmark endpoint)',
+    error: answered.notFound,
+    kind: 'provider-unavailable',
+    ambiguous: false,
+    code: undefined,
+  },
+  {
+    when: '413 (request too large)',
+    error: answered.unknown(413),
+    kind: 'recipient-rejected',
+    ambiguous: false,
+    code: undefined,
+  },
+  {
+    when: '415 (unsupported media type)',
+    error: answered.unknown(415),
+    kind: 'provider-unavailable',
+    ambiguous: false,
+    code: undefined,
+  },
+  {
+    when: '429 with no ErrorCode',
+    error: new Errors.RateLimitExceededError('Too many', 0, 429),
+    kind: 'transient',
+    ambiguous: false,
+    code: undefined,
+  },
+  {
+    when: '500 (internal server error)',
+    error: answered.internal,
+    kind: 'transient',
+    ambiguous: false,
+    code: undefined,
+  },
+  {
+    when: '503 with no ErrorCode',
+    error: new Errors.ServiceUnavailablerError('Unavailable', 0, 503),
+    kind: 'transient',
+    ambiguous: false,
+    code: undefined,
+  },
+  { when: '502 (bad gateway)', error: answered.unknown(502), kind: 'transient', ambiguous: true, code: undefined },
+  { when: '504 (gateway timeout)', error: answered.unknown(504), kind: 'transient', ambiguous: true, code: undefined },
+  { when: 'another 5xx (507)', error: answered.unknown(507), kind: 'transient', ambiguous: false, code: undefined },
+  {
+    when: 'another status (403 from a firewall)',
+    error: answered.unknown(403),
+    kind: 'transient',
+    ambiguous: false,
+    code: undefined,
+  },
+  // Transport failures (what fetch throws, its system error in `cause`).
+  {
+    when: 'the connection is refused (ECONNREFUSED)',
+    error: systemError('ECONNREFUSED', 'connect'),
+    kind: 'transient',
+    ambiguous: false,
+    code: 'ECONNREFUSED',
+  },
+  {
+    when: 'the host name does not resolve (ENOTFOUND)',
+    error: systemError('ENOTFOUND', 'getaddrinfo'),
+    kind: 'transient',
+    ambiguous: false,
+    code: 'ENOTFOUND',
+  },
+  {
+    when: 'DNS fails for now (EAI_AGAIN)',
+    error: systemError('EAI_AGAIN', 'getaddrinfo'),
+    kind: 'transient',
+    ambiguous: false,
+    code: 'EAI_AGAIN',
+  },
+  {
+    when: 'connecting times out (ETIMEDOUT on connect)',
+    error: systemError('ETIMEDOUT', 'connect'),
+    kind: 'transient',
+    ambiguous: false,
+    code: 'ETIMEDOUT',
+  },
+  {
+    when: "undici's connect timeout fires (UND_ERR_CONNECT_TIMEOUT)",
+    error: new TypeError('fetch failed', {
+      cause: Object.assign(new Error('Connect Timeout Error'), { code: 'UND_ERR_CONNECT_TIMEOUT' }),
+    }),
+    kind: 'transient',
+    ambiguous: false,
+    code: 'UND_ERR_CONNECT_TIMEOUT',
+  },
+  {
+    when: 'the connection is reset after sending (ECONNRESET)',
+    error: systemError('ECONNRESET', 'read'),
+    kind: 'transient',
+    ambiguous: true,
+    code: 'ECONNRESET',
+  },
+  {
+    when: 'reading the answer times out (ETIMEDOUT on read)',
+    error: systemError('ETIMEDOUT', 'read'),
+    kind: 'transient',
+    ambiguous: true,
+    code: 'ETIMEDOUT',
+  },
+  {
+    when: 'the other side closes the socket (UND_ERR_SOCKET)',
+    error: new TypeError('fetch failed', {
+      cause: Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }),
+    }),
+    kind: 'transient',
+    ambiguous: true,
+    code: 'UND_ERR_SOCKET',
+  },
+  // Timeouts and aborts come after the request went out.
+  {
+    when: 'the request times out (TimeoutError)',
+    error: new DOMException('The operation was aborted due to timeout', 'TimeoutError'),
+    kind: 'transient',
+    ambiguous: true,
+    code: 'TIMEOUT',
+  },
+  {
+    when: 'the request is aborted (AbortError)',
+    error: new DOMException('This operation was aborted', 'AbortError'),
+    kind: 'transient',
+    ambiguous: true,
+    code: 'ABORTED',
+  },
+  // What says nothing about whether the request left.
+  {
+    when: 'the client wrapped a transport failure (PostmarkError, no status)',
+    error: new Errors.PostmarkError('fetch failed'),
+    kind: 'transient',
+    ambiguous: true,
+    code: undefined,
+  },
+  { when: 'anything else is thrown', error: 'something odd', kind: 'transient', ambiguous: true, code: undefined },
+];
+
+describe('classifyPostmarkError', () => {
+  it.each(rows)('when $when, then it is $kind (ambiguous: $ambiguous)', ({ error, kind, ambiguous, code }) => {
+    const classified = classifyPostmarkError(error);
+
+    expect(classified).toBeInstanceOf(ProviderError);
+    expect(classified).toMatchObject({ kind, ambiguous, code });
+    expect(classified.cause).toBe(error);
+  });
+
+  it('when given a ProviderError, then it is returned unchanged', () => {
+    const error = new ProviderError('recipient-rejected', 'already classified');
+
+    expect(classifyPostmarkError(error)).toBe(error);
+  });
+
+  it('when Postmark answers with a long message, then the failure text keeps status, ErrorCode and a bounded part of it', () => {
+    const error = new Errors.InactiveRecipientsError(`Found inactive addresses: ${'x'.repeat(1000)}`, 406, 422);
+
+    const classified = classifyPostmarkError(error);
+
+    expect(classified.message).toMatch(/^Postmark answered HTTP 422 with ErrorCode 406 \(inactive recipient\): Found/);
+    expect(classified.message.length).toBeLessThan(400);
+  });
+});

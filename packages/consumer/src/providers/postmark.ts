@@ -1,0 +1,199 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { EMAIL_ID_HEADER, type Address, type EmailRequest } from '@mailer/contract';
+import { Attachment, Header, Message, Models, type ServerClient } from 'postmark';
+import { classifyPostmarkError } from './postmark-errors';
+import { ProviderError, type EmailProvider, type OutboundEmail, type SendReceipt } from './provider';
+
+/** Postmark's default transactional stream, present on every server. */
+export const DEFAULT_MESSAGE_STREAM = 'outbound';
+
+/**
+ * The client's own request timeout, a backstop for calls whose signal never aborts. The SDK's
+ * default is 180 s; the delivery layer's per-provider timeout should be the one that fires.
+ */
+export const DEFAULT_REQUEST_TIMEOUT_SECONDS = 30;
+
+/** Request tag whose value becomes Postmark's one `Tag` per message. */
+export const POSTMARK_TAG_KEY = 'tag';
+
+export interface PostmarkProviderOptions {
+  /** Message stream to send through; {@link DEFAULT_MESSAGE_STREAM} when not given. */
+  readonly messageStream?: string;
+  /** The client's request timeout in seconds; {@link DEFAULT_REQUEST_TIMEOUT_SECONDS} when not given. */
+  readonly requestTimeoutSeconds?: number;
+}
+
+/** The fetch signature the client calls (its own type names DOM types this build does not load). */
+type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+
+/** One send in flight, seen by the client's fetch through {@link calls}. */
+interface Call {
+  readonly signal: AbortSignal;
+  /** Set once the client called fetch: from then on an abort may come after Postmark took the email. */
+  started: boolean;
+  /** What fetch itself threw: the client keeps only its message, this keeps its `cause` (ECONNREFUSED...). */
+  transportError?: unknown;
+}
+
+const calls = new AsyncLocalStorage<Call>();
+
+/**
+ * Sends through Postmark's `POST /email` with the official client. The client is passed in; the
+ * provider takes over two of its options: `timeout` (see {@link PostmarkProviderOptions}) and
+ * `fetch`, wrapped so that each request also ends when the send's signal aborts and so that the
+ * transport error behind a failure is kept for classification (the client drops it).
+ *
+ * Failures are classified by {@link classifyPostmarkError}.
+ */
+export class PostmarkProvider implements EmailProvider {
+  readonly name = 'postmark';
+  private readonly messageStream: string;
+
+  constructor(
+    private readonly client: ServerClient,
+    options: PostmarkProviderOptions = {},
+  ) {
+    this.messageStream = options.messageStream ?? DEFAULT_MESSAGE_STREAM;
+    const current = client.getClientOptions();
+    const inner: Fetch = current.fetch ?? fetch;
+    client.setClientOptions(
+      new Models.ClientOptions.Configuration(
+        current.useHttps,
+        current.requestHost,
+        options.requestTimeoutSeconds ?? DEFAULT_REQUEST_TIMEOUT_SECONDS,
+        (input: string | URL | Request, init?: RequestInit) => trackedFetch(inner, input, init),
+      ),
+    );
+  }
+
+  async send(email: OutboundEmail, signal: AbortSignal): Promise<SendReceipt> {
+    if (signal.aborted) {
+      throw new ProviderError('transient', 'Postmark send aborted before the request was made', {
+        code: 'ABORTED',
+        cause: signal.reason,
+      });
+    }
+    const message = toPostmarkMessage(email, this.messageStream);
+    const call: Call = { signal, started: false };
+    try {
+      const response = await untilAborted(
+        calls.run(call, () => this.client.sendEmail(message)),
+        call,
+      );
+      // A 200 carries ErrorCode 0 and the MessageID; anything odd in the body is no reason to send again.
+      const id: unknown = (response as Partial<Models.MessageSendingResponse> | null)?.MessageID;
+      return typeof id === 'string' && id !== '' ? { providerMessageId: id } : {};
+    } catch (error) {
+      // The abort race's own ProviderError wins over whatever fetch threw for the same abort.
+      throw error instanceof ProviderError ? error : classifyPostmarkError(call.transportError ?? error);
+    }
+  }
+}
+
+/**
+ * The client's fetch, inside a send: the request also listens to the send's signal, and what
+ * fetch throws is recorded before the client turns it into a bare `PostmarkError`.
+ */
+async function trackedFetch(inner: Fetch, input: string | URL | Request, init?: RequestInit): Promise<Response> {
+  const call = calls.getStore();
+  if (call === undefined) return inner(input, init);
+  call.started = true;
+  const signal = init?.signal ? AbortSignal.any([init.signal, call.signal]) : call.signal;
+  try {
+    return await inner(input, { ...init, signal });
+  } catch (error) {
+    call.transportError = error;
+    throw error;
+  }
+}
+
+/**
+ * Settles with the request, or rejects as soon as the send's signal aborts even if the request
+ * does not listen (a caller-supplied fetch may ignore signals). Once fetch was called the abort is
+ * ambiguous: Postmark may have taken the email.
+ */
+async function untilAborted<T>(request: Promise<T>, call: Call): Promise<T> {
+  const { signal } = call;
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => {
+      const timedOut = errorName(signal.reason) === 'TimeoutError';
+      reject(
+        new ProviderError(
+          'transient',
+          `Postmark send ${timedOut ? 'timed out' : 'aborted'} ${call.started ? 'after the request was sent' : 'before the request was made'}`,
+          { code: timedOut ? 'TIMEOUT' : 'ABORTED', ambiguous: call.started, cause: signal.reason },
+        ),
+      );
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([request, aborted]);
+  } finally {
+    if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
+  }
+}
+
+/**
+ * The request in Postmark's `POST /email` fields. Addresses are `Name <addr>` with the name quoted
+ * when it is more than atoms and spaces; lists are comma-joined. `tags.tag` becomes the one `Tag`
+ * Postmark allows (other tags have no Postmark field and are not sent); metadata values are sent as
+ * strings, nulls left out.
+ */
+export function toPostmarkMessage(email: OutboundEmail, messageStream: string): Message {
+  const { request } = email;
+  const tag = request.tags?.[POSTMARK_TAG_KEY];
+  const metadata = toMetadata(request.metadata);
+  const attachments = request.attachments ?? [];
+  return Object.assign(new Message(formatMailbox(request.from), request.subject), {
+    ...addressField('To', request.to),
+    ...addressField('Cc', request.cc),
+    ...addressField('Bcc', request.bcc),
+    ...addressField('ReplyTo', request.reply_to),
+    ...(request.text === undefined ? {} : { TextBody: request.text }),
+    ...(request.html === undefined ? {} : { HtmlBody: request.html }),
+    Headers: [
+      ...Object.entries(request.headers ?? {}).map(([name, value]) => new Header(name, value)),
+      new Header(EMAIL_ID_HEADER, email.id),
+    ],
+    ...(attachments.length === 0
+      ? {}
+      : { Attachments: attachments.map((a) => new Attachment(a.filename, a.content, a.content_type)) }),
+    ...(tag === undefined ? {} : { Tag: tag }),
+    ...(metadata === undefined ? {} : { Metadata: metadata }),
+    MessageStream: messageStream,
+  });
+}
+
+type AddressField = 'To' | 'Cc' | 'Bcc' | 'ReplyTo';
+
+function addressField(
+  field: AddressField,
+  list: readonly Address[] | undefined,
+): Partial<Record<AddressField, string>> {
+  return list === undefined || list.length === 0 ? {} : { [field]: list.map(formatMailbox).join(', ') };
+}
+
+/** Atoms (RFC 5322 atext) and spaces: a display name that needs no quotes. */
+const PLAIN_PHRASE = /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~ ]+$/;
+
+/** `addr`, or `Name <addr>`, the name quoted (backslash before `"` and `\`) unless plain. */
+export function formatMailbox(address: Address): string {
+  const { name, email } = address;
+  if (name === undefined || name.trim() === '') return email;
+  const phrase = PLAIN_PHRASE.test(name) ? name : `"${name.replace(/["\\]/g, '\\$&')}"`;
+  return `${phrase} <${email}>`;
+}
+
+function toMetadata(metadata: EmailRequest['metadata']): Record<string, string> | undefined {
+  const entries = Object.entries(metadata ?? {}).flatMap(([key, value]) =>
+    value === null ? [] : [[key, String(value)] as const],
+  );
+  return entries.length === 0 ? undefined : Object.fromEntries(entries);
+}
+
+function errorName(error: unknown): string | undefined {
+  const name = (error as { name?: unknown } | null)?.name;
+  return typeof name === 'string' ? name : undefined;
+}
