@@ -1,13 +1,10 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DEFAULT_DELIVERY_LIMIT, DEFAULT_RETRY_DELAYS_MS, buildTopology } from '@mailer/contract';
-import { AMQP_URL, deleteTopology, uniquePrefix } from '@mailer/testkit';
+import { AMQP_URL, deleteTopology, freePort, runService as run, uniquePrefix, type Service } from '@mailer/testkit';
 import { parseMime } from './support/conformance';
 
 const mains = {
@@ -16,57 +13,6 @@ const mains = {
 };
 
 const KEY = 'e2e-key-0123456789';
-
-interface Service {
-  readonly child: ChildProcessWithoutNullStreams;
-  readonly exited: Promise<number | null>;
-  /** Resolves with the first JSON log line matching `match`. */
-  readonly logged: (match: (line: Record<string, unknown>) => boolean) => Promise<Record<string, unknown>>;
-}
-
-/** Runs a built service as its own process, as `pnpm start` does. */
-function run(main: string, env: Record<string, string>): Service {
-  const child = spawn(process.execPath, [main], { env: { PATH: process.env['PATH'] ?? '', ...env } });
-  let output = '';
-  const lines = () =>
-    output
-      .split('\n')
-      .filter((line) => line.startsWith('{') && line.endsWith('}'))
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
-  const waiters = new Set<() => void>();
-  const onData = (chunk: Buffer) => {
-    output += chunk.toString('utf8');
-    for (const wake of [...waiters]) wake();
-  };
-  child.stdout.on('data', onData);
-  child.stderr.on('data', onData);
-  const exited = once(child, 'exit').then(([code]) => code as number | null);
-  return {
-    child,
-    exited,
-    logged: (match) =>
-      new Promise((resolve, reject) => {
-        const check = () => {
-          const found = lines().find(match);
-          if (found === undefined) return;
-          waiters.delete(check);
-          resolve(found);
-        };
-        waiters.add(check);
-        check();
-        void exited.then(() => reject(new Error(`exited before the expected log line:\n${output}`)));
-      }),
-  };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  if (typeof address !== 'object' || address === null) throw new Error('no port');
-  return address.port;
-}
 
 describe('producer and consumer, as processes', () => {
   const prefix = uniquePrefix('e2e');

@@ -1,0 +1,56 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+
+/** A service started by {@link runService}. */
+export interface Service {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly exited: Promise<number | null>;
+  /** Resolves with the first JSON log line matching `match`. */
+  readonly logged: (match: (line: Record<string, unknown>) => boolean) => Promise<Record<string, unknown>>;
+}
+
+/** Runs a built service (`dist/main.js`) as its own process, as `pnpm start` does. */
+export function runService(main: string, env: Record<string, string>): Service {
+  const child = spawn(process.execPath, [main], { env: { PATH: process.env['PATH'] ?? '', ...env } });
+  let output = '';
+  const lines = () =>
+    output
+      .split('\n')
+      .filter((line) => line.startsWith('{') && line.endsWith('}'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+  const waiters = new Set<() => void>();
+  const onData = (chunk: Buffer) => {
+    output += chunk.toString('utf8');
+    for (const wake of [...waiters]) wake();
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  return {
+    child,
+    exited,
+    logged: (match) =>
+      new Promise((resolve, reject) => {
+        const check = () => {
+          const found = lines().find(match);
+          if (found === undefined) return;
+          waiters.delete(check);
+          resolve(found);
+        };
+        waiters.add(check);
+        check();
+        void exited.then(() => reject(new Error(`exited before the expected log line:\n${output}`)));
+      }),
+  };
+}
+
+/** A TCP port free on loopback right now. */
+export async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  server.close();
+  if (typeof address !== 'object' || address === null) throw new Error('no port');
+  return address.port;
+}
