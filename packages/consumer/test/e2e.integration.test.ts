@@ -28,7 +28,7 @@ describe('producer and consumer, as processes', () => {
 
   afterAll(async () => {
     for (const service of services) {
-      if (service.child.exitCode === null && service.child.pid !== undefined)
+      if (service.child.exitCode === null && service.child.signalCode === null && service.child.pid !== undefined)
         process.kill(service.child.pid, 'SIGKILL');
     }
     await rm(captureDir, { recursive: true, force: true });
