@@ -1,6 +1,8 @@
 import type { ConsumerConfig, ProviderName } from '../config';
 import type { Logger } from '../log/logger';
+import { Models, ServerClient } from 'postmark';
 import { CaptureProvider } from './capture';
+import { PostmarkProvider } from './postmark';
 import type { EmailProvider } from './provider';
 
 /** A configured provider with its limits. */
@@ -23,6 +25,21 @@ function create(name: ProviderName, config: ConsumerConfig, logger: Logger): Con
         timeoutMs: 10_000,
         ratePerSecond: Number.POSITIVE_INFINITY,
       };
+    case 'postmark': {
+      const host = config.postmarkApiHost;
+      const client = new ServerClient(
+        config.postmarkServerToken,
+        host === '' ? undefined : new Models.ClientOptions.Configuration(false, host),
+      );
+      return {
+        provider: new PostmarkProvider(client, {
+          messageStream: config.postmarkMessageStream,
+          requestTimeoutSeconds: Math.ceil(config.postmarkTimeoutMs / 1000) + 5,
+        }),
+        timeoutMs: config.postmarkTimeoutMs,
+        ratePerSecond: config.postmarkRatePerSecond,
+      };
+    }
     default:
       throw new Error(`provider ${name} is not wired yet`);
   }
