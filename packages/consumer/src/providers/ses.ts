@@ -1,0 +1,101 @@
+import { SESClient, SendRawEmailCommand } from '@aws-sdk/client-ses';
+import { buildMime, envelopeRecipients } from './mime';
+import { ProviderError, type EmailProvider, type OutboundEmail, type SendReceipt } from './provider';
+import { classifySesError } from './ses-errors';
+
+/** How the SES adapter sends, beyond the client it is given. */
+export interface SesProviderOptions {
+  /** SES configuration set for event publishing (deliveries, bounces, complaints); none when unset. */
+  readonly configurationSetName?: string;
+}
+
+/**
+ * Amazon SES (API v1) through `SendRawEmail`: the email goes as the MIME message {@link buildMime}
+ * builds, so attachments and custom headers arrive unchanged, with every envelope recipient (Bcc
+ * included) as `Destinations` and the sender address as `Source` (the envelope sender, as SMTP
+ * would have it). Failures are classified by {@link classifySesError}.
+ *
+ * The client is passed in (see {@link createSesClient}); the provider owns it from then on and
+ * destroys it on {@link SesProvider.close}.
+ */
+export class SesProvider implements EmailProvider {
+  readonly name = 'ses';
+
+  constructor(
+    private readonly client: SESClient,
+    private readonly options: SesProviderOptions = {},
+  ) {}
+
+  async send(email: OutboundEmail, signal: AbortSignal): Promise<SendReceipt> {
+    if (signal.aborted) {
+      // Nothing was sent: the delivery layer's time ran out before this provider's turn began.
+      throw new ProviderError('transient', 'SES send not started: already aborted', {
+        code: 'AbortError',
+        cause: signal.reason,
+      });
+    }
+    const command = new SendRawEmailCommand({
+      RawMessage: { Data: await buildMime(email) },
+      Source: email.request.from.email,
+      Destinations: envelopeRecipients(email),
+      ...(this.options.configurationSetName === undefined
+        ? {}
+        : { ConfigurationSetName: this.options.configurationSetName }),
+    });
+    try {
+      const output = await this.client.send(command, { abortSignal: signal });
+      return output.MessageId === undefined ? {} : { providerMessageId: output.MessageId };
+    } catch (error) {
+      throw classifySesError(error);
+    }
+  }
+
+  close(): Promise<void> {
+    this.client.destroy();
+    return Promise.resolve();
+  }
+}
+
+/** Settings for {@link createSesClient}. */
+export interface SesClientSettings {
+  /** AWS region of the SES endpoint, e.g. `eu-west-1`. */
+  readonly region: string;
+  /** Endpoint URL instead of the region's (a local emulator); the region's SES endpoint when unset. */
+  readonly endpoint?: string;
+  /** Static credentials; the SDK's default provider chain (environment, profile, role) when unset. */
+  readonly credentials?: {
+    readonly accessKeyId: string;
+    readonly secretAccessKey: string;
+    readonly sessionToken?: string;
+  };
+  /** Longest one SendRawEmail call may take, connection included, before the SDK gives up on it. */
+  readonly requestTimeoutMs: number;
+  /** Longest the TCP/TLS connection may take to open (default: 3 s, at most `requestTimeoutMs`). */
+  readonly connectionTimeoutMs?: number;
+}
+
+/**
+ * An SES client for {@link SesProvider}, with the SDK's own timeouts set and its retries off.
+ *
+ * `maxAttempts: 1`: the consumer fails over to the next provider at once and retries later
+ * through the delay tiers (DESIGN.md); SDK retries inside one attempt would hold the message,
+ * send it twice after an ambiguous timeout, and hide failures from the circuit breaker.
+ *
+ * The timeouts are a backstop to the AbortSignal the delivery layer passes to every send:
+ * `connectionTimeout` bounds opening the socket; `requestTimeout` with `throwOnRequestTimeout`
+ * bounds the whole request (without that flag, @smithy/node-http-handler only logs a warning).
+ */
+export function createSesClient(settings: SesClientSettings): SESClient {
+  const connectionTimeout = Math.min(settings.connectionTimeoutMs ?? 3_000, settings.requestTimeoutMs);
+  return new SESClient({
+    region: settings.region,
+    ...(settings.endpoint === undefined ? {} : { endpoint: settings.endpoint }),
+    ...(settings.credentials === undefined ? {} : { credentials: settings.credentials }),
+    maxAttempts: 1,
+    requestHandler: {
+      connectionTimeout,
+      requestTimeout: settings.requestTimeoutMs,
+      throwOnRequestTimeout: true,
+    },
+  });
+}
