@@ -3,6 +3,8 @@ import type { Logger } from '../log/logger';
 import { Models, ServerClient } from 'postmark';
 import { CaptureProvider } from './capture';
 import { PostmarkProvider } from './postmark';
+import { SesProvider, createSesClient } from './ses';
+import { SmtpProvider, createSmtpTransport } from './smtp';
 import type { EmailProvider } from './provider';
 
 /** A configured provider with its limits. */
@@ -40,8 +42,36 @@ function create(name: ProviderName, config: ConsumerConfig, logger: Logger): Con
         ratePerSecond: config.postmarkRatePerSecond,
       };
     }
-    default:
-      throw new Error(`provider ${name} is not wired yet`);
+    case 'ses':
+      return {
+        provider: new SesProvider(
+          createSesClient({
+            region: config.sesRegion,
+            ...(config.sesEndpoint === '' ? {} : { endpoint: config.sesEndpoint }),
+            // The delivery layer's timeout aborts first; the SDK's own is a backstop.
+            requestTimeoutMs: config.sesTimeoutMs + 5000,
+          }),
+          config.sesConfigurationSet === '' ? {} : { configurationSetName: config.sesConfigurationSet },
+        ),
+        timeoutMs: config.sesTimeoutMs,
+        ratePerSecond: config.sesRatePerSecond,
+      };
+    case 'smtp':
+      return {
+        provider: new SmtpProvider(
+          createSmtpTransport({
+            host: config.smtpHost,
+            port: config.smtpPort,
+            secure: config.smtpSecure,
+            auth: config.smtpUser === '' ? undefined : { user: config.smtpUser, pass: config.smtpPassword },
+            maxConnections: config.smtpMaxConnections,
+            // The delivery layer's timeout fires first; nodemailer's socket timeout is a backstop.
+            socketTimeoutMs: config.smtpTimeoutMs + 5000,
+          }),
+        ),
+        timeoutMs: config.smtpTimeoutMs,
+        ratePerSecond: config.smtpRatePerSecond,
+      };
   }
 }
 
