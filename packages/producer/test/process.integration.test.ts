@@ -2,11 +2,10 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { connect } from 'amqplib';
 import { DEFAULT_DELIVERY_LIMIT, DEFAULT_RETRY_DELAYS_MS, buildTopology } from '@mailer/contract';
-import { AMQP_URL, deleteTopology, drainQueue, uniquePrefix } from '@mailer/testkit';
+import { AMQP_URL, deleteTopology, drainQueue, freePort, uniquePrefix } from '@mailer/testkit';
 import { TEST_KEY, testApiKeys, validEmail } from './support/producer';
 
 const main = path.resolve(__dirname, '../dist/main.js');
@@ -14,15 +13,6 @@ const main = path.resolve(__dirname, '../dist/main.js');
 const apiKeysEnv = JSON.stringify(
   testApiKeys.map((key) => ({ name: key.name, key_sha256: key.keyHash.toString('hex'), senders: key.senders })),
 );
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  if (typeof address !== 'object' || address === null) throw new Error('no port');
-  return address.port;
-}
 
 interface Running {
   readonly child: ChildProcessWithoutNullStreams;
