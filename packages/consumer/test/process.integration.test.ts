@@ -13,6 +13,7 @@ import {
 } from '@mailer/contract';
 import { AMQP_URL, deleteTopology, queueDepth, runService, uniquePrefix, type Service } from '@mailer/testkit';
 import { startFakePostmark, type FakePostmark } from './support/postmark-server';
+import { TestSmtpServer } from './support/smtp-server';
 
 const main = path.resolve(__dirname, '../dist/main.js');
 const RETRY_DELAYS_MS = [60_000];
@@ -120,5 +121,33 @@ describe('the consumer process, sending through Postmark', () => {
     expect((await postmark.received(id)).json.Subject).toBe('Outlasts shutdown');
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
+  });
+
+  it('when SIGTERM comes during an SMTP send that finishes within the bound, then the send completes, is acked once, and it exits 0', async () => {
+    const smtp = await TestSmtpServer.start();
+    try {
+      const consumer = start({
+        PROVIDERS: 'smtp',
+        SMTP_HOST: '127.0.0.1',
+        SMTP_PORT: String(smtp.port),
+        SHUTDOWN_TIMEOUT: '20s',
+      });
+      await consumer.logged((line) => line['message'] === 'consuming');
+      const held = smtp.hold('DATA');
+      const id = await publishEmail(prefix, 'Finishes during shutdown');
+      await held.reached;
+
+      consumer.child.kill('SIGTERM');
+      await consumer.logged((line) => line['message'] === 'shutting down');
+      held.release();
+
+      expect((await consumer.logged((line) => line['message'] === 'stopped'))['unsettled']).toBe(0);
+      expect(await consumer.exited).toBe(0);
+      expect(await consumer.logged((line) => line['message'] === 'email sent')).toMatchObject({ email_id: id });
+      expect((await smtp.message(id)).recipients).toEqual(['jane@example.org']);
+      expect(await queueDepth(topology.workQueue.name)).toBe(0);
+    } finally {
+      await smtp.close();
+    }
   });
 });
