@@ -150,4 +150,14 @@ describe('the consumer process, sending through Postmark', () => {
       await smtp.close();
     }
   });
+
+  it('when several settings are wrong, then it names every problem and exits 2', async () => {
+    const consumer = start({ PROVIDERS: 'ses,pigeon', PREFETCH: '0', POSTMARK_TIMEOUT: 'soon' });
+
+    expect(await consumer.exited).toBe(2);
+    const output = consumer.output();
+    expect(output).toContain('PROVIDERS names unknown providers (pigeon)');
+    expect(output).toContain('PREFETCH must be a whole number from 1 to 1000');
+    expect(output).toContain('POSTMARK_TIMEOUT must be a duration');
+  });
 });

@@ -45,7 +45,7 @@ function runProducer(env: Record<string, string>): Running {
   };
   child.stdout.on('data', onData);
   child.stderr.on('data', onData);
-  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  const exited = once(child, 'close').then(([code]) => code as number | null);
   return {
     child,
     output: () => output,

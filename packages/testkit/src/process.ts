@@ -6,6 +6,8 @@ import { createServer } from 'node:net';
 export interface Service {
   readonly child: ChildProcessWithoutNullStreams;
   readonly exited: Promise<number | null>;
+  /** Everything it wrote to stdout and stderr so far. */
+  readonly output: () => string;
   /** Resolves with the first JSON log line matching `match`. */
   readonly logged: (match: (line: Record<string, unknown>) => boolean) => Promise<Record<string, unknown>>;
 }
@@ -26,10 +28,11 @@ export function runService(main: string, env: Record<string, string>): Service {
   };
   child.stdout.on('data', onData);
   child.stderr.on('data', onData);
-  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  const exited = once(child, 'close').then(([code]) => code as number | null);
   return {
     child,
     exited,
+    output: () => output,
     logged: (match) =>
       new Promise((resolve, reject) => {
         const check = () => {
