@@ -80,6 +80,25 @@ describe('the delivery worker on the real broker', () => {
     });
   });
 
+  it('when the request in the envelope fails the schema, then it is parked as invalid with the problems named', async () => {
+    consumer = await startTestConsumer('invalid', { providers: [new CaptureProvider(directory)] });
+    const parked = settledUntil(consumer, (all) => all.length === 1);
+    const envelope = {
+      version: 1,
+      id: 'invalid-1',
+      accepted_at: new Date().toISOString(),
+      client: 'test',
+      request: { subject: 'x' },
+    };
+
+    await consumer.publishRaw(Buffer.from(JSON.stringify(envelope)), 'invalid-1');
+
+    expect(await parked).toEqual([expect.objectContaining({ action: 'park', id: 'invalid-1', reason: 'invalid' })]);
+    const [dead] = await takeMessages(consumer.topology.deadQueue.name, 1);
+    expect(dead?.properties.headers?.[DeliveryHeaders.parkedReason]).toBe('invalid');
+    expect(String(dead?.properties.headers?.[DeliveryHeaders.lastFailure])).toContain('/from is required');
+  });
+
   it('when processing crashes on every delivery, then the queue dead-letters it after the delivery limit: no hot loop', async () => {
     let calls = 0;
     consumer = await startTestConsumer('crash', {
