@@ -1,12 +1,15 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { once } from 'node:events';
+import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
 import { DeliveryHeaders, type EmailRequest } from '@mailer/contract';
 import type { Settlement } from '../src/delivery/handle-email';
+import { replayParked } from '../src/amqp/replay';
 import { CaptureProvider } from '../src/providers/capture';
-import { queueDepth, takeMessages } from '@mailer/testkit';
+import { AMQP_URL, queueDepth, takeMessages } from '@mailer/testkit';
 import { parseMime } from './support/conformance';
-import { startTestConsumer, type TestConsumer } from './support/consumer';
+import { startTestConsumer, testLogger, type TestConsumer } from './support/consumer';
 import { ensureManagementApi, getMessages } from '@mailer/testkit';
 
 const email = (subject: string): EmailRequest => ({
@@ -183,5 +186,39 @@ describe('the delivery worker on the real broker', () => {
     const first = Date.parse(String(headers[DeliveryHeaders.firstAttemptAt]));
     const last = Date.parse(String(headers[DeliveryHeaders.lastAttemptAt]));
     expect(last - first).toBeGreaterThanOrEqual(300);
+  });
+
+  it('when an operator replays a parked email after the fault is fixed, then it is sent with a fresh history', async () => {
+    const blocked = path.join(directory, 'blocked');
+    await writeFile(blocked, 'not a folder');
+    consumer = await startTestConsumer('replay', {
+      providers: [new CaptureProvider(blocked)],
+      retryDelaysMs: [100],
+      maxAttempts: 1,
+    });
+    const parked = settledUntil(consumer, (all) => all.some((s) => s.action === 'park'));
+    const id = await consumer.publish(email('Replayed after the fix'));
+    await parked;
+    await rm(blocked);
+
+    const operator = new BrokerConnection({
+      url: AMQP_URL,
+      topology: consumer.topology,
+      logger: testLogger,
+      connectionName: `test-replay-${consumer.prefix}`,
+    });
+    const publisher = new ConfirmPublisher(operator, { timeoutMs: 5000, maxInflight: 1, logger: testLogger });
+    const ready = once(operator, 'channel');
+    await operator.start();
+    const [channel] = await ready;
+    const sent = settledUntil(consumer, (all) => all.some((s) => s.action === 'sent'));
+    try {
+      expect(await replayParked(channel, publisher, consumer.topology, 10)).toEqual({ replayed: [id] });
+    } finally {
+      await operator.close();
+    }
+
+    expect(await sent).toEqual([{ action: 'sent', id, provider: 'capture', attempts: 1 }]);
+    expect(await queueDepth(consumer.topology.deadQueue.name)).toBe(0);
   });
 });
