@@ -1,19 +1,34 @@
-// Runs the producer and the consumer together, their JSON logs prefixed by service:
-//   node scripts/run-all.mjs [--env-file=dev.env]
-// The option is passed on to both (`pnpm dev` uses dev.env). Ctrl-C or SIGTERM stops both
-// cleanly; it exits when both have.
+// Runs the services with their Node flags (scripts/node-flags.mjs):
+//   node scripts/run-all.mjs [producer|consumer ...] [--env-file=dev.env]
+// Without names it runs both, their JSON logs prefixed by service; one service's output is passed
+// through as it is. The option is passed on to each (`pnpm dev` uses dev.env). Ctrl-C or SIGTERM
+// stops them cleanly; it exits when all have.
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { nodeFlags } from './node-flags.mjs';
 
 const services = {
   producer: 'packages/producer/dist/main.js',
   consumer: 'packages/consumer/dist/main.js',
 };
 
-const nodeOptions = process.argv.slice(2).filter((arg) => arg.startsWith('--env-file='));
+const args = process.argv.slice(2);
+const envFiles = args.filter((arg) => arg.startsWith('--env-file='));
+const names = args.filter((arg) => !arg.startsWith('--'));
+const unknown = names.filter((name) => !(name in services));
+if (unknown.length > 0) {
+  process.stderr.write(`run-all: unknown service ${unknown.join(', ')}; use ${Object.keys(services).join(', ')}\n`);
+  process.exit(2);
+}
+const chosen = names.length > 0 ? names : Object.keys(services);
 
-const children = Object.entries(services).map(([name, main]) => {
-  const child = spawn(process.execPath, [...nodeOptions, main], { stdio: ['ignore', 'pipe', 'pipe'] });
+const children = chosen.map((name) => {
+  const args = [...nodeFlags[name], ...envFiles, services[name]];
+  if (chosen.length === 1) {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+    return { name, child, exited: new Promise((resolve) => child.on('exit', (code) => resolve(code ?? 1))) };
+  }
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream }).on('line', (line) => process.stdout.write(`${name.padEnd(8)} | ${line}\n`));
   }
@@ -26,7 +41,7 @@ const stop = (signal) => {
 process.on('SIGINT', () => stop('SIGTERM'));
 process.on('SIGTERM', () => stop('SIGTERM'));
 
-// If one service stops by itself, stop the other too: half a pipeline is not a dev environment.
+// If one service stops by itself, stop the others too: half a pipeline is not a dev environment.
 for (const { exited } of children) void exited.then(() => stop('SIGTERM'));
 
 const codes = await Promise.all(children.map(({ exited }) => exited));
