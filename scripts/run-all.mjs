@@ -23,14 +23,15 @@ if (unknown.length > 0) {
 const chosen = names.length > 0 ? names : Object.keys(services);
 
 const children = chosen.map((name) => {
-  const args = [...nodeFlags[name], ...envFiles, services[name]];
-  if (chosen.length === 1) {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
-    return { name, child, exited: new Promise((resolve) => child.on('exit', (code) => resolve(code ?? 1))) };
-  }
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  for (const stream of [child.stdout, child.stderr]) {
-    createInterface({ input: stream }).on('line', (line) => process.stdout.write(`${name.padEnd(8)} | ${line}\n`));
+  // One service's output is passed through as it is; several get their lines prefixed.
+  const prefixed = chosen.length > 1;
+  const child = spawn(process.execPath, [...nodeFlags[name], ...envFiles, services[name]], {
+    stdio: ['ignore', prefixed ? 'pipe' : 'inherit', prefixed ? 'pipe' : 'inherit'],
+  });
+  if (prefixed) {
+    for (const stream of [child.stdout, child.stderr]) {
+      createInterface({ input: stream }).on('line', (line) => process.stdout.write(`${name.padEnd(8)} | ${line}\n`));
+    }
   }
   return { name, child, exited: new Promise((resolve) => child.on('exit', (code) => resolve(code ?? 1))) };
 });

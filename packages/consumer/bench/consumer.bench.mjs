@@ -8,21 +8,23 @@ import { performance } from 'node:perf_hooks';
 import { clearInterval, clearTimeout, setInterval, setTimeout } from 'node:timers';
 import { URL } from 'node:url';
 import contract from '@mailer/contract';
-import { deleteTopology, queueExists } from '../../producer/bench/broker.mjs';
+import { removeBenchTopology } from '../../producer/bench/broker.mjs';
 import { batchBody, singleBody } from '../../producer/bench/fixtures.mjs';
 import {
   cpuSeconds,
   findListenerPid,
   freePort,
+  logTail,
   memoryMb,
+  runBench,
   startNode,
-  stopNode,
+  stopAll,
   waitReady,
 } from '../../producer/bench/support.mjs';
 import { nodeFlags } from '../../../scripts/node-flags.mjs';
 import { startFakePostmark } from './fake-postmark.mjs';
 import { batchBurst, pacedSingles } from './load.mjs';
-import { logTail, resetPeakRss, startNodeWatched, waitForLine } from './processes.mjs';
+import { resetPeakRss, startNodeWatched, waitForLine } from './processes.mjs';
 
 const { DEFAULT_DELIVERY_LIMIT, buildTopology, delayName } = contract;
 
@@ -43,7 +45,7 @@ const settings = {
   /** Open-loop single POSTs per second for the 202 -> send latency: well under the consumer's capacity. */
   pacedRate: { 200: num('BENCH_PACED_RATE_200', 200), 0: num('BENCH_PACED_RATE_0', 1000) },
   pacedS: num('BENCH_PACED_S', 8),
-  /** The producer under load with healthy vs hanging providers: autocannon at a fixed overall rate. */
+  /** The producer under load with healthy vs hanging providers: open-loop single POSTs at a fixed rate. */
   hang: {
     rate: num('BENCH_HANG_RATE', 1000),
     /** Pairs of phases (provider ok, provider hanging). */
@@ -199,13 +201,27 @@ const percentiles = ({ sent, handedOver }) => ({
   handedOverP99: quantile(handedOver, 0.99),
 });
 
+/**
+ * Sets the provider up, then runs `load` while measuring it: each process's CPU, the consumer's
+ * peak RSS and the provider's requests in flight.
+ */
+async function measured(provider, pids, consumerPid, load) {
+  fake.configure(provider);
+  fake.startWindow();
+  const mark = cpuMark(pids);
+  const { result, rss } = await withPeakRss(consumerPid, load);
+  return { result, rss, cpu: cpuSince(mark), window: fake.readWindow() };
+}
+
 /** Open-loop singles at a rate the consumer keeps up with: the time from each 202 to its send. */
 async function pacedRun(latencyMs, pids, consumerPid) {
-  fake.configure({ mode: 'ok', latencyMs });
   const rate = settings.pacedRate[latencyMs];
-  const mark = cpuMark(pids);
-  fake.startWindow();
-  const { result: load, rss } = await withPeakRss(consumerPid, async () => {
+  const {
+    result: load,
+    rss,
+    cpu,
+    window,
+  } = await measured({ mode: 'ok', latencyMs }, pids, consumerPid, async () => {
     const run = await pacedSingles({
       port: producerPort,
       body: single,
@@ -216,8 +232,6 @@ async function pacedRun(latencyMs, pids, consumerPid) {
     await awaitAnswered(new Set(run.accepted.keys()));
     return run;
   });
-  const cpu = cpuSince(mark);
-  const window = fake.readWindow();
   const latencies = sendLatencies(load.accepted);
   const run = {
     label: `paced ${latencyMs} ms`,
@@ -244,11 +258,13 @@ async function pacedRun(latencyMs, pids, consumerPid) {
 
 /** A burst far larger than the prefetch, posted as fast as possible: how fast the consumer drains it. */
 async function burstRun(latencyMs, pids, consumerPid) {
-  fake.configure({ mode: 'ok', latencyMs });
   const count = settings.burst[latencyMs];
-  const mark = cpuMark(pids);
-  fake.startWindow();
-  const { result: load, rss } = await withPeakRss(consumerPid, async () => {
+  const {
+    result: load,
+    rss,
+    cpu,
+    window,
+  } = await measured({ mode: 'ok', latencyMs }, pids, consumerPid, async () => {
     const run = await batchBurst({
       port: producerPort,
       batchBody: batch,
@@ -260,8 +276,6 @@ async function burstRun(latencyMs, pids, consumerPid) {
     await awaitAnswered(new Set(run.accepted.keys()));
     return run;
   });
-  const cpu = cpuSince(mark);
-  const window = fake.readWindow();
   const arrivals = [...load.accepted.keys()].map((id) => fake.arrivals.get(id).at);
   const first = Math.min(...arrivals);
   const last = Math.max(...arrivals);
@@ -292,16 +306,13 @@ async function burstRun(latencyMs, pids, consumerPid) {
  * in `mode`, after a warm-up in the same mode (long enough for an open circuit to probe and close).
  */
 async function producerPhase(mode, pids, consumerPid) {
-  fake.configure({ mode, latencyMs: 0 });
+  const provider = { mode, latencyMs: 0 };
+  fake.configure(provider);
   const load = { port: producerPort, body: single, headers: auth, ratePerS: settings.hang.rate };
   const warm = await pacedSingles({ ...load, durationS: settings.hang.warmupS });
-  fake.startWindow();
-  const mark = cpuMark(pids);
-  const { result, rss } = await withPeakRss(consumerPid, () =>
+  const { result, rss, cpu, window } = await measured(provider, pids, consumerPid, () =>
     pacedSingles({ ...load, durationS: settings.hang.durationS }),
   );
-  const cpu = cpuSince(mark);
-  const window = fake.readWindow();
   const failures = { ...warm.failures };
   for (const [key, count] of Object.entries(result.failures)) failures[key] = (failures[key] ?? 0) + count;
   return {
@@ -446,22 +457,12 @@ async function startServices() {
 }
 
 async function cleanUp() {
-  const stopped = await Promise.all(children.splice(0).map(async (h) => [h.name, h.pid, await stopNode(h)]));
-  for (const [name, pid, how] of stopped) console.log(`stopped ${name} (pid ${pid}): ${how}`);
+  await stopAll(children);
   await fake?.close();
   fake = undefined;
   if (!topologyTouched) return true;
   topologyTouched = false;
-  const failed = await deleteTopology(settings.amqpUrl, topology);
-  const left = (await queueExists(settings.amqpUrl, topology.workQueue.name)) ? [topology.workQueue.name] : [];
-  if (failed.length > 0 || left.length > 0) {
-    console.error(`broker clean-up incomplete: ${[...failed, ...left.map((q) => `${q} still exists`)].join('; ')}`);
-    return false;
-  }
-  console.log(
-    `deleted ${topology.queues.length} queues and ${topology.exchanges.length} exchanges of ${prefix} from the broker`,
-  );
-  return true;
+  return removeBenchTopology(settings.amqpUrl, topology, prefix);
 }
 
 async function main() {
@@ -587,37 +588,14 @@ function printSummary(report) {
   if (report.flagged.length > 0) console.log(`FLAGGED runs (refused requests or errors): ${report.flagged.join(', ')}`);
 }
 
-let interrupted = false;
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.once(signal, () => {
-    interrupted = true;
-    console.error(`\n${signal}: stopping the services and removing the bench topology`);
-    void cleanUp().finally(() => process.exit(130));
-  });
-}
-
-let report;
-let failure;
-try {
-  report = await main();
-} catch (error) {
-  failure = error;
-} finally {
-  if (!interrupted) {
-    const cleaned = await cleanUp().catch((error) => {
-      console.error(`clean-up failed: ${error.message}`);
-      return false;
-    });
-    if (!cleaned) process.exitCode = 1;
-  }
-}
-if (failure !== undefined) {
-  console.error(`bench failed: ${failure.stack ?? failure.message}`);
-  process.exitCode = 1;
-} else if (report !== undefined) {
-  printSummary(report);
-  const file = join(resultsDir, 'end-to-end.json');
-  writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
-  console.log(`\nfigures written to ${relative(process.cwd(), file) || file}`);
-  if (!report.checks.duplicates.met || report.flagged.length > 0) process.exitCode = 1;
-}
+await runBench({
+  main,
+  cleanUp,
+  finish: (report) => {
+    printSummary(report);
+    const file = join(resultsDir, 'end-to-end.json');
+    writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+    console.log(`\nfigures written to ${relative(process.cwd(), file) || file}`);
+    return report.checks.duplicates.met && report.flagged.length === 0;
+  },
+});

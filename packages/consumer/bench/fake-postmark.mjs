@@ -30,8 +30,8 @@ function emailIdOf(json) {
  * first request carrying it was read (same clock as the bench's own timings), `count` how many
  * requests carried it (more than 1 is a duplicate send), `answered` whether one got its 200 and
  * `answeredAt` when the first 200 was sent.
- * `events` emits `'arrival'` (id, record) for every request read, `'answered'` (id, record) for
- * the first 200 of an id, and `'hanging'` (count) whenever a request is left unanswered.
+ * `events` emits `'arrival'` (id, record) for every request read and `'answered'` (id, record) for
+ * the first 200 of an id.
  */
 export async function startFakePostmark({ token, latencyMs = 0, mode = 'ok' } = {}) {
   const state = { latencyMs, mode };
@@ -111,7 +111,6 @@ export async function startFakePostmark({ token, latencyMs = 0, mode = 'ok' } = 
         res.once('close', () => {
           if (hanging.delete(res)) setInflight(-1);
         });
-        events.emit('hanging', hanging.size);
         return;
       }
       const answer = () => {
@@ -147,15 +146,6 @@ export async function startFakePostmark({ token, latencyMs = 0, mode = 'ok' } = 
     arrivals,
     events,
     stats,
-    get hanging() {
-      return hanging.size;
-    },
-    get mode() {
-      return state.mode;
-    },
-    get latencyMs() {
-      return state.latencyMs;
-    },
     /** Changes how requests read from now on are answered; hanging ones stay hanging. */
     configure({ mode: nextMode, latencyMs: nextLatency }) {
       if (nextMode !== undefined) state.mode = nextMode;

@@ -1,10 +1,11 @@
 // Child processes for the consumer benchmark whose output the bench reads as it comes (the
 // producer bench's startNode sends it straight to a file). The handle has the same shape as
-// startNode's, so the producer bench's stopNode stops it (by PID).
+// startNode's (trackExit), so the producer bench's stopNode stops it (by PID).
 import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { trackExit } from '../../producer/bench/support.mjs';
 import { clearTimeout, setTimeout } from 'node:timers';
 
 /**
@@ -30,22 +31,12 @@ export function startNodeWatched(name, args, env, logFile) {
     }
     lines.emit('line', text, json);
   });
-  const handle = { name, child, pid: child.pid, logFile, lines, exitedWith: undefined };
+  const handle = trackExit({ name, child, pid: child.pid, logFile, lines });
   // Stops parsing stdout lines (the log file still gets them): a busy child's lines cost the bench
   // CPU. Closing the reader would pause stdout, and with it the copy to the log file.
   handle.stopWatching = () => {
     watching = false;
   };
-  handle.exited = new Promise((resolve) => {
-    child.once('exit', (code, signal) => {
-      handle.exitedWith = signal ?? code;
-      resolve(handle.exitedWith);
-    });
-    child.once('error', (error) => {
-      handle.exitedWith = error.message;
-      resolve(handle.exitedWith);
-    });
-  });
   // Close the log once both pipes are drained (after the child exits).
   let open = 2;
   const done = () => {
@@ -59,9 +50,9 @@ export function startNodeWatched(name, args, env, logFile) {
 
 /**
  * Resolves with the first stdout line whose JSON `matches`; rejects if the child exits first or
- * after `timeoutMs`. `also` is an optional promise that counts as readiness too (resolves with it).
+ * after `timeoutMs`.
  */
-export function waitForLine(handle, matches, { timeoutMs = 30_000, also } = {}) {
+export function waitForLine(handle, matches, { timeoutMs = 30_000 } = {}) {
   return new Promise((resolve, reject) => {
     let settled = false;
     const finish = (fn, value) => {
@@ -80,20 +71,7 @@ export function waitForLine(handle, matches, { timeoutMs = 30_000, also } = {}) 
     );
     handle.lines.on('line', onLine);
     void handle.exited.then((how) => finish(reject, new Error(`${handle.name} exited (${how}) before it was ready`)));
-    also?.then(
-      (value) => finish(resolve, value),
-      () => undefined,
-    );
   });
-}
-
-/** Last lines of a log file, for error messages. */
-export function logTail(file, lines = 15) {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
 }
 
 /**

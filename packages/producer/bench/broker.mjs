@@ -76,3 +76,20 @@ export async function queueExists(url, queue) {
     await model.close().catch(() => undefined);
   }
 }
+
+/**
+ * Deletes a bench's topology and checks its work queue is gone; logs what it did. Resolves true
+ * when the broker is clean.
+ */
+export async function removeBenchTopology(url, topology, prefix) {
+  const failed = await deleteTopology(url, topology);
+  const left = (await queueExists(url, topology.workQueue.name)) ? [topology.workQueue.name] : [];
+  if (failed.length > 0 || left.length > 0) {
+    console.error(`broker clean-up incomplete: ${[...failed, ...left.map((q) => `${q} still exists`)].join('; ')}`);
+    return false;
+  }
+  console.log(
+    `deleted ${topology.queues.length} queues and ${topology.exchanges.length} exchanges of ${prefix} from the broker`,
+  );
+  return true;
+}

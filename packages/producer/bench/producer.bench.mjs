@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { URL } from 'node:url';
 import autocannon from 'autocannon';
 import contract from '@mailer/contract';
-import { awaitQueueDepth, deleteTopology, queueExists } from './broker.mjs';
+import { awaitQueueDepth, removeBenchTopology } from './broker.mjs';
 import { EMAIL_BYTES, batchBody, singleBody } from './fixtures.mjs';
 import {
   cpuSeconds,
@@ -19,8 +19,9 @@ import {
   httpPostJson,
   machineCpuSeconds,
   memoryMb,
+  runBench,
   startNode,
-  stopNode,
+  stopAll,
   waitReady,
 } from './support.mjs';
 
@@ -212,20 +213,10 @@ async function smokeTest(server, body, headers) {
 }
 
 async function cleanUp() {
-  const stopped = await Promise.all(children.splice(0).map(async (h) => [h.name, h.pid, await stopNode(h)]));
-  for (const [name, pid, how] of stopped) console.log(`stopped ${name} (pid ${pid}): ${how}`);
+  await stopAll(children);
   if (!topologyTouched) return true;
   topologyTouched = false;
-  const failed = await deleteTopology(settings.amqpUrl, topology);
-  const left = (await queueExists(settings.amqpUrl, topology.workQueue.name)) ? [topology.workQueue.name] : [];
-  if (failed.length > 0 || left.length > 0) {
-    console.error(`broker clean-up incomplete: ${[...failed, ...left.map((q) => `${q} still exists`)].join('; ')}`);
-    return false;
-  }
-  console.log(
-    `deleted ${topology.queues.length} queues and ${topology.exchanges.length} exchanges of ${prefix} from the broker`,
-  );
-  return true;
+  return removeBenchTopology(settings.amqpUrl, topology, prefix);
 }
 
 function printTable(report) {
@@ -371,37 +362,14 @@ async function main() {
   return report;
 }
 
-let interrupted = false;
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.once(signal, () => {
-    interrupted = true;
-    console.error(`\n${signal}: stopping the servers and removing the bench topology`);
-    void cleanUp().finally(() => process.exit(130));
-  });
-}
-
-let report;
-let failure;
-try {
-  report = await main();
-} catch (error) {
-  failure = error;
-} finally {
-  if (!interrupted) {
-    const cleaned = await cleanUp().catch((error) => {
-      console.error(`clean-up failed: ${error.message}`);
-      return false;
-    });
-    if (!cleaned) process.exitCode = 1;
-  }
-}
-if (failure !== undefined) {
-  console.error(`bench failed: ${failure.stack ?? failure.message}`);
-  process.exitCode = 1;
-} else if (report !== undefined) {
-  printTable(report);
-  const file = join(resultsDir, 'producer.json');
-  writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
-  console.log(`\nfigures written to ${relative(process.cwd(), file) || file}`);
-  if (!report.checks.queue.met) process.exitCode = 1;
-}
+await runBench({
+  main,
+  cleanUp,
+  finish: (report) => {
+    printTable(report);
+    const file = join(resultsDir, 'producer.json');
+    writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+    console.log(`\nfigures written to ${relative(process.cwd(), file) || file}`);
+    return report.checks.queue.met;
+  },
+});

@@ -68,13 +68,21 @@ export function startNode(name, args, env, logFile) {
   } finally {
     closeSync(fd);
   }
-  const handle = { name, child, pid: child.pid, logFile, exitedWith: undefined };
+  return trackExit({ name, child, pid: child.pid, logFile });
+}
+
+/**
+ * Adds `exitedWith` (undefined while running) and `exited` (resolves with the exit code, signal or
+ * spawn error) to a child process handle; returns the handle.
+ */
+export function trackExit(handle) {
+  handle.exitedWith = undefined;
   handle.exited = new Promise((resolve) => {
-    child.once('exit', (code, signal) => {
+    handle.child.once('exit', (code, signal) => {
       handle.exitedWith = signal ?? code;
       resolve(handle.exitedWith);
     });
-    child.once('error', (error) => {
+    handle.child.once('error', (error) => {
       handle.exitedWith = error.message;
       resolve(handle.exitedWith);
     });
@@ -82,7 +90,8 @@ export function startNode(name, args, env, logFile) {
   return handle;
 }
 
-function logTail(file, lines = 15) {
+/** Last lines of a log file, for error messages. */
+export function logTail(file, lines = 15) {
   try {
     return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
   } catch {
@@ -140,6 +149,12 @@ export async function stopNode(handle, graceMs = 5000) {
     }
   }
   return handle.exited;
+}
+
+/** Stops every handle in `handles` by PID (emptying the array) and logs how each ended. */
+export async function stopAll(handles) {
+  const stopped = await Promise.all(handles.splice(0).map(async (h) => [h.name, h.pid, await stopNode(h)]));
+  for (const [name, pid, how] of stopped) console.log(`stopped ${name} (pid ${pid}): ${how}`);
 }
 
 let ticksPerSecond;
@@ -237,5 +252,43 @@ export function machineCpuSeconds() {
     return { busy: busy / ticks, iowait: iowait / ticks, total: (busy + idle + iowait) / ticks };
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Runs a bench's `main`, then always `cleanUp` (unless a signal already did, which also exits 130);
+ * a failure or an incomplete clean-up sets exit code 1. With a report, `finish(report)` prints and
+ * saves it and returns false if the figures show a fault (lost or duplicated emails...), which
+ * also sets exit code 1. Missed targets are not faults.
+ */
+export async function runBench({ main, cleanUp, finish }) {
+  let interrupted = false;
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    process.once(signal, () => {
+      interrupted = true;
+      console.error(`\n${signal}: stopping the servers and removing the bench topology`);
+      void cleanUp().finally(() => process.exit(130));
+    });
+  }
+  let report;
+  let failure;
+  try {
+    report = await main();
+  } catch (error) {
+    failure = error;
+  } finally {
+    if (!interrupted) {
+      const cleaned = await cleanUp().catch((error) => {
+        console.error(`clean-up failed: ${error.message}`);
+        return false;
+      });
+      if (!cleaned) process.exitCode = 1;
+    }
+  }
+  if (failure !== undefined) {
+    console.error(`bench failed: ${failure.stack ?? failure.message}`);
+    process.exitCode = 1;
+  } else if (report !== undefined && !finish(report)) {
+    process.exitCode = 1;
   }
 }
