@@ -1,7 +1,8 @@
 import type { ConfirmChannel, Message, Options } from 'amqplib';
 import type { BrokerConnection } from './broker-connection';
 import { Slots } from './slots';
-import { PublishError, type Logger } from './types';
+import { PublishError } from '@mailer/contract';
+import type { Logger } from './types';
 
 /** One message to publish; its `messageId` must be unique among the publishes in flight. */
 export interface OutgoingMessage {
