@@ -288,6 +288,41 @@ describe('a Content-Length over MAX_BODY_BYTES', () => {
   });
 });
 
+describe('while the producer is shutting down', () => {
+  let draining: TestProducer;
+  const state = { draining: false };
+
+  beforeAll(async () => {
+    draining = await startTestProducer('intake-draining', { draining: () => state.draining });
+  });
+
+  afterAll(() => draining.close());
+
+  it('when a request arrives after shutdown began, then 503 not-ready with Connection: close and Retry-After, and nothing is queued', async () => {
+    expect((await request(draining.app).post('/v1/emails').set(auth).send(validEmail())).status).toBe(202);
+    state.draining = true;
+    const response = await request(draining.app).post('/v1/emails').set(auth).send(validEmail());
+
+    expectProblem(response, 503, '/problems/not-ready');
+    expect(response.headers['connection']).toBe('close');
+    expect(response.headers['retry-after']).toBe('5');
+    expect(response.body).toEqual({
+      type: '/problems/not-ready',
+      title: 'Service not ready',
+      status: 503,
+      detail: 'This instance is shutting down and takes no new requests; nothing was queued. Retry after 5 seconds.',
+    });
+    expect(await queueDepth(draining.topology.workQueue.name)).toBe(1);
+    await drainQueue(draining.topology.workQueue.name, 1);
+  });
+
+  it('when a probe asks, then /readyz is 503 shutting down and /healthz still 200', async () => {
+    state.draining = true;
+    expect((await request(draining.app).get('/readyz')).body).toEqual({ status: 'not-ready', reason: 'shutting down' });
+    expect((await request(draining.app).get('/healthz')).status).toBe(200);
+  });
+});
+
 describe('routes and methods', () => {
   it('when the route is unknown, then 404 problem+json', async () => {
     const response = await request(producer.app).get('/v2/nothing');
