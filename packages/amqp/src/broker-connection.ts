@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type ChannelModel, type ConfirmChannel } from 'amqplib';
-import { TopologyMismatchError, declareTopology, type Topology } from '@mailer/contract';
-import type { Logger, Readiness } from './types';
+import type { Readiness, Topology } from '@mailer/contract';
+import { TopologyMismatchError, declareTopology } from './declare-topology';
+import type { Logger } from './types';
 
 /** How to reach the broker and what to declare there. */
 export interface BrokerConnectionOptions {

@@ -1,7 +1,8 @@
 import type { ConfirmChannel, Message, Options } from 'amqplib';
 import type { BrokerConnection } from './broker-connection';
 import { Slots } from './slots';
-import { PublishError, type Logger } from './types';
+import { PublishError } from '@mailer/contract';
+import type { Logger } from './types';
 
 /** One message to publish; its `messageId` must be unique among the publishes in flight. */
 export interface OutgoingMessage {
@@ -28,13 +29,19 @@ interface Pending {
   settle: (error?: PublishError) => void;
 }
 
+const channelClosedError = (): PublishError =>
+  new PublishError('channel-closed', 'the channel closed before the broker confirmed');
+
 /**
  * Publishes each message as persistent and mandatory and resolves only on the broker's
  * confirm (DESIGN.md rules 1-4). A nack, a returned (unroutable) message, a closed channel, a
  * blocked connection or no confirm before the deadline all reject with {@link PublishError}.
+ * Only a basic.nack from the broker is `nacked` (not queued); a channel that closed before the
+ * confirm is `channel-closed` (maybe queued).
  */
 export class ConfirmPublisher {
   private readonly pending = new Map<string, Pending>();
+  private readonly closedChannels = new WeakSet<ConfirmChannel>();
   private readonly slots: Slots;
   private drainWaiters: (() => void)[] = [];
   private needsDrain = false;
@@ -106,7 +113,17 @@ export class ConfirmPublisher {
           { ...message.properties, persistent: true, mandatory: true, messageId: id },
           (error: unknown) => {
             if (error !== null && error !== undefined) {
-              entry.settle(new PublishError('nacked', 'the broker refused the message', { cause: error }));
+              // amqplib calls back with an error for a basic.nack, and also for every publish
+              // still unconfirmed when the channel closes: its own 'close' listener runs before
+              // this publisher's. Decide once that 'close' has been seen, a microtask later: a
+              // closed channel means the message may be queued, which a retry would duplicate.
+              queueMicrotask(() => {
+                entry.settle(
+                  this.closedChannels.has(channel)
+                    ? channelClosedError()
+                    : new PublishError('nacked', 'the broker refused the message', { cause: error }),
+                );
+              });
             } else if (entry.returned) {
               entry.settle(new PublishError('unroutable', 'no queue is bound for the message'));
             } else {
@@ -136,10 +153,9 @@ export class ConfirmPublisher {
     });
     channel.on('drain', () => this.wakeDrainWaiters());
     channel.on('close', () => {
+      this.closedChannels.add(channel);
       for (const entry of [...this.pending.values()]) {
-        if (entry.channel === channel) {
-          entry.settle(new PublishError('channel-closed', 'the channel closed before the broker confirmed'));
-        }
+        if (entry.channel === channel) entry.settle(channelClosedError());
       }
       this.wakeDrainWaiters();
     });

@@ -2,5 +2,5 @@ export * from './email-request.schema';
 export * from './envelope';
 export * from './topology';
 export * from './validation';
-export * from './declare-topology';
 export * from './delivery';
+export * from './publish-failure';

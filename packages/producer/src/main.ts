@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import { hostname } from 'node:os';
 import { v7 as uuidv7 } from 'uuid';
 import { WORK_ROUTING_KEY, buildTopology } from '@mailer/contract';
@@ -6,6 +5,7 @@ import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
 import { AmqpEmailPublisher } from './amqp/email-publisher';
 import { ConfigError, loadConfig } from './config';
 import { createApp } from './http/app';
+import { HttpServer } from './http/server';
 import { createLogger } from './log/logger';
 
 /** Reads the environment, connects, listens; stops cleanly on SIGTERM or SIGINT. */
@@ -48,7 +48,8 @@ async function main(): Promise<void> {
     apiKeys: config.apiKeys,
     logger,
     maxBodyBytes: config.maxBodyBytes,
-    readiness: () => (stopping ? { ready: false, reason: 'shutting down' } : broker.readiness()),
+    readiness: () => broker.readiness(),
+    draining: () => stopping,
   });
 
   // A topology the broker refuses cannot be fixed by retrying, at start-up or on a reconnect.
@@ -59,20 +60,14 @@ async function main(): Promise<void> {
   });
   broker.start().catch(() => undefined);
 
-  const server = app.listen(config.port, config.host);
-  await once(server, 'listening');
-  const address = server.address();
-  logger.info('producer listening', {
-    port: typeof address === 'object' && address !== null ? address.port : config.port,
-  });
+  const server = new HttpServer(app);
+  logger.info('producer listening', { port: await server.listen(config.port, config.host) });
 
   const shutdown = async (signal: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
     logger.info('shutting down', { signal });
-    const forced = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    clearTimeout(forced);
+    await server.close(config.shutdownTimeoutMs);
     await broker.close();
     logger.info('stopped');
     logger.on('finish', () => process.exit(0));

@@ -32,6 +32,7 @@ describe('when the broker closes the producer connection in the middle of a load
     const body = JSON.stringify(validEmail());
     const accepted = new Set<string>();
     const statuses = new Map<number, number>();
+    const reasons = new Map<string, number>();
     const phase = { closed: false, sawOutage: false, acceptedAfterOutage: 0, stop: false };
     const deadline = Date.now() + 30_000;
     const done = () => phase.stop || phase.acceptedAfterOutage >= 50 || Date.now() > deadline;
@@ -50,6 +51,7 @@ describe('when the broker closes the producer connection in the middle of a load
           if (phase.sawOutage) phase.acceptedAfterOutage += 1;
         } else if (response.status === 503) {
           expect(response.headers.get('retry-after')).toBe('5');
+          reasons.set(String(json.reason), (reasons.get(String(json.reason)) ?? 0) + 1);
           if (phase.closed) phase.sawOutage = true;
         }
       }
@@ -70,7 +72,11 @@ describe('when the broker closes the producer connection in the middle of a load
     const failures = settled.filter((result) => result.status === 'rejected');
     expect(failures).toEqual([]);
 
-    process.stdout.write(`outage test: ${JSON.stringify(Object.fromEntries(statuses))}, accepted ${accepted.size}\n`);
+    process.stdout.write(
+      `outage test: ${JSON.stringify(Object.fromEntries(statuses))}, 503 reasons ${JSON.stringify(Object.fromEntries(reasons))}, accepted ${accepted.size}\n`,
+    );
+    // Publishes pending when the connection closed may be queued: never "nacked" (not queued).
+    expect(reasons.has('nacked')).toBe(false);
     expect(phase.sawOutage).toBe(true);
     expect(phase.acceptedAfterOutage).toBeGreaterThanOrEqual(50);
     expect([...statuses.keys()].sort()).toEqual([202, 503]);
@@ -164,6 +170,51 @@ describe('when the broker refuses (nacks) part of a batch', () => {
 
     const messages = await drainQueue(capQueue(), 2);
     expect(messages.map((m) => m.properties.messageId).sort()).toEqual(queued.map((i) => i.id).sort());
+  });
+});
+
+describe("when the producer's channel closes with publishes awaiting their confirms", () => {
+  let producer: TestProducer;
+  const proxy = new TcpProxy(new URL(AMQP_URL).hostname, Number(new URL(AMQP_URL).port || 5672));
+
+  beforeAll(async () => {
+    const port = await proxy.start();
+    const url = new URL(AMQP_URL);
+    url.port = String(port);
+    producer = await startTestProducer('closed-pending', { amqpUrl: url.toString(), publishTimeoutMs: 10_000 });
+  });
+
+  afterAll(async () => {
+    proxy.resume();
+    await producer.close();
+    await proxy.stop();
+  });
+
+  it('then none is answered nacked: each is 503 channel-closed "may or may not be queued", and the broker did queue them', async () => {
+    proxy.silence();
+    const posts = Array.from({ length: 20 }, (_, i) =>
+      request(producer.app)
+        .post('/v1/emails')
+        .set(auth)
+        .send(validEmail({ subject: `pending ${i}` })),
+    );
+    const responses = Promise.all(posts.map((post) => post.then((response) => response)));
+    while (producer.publisher.inflight < 20) await new Promise((resolve) => setImmediate(resolve));
+    // The broker's confirms are held back; the channel closes under the 20 pending publishes.
+    const closing = producer.broker.channel!.close();
+    proxy.resume();
+    await closing;
+
+    const answered = await responses;
+    expect(answered.map((r) => r.status)).toEqual(Array.from({ length: 20 }, () => 503));
+    expect(answered.map((r) => r.body.reason)).toEqual(Array.from({ length: 20 }, () => 'channel-closed'));
+    expect(answered[0]?.body.detail).toBe(
+      'the channel closed before the broker confirmed. The broker did not confirm it, so it may or may not be queued; retry after 5 seconds.',
+    );
+    const subjects = (await drainQueue(producer.topology.workQueue.name, 20)).map(
+      (m) => JSON.parse(m.content.toString('utf8')).request.subject as string,
+    );
+    expect(subjects.sort()).toEqual(Array.from({ length: 20 }, (_, i) => `pending ${i}`).sort());
   });
 });
 

@@ -1,6 +1,10 @@
+import { once } from 'node:events';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { createConnection } from 'node:net';
 import request from 'supertest';
 import { MAX_ATTACHMENT_BYTES, MAX_BATCH_SIZE } from '@mailer/contract';
 import { drainQueue, queueDepth } from '@mailer/testkit';
+import { HttpServer } from '../src/http/server';
 import { OTHER_KEY, TEST_KEY, startTestProducer, validEmail, type TestProducer } from './support/producer';
 
 let producer: TestProducer;
@@ -18,6 +22,14 @@ const uuidV7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]
 
 function post(path = '/v1/emails'): request.Test {
   return request(producer.app).post(path).set(auth);
+}
+
+/** Posts `body` byte for byte (supertest would JSON-encode a Buffer). */
+function postBytes(body: Buffer, contentType: string): request.Test {
+  return post()
+    .set('content-type', contentType)
+    .serialize((data: unknown) => data as string)
+    .send(body as unknown as string);
 }
 
 function expectProblem(response: request.Response, status: number, type: string): void {
@@ -77,10 +89,51 @@ describe('POST /v1/emails', () => {
     expect(response.body.errors[0].pointer).toBe('/headers/X-Mailer-Email-Id');
   });
 
-  it('when the JSON is malformed, then 400 malformed-json', async () => {
+  it('when the JSON is malformed, then 400 malformed-json saying it is not valid JSON', async () => {
     const response = await post().set('content-type', 'application/json').send('{"from": ');
 
     expectProblem(response, 400, '/problems/malformed-json');
+    expect(response.body.title).toBe('Malformed JSON');
+    expect(response.body.detail).toBe('The body is not valid JSON.');
+  });
+
+  it('when the body is a bare JSON value, then 400 malformed-json saying it must be an object', async () => {
+    const response = await post().set('content-type', 'application/json').send('"hello"');
+
+    expectProblem(response, 400, '/problems/malformed-json');
+    expect(response.body.detail).toBe('The body must be a JSON object, not a bare JSON value.');
+  });
+
+  it('when the body holds bytes that are not UTF-8, then 400 malformed-json, and nothing is queued', async () => {
+    // "café" encoded as Latin-1: é is the lone byte 0xE9, not UTF-8; it used to become U+FFFD.
+    const body = Buffer.from(JSON.stringify(validEmail({ subject: 'café' })), 'latin1');
+    const response = await postBytes(body, 'application/json');
+
+    expectProblem(response, 400, '/problems/malformed-json');
+    expect(response.body.detail).toBe('The body is not valid UTF-8; JSON must be sent as UTF-8.');
+    expect(await queueDepth(producer.topology.workQueue.name)).toBe(0);
+  });
+
+  it('when the body is UTF-8 with characters beyond ASCII, then 202 and they are queued unchanged', async () => {
+    const subject = 'Café — 領収書 🧾';
+    const response = await postBytes(
+      Buffer.from(JSON.stringify(validEmail({ subject })), 'utf8'),
+      'application/json; charset=utf-8',
+    );
+
+    expect(response.status).toBe(202);
+    const [message] = await drainQueue(producer.topology.workQueue.name, 1);
+    expect(JSON.parse(message?.content.toString('utf8') ?? '{}').request.subject).toBe(subject);
+  });
+
+  it('when the body declares another charset than UTF-8, then 415', async () => {
+    const response = await postBytes(
+      Buffer.from(JSON.stringify(validEmail()), 'utf16le'),
+      'application/json; charset=utf-16le',
+    );
+
+    expectProblem(response, 415, '/problems/unsupported-media-type');
+    expect(await queueDepth(producer.topology.workQueue.name)).toBe(0);
   });
 
   it('when there is no API key, then 401 with WWW-Authenticate', async () => {
@@ -148,6 +201,125 @@ describe('POST /v1/emails', () => {
     const response = await post().set('content-type', 'text/plain').send('hello');
 
     expectProblem(response, 415, '/problems/unsupported-media-type');
+  });
+});
+
+/** Writes `head` (and `body`) on a raw connection; resolves with all the server sent once it closed. */
+async function exchange(port: number, head: string, body?: Buffer): Promise<string> {
+  const socket = createConnection({ host: '127.0.0.1', port });
+  await once(socket, 'connect');
+  let received = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => (received += chunk));
+  socket.write(head);
+  if (body !== undefined) socket.write(body);
+  await once(socket, 'close');
+  return received;
+}
+
+describe('a Content-Length over MAX_BODY_BYTES', () => {
+  let small: TestProducer;
+  let server: HttpServer;
+  let port: number;
+  const maxBodyBytes = 2048;
+  const oversized = 100 * 1024 * 1024;
+  const head = (extra: string) =>
+    `POST /v1/emails HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n` +
+    `Content-Length: ${oversized}\r\n${extra}\r\n`;
+
+  beforeAll(async () => {
+    small = await startTestProducer('intake-declared', { maxBodyBytes });
+    server = new HttpServer(small.app);
+    port = await server.listen(0, '127.0.0.1');
+  });
+
+  afterAll(async () => {
+    await server.close(1000);
+    await small.close();
+  });
+
+  it('when the client expects 100-continue, then 413 comes at once without 100 Continue, and the server closes the connection', async () => {
+    const received = await exchange(port, head(`Authorization: Bearer ${TEST_KEY}\r\nExpect: 100-continue\r\n`));
+
+    expect(received).toMatch(/^HTTP\/1\.1 413 /);
+    expect(received).not.toContain('100 Continue');
+    expect(received.toLowerCase()).toContain('connection: close');
+    expect(received).toContain(`"detail":"The body may be at most ${maxBodyBytes} bytes."`);
+  });
+
+  it('when the client sends the body straight away, then 413 comes after the first bytes and the server closes instead of reading the rest', async () => {
+    // Only 1 KiB of the declared 100 MiB is ever sent: the answer cannot wait for the rest.
+    const received = await exchange(port, head(`Authorization: Bearer ${TEST_KEY}\r\n`), Buffer.alloc(1024, 0x20));
+
+    expect(received).toMatch(/^HTTP\/1\.1 413 /);
+    expect(received).toContain('"type":"/problems/too-large"');
+  });
+
+  it('when the request has no API key either, then the size is answered first: 413, not 401', async () => {
+    const received = await exchange(port, head('Expect: 100-continue\r\n'));
+
+    expect(received).toMatch(/^HTTP\/1\.1 413 /);
+  });
+
+  it('when the body is within the cap and the client expects 100-continue, then 100 Continue, then 202', async () => {
+    const body = JSON.stringify(validEmail({ text: 'short' }));
+    const req = httpRequest({
+      host: '127.0.0.1',
+      port,
+      method: 'POST',
+      path: '/v1/emails',
+      headers: {
+        authorization: `Bearer ${TEST_KEY}`,
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(body),
+        expect: '100-continue',
+      },
+    });
+    const continued = once(req, 'continue');
+    const responded = once(req, 'response');
+    req.flushHeaders();
+    await continued;
+    req.end(body);
+    const [response] = (await responded) as [IncomingMessage];
+    response.resume();
+
+    expect(response.statusCode).toBe(202);
+    await drainQueue(small.topology.workQueue.name, 1);
+  });
+});
+
+describe('while the producer is shutting down', () => {
+  let draining: TestProducer;
+  const state = { draining: false };
+
+  beforeAll(async () => {
+    draining = await startTestProducer('intake-draining', { draining: () => state.draining });
+  });
+
+  afterAll(() => draining.close());
+
+  it('when a request arrives after shutdown began, then 503 not-ready with Connection: close and Retry-After, and nothing is queued', async () => {
+    expect((await request(draining.app).post('/v1/emails').set(auth).send(validEmail())).status).toBe(202);
+    state.draining = true;
+    const response = await request(draining.app).post('/v1/emails').set(auth).send(validEmail());
+
+    expectProblem(response, 503, '/problems/not-ready');
+    expect(response.headers['connection']).toBe('close');
+    expect(response.headers['retry-after']).toBe('5');
+    expect(response.body).toEqual({
+      type: '/problems/not-ready',
+      title: 'Service not ready',
+      status: 503,
+      detail: 'This instance is shutting down and takes no new requests; nothing was queued. Retry after 5 seconds.',
+    });
+    expect(await queueDepth(draining.topology.workQueue.name)).toBe(1);
+    await drainQueue(draining.topology.workQueue.name, 1);
+  });
+
+  it('when a probe asks, then /readyz is 503 shutting down and /healthz still 200', async () => {
+    state.draining = true;
+    expect((await request(draining.app).get('/readyz')).body).toEqual({ status: 'not-ready', reason: 'shutting down' });
+    expect((await request(draining.app).get('/healthz')).status).toBe(200);
   });
 });
 

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
+import { Agent, request as httpRequest } from 'node:http';
 import path from 'node:path';
 import { connect } from 'amqplib';
 import { DEFAULT_DELIVERY_LIMIT, DEFAULT_RETRY_DELAYS_MS, buildTopology } from '@mailer/contract';
@@ -172,6 +172,101 @@ describe('the producer process', () => {
       const queued = await drainQueue(`${prefix}.work`, 20);
       expect(queued.map((m) => String(m.properties.messageId)).sort()).toEqual(ids.sort());
     } finally {
+      await deleteTopology(defaultTopology(prefix));
+    }
+  });
+
+  it('when SIGTERM arrives under keep-alive load, then no request sent after it gets 202, every 202 is queued, and it exits 0 within the bound', async () => {
+    const prefix = uniquePrefix('sigterm-keepalive');
+    const port = await freePort();
+    const shutdownTimeoutMs = 20_000;
+    const running = runProducer({
+      PORT: String(port),
+      API_KEYS: apiKeysEnv,
+      AMQP_PREFIX: prefix,
+      SHUTDOWN_TIMEOUT_MS: String(shutdownTimeoutMs),
+    });
+    started.push(running);
+    const agent = new Agent({ keepAlive: true, maxSockets: 8 });
+    try {
+      await running.logged('broker connected');
+      await running.logged('producer listening');
+      const body = JSON.stringify(validEmail());
+      const state = { signalled: false, exited: false, signalledAt: 0 };
+      void running.exited.then(() => (state.exited = true));
+      interface Outcome {
+        readonly sentAfterSignal: boolean;
+        readonly reusedSocket: boolean;
+        readonly status?: number;
+        readonly connection?: string;
+        readonly json?: { id?: string; type?: string };
+      }
+      const outcomes: Outcome[] = [];
+      const send = () =>
+        new Promise<Outcome>((resolve) => {
+          const sentAfterSignal = state.signalled;
+          const req = httpRequest({
+            host: '127.0.0.1',
+            port,
+            method: 'POST',
+            path: '/v1/emails',
+            agent,
+            headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' },
+          });
+          req.on('error', () => resolve({ sentAfterSignal, reusedSocket: req.reusedSocket }));
+          req.on('response', (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (chunk: string) => (text += chunk));
+            res.on('end', () =>
+              resolve({
+                sentAfterSignal,
+                reusedSocket: req.reusedSocket,
+                status: res.statusCode ?? 0,
+                ...(res.headers.connection === undefined ? {} : { connection: res.headers.connection }),
+                json: JSON.parse(text) as { id?: string; type?: string },
+              }),
+            );
+          });
+          req.end(body);
+        });
+      // Load keeps going until the process is gone: shutdown must not wait for it to stop.
+      const worker = async () => {
+        while (!state.exited) outcomes.push(await send());
+      };
+      const workers = Array.from({ length: 8 }, () => worker());
+      while (outcomes.filter((o) => o.status === 202).length < 200) await new Promise((r) => setImmediate(r));
+
+      const stopping = running.logged('shutting down');
+      const signalSentAt = Date.now();
+      running.child.kill('SIGTERM');
+      await stopping;
+      state.signalled = true;
+      const code = await running.exited;
+      // The bound is the configured shutdown timeout, after which connections are cut.
+      const exitedAfterMs = Date.now() - signalSentAt;
+      await Promise.all(workers);
+
+      expect(code).toBe(0);
+      expect(exitedAfterMs).toBeLessThan(shutdownTimeoutMs);
+      const before = outcomes.filter((o) => !o.sentAfterSignal);
+      const after = outcomes.filter((o) => o.sentAfterSignal);
+      expect(before.some((o) => o.reusedSocket)).toBe(true);
+      expect(after.length).toBeGreaterThan(0);
+      expect(after.filter((o) => o.status === 202)).toEqual([]);
+      for (const refused of after.filter((o) => o.status !== undefined)) {
+        expect(refused).toMatchObject({ status: 503, connection: 'close', json: { type: '/problems/not-ready' } });
+      }
+      const accepted = outcomes.filter((o) => o.status === 202).map((o) => String(o.json?.id));
+      process.stdout.write(
+        `keep-alive shutdown: ${before.length} sent before the signal was seen (${accepted.length} got 202), ` +
+          `${after.length} after (${after.filter((o) => o.status === 503).length} got 503, ` +
+          `${after.filter((o) => o.status === undefined).length} found the connection closed); exit after ${exitedAfterMs} ms\n`,
+      );
+      const queued = await drainQueue(`${prefix}.work`, accepted.length);
+      expect(queued.map((m) => String(m.properties.messageId)).sort()).toEqual(accepted.sort());
+    } finally {
+      agent.destroy();
       await deleteTopology(defaultTopology(prefix));
     }
   });

@@ -1,6 +1,6 @@
 import { EMAIL_MESSAGE_TYPE } from '@mailer/contract';
-import { PublishError as AmqpPublishError, type ConfirmPublisher } from '@mailer/amqp';
-import { PublishError, type EmailPublisher, type OutgoingEmail } from '../domain/publisher';
+import type { ConfirmPublisher } from '@mailer/amqp';
+import type { EmailPublisher, OutgoingEmail } from '../domain/publisher';
 
 /** Puts accepted emails on the work exchange through a confirmed publisher. */
 export class AmqpEmailPublisher implements EmailPublisher {
@@ -9,25 +9,21 @@ export class AmqpEmailPublisher implements EmailPublisher {
     private readonly route: { readonly exchange: string; readonly routingKey: string },
   ) {}
 
+  /** Rejects with the publisher's `PublishError` as is: the domain knows that class. */
   async publish(email: OutgoingEmail): Promise<void> {
-    try {
-      await this.publisher.publish({
-        exchange: this.route.exchange,
-        routingKey: this.route.routingKey,
-        body: email.body,
-        messageId: email.id,
-        properties: {
-          contentType: 'application/json',
-          contentEncoding: 'utf-8',
-          type: EMAIL_MESSAGE_TYPE,
-          appId: 'mailer-producer',
-          timestamp: Math.floor(email.timestamp.getTime() / 1000),
-          headers: email.headers,
-        },
-      });
-    } catch (error) {
-      if (error instanceof AmqpPublishError) throw new PublishError(error.reason, error.message, { cause: error });
-      throw error;
-    }
+    await this.publisher.publish({
+      exchange: this.route.exchange,
+      routingKey: this.route.routingKey,
+      body: email.body,
+      messageId: email.id,
+      properties: {
+        contentType: 'application/json',
+        contentEncoding: 'utf-8',
+        type: EMAIL_MESSAGE_TYPE,
+        appId: 'mailer-producer',
+        timestamp: Math.floor(email.timestamp.getTime() / 1000),
+        headers: email.headers,
+      },
+    });
   }
 }

@@ -2,6 +2,7 @@ import {
   ENVELOPE_VERSION,
   MessageHeaders,
   encodeEnvelope,
+  PublishError,
   isOverAttachmentCap,
   validateEmailBatch,
   validateEmailRequest,
@@ -9,7 +10,7 @@ import {
   type ValidationProblem,
 } from '@mailer/contract';
 import { maySendFrom, type ApiKey } from './api-keys';
-import { PublishError, type EmailPublisher } from './publisher';
+import type { EmailPublisher } from './publisher';
 
 /** What accepting an email needs from outside. */
 export interface AcceptDeps {

@@ -51,6 +51,8 @@ export interface TestProducerOptions {
   readonly publishTimeoutMs?: number;
   readonly maxInflight?: number;
   readonly maxBodyBytes?: number;
+  /** Whether the app is draining (shutting down); never, unless given. */
+  readonly draining?: () => boolean;
 }
 
 /** Starts the real app with a real broker connection, on a unique prefix. */
@@ -83,6 +85,7 @@ export async function startTestProducer(label: string, options: TestProducerOpti
     logger,
     maxBodyBytes: options.maxBodyBytes ?? 10 * 1024 * 1024,
     readiness: () => broker.readiness(),
+    ...(options.draining === undefined ? {} : { draining: options.draining }),
   });
   return {
     app,

@@ -1,5 +1,5 @@
 import type { Channel } from 'amqplib';
-import type { Topology } from './topology';
+import type { Topology } from '@mailer/contract';
 
 /**
  * RabbitMQ refused to declare a queue (PRECONDITION_FAILED): most often it already exists with

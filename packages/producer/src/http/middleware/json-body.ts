@@ -1,0 +1,78 @@
+import { isUtf8 } from 'node:buffer';
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { ProblemType, sendBodyTooLarge, sendProblem } from '../problems';
+
+/** 415 unless the body is declared `application/json`. */
+const requireJson: RequestHandler = (req: Request, res: Response, next: NextFunction) => {
+  if (req.is('application/json') === 'application/json') {
+    next();
+    return;
+  }
+  sendProblem(res, {
+    type: ProblemType.unsupportedMediaType,
+    title: 'Unsupported media type',
+    status: 415,
+    detail: `Send the body as application/json (got ${req.get('content-type') ?? 'no Content-Type'}).`,
+  });
+};
+
+/**
+ * 413 at once when `Content-Length` is over the cap, before a byte of the body is read (and
+ * before authentication, whose 401 would leave the body to be drained); the connection is
+ * closed rather than drained, so a huge body costs the server nothing.
+ */
+export function rejectDeclaredOversize(maxBodyBytes: number): RequestHandler {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const declared = Number(req.get('content-length'));
+    if (Number.isFinite(declared) && declared > maxBodyBytes) {
+      res.setHeader('Connection', 'close');
+      sendBodyTooLarge(res, maxBodyBytes);
+      return;
+    }
+    next();
+  };
+}
+
+/**
+ * Answers `Expect: 100-continue` only once the request passed every check that needs no body
+ * (the server hands such requests over without answering them: see `createServer`).
+ */
+const continueIfExpected: RequestHandler = (req: Request, res: Response, next: NextFunction) => {
+  if (req.get('expect')?.toLowerCase() === '100-continue') res.writeContinue();
+  next();
+};
+
+/** A body-parser error with the `type` and `status` it answers with. */
+class BodyError extends Error {
+  constructor(
+    message: string,
+    readonly type: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * JSON (RFC 8259) is UTF-8 on the wire. The parser would decode other `utf-*` charsets and turn
+ * invalid bytes into U+FFFD silently, so both are refused on the raw bytes before parsing.
+ */
+function verifyUtf8(_req: unknown, _res: unknown, body: Buffer, encoding: string): void {
+  if (encoding.toLowerCase() !== 'utf-8') {
+    throw new BodyError(`unsupported charset "${encoding.toUpperCase()}"`, 'charset.unsupported', 415);
+  }
+  if (!isUtf8(body)) throw new BodyError('the body is not valid UTF-8', 'encoding.invalid-utf8', 400);
+}
+
+/**
+ * The checks and parser a JSON body passes through, in order: media type, `100 Continue`, then
+ * parsing (strict: an object or array) with the UTF-8 check and the size cap for bodies whose
+ * length was not declared.
+ */
+export function jsonBody(maxBodyBytes: number): RequestHandler[] {
+  return [
+    requireJson,
+    continueIfExpected,
+    express.json({ limit: maxBodyBytes, type: 'application/json', strict: true, verify: verifyUtf8 }),
+  ];
+}

@@ -1,0 +1,127 @@
+import type { Response } from 'express';
+import { batchIndexOf, type PublishError, type ValidationProblem } from '@mailer/contract';
+import type { Refusal } from '../domain/accept-emails';
+
+/** An RFC 9457 problem document; extension members sit beside the standard ones. */
+export interface Problem {
+  readonly type: string;
+  readonly title: string;
+  readonly status: number;
+  readonly detail?: string;
+  readonly [extension: string]: unknown;
+}
+
+/** Problem types this API answers with; each is documented in the README's errors table. */
+export const ProblemType = {
+  validation: '/problems/validation',
+  malformedJson: '/problems/malformed-json',
+  unauthorized: '/problems/unauthorized',
+  forbiddenSender: '/problems/forbidden-sender',
+  tooLarge: '/problems/too-large',
+  unsupportedMediaType: '/problems/unsupported-media-type',
+  notFound: '/problems/not-found',
+  methodNotAllowed: '/problems/method-not-allowed',
+  brokerUnavailable: '/problems/broker-unavailable',
+  notReady: '/problems/not-ready',
+  badRequest: '/problems/bad-request',
+  internal: '/problems/internal',
+} as const;
+
+/** Seconds a caller should wait before retrying after a 503. */
+export const RETRY_AFTER_SECONDS = 5;
+
+/** Sends `problem` as `application/problem+json` with its status. */
+export function sendProblem(res: Response, problem: Problem): void {
+  res.status(problem.status).type('application/problem+json').send(JSON.stringify(problem));
+}
+
+/**
+ * Whether an email whose publish failed this way may be in the queue all the same: the broker
+ * may have taken it before its confirm was lost or late. A retry can then queue it twice.
+ */
+export function mayHaveBeenQueued(error: PublishError): boolean {
+  return error.reason === 'timeout' || error.reason === 'channel-closed';
+}
+
+/** 503: the broker did not confirm; `extra` adds or overrides members (the batch's items). */
+export function sendUnavailable(res: Response, error: PublishError, extra: Record<string, unknown> = {}): void {
+  res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
+  const outcome = mayHaveBeenQueued(error)
+    ? 'The broker did not confirm it, so it may or may not be queued'
+    : 'It was not queued';
+  sendProblem(res, {
+    type: ProblemType.brokerUnavailable,
+    title: 'Email not accepted: the message broker did not confirm it',
+    status: 503,
+    detail: `${error.message}. ${outcome}; retry after ${RETRY_AFTER_SECONDS} seconds.`,
+    reason: error.reason,
+    ...extra,
+  });
+}
+
+/**
+ * 503 for a request that arrived after shutdown began. `Connection: close` makes the client
+ * take its next request to another instance instead of this closing one.
+ */
+export function sendShuttingDown(res: Response): void {
+  res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
+  res.setHeader('Connection', 'close');
+  sendProblem(res, {
+    type: ProblemType.notReady,
+    title: 'Service not ready',
+    status: 503,
+    detail: `This instance is shutting down and takes no new requests; nothing was queued. Retry after ${RETRY_AFTER_SECONDS} seconds.`,
+  });
+}
+
+/** 413 for a body over the cap. */
+export function sendBodyTooLarge(res: Response, maxBodyBytes: number): void {
+  sendProblem(res, {
+    type: ProblemType.tooLarge,
+    title: 'Request body too large',
+    status: 413,
+    detail: `The body may be at most ${maxBodyBytes} bytes.`,
+  });
+}
+
+function withIndex(problems: readonly ValidationProblem[]): object[] {
+  return problems.map((p) => {
+    const index = batchIndexOf(p.pointer);
+    return index === undefined ? p : { ...p, index };
+  });
+}
+
+/** 400, 413 or 403 for a request refused before anything was published. */
+export function sendRefusal(res: Response, refusal: Refusal): void {
+  switch (refusal.kind) {
+    case 'invalid':
+      sendProblem(res, {
+        type: ProblemType.validation,
+        title: 'Request is invalid',
+        status: 400,
+        detail: `${refusal.problems.length} problem(s) found; nothing was queued.`,
+        errors: withIndex(refusal.problems),
+      });
+      return;
+    case 'too-large':
+      sendProblem(res, {
+        type: ProblemType.tooLarge,
+        title: 'Attachments too large',
+        status: 413,
+        detail: 'The attachments of one email may total at most 7 MiB (decoded); nothing was queued.',
+        errors: withIndex(refusal.pointers.map((pointer) => ({ pointer, detail: 'over the attachment size cap' }))),
+      });
+      return;
+    case 'forbidden-sender':
+      sendProblem(res, {
+        type: ProblemType.forbiddenSender,
+        title: 'Sender not allowed for this API key',
+        status: 403,
+        detail: 'This API key may not send from the address(es) named; nothing was queued.',
+        errors: withIndex(
+          refusal.senders.map(({ pointer, address }) => ({ pointer, detail: `may not send from ${address}` })),
+        ),
+      });
+      return;
+  }
+}
