@@ -57,6 +57,7 @@ function main(): void {
     logger,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     status: () => ({ in_flight: worker.busy }),
+    outcome: () => ({ unsettled: worker.busy }),
   });
   lifecycle.exitOnFatal(broker);
   explainUnreachableBroker(broker, logger, { url: config.amqpUrl, consequence: 'no email is sent until it is' });
@@ -69,7 +70,6 @@ function main(): void {
     .onStop(() => broker.close())
     .onStop(async () => {
       await Promise.allSettled(providers.map(({ provider }) => provider.close?.() ?? Promise.resolve()));
-      return { unsettled: worker.busy };
     })
     .handleSignals();
 }

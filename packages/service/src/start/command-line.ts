@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
-import { processHost, type Host } from './host';
+import { messageOf, processHost, type Host } from './host';
 
 /** A command's name, usage text and options (as node's `util.parseArgs` takes them). */
 export interface Command<O extends ParseArgsOptionsConfig> {
@@ -19,7 +19,7 @@ export type CommandValues<O extends ParseArgsOptionsConfig> = ReturnType<
 export interface CommandLine<O extends ParseArgsOptionsConfig> {
   readonly values: CommandValues<O>;
   /** Prints `problem` and the usage on stderr and exits 2: for values the options' types allow but the command does not. */
-  refuse(problem: string): never;
+  readonly refuse: (problem: string) => never;
 }
 
 /**
@@ -47,7 +47,7 @@ export function readCommandLine<O extends ParseArgsOptionsConfig>(
       allowPositionals: false,
     }));
   } catch (error) {
-    return refuse(error instanceof Error ? error.message : String(error));
+    return refuse(messageOf(error));
   }
   if (parsed['help'] === true) {
     host.stdout.write(`${command.usage}\n`);

@@ -21,5 +21,12 @@ export const processHost: Host = {
 
 /** The text of an error for a human: its stack when it has one. */
 export function describeError(error: unknown): string {
-  return error instanceof Error ? (error.stack ?? error.message) : String(error);
+  const stack = typeof error === 'object' && error !== null ? (error as { stack?: unknown }).stack : undefined;
+  return typeof stack === 'string' ? stack : messageOf(error);
+}
+
+/** An error's message; works for errors from another realm too (node's own, seen from a test VM). */
+export function messageOf(error: unknown): string {
+  const message = typeof error === 'object' && error !== null ? (error as { message?: unknown }).message : undefined;
+  return typeof message === 'string' ? message : String(error);
 }

@@ -1,18 +1,16 @@
 import type { ServiceLogger } from '../log/logger';
-import { processHost, type Host } from './host';
+import { messageOf, processHost, type Host } from './host';
 
 /** What a shutdown step is told. */
 export interface StopContext {
   /** Aborted once the shutdown timeout has passed: cut what still runs (connections, sends). */
   readonly timedOut: AbortSignal;
   /** Milliseconds left until the shutdown timeout (0 once it has passed). */
-  remainingMs(): number;
+  readonly remainingMs: () => number;
 }
 
-/** One step of a shutdown; fields it returns are added to the `stopped` log line. */
-export type StopStep = (
-  context: StopContext,
-) => Promise<Record<string, unknown> | void> | Record<string, unknown> | void;
+/** One step of a shutdown. */
+export type StopStep = (context: StopContext) => Promise<void> | void;
 
 /** Something that reports a failure start-up cannot recover from, like a refused topology. */
 export interface FatalSource {
@@ -38,6 +36,8 @@ export interface LifecycleOptions {
   readonly graceMs?: number;
   /** Fields for the `shutting down` log line, such as the work in flight. */
   readonly status?: () => Record<string, unknown>;
+  /** Fields for the `stopped` log line, such as the work left unsettled. */
+  readonly outcome?: () => Record<string, unknown>;
   readonly host?: Host;
 }
 
@@ -104,20 +104,19 @@ export class Lifecycle {
     }, shutdownTimeoutMs + graceMs);
     const context: StopContext = {
       timedOut: timeout.signal,
-      remainingMs: () => Math.max(0, deadline - Date.now()),
+      remainingMs: () => (timeout.signal.aborted ? 0 : Math.max(0, deadline - Date.now())),
     };
-    let fields: Record<string, unknown> = {};
     let code = 0;
     try {
-      for (const step of this.steps) fields = { ...fields, ...(await step(context)) };
+      for (const step of this.steps) await step(context);
     } catch (error) {
       code = 1;
-      logger.error('shutdown step failed', { error: error instanceof Error ? error.message : String(error) });
+      logger.error('shutdown step failed', { error: messageOf(error) });
     } finally {
       clearTimeout(cut);
       clearTimeout(bound);
     }
-    if (code === 0) logger.info('stopped', fields);
+    if (code === 0) logger.info('stopped', this.options.outcome?.() ?? {});
     await this.exit(code);
   }
 
