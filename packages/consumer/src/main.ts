@@ -58,20 +58,18 @@ function main(): void {
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     status: () => ({ in_flight: worker.busy }),
     outcome: () => ({ unsettled: worker.busy }),
-  });
-  lifecycle.exitOnFatal(broker);
-  explainUnreachableBroker(broker, logger, { url: config.amqpUrl, consequence: 'no email is sent until it is' });
-  worker.start();
-  broker.start().catch(() => undefined);
-  logger.info('consumer started', { providers: chain.map((slot) => slot.provider.name), prefetch: config.prefetch });
-
-  lifecycle
+  })
     .onStop(({ remainingMs }) => worker.stop(remainingMs()))
     .onStop(() => broker.close())
     .onStop(async () => {
       await Promise.allSettled(providers.map(({ provider }) => provider.close?.() ?? Promise.resolve()));
     })
     .handleSignals();
+  lifecycle.exitOnFatal(broker);
+  explainUnreachableBroker(broker, logger, { url: config.amqpUrl, consequence: 'no email is sent until it is' });
+  worker.start();
+  broker.start().catch(() => undefined);
+  logger.info('consumer started', { providers: chain.map((slot) => slot.provider.name), prefetch: config.prefetch });
 }
 
 runMain('consumer', main);

@@ -11,7 +11,8 @@ import { createApp } from './http/app';
 /** Reads the environment, connects, listens; stops cleanly on SIGTERM or SIGINT. */
 async function main(): Promise<void> {
   const { config, logger } = startService({ name: 'producer', env: process.env, keys: configKeys, load: loadConfig });
-  const lifecycle = new Lifecycle({ logger, shutdownTimeoutMs: config.shutdownTimeoutMs });
+  // Signals are handled from here on: a SIGTERM during start-up still ends in a clean exit.
+  const lifecycle = new Lifecycle({ logger, shutdownTimeoutMs: config.shutdownTimeoutMs }).handleSignals();
   const topology = buildTopology({
     prefix: config.amqpPrefix,
     retryDelaysMs: config.retryDelaysMs,
@@ -50,19 +51,17 @@ async function main(): Promise<void> {
   broker.start().catch(() => undefined);
 
   const server = app.listen(config.port, config.host);
-  await once(server, 'listening');
-  const address = server.address();
-  logger.info('producer listening', {
-    port: typeof address === 'object' && address !== null ? address.port : config.port,
-  });
-
   lifecycle
     .onStop(async ({ timedOut }) => {
       timedOut.addEventListener('abort', () => server.closeAllConnections());
       await new Promise<void>((resolve) => server.close(() => resolve()));
     })
-    .onStop(() => broker.close())
-    .handleSignals();
+    .onStop(() => broker.close());
+  await once(server, 'listening');
+  const address = server.address();
+  logger.info('producer listening', {
+    port: typeof address === 'object' && address !== null ? address.port : config.port,
+  });
 }
 
 runMain('producer', main);
