@@ -12,10 +12,6 @@ describe('sharedKeys', () => {
       logLevel: 'info',
     });
   });
-
-  it('when no shared key has a former name, then none of them is renamed', () => {
-    expect(Object.values(sharedKeys).filter((key) => 'formerly' in key)).toEqual([]);
-  });
 });
 
 describe('parseDelays', () => {

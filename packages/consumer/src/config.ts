@@ -164,7 +164,8 @@ export const configKeys = {
   smtpRatePerSecond: smtp.ratePerSecond,
   shutdownTimeoutMs: {
     name: 'SHUTDOWN_TIMEOUT',
-    description: 'On SIGTERM, how long sends in flight get to finish before the consumer closes anyway.',
+    description:
+      'On SIGTERM, how long sends in flight get to finish before the consumer closes anyway; it exits at most 5s later.',
     default: '20s',
     parse: duration('0s', '10m'),
   },

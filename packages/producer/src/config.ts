@@ -73,7 +73,8 @@ export const configKeys = {
   },
   shutdownTimeoutMs: {
     name: 'SHUTDOWN_TIMEOUT',
-    description: 'On SIGTERM, how long in-flight requests get to finish before connections are cut.',
+    description:
+      'On SIGTERM, how long in-flight requests get to finish before connections are cut; the process exits at most 5s later.',
     default: '10s',
     parse: duration('0s', '10m'),
     formerly: formerMilliseconds('SHUTDOWN_TIMEOUT_MS', '0s', '10m'),
