@@ -18,6 +18,7 @@ WORKDIR /repo
 COPY package.json pnpm-lock.yaml pnpm-workspace.yaml ./
 COPY packages/contract/package.json packages/contract/
 COPY packages/config/package.json packages/config/
+COPY packages/service/package.json packages/service/
 COPY packages/amqp/package.json packages/amqp/
 COPY packages/testkit/package.json packages/testkit/
 COPY packages/producer/package.json packages/producer/

@@ -2,7 +2,9 @@
 //   node scripts/run-all.mjs [producer|consumer ...] [--env-file=dev.env]
 // Without names it runs both, their JSON logs prefixed by service; one service's output is passed
 // through as it is. The option is passed on to each (`pnpm dev` uses dev.env). Ctrl-C or SIGTERM
-// stops them cleanly; it exits when all have.
+// stops them cleanly; it exits when all have: 0 if each exited 0 or, once asked to stop, by the
+// signal it was sent; 1 otherwise. The package.json scripts `exec` this file, so pnpm sees that
+// code itself: a shell between them would turn Ctrl-C into pnpm's "Command failed".
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { nodeFlags } from './node-flags.mjs';
@@ -22,6 +24,9 @@ if (unknown.length > 0) {
 }
 const chosen = names.length > 0 ? names : Object.keys(services);
 
+/** Set once the services are asked to stop (Ctrl-C, SIGTERM, or one of them ended). */
+let stopping = false;
+
 const children = chosen.map((name) => {
   // One service's output is passed through as it is; several get their lines prefixed.
   const prefixed = chosen.length > 1;
@@ -33,17 +38,25 @@ const children = chosen.map((name) => {
       createInterface({ input: stream }).on('line', (line) => process.stdout.write(`${name.padEnd(8)} | ${line}\n`));
     }
   }
-  return { name, child, exited: new Promise((resolve) => child.on('exit', (code) => resolve(code ?? 1))) };
+  // 'close' rather than 'exit': the last lines it wrote are passed on before this exits.
+  const exited = new Promise((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal, asked: stopping })),
+  );
+  return { name, child, exited };
 });
-
 const stop = (signal) => {
-  for (const { child } of children) if (child.exitCode === null) child.kill(signal);
+  stopping = true;
+  for (const { child } of children) if (child.exitCode === null && child.signalCode === null) child.kill(signal);
 };
+// Ctrl-C reaches the services from the terminal too (one process group); they stop on either.
 process.on('SIGINT', () => stop('SIGTERM'));
 process.on('SIGTERM', () => stop('SIGTERM'));
 
 // If one service stops by itself, stop the others too: half a pipeline is not a dev environment.
 for (const { exited } of children) void exited.then(() => stop('SIGTERM'));
 
-const codes = await Promise.all(children.map(({ exited }) => exited));
-process.exit(codes.every((code) => code === 0) ? 0 : 1);
+/** A clean end: exit 0, or death by the stop signal after it was asked to stop. */
+const clean = ({ code, signal, asked }) => code === 0 || (asked && (signal === 'SIGTERM' || signal === 'SIGINT'));
+
+const results = await Promise.all(children.map(({ exited }) => exited));
+process.exit(results.every(clean) ? 0 : 1);

@@ -21,6 +21,8 @@ interface Events {
   channel: [ConfirmChannel];
   /** Start-up cannot go on (the topology does not match). */
   fatal: [Error];
+  /** An attempt to connect failed; another follows after a backoff. */
+  'connect-failed': [Error];
   /** The whole topology was declared (on connect, or again after an unroutable publish). */
   declared: [];
 }
@@ -139,6 +141,7 @@ export class BrokerConnection extends EventEmitter<Events> {
           this.emit('fatal', error);
           throw error;
         }
+        this.emit('connect-failed', error instanceof Error ? error : new Error(String(error)));
         this.options.logger.warn('broker connection failed; retrying', {
           attempt,
           retry_in_ms: delay,

@@ -1,7 +1,7 @@
-import { parseDuration } from '@mailer/contract';
 import {
   ConfigError,
   boolean,
+  duration,
   fail,
   integer,
   loadKeys,
@@ -20,16 +20,6 @@ export const PROVIDER_NAMES = ['ses', 'postmark', 'smtp', 'capture'] as const;
 
 /** A provider's name. */
 export type ProviderName = (typeof PROVIDER_NAMES)[number];
-
-const duration =
-  (max: string) =>
-  (raw: string): Parsed<number> => {
-    const ms = parseDuration(raw);
-    const cap = parseDuration(max) ?? 0;
-    return ms !== undefined && ms <= cap
-      ? ok(ms)
-      : fail(`must be a duration such as 500ms, 30s, 5m or 2h, at most ${max}`);
-  };
 
 function parseProviders(raw: string): Parsed<ProviderName[]> {
   if (raw.trim() === '') return ok(['capture']);
@@ -54,7 +44,7 @@ const perProvider = (name: string, label: string) => ({
     name: `${name}_TIMEOUT`,
     description: `How long one ${label} send may take before it counts as a transient (ambiguous) failure.`,
     default: '30s',
-    parse: duration('10m'),
+    parse: duration('1ms', '10m'),
   },
   ratePerSecond: {
     name: `${name}_RATE_PER_SECOND`,
@@ -99,7 +89,7 @@ export const configKeys = {
     name: 'MAX_AGE',
     description: 'Age since the first attempt after which an email is parked instead of retried.',
     default: '24h',
-    parse: duration('720h'),
+    parse: duration('1ms', '720h'),
   },
   circuitFailureThreshold: {
     name: 'CIRCUIT_FAILURE_THRESHOLD',
@@ -111,7 +101,7 @@ export const configKeys = {
     name: 'CIRCUIT_COOL_DOWN',
     description: 'How long an open circuit rests before one probe send.',
     default: '30s',
-    parse: duration('1h'),
+    parse: duration('1ms', '1h'),
   },
   sesRegion: {
     name: 'SES_REGION',
@@ -174,9 +164,10 @@ export const configKeys = {
   smtpRatePerSecond: smtp.ratePerSecond,
   shutdownTimeoutMs: {
     name: 'SHUTDOWN_TIMEOUT',
-    description: 'On SIGTERM, how long sends in flight get to finish before the consumer closes anyway.',
+    description:
+      'On SIGTERM, how long sends in flight get to finish before the consumer closes anyway; it exits at most 5s later.',
     default: '20s',
-    parse: duration('10m'),
+    parse: duration('0s', '10m'),
   },
   amqpUrl: sharedKeys.amqpUrl,
   amqpPrefix: sharedKeys.amqpPrefix,

@@ -1,31 +1,18 @@
 import { hostname } from 'node:os';
 import { buildTopology } from '@mailer/contract';
 import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
+import { Lifecycle, explainUnreachableBroker, runMain, startService } from '@mailer/service';
 import { DeliveryWorker } from './amqp/delivery-worker';
-import { ConfigError, loadConfig, type ConsumerConfig } from './config';
+import { configKeys, loadConfig } from './config';
 import { CircuitBreaker } from './delivery/circuit-breaker';
 import type { ProviderSlot } from './delivery/failover';
 import { handleEmail } from './delivery/handle-email';
 import { RateLimiter } from './delivery/rate-limiter';
-import { createLogger } from './log/logger';
 import { createProviders } from './providers/registry';
-
-function readConfig(): ConsumerConfig {
-  try {
-    return loadConfig(process.env);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`consumer: ${error.message}\n`);
-      process.exit(2);
-    }
-    throw error;
-  }
-}
 
 /** Reads the environment, connects, consumes; stops cleanly on SIGTERM or SIGINT. */
 function main(): void {
-  const config = readConfig();
-  const logger = createLogger({ level: config.logLevel });
+  const { config, logger } = startService({ name: 'consumer', env: process.env, keys: configKeys, load: loadConfig });
   const topology = buildTopology({
     prefix: config.amqpPrefix,
     retryDelaysMs: config.retryDelays,
@@ -66,34 +53,23 @@ function main(): void {
       ),
   });
 
-  broker.on('fatal', (error) => {
-    logger.error('stopping: the broker refused the topology', { error: error.message });
-    logger.on('finish', () => process.exit(1));
-    logger.end();
-  });
+  const lifecycle = new Lifecycle({
+    logger,
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+    status: () => ({ in_flight: worker.busy }),
+    outcome: () => ({ unsettled: worker.busy }),
+  })
+    .onStop(({ remainingMs }) => worker.stop(remainingMs()))
+    .onStop(() => broker.close())
+    .onStop(async () => {
+      await Promise.allSettled(providers.map(({ provider }) => provider.close?.() ?? Promise.resolve()));
+    })
+    .handleSignals();
+  lifecycle.exitOnFatal(broker);
+  explainUnreachableBroker(broker, logger, { url: config.amqpUrl, consequence: 'no email is sent until it is' });
   worker.start();
   broker.start().catch(() => undefined);
   logger.info('consumer started', { providers: chain.map((slot) => slot.provider.name), prefetch: config.prefetch });
-
-  let stopping = false;
-  const shutdown = async (signal: string): Promise<void> => {
-    if (stopping) return;
-    stopping = true;
-    logger.info('shutting down', { signal, in_flight: worker.busy });
-    await worker.stop(config.shutdownTimeoutMs);
-    await broker.close();
-    await Promise.allSettled(providers.map(({ provider }) => provider.close?.() ?? Promise.resolve()));
-    logger.info('stopped', { unsettled: worker.busy });
-    logger.on('finish', () => process.exit(0));
-    logger.end();
-  };
-  process.on('SIGTERM', (signal) => void shutdown(signal));
-  process.on('SIGINT', (signal) => void shutdown(signal));
 }
 
-try {
-  main();
-} catch (error) {
-  process.stderr.write(`consumer: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-  process.exit(1);
-}
+runMain('consumer', main);

@@ -2,19 +2,30 @@ import { hostname } from 'node:os';
 import type { ConfirmChannel } from 'amqplib';
 import { buildTopology } from '@mailer/contract';
 import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
-import { ConfigError, loadKeys, sharedKeys } from '@mailer/config';
+import { loadKeys, sharedKeys } from '@mailer/config';
+import { explainUnreachableBroker, readCommandLine, runMain, startService } from '@mailer/service';
 import { replayParked } from './amqp/replay';
-import { createLogger } from './log/logger';
 
-const usage = 'usage: replay [--limit N]   (moves parked emails back to the work queue, oldest first)';
+const usage = `usage: pnpm replay [-- --limit N]
+       node packages/consumer/dist/replay-main.js [--limit N]
 
-/** `--limit N` from the command line; all parked messages when absent. */
-function parseLimit(args: readonly string[]): number {
-  const at = args.indexOf('--limit');
-  if (at === -1) return Number.POSITIVE_INFINITY;
-  const value = Number(args[at + 1]);
-  if (!Number.isInteger(value) || value < 1) throw new Error(usage);
-  return value;
+Moves parked emails (the dead-letter queue) back to the work queue, oldest first, each with a
+fresh delivery history. Reads AMQP_URL, AMQP_PREFIX, RETRY_DELAYS, DELIVERY_LIMIT and LOG_LEVEL
+from the environment, as the services do.
+
+  --limit N    move at most N emails (default: every email parked when it starts)
+  -h, --help   print this and exit; nothing is moved`;
+
+/** The command line, checked before anything connects: a typo must not replay everything. */
+function readLimit(args: readonly string[]): number {
+  const { values, refuse } = readCommandLine(args, {
+    name: 'replay',
+    usage,
+    options: { limit: { type: 'string' } },
+  });
+  if (values.limit === undefined) return Number.POSITIVE_INFINITY;
+  const limit = Number(values.limit);
+  return /^\d+$/.test(values.limit) && limit >= 1 ? limit : refuse('--limit must be a whole number from 1');
 }
 
 /**
@@ -22,9 +33,13 @@ function parseLimit(args: readonly string[]): number {
  * delivery history. Reads the same AMQP settings as the services.
  */
 async function main(): Promise<void> {
-  const limit = parseLimit(process.argv.slice(2));
-  const config = loadKeys(sharedKeys, process.env);
-  const logger = createLogger({ level: config.logLevel });
+  const limit = readLimit(process.argv.slice(2));
+  const { config, logger } = startService({
+    name: 'replay',
+    env: process.env,
+    keys: sharedKeys,
+    load: (env) => loadKeys(sharedKeys, env),
+  });
   const topology = buildTopology({
     prefix: config.amqpPrefix,
     retryDelaysMs: config.retryDelays,
@@ -37,6 +52,7 @@ async function main(): Promise<void> {
     connectionName: `mailer-replay@${hostname()}:${process.pid}`,
   });
   const publisher = new ConfirmPublisher(broker, { timeoutMs: 10_000, maxInflight: 1, logger });
+  explainUnreachableBroker(broker, logger, { url: config.amqpUrl, consequence: 'nothing is replayed until it is' });
   const ready = new Promise<ConfirmChannel>((resolve) => broker.once('channel', resolve));
   await broker.start();
   const channel = await ready;
@@ -47,11 +63,8 @@ async function main(): Promise<void> {
     logger.info('replayed parked emails', { count: replayed.length, email_ids: replayed });
   } finally {
     await broker.close();
+    await logger.flush();
   }
 }
 
-main().catch((error: unknown) => {
-  const text = error instanceof ConfigError || error instanceof Error ? error.message : String(error);
-  process.stderr.write(`replay: ${text}\n`);
-  process.exit(error instanceof ConfigError ? 2 : 1);
-});
+runMain('replay', main);

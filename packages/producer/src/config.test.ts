@@ -1,5 +1,6 @@
 import { DEFAULT_DELIVERY_LIMIT, DEFAULT_RETRY_DELAYS_MS } from '@mailer/contract';
-import { ConfigError, loadConfig } from './config';
+import { deprecatedKeysIn } from '@mailer/config';
+import { ConfigError, configKeys, loadConfig } from './config';
 
 const keyHash = 'ab'.repeat(32);
 const API_KEYS = JSON.stringify([{ name: 'billing', key_sha256: keyHash, senders: ['Example.com'] }]);
@@ -44,10 +45,10 @@ describe('loadConfig', () => {
       RETRY_DELAYS: '500ms,10s,1m,2h',
       DELIVERY_LIMIT: '3',
       API_KEYS,
-      PUBLISH_TIMEOUT_MS: '250',
+      PUBLISH_TIMEOUT: '250ms',
       MAX_INFLIGHT_PUBLISHES: '5',
       MAX_BODY_BYTES: '2048',
-      SHUTDOWN_TIMEOUT_MS: '0',
+      SHUTDOWN_TIMEOUT: '0s',
       LOG_LEVEL: 'debug',
     });
 
@@ -71,10 +72,13 @@ describe('loadConfig', () => {
     ['PORT', '65535'],
     ['DELIVERY_LIMIT', '1'],
     ['DELIVERY_LIMIT', '1000'],
+    ['PUBLISH_TIMEOUT', '100ms'],
+    ['PUBLISH_TIMEOUT', '2m'],
     ['PUBLISH_TIMEOUT_MS', '100'],
     ['PUBLISH_TIMEOUT_MS', '120000'],
     ['MAX_INFLIGHT_PUBLISHES', '100000'],
     ['MAX_BODY_BYTES', '1024'],
+    ['SHUTDOWN_TIMEOUT', '10m'],
     ['SHUTDOWN_TIMEOUT_MS', '600000'],
     ['RETRY_DELAYS', '1s'],
   ])('when %s is at its bound %p, then it is accepted', (name, value) => {
@@ -105,16 +109,52 @@ describe('loadConfig', () => {
     ['RETRY_DELAYS', '60s,1m', 'must list the delays in increasing order'],
     ['DELIVERY_LIMIT', '0', 'must be a whole number from 1 to 1000'],
     ['DELIVERY_LIMIT', '1001', 'must be a whole number from 1 to 1000'],
+    ['PUBLISH_TIMEOUT', '99ms', 'must be a duration such as 500ms, 10s, 1m or 2h, from 100ms to 2m'],
+    ['PUBLISH_TIMEOUT', '5000', 'must be a duration such as 500ms, 10s, 1m or 2h, from 100ms to 2m'],
     ['PUBLISH_TIMEOUT_MS', '99', 'must be a whole number from 100 to 120000'],
     ['PUBLISH_TIMEOUT_MS', '120001', 'must be a whole number from 100 to 120000'],
+    ['PUBLISH_TIMEOUT_MS', '5s', 'must be a whole number from 100 to 120000'],
     ['MAX_INFLIGHT_PUBLISHES', '0', 'must be a whole number from 1 to 100000'],
     ['MAX_BODY_BYTES', '1023', 'must be a whole number from 1024 to 104857600'],
+    ['SHUTDOWN_TIMEOUT', '11m', 'must be a duration such as 500ms, 10s, 1m or 2h, at most 10m'],
     ['SHUTDOWN_TIMEOUT_MS', '-1', 'must be a whole number from 0 to 600000'],
     ['LOG_LEVEL', 'verbose', 'must be one of error, warn, info, debug'],
     ['LOG_LEVEL', 'INFO', 'must be one of error, warn, info, debug'],
     ['API_KEYS', '[]', 'must be a non-empty JSON list of keys (there is no open relay)'],
   ])('when %s is %p, then that one problem is reported', (name, value, problem) => {
     expect(problemsOf({ API_KEYS, [name]: value })).toEqual([`${name} ${problem}`]);
+  });
+
+  it.each([
+    ['PUBLISH_TIMEOUT', 'PUBLISH_TIMEOUT_MS', 'publishTimeoutMs'],
+    ['SHUTDOWN_TIMEOUT', 'SHUTDOWN_TIMEOUT_MS', 'shutdownTimeoutMs'],
+  ] as const)(
+    'when %s is set only under its former name %s, then the value is read as milliseconds with a warning',
+    (name, former, field) => {
+      const env = { API_KEYS, [former]: '1500' };
+
+      expect(loadConfig(env)[field]).toBe(1500);
+      expect(deprecatedKeysIn(configKeys, env)).toEqual([
+        {
+          name: former,
+          replacement: name,
+          message: `${former} is deprecated and read for this release only; set ${name}=1500ms instead`,
+        },
+      ]);
+    },
+  );
+
+  it('when a duration key is set under both names, then the new one wins and the former is reported as ignored', () => {
+    const env = { API_KEYS, SHUTDOWN_TIMEOUT: '3s', SHUTDOWN_TIMEOUT_MS: '500' };
+
+    expect(loadConfig(env).shutdownTimeoutMs).toBe(3000);
+    expect(deprecatedKeysIn(configKeys, env).map((d) => d.message)).toEqual([
+      'SHUTDOWN_TIMEOUT_MS is ignored because SHUTDOWN_TIMEOUT is set; remove SHUTDOWN_TIMEOUT_MS',
+    ]);
+  });
+
+  it('when the keys are listed, then every duration key is named without _MS', () => {
+    expect(Object.values(configKeys).filter((key) => key.name.endsWith('_MS'))).toEqual([]);
   });
 
   it('when API_KEYS is not set, then it is required (there is no default)', () => {

@@ -1,4 +1,14 @@
-import { ConfigError, integer, loadKeys, sharedKeys, text, type Env, type Key } from '@mailer/config';
+import {
+  ConfigError,
+  duration,
+  formerMilliseconds,
+  integer,
+  loadKeys,
+  sharedKeys,
+  text,
+  type Env,
+  type Key,
+} from '@mailer/config';
 import { parseApiKeys, type ApiKey } from './domain/api-keys';
 
 export { ConfigError };
@@ -43,10 +53,11 @@ export const configKeys = {
     parse: parseApiKeys,
   },
   publishTimeoutMs: {
-    name: 'PUBLISH_TIMEOUT_MS',
+    name: 'PUBLISH_TIMEOUT',
     description: 'How long to wait for the broker to confirm a publish before answering 503.',
-    default: '5000',
-    parse: integer(100, 120_000),
+    default: '5s',
+    parse: duration('100ms', '2m'),
+    formerly: formerMilliseconds('PUBLISH_TIMEOUT_MS', '100ms', '2m'),
   },
   maxInflightPublishes: {
     name: 'MAX_INFLIGHT_PUBLISHES',
@@ -61,10 +72,12 @@ export const configKeys = {
     parse: integer(1024, 100 * 1024 * 1024),
   },
   shutdownTimeoutMs: {
-    name: 'SHUTDOWN_TIMEOUT_MS',
-    description: 'On SIGTERM, how long in-flight requests get to finish before connections are cut.',
-    default: '10000',
-    parse: integer(0, 600_000),
+    name: 'SHUTDOWN_TIMEOUT',
+    description:
+      'On SIGTERM, how long in-flight requests get to finish before connections are cut; the process exits at most 5s later.',
+    default: '10s',
+    parse: duration('0s', '10m'),
+    formerly: formerMilliseconds('SHUTDOWN_TIMEOUT_MS', '0s', '10m'),
   },
   logLevel: sharedKeys.logLevel,
 } satisfies Record<string, Key<unknown>>;

@@ -2,25 +2,17 @@ import { hostname } from 'node:os';
 import { v7 as uuidv7 } from 'uuid';
 import { WORK_ROUTING_KEY, buildTopology } from '@mailer/contract';
 import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
+import { Lifecycle, explainUnreachableBroker, runMain, startService } from '@mailer/service';
 import { AmqpEmailPublisher } from './amqp/email-publisher';
-import { ConfigError, loadConfig } from './config';
+import { configKeys, loadConfig } from './config';
 import { createApp } from './http/app';
 import { HttpServer } from './http/server';
-import { createLogger } from './log/logger';
 
 /** Reads the environment, connects, listens; stops cleanly on SIGTERM or SIGINT. */
 async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig(process.env);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`producer: ${error.message}\n`);
-      process.exit(2);
-    }
-    throw error;
-  }
-  const logger = createLogger({ level: config.logLevel });
+  const { config, logger } = startService({ name: 'producer', env: process.env, keys: configKeys, load: loadConfig });
+  // Signals are handled from here on: a SIGTERM during start-up still ends in a clean exit.
+  const lifecycle = new Lifecycle({ logger, shutdownTimeoutMs: config.shutdownTimeoutMs }).handleSignals();
   const topology = buildTopology({
     prefix: config.amqpPrefix,
     retryDelaysMs: config.retryDelaysMs,
@@ -40,7 +32,6 @@ async function main(): Promise<void> {
     }),
     { exchange: topology.workExchange.name, routingKey: WORK_ROUTING_KEY },
   );
-  let stopping = false;
   const app = createApp({
     publisher,
     newId: uuidv7,
@@ -49,35 +40,20 @@ async function main(): Promise<void> {
     logger,
     maxBodyBytes: config.maxBodyBytes,
     readiness: () => broker.readiness(),
-    draining: () => stopping,
+    draining: () => lifecycle.stopping,
   });
 
   // A topology the broker refuses cannot be fixed by retrying, at start-up or on a reconnect.
-  broker.on('fatal', (error) => {
-    logger.error('stopping: the broker refused the topology', { error: error.message });
-    logger.on('finish', () => process.exit(1));
-    logger.end();
+  lifecycle.exitOnFatal(broker);
+  explainUnreachableBroker(broker, logger, {
+    url: config.amqpUrl,
+    consequence: 'POST /v1/emails answers 503 until it is',
   });
   broker.start().catch(() => undefined);
 
   const server = new HttpServer(app);
+  lifecycle.onStop(({ remainingMs }) => server.close(remainingMs())).onStop(() => broker.close());
   logger.info('producer listening', { port: await server.listen(config.port, config.host) });
-
-  const shutdown = async (signal: string): Promise<void> => {
-    if (stopping) return;
-    stopping = true;
-    logger.info('shutting down', { signal });
-    await server.close(config.shutdownTimeoutMs);
-    await broker.close();
-    logger.info('stopped');
-    logger.on('finish', () => process.exit(0));
-    logger.end();
-  };
-  process.on('SIGTERM', (signal) => void shutdown(signal));
-  process.on('SIGINT', (signal) => void shutdown(signal));
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`producer: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-  process.exit(1);
-});
+runMain('producer', main);

@@ -1,0 +1,30 @@
+import { DEFAULT_DELIVERY_LIMIT, DEFAULT_RETRY_DELAYS_MS } from '@mailer/contract';
+import { loadKeys } from './keys';
+import { parseDelays, sharedKeys } from './shared-keys';
+
+describe('sharedKeys', () => {
+  it('when nothing is set, then both services get the same broker, topology and log defaults', () => {
+    expect(loadKeys(sharedKeys, {})).toEqual({
+      amqpUrl: 'amqp://guest:guest@127.0.0.1:5672',
+      amqpPrefix: 'mailer',
+      retryDelays: DEFAULT_RETRY_DELAYS_MS,
+      deliveryLimit: DEFAULT_DELIVERY_LIMIT,
+      logLevel: 'info',
+    });
+  });
+});
+
+describe('parseDelays', () => {
+  it('when the delays increase, then they are read as milliseconds', () => {
+    expect(parseDelays('500ms,10s,1m,2h')).toEqual({ ok: true, value: [500, 10_000, 60_000, 7_200_000] });
+  });
+
+  it.each([
+    ['10s,,1m', 'must be a comma-separated list of durations such as 10s,1m,2h'],
+    ['0s', 'must be a comma-separated list of durations such as 10s,1m,2h'],
+    ['1m,1m', 'must list the delays in increasing order'],
+    ['1m,10s', 'must list the delays in increasing order'],
+  ])('when the list is %p, then it is refused: %s', (raw, problem) => {
+    expect(parseDelays(raw)).toEqual({ ok: false, problem });
+  });
+});

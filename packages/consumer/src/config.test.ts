@@ -1,0 +1,128 @@
+import { DEFAULT_DELIVERY_LIMIT, DEFAULT_RETRY_DELAYS_MS } from '@mailer/contract';
+import { deprecatedKeysIn } from '@mailer/config';
+import { ConfigError, configKeys, loadConfig } from './config';
+
+/** The problems `loadConfig` reports for `env`; fails the test if it does not throw a ConfigError. */
+function problemsOf(env: Record<string, string>): readonly string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected loadConfig to throw a ConfigError');
+}
+
+const durationProblem = (range: string) => `must be a duration such as 500ms, 10s, 1m or 2h, ${range}`;
+
+describe('loadConfig', () => {
+  it('when nothing is set, then the consumer captures to .capture with its documented defaults', () => {
+    expect(loadConfig({})).toEqual({
+      providers: ['capture'],
+      captureDir: '.capture',
+      prefetch: 100,
+      maxAttempts: 6,
+      maxAgeMs: 24 * 3_600_000,
+      circuitFailureThreshold: 5,
+      circuitCoolDownMs: 30_000,
+      sesRegion: '',
+      sesEndpoint: '',
+      sesConfigurationSet: '',
+      sesTimeoutMs: 30_000,
+      sesRatePerSecond: Number.POSITIVE_INFINITY,
+      postmarkServerToken: '',
+      postmarkMessageStream: 'outbound',
+      postmarkApiHost: '',
+      postmarkTimeoutMs: 30_000,
+      postmarkRatePerSecond: Number.POSITIVE_INFINITY,
+      smtpHost: '',
+      smtpPort: 587,
+      smtpSecure: false,
+      smtpUser: '',
+      smtpPassword: '',
+      smtpMaxConnections: 5,
+      smtpTimeoutMs: 30_000,
+      smtpRatePerSecond: Number.POSITIVE_INFINITY,
+      shutdownTimeoutMs: 20_000,
+      amqpUrl: 'amqp://guest:guest@127.0.0.1:5672',
+      amqpPrefix: 'mailer',
+      retryDelays: DEFAULT_RETRY_DELAYS_MS,
+      deliveryLimit: DEFAULT_DELIVERY_LIMIT,
+      logLevel: 'info',
+    });
+  });
+
+  it('when every provider is named with its settings, then each value is read from the environment', () => {
+    const config = loadConfig({
+      PROVIDERS: 'ses, postmark,smtp',
+      SES_REGION: 'eu-west-1',
+      SES_TIMEOUT: '5s',
+      SES_RATE_PER_SECOND: '14',
+      POSTMARK_SERVER_TOKEN: 'token',
+      POSTMARK_TIMEOUT: '1500ms',
+      SMTP_HOST: 'smtp.example.com',
+      SMTP_PORT: '465',
+      SMTP_SECURE: 'true',
+      SMTP_TIMEOUT: '2m',
+      MAX_AGE: '72h',
+      CIRCUIT_COOL_DOWN: '1s',
+      SHUTDOWN_TIMEOUT: '0s',
+      PREFETCH: '256',
+    });
+
+    expect(config).toMatchObject({
+      providers: ['ses', 'postmark', 'smtp'],
+      sesRegion: 'eu-west-1',
+      sesTimeoutMs: 5000,
+      sesRatePerSecond: 14,
+      postmarkTimeoutMs: 1500,
+      smtpPort: 465,
+      smtpSecure: true,
+      smtpTimeoutMs: 120_000,
+      maxAgeMs: 72 * 3_600_000,
+      circuitCoolDownMs: 1000,
+      shutdownTimeoutMs: 0,
+      prefetch: 256,
+    });
+  });
+
+  it.each([
+    ['SES_TIMEOUT', '10m'],
+    ['POSTMARK_TIMEOUT', '1ms'],
+    ['SMTP_TIMEOUT', '600s'],
+    ['MAX_AGE', '720h'],
+    ['CIRCUIT_COOL_DOWN', '1h'],
+    ['SHUTDOWN_TIMEOUT', '10m'],
+    ['SHUTDOWN_TIMEOUT', '0ms'],
+  ])('when the duration %s is at its bound %p, then it is accepted', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).not.toThrow();
+  });
+
+  it.each([
+    ['SES_TIMEOUT', '11m', durationProblem('from 1ms to 10m')],
+    ['POSTMARK_TIMEOUT', '0s', durationProblem('from 1ms to 10m')],
+    ['SMTP_TIMEOUT', '30000', durationProblem('from 1ms to 10m')],
+    ['MAX_AGE', '721h', durationProblem('from 1ms to 720h')],
+    ['CIRCUIT_COOL_DOWN', '61m', durationProblem('from 1ms to 1h')],
+    ['SHUTDOWN_TIMEOUT', '20', durationProblem('at most 10m')],
+    ['PREFETCH', '0', 'must be a whole number from 1 to 1000'],
+    ['SMTP_SECURE', 'yes', 'must be true or false'],
+    ['PROVIDERS', 'ses,pigeon', 'names unknown providers (pigeon); use ses, postmark, smtp, capture'],
+    ['PROVIDERS', 'capture,capture', 'names a provider twice'],
+  ])('when %s is %p, then that one problem is reported', (name, value, problem) => {
+    expect(problemsOf({ [name]: value })).toEqual([`${name} ${problem}`]);
+  });
+
+  it('when providers are named without their required settings, then each missing one is reported together', () => {
+    expect(problemsOf({ PROVIDERS: 'ses,postmark,smtp' })).toEqual([
+      'SES_REGION is required when PROVIDERS names ses',
+      'POSTMARK_SERVER_TOKEN is required when PROVIDERS names postmark',
+      'SMTP_HOST is required when PROVIDERS names smtp',
+    ]);
+  });
+
+  it('when the keys are listed, then every duration key is named without _MS and none is set under a former name', () => {
+    expect(Object.values(configKeys).filter((key) => key.name.endsWith('_MS'))).toEqual([]);
+    expect(deprecatedKeysIn(configKeys, { SHUTDOWN_TIMEOUT: '1s', POSTMARK_TIMEOUT: '1s' })).toEqual([]);
+  });
+});

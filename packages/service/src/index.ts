@@ -1,0 +1,7 @@
+export * from './log/logger';
+export * from './log/mask';
+export * from './start/broker-hint';
+export * from './start/command-line';
+export * from './start/host';
+export * from './start/lifecycle';
+export * from './start/start-service';
