@@ -326,7 +326,7 @@ describe('validateEmailRequest', () => {
       },
     );
 
-    it.each([
+    it.each<readonly [string, string]>([
       ['CR', 'a\r.pdf'],
       ['LF', 'a\n.pdf'],
       ['a slash', '../etc/passwd'],
