@@ -252,8 +252,9 @@ export const emailRequestSchema = {
     'One transactional email. At least one recipient across to, cc and bcc, and a non-empty text or html (or both). ' +
     'Rules checked beyond this schema, each a 400 /problems/validation naming its pointer: at most ' +
     `${MAX_RECIPIENTS} recipients in total across to, cc and bcc ("at most ${MAX_RECIPIENTS} recipients in total ` +
-    'across to, cc and bcc (got N)" at /to); every string well-formed Unicode ("must be well-formed Unicode ' +
-    '(no lone surrogates)"); header names unique in any case; attachment rules as described there.',
+    'across to, cc and bcc (got N)" at /to); every string and property name well-formed Unicode ("must be ' +
+    'well-formed Unicode (no lone surrogates)", or for a name "name must be well-formed Unicode (no lone surrogates)"); ' +
+    'header names unique in any case; the attachment rules described there.',
   properties: {
     ...requestShape.properties,
     headers: {
