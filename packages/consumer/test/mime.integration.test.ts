@@ -2,6 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { simpleParser } from 'mailparser';
+import { Models, ServerClient } from 'postmark';
 import { v7 as uuidv7 } from 'uuid';
 import {
   DeliveryHeaders,
@@ -18,8 +19,10 @@ import { RateLimiter } from '../src/delivery/rate-limiter';
 import { CaptureProvider } from '../src/providers/capture';
 import { MAX_LINE_OCTETS } from '../src/providers/mime';
 import type { EmailProvider } from '../src/providers/provider';
+import { PostmarkProvider } from '../src/providers/postmark';
 import { SesProvider, createSesClient } from '../src/providers/ses';
 import { SmtpProvider, createSmtpTransport } from '../src/providers/smtp';
+import { startFakePostmark } from './support/postmark-server';
 import { startSesEmulator } from './support/ses-emulator';
 import { TestSmtpServer } from './support/smtp-server';
 
@@ -298,4 +301,38 @@ describe('control characters never reach an adapter', () => {
       await expect(capture.raw(id)).rejects.toThrow(/ENOENT/);
     },
   );
+});
+
+describe('inline attachments through Postmark (its API, not MIME)', () => {
+  it('when an attachment is inline, then Postmark gets it with ContentID cid:<content_id>; the others without', async () => {
+    const fake = await startFakePostmark();
+    const provider = new PostmarkProvider(
+      new ServerClient(fake.token, new Models.ClientOptions.Configuration(false, fake.host)),
+    );
+    const id = uuidv7();
+    const request = validRequest({
+      html: '<img src="cid:logo@example.com">',
+      attachments: [
+        {
+          filename: 'logo.png',
+          content: base64('png'),
+          content_type: 'image/png',
+          inline: true,
+          content_id: 'logo@example.com',
+        },
+        { filename: 'terms.pdf', content: base64('pdf'), content_type: 'application/pdf' },
+      ],
+    });
+    try {
+      await provider.send({ id, request }, AbortSignal.timeout(10_000));
+      const { json } = await fake.received(id);
+
+      expect(json.Attachments?.map((a) => [a.Name, a.ContentID ?? null])).toEqual([
+        ['logo.png', 'cid:logo@example.com'],
+        ['terms.pdf', null],
+      ]);
+    } finally {
+      await fake.close();
+    }
+  });
 });

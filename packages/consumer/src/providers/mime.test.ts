@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { simpleParser } from 'mailparser';
 import { EMAIL_ID_HEADER, MAX_RECIPIENTS, validateEmailRequest, type EmailRequest } from '@mailer/contract';
 import { MAX_LINE_OCTETS, buildMime, foldableValue, toCrlf, uuidV7Time } from './mime';
@@ -270,4 +271,48 @@ describe('buildMime', () => {
     expect(raw.toString()).not.toMatch(/text\/plain/);
     expect(String((await simpleParser(raw)).html).trimEnd()).toBe('<p>Hi</p>');
   });
+
+  it('when any request the contract accepts is built, then every line ends in CRLF and none is over 998 octets', async () => {
+    await fc.assert(
+      fc.asyncProperty(acceptedRequest, async (request) => {
+        const raw = await buildMime({ id: '0195f2a0-0000-7000-8000-000000000002', request, acceptedAt });
+
+        expect(wireProblems(raw)).toEqual([]);
+      }),
+      { numRuns: 150 },
+    );
+  });
 });
+
+/** Text up to `max` characters: short and varied, or long runs of one piece (ASCII, non-ASCII, spaced). */
+const textUpTo = (max: number) =>
+  fc.oneof(
+    fc.string({ unit: 'grapheme', maxLength: 60 }),
+    fc
+      .tuple(fc.integer({ min: 1, max }), fc.constantFrom('x', 'ü', ' x', 'ab ', '😀', 'ж ', '"\\'))
+      .map(([length, piece]) => piece.repeat(Math.ceil(length / piece.length)).slice(0, length)),
+  );
+
+/** Requests at and around every length limit of a header-bound string, kept only if the contract accepts them. */
+const acceptedRequest = fc
+  .record({
+    subject: textUpTo(998),
+    fromName: textUpTo(256),
+    toNames: fc.array(textUpTo(256), { minLength: 1, maxLength: 5 }),
+    value: textUpTo(998),
+    name: fc.stringMatching(/^X-[A-Za-z0-9-]{1,76}$/),
+    filename: textUpTo(255),
+    text: fc.string({ unit: fc.constantFrom('a', ' ', '\n', '\r', 'é', 'x'.repeat(100)), maxLength: 40 }),
+  })
+  .map(({ subject, fromName, toNames, value, name, filename, text }) =>
+    validateEmailRequest({
+      from: { email: 'sender@example.com', name: fromName },
+      to: toNames.map((toName, i) => ({ email: `r${i}@example.org`, name: toName })),
+      subject,
+      text: `${text}.`,
+      headers: /^x-mailer(?:-|$)/i.test(name) ? {} : { [name]: value },
+      attachments: [{ filename, content: base64('x'), content_type: 'text/plain; charset=utf-8' }],
+    }),
+  )
+  .filter((validated) => validated.ok)
+  .map((validated) => (validated as { readonly value: EmailRequest }).value);
