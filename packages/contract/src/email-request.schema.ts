@@ -50,6 +50,8 @@ export const Patterns = {
   filename: `^[^${CONTROL}/\\\\"]+$`,
   /** RFC 2045 `type "/" subtype *(";" attribute "=" value)`, the value a token or a quoted string. */
   mediaType: `^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*(?:[ ]*;[ ]*${TOKEN}=(?:${TOKEN}|"[^"\\\\${CONTROL}\\u00A0-\\uFFFF]*"))*$`,
+  /** A multipart media type: an attachment is one body part of bytes, never a container of parts. */
+  multipart: `^${anyCase('multipart')}/`,
   // One character class, no repeated group: a grouped pattern overflows V8's regexp stack on MBs.
   base64: '^[A-Za-z0-9+/]+={0,2}$',
   headerName: `^(?:[Xx]-[A-Za-z0-9-]{1,76}|${STANDARD_CALLER_HEADERS.map(anyCase).join('|')})$`,
@@ -115,7 +117,7 @@ const attachmentShape = {
     content_type: {
       type: 'string',
       description:
-        'A media type, with parameters if needed (RFC 2045): `application/pdf`, `text/plain; charset=utf-8`.',
+        'A media type, with parameters if needed (RFC 2045): `application/pdf`, `text/plain; charset=utf-8`; not multipart/*.',
       maxLength: 255,
       pattern: Patterns.mediaType,
     },
@@ -163,6 +165,8 @@ export const Rules = {
     if: { type: 'object', required: ['content_id'], properties: { content_id: true } },
     then: { type: 'object', required: ['inline'], properties: { inline: { const: true } } },
   },
+  /** An attachment is not multipart. */
+  notMultipart: { not: { type: 'string', pattern: Patterns.multipart } },
   /** X-Mailer and X-Mailer-* are the mailer's own. */
   reservedHeader: { not: { type: 'string', pattern: Patterns.reservedHeaderName } },
   /** RFC 8058: List-Unsubscribe-Post only beside a List-Unsubscribe with an https URI. */
@@ -288,7 +292,14 @@ export const emailRequestSchema = {
     },
     attachments: {
       ...requestShape.properties.attachments,
-      items: { ...attachmentShape, allOf: [Rules.inlineNeedsContentId, Rules.contentIdNeedsInline] },
+      items: {
+        ...attachmentShape,
+        properties: {
+          ...attachmentShape.properties,
+          content_type: { ...attachmentShape.properties.content_type, allOf: [Rules.notMultipart] },
+        },
+        allOf: [Rules.inlineNeedsContentId, Rules.contentIdNeedsInline],
+      },
     },
   },
   allOf: [Rules.recipient, Rules.body],

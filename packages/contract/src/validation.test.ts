@@ -376,6 +376,15 @@ describe('validateEmailRequest', () => {
       ]);
     });
 
+    it.each(['multipart/mixed', 'Multipart/Related; type="text/html"'])(
+      'when the content type is %p, then it is refused as multipart',
+      (contentType) => {
+        expect(problemsOf(valid({ attachments: [attachment({ content_type: contentType })] }))).toEqual([
+          { pointer: '/attachments/0/content_type', detail: 'must not be multipart (an attachment is one body part)' },
+        ]);
+      },
+    );
+
     it('when an attachment lacks its fields, then each is required', () => {
       expect(pointersOf(valid({ attachments: [{}] })).sort()).toEqual([
         '/attachments/0/content',

@@ -81,6 +81,8 @@ function describeRule(error: ErrorObject): ValidationProblem | undefined {
       return { pointer: `${at}/content_id`, detail: 'is required when inline is true' };
     case Rules.contentIdNeedsInline:
       return { pointer: `${at}/inline`, detail: 'must be true when content_id is given' };
+    case Rules.notMultipart:
+      return { pointer: at, detail: 'must not be multipart (an attachment is one body part)' };
     case Rules.reservedHeader:
       return {
         pointer: `${at}/${escapePointerToken(error.propertyName ?? '')}`,
