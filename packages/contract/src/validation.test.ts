@@ -1,4 +1,9 @@
-import { MAX_ATTACHMENT_BYTES, MAX_RECIPIENTS, type EmailRequest } from './email-request.schema';
+import {
+  MAX_ATTACHMENT_BASE64_LENGTH,
+  MAX_ATTACHMENT_BYTES,
+  MAX_RECIPIENTS,
+  type EmailRequest,
+} from './email-request.schema';
 import {
   MAX_BATCH_SIZE,
   attachmentBytes,
@@ -42,11 +47,26 @@ function batchProblemsOf(body: unknown): readonly ValidationProblem[] {
 const recipients = (count: number, domain = 'example.org') =>
   Array.from({ length: count }, (_, i) => ({ email: `r${i}@${domain}` }));
 
+/** Control characters that must never reach a header line (C0 with tab, DEL, C1). */
+const controlCharacters = [
+  ['NUL', '\u0000'],
+  ['TAB', '\t'],
+  ['VT', '\u000B'],
+  ['FF', '\u000C'],
+  ['ESC', '\u001B'],
+  ['DEL', '\u007F'],
+  ['NEL (C1)', '\u0085'],
+  ['CSI (C1)', '\u009B'],
+] as const;
+
 const lineBreaks = [
   ['CR', '\r'],
   ['LF', '\n'],
   ['CRLF', '\r\n'],
 ] as const;
+
+const headerNameDetail =
+  'name must be a header name starting with X-, or one of List-Unsubscribe, List-Unsubscribe-Post, In-Reply-To, References';
 
 describe('validateEmailRequest', () => {
   it('when the request is minimal and valid, then ok with the same value', () => {
@@ -185,18 +205,14 @@ describe('validateEmailRequest', () => {
       ]);
     });
 
-    it.each([
-      ['NUL', '\u0000'],
-      ['vertical tab', '\u000B'],
-      ['escape', '\u001B'],
-      ['DEL', '\u007F'],
-    ])('when the subject contains the control character %s, then a problem at /subject', (_label, control) => {
-      expect(pointersOf(valid({ subject: `Hi${control}there` }))).toEqual(['/subject']);
-    });
-
-    it('when the subject contains a tab, then it is allowed (folded headers use tabs)', () => {
-      expect(validateEmailRequest(valid({ subject: 'Hi\tthere' })).ok).toBe(true);
-    });
+    it.each(controlCharacters)(
+      'when the subject contains the control character %s, then a problem at /subject',
+      (_label, control) => {
+        expect(problemsOf(valid({ subject: `Hi${control}there` }))).toEqual([
+          { pointer: '/subject', detail: 'must not contain line breaks or other control characters' },
+        ]);
+      },
+    );
 
     it('when the subject is 998 characters, then ok; at 999, then a problem', () => {
       expect(validateEmailRequest(valid({ subject: 's'.repeat(998) })).ok).toBe(true);
@@ -208,7 +224,23 @@ describe('validateEmailRequest', () => {
     it('when neither text nor html is given, then a problem at /text', () => {
       const { text: _text, ...body } = valid();
 
-      expect(problemsOf(body)).toEqual([{ pointer: '/text', detail: 'text or html (or both) is required' }]);
+      expect(problemsOf(body)).toEqual([
+        { pointer: '/text', detail: 'a non-empty text or html (or both) is required' },
+      ]);
+    });
+
+    it('when text and html are both empty, then the same problem at /text', () => {
+      expect(problemsOf(valid({ text: '', html: '' }))).toEqual([
+        { pointer: '/text', detail: 'a non-empty text or html (or both) is required' },
+      ]);
+    });
+
+    it('when text is empty but html is not, then ok', () => {
+      expect(validateEmailRequest(valid({ text: '', html: '<p>Hi</p>' })).ok).toBe(true);
+    });
+
+    it('when the body holds a tab, a form feed or bare line breaks, then ok (bodies are not header lines)', () => {
+      expect(validateEmailRequest(valid({ text: 'a\tb\fc\nd\re' })).ok).toBe(true);
     });
 
     it('when only html is given, then ok', () => {
@@ -227,7 +259,7 @@ describe('validateEmailRequest', () => {
       'when a header is named %p, then a problem about its name',
       (name) => {
         expect(problemsOf(valid({ headers: { [name]: 'v' } }))).toEqual([
-          { pointer: `/headers/${name}`, detail: 'name must be a header name starting with X-' },
+          { pointer: `/headers/${name}`, detail: headerNameDetail },
         ]);
       },
     );
@@ -294,31 +326,61 @@ describe('validateEmailRequest', () => {
       },
     );
 
-    it.each([
+    it.each<readonly [string, string]>([
       ['CR', 'a\r.pdf'],
       ['LF', 'a\n.pdf'],
       ['a slash', '../etc/passwd'],
       ['a backslash', 'a\\b.pdf'],
       ['a quote', 'a".pdf'],
       ['nothing (empty)', ''],
+      ...controlCharacters.map(([label, control]) => [label, `a${control}.pdf`] as const),
     ])('when the filename contains %s, then a problem at the filename', (_label, filename) => {
       const pointers = new Set(pointersOf(valid({ attachments: [attachment(), attachment({ filename })] })));
 
       expect(pointers).toEqual(new Set(['/attachments/1/filename']));
     });
 
-    it.each(['application/pdf', 'image/svg+xml', 'application/vnd.ms-excel', 'text/x.custom_type'])(
-      'when the content type is %p, then ok',
-      (contentType) => {
-        expect(validateEmailRequest(valid({ attachments: [attachment({ content_type: contentType })] })).ok).toBe(true);
-      },
-    );
+    it.each([
+      'application/pdf',
+      'image/svg+xml',
+      'application/vnd.ms-excel',
+      'text/x.custom_type',
+      'text/plain; charset=utf-8',
+      'text/plain;charset=UTF-8',
+      'text/plain; charset="utf-8"; format=flowed',
+      'application/octet-stream; name="a b.bin"',
+    ])('when the content type is %p, then ok', (contentType) => {
+      expect(validateEmailRequest(valid({ attachments: [attachment({ content_type: contentType })] })).ok).toBe(true);
+    });
 
-    it.each(['pdf', 'application/', '/pdf', 'a/b/c', 'text/plain; charset=utf-8', 'text/pl ain', 'text/plain\r\n'])(
-      'when the content type is %p, then a problem at the content type',
+    it.each([
+      'pdf',
+      'application/',
+      '/pdf',
+      'a/b/c',
+      'text/pl ain',
+      'text/plain\r\n',
+      'text/plain;',
+      'text/plain; charset',
+      'text/plain; charset=',
+      'text/plain; charset=ü',
+      'text/plain; name="a\tb"',
+      'text/plain; name="a"b"',
+      'text/plain; charset=utf-8\r\nBcc: x@y.z',
+    ])('when the content type is %p, then a problem at the content type', (contentType) => {
+      expect(problemsOf(valid({ attachments: [attachment({ content_type: contentType })] }))).toEqual([
+        {
+          pointer: '/attachments/0/content_type',
+          detail: 'must be a media type such as application/pdf or text/plain; charset=utf-8',
+        },
+      ]);
+    });
+
+    it.each(['multipart/mixed', 'Multipart/Related; type="text/html"'])(
+      'when the content type is %p, then it is refused as multipart',
       (contentType) => {
         expect(problemsOf(valid({ attachments: [attachment({ content_type: contentType })] }))).toEqual([
-          { pointer: '/attachments/0/content_type', detail: 'must be a media type such as application/pdf' },
+          { pointer: '/attachments/0/content_type', detail: 'must not be multipart (an attachment is one body part)' },
         ]);
       },
     );
@@ -328,6 +390,17 @@ describe('validateEmailRequest', () => {
         '/attachments/0/content',
         '/attachments/0/content_type',
         '/attachments/0/filename',
+      ]);
+    });
+
+    it('when one attachment is longer than the whole cap encodes to, then the schema refuses its content', () => {
+      const content = 'A'.repeat(MAX_ATTACHMENT_BASE64_LENGTH + 4);
+
+      expect(problemsOf(valid({ attachments: [attachment({ content })] }))).toEqual([
+        {
+          pointer: '/attachments/0/content',
+          detail: `must NOT have more than ${MAX_ATTACHMENT_BASE64_LENGTH} characters`,
+        },
       ]);
     });
 
@@ -389,6 +462,251 @@ describe('validateEmailRequest', () => {
       const metadata = Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`m${i}`, i]));
 
       expect(pointersOf(valid({ metadata }))).toEqual(['/metadata']);
+    });
+  });
+
+  describe('control characters in header-bound strings', () => {
+    const places: [string, (text: string) => Record<string, unknown>][] = [
+      ['/subject', (text) => valid({ subject: `Hi ${text}` })],
+      ['/from/name', (text) => valid({ from: { email: 'a@example.com', name: `A ${text}` } })],
+      ['/cc/0/name', (text) => valid({ cc: [{ email: 'c@example.org', name: text }] })],
+      ['/reply_to/0/name', (text) => valid({ reply_to: [{ email: 'r@example.org', name: text }] })],
+      ['/headers/X-Campaign', (text) => valid({ headers: { 'X-Campaign': text } })],
+      ['/attachments/0/filename', (text) => valid({ attachments: [attachment({ filename: `f${text}.pdf` })] })],
+      ['/tags/kind', (text) => valid({ tags: { kind: text } })],
+    ];
+
+    it.each(
+      places.flatMap(([pointer, body]) => controlCharacters.map(([label, c]) => [pointer, label, body(c)] as const)),
+    )('when %s holds %s, then the request is refused at that pointer only', (pointer, _label, body) => {
+      expect(pointersOf(body)).toEqual([pointer]);
+    });
+
+    it('when several strings hold control characters, then each pointer is named', () => {
+      const body = valid({
+        subject: 'a\u0000',
+        from: { email: 'a@example.com', name: 'b\u001b' },
+        attachments: [attachment({ filename: 'c\u007f.pdf' }), attachment({ filename: 'd\t.pdf' })],
+      });
+
+      expect(pointersOf(body).sort()).toEqual([
+        '/attachments/0/filename',
+        '/attachments/1/filename',
+        '/from/name',
+        '/subject',
+      ]);
+    });
+  });
+
+  describe('standard headers', () => {
+    it('when List-Unsubscribe, List-Unsubscribe-Post, In-Reply-To and References are valid, then ok', () => {
+      const headers = {
+        'List-Unsubscribe': '<https://example.com/u/1>, <mailto:unsubscribe@example.com?subject=1>',
+        'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+        'In-Reply-To': '<a.1@example.com>',
+        References: '<a.0@example.com> <a.1@example.com> <x@[127.0.0.1]>',
+      };
+
+      expect(validateEmailRequest(valid({ headers })).ok).toBe(true);
+    });
+
+    it('when standard header names come in another case, then they are recognised', () => {
+      const headers = {
+        'list-unsubscribe': '<https://example.com/u>',
+        'LIST-UNSUBSCRIBE-POST': 'List-Unsubscribe=One-Click',
+      };
+
+      expect(validateEmailRequest(valid({ headers })).ok).toBe(true);
+    });
+
+    it.each([
+      ['a bare URI', 'https://example.com/u'],
+      ['an empty list', ''],
+      ['a space inside the URI', '<https://example.com/a b>'],
+      ['a missing comma', '<https://example.com/a> <mailto:a@example.com>'],
+      ['a control character', '<https://example.com/a>\u0000'],
+      ['a non-ASCII URI', '<https://exämple.com/a>'],
+    ])('when List-Unsubscribe is %s, then a problem at it', (_label, value) => {
+      expect(problemsOf(valid({ headers: { 'List-Unsubscribe': value } }))).toEqual([
+        { pointer: '/headers/List-Unsubscribe', detail: 'must be one or more <URI>, separated by commas (RFC 2369)' },
+      ]);
+    });
+
+    it('when List-Unsubscribe is too long for one header line, then a problem at it', () => {
+      const value = `<https://example.com/${'u'.repeat(980)}>`;
+
+      expect(problemsOf(valid({ headers: { 'List-Unsubscribe': value } }))).toEqual([
+        { pointer: '/headers/List-Unsubscribe', detail: 'must NOT have more than 980 characters' },
+      ]);
+    });
+
+    it.each(['List-Unsubscribe=one-click', 'One-Click', ' List-Unsubscribe=One-Click', ''])(
+      'when List-Unsubscribe-Post is %p, then it must be exactly the RFC 8058 value',
+      (value) => {
+        const headers = { 'List-Unsubscribe': '<https://example.com/u>', 'List-Unsubscribe-Post': value };
+
+        expect(problemsOf(valid({ headers }))).toEqual([
+          { pointer: '/headers/List-Unsubscribe-Post', detail: 'must be exactly "List-Unsubscribe=One-Click"' },
+        ]);
+      },
+    );
+
+    it.each([
+      ['no List-Unsubscribe', {}],
+      ['a List-Unsubscribe with only mailto', { 'List-Unsubscribe': '<mailto:u@example.com>' }],
+      ['a List-Unsubscribe with only http', { 'List-Unsubscribe': '<http://example.com/u>' }],
+    ])('when List-Unsubscribe-Post comes with %s, then a problem at List-Unsubscribe-Post', (_label, others) => {
+      const headers = { ...others, 'list-unsubscribe-post': 'List-Unsubscribe=One-Click' };
+
+      expect(problemsOf(valid({ headers }))).toEqual([
+        {
+          pointer: '/headers/list-unsubscribe-post',
+          detail: 'needs a List-Unsubscribe header with an https URI (RFC 8058)',
+        },
+      ]);
+    });
+
+    it.each([
+      ['a bare id', 'a@example.com'],
+      ['no @', '<a.example.com>'],
+      ['two @', '<a@b@example.com>'],
+      ['a comma between ids', '<a@example.com>,<b@example.com>'],
+      ['a space inside an id', '<a b@example.com>'],
+      ['a double dot', '<a..b@example.com>'],
+      ['a line break', '<a@example.com>\r\n <b@example.com>'],
+    ])('when References or In-Reply-To is %s, then a problem at each', (_label, value) => {
+      const detail = 'must be one or more message ids such as <id@example.com>, separated by spaces';
+
+      expect(problemsOf(valid({ headers: { 'In-Reply-To': value, References: value } }))).toEqual([
+        { pointer: '/headers/In-Reply-To', detail },
+        { pointer: '/headers/References', detail },
+      ]);
+    });
+
+    it.each(['Reply-To', 'List-Id', 'List-Unsubscribe-X', 'Message-ID', 'Date', 'Sender'])(
+      'when a caller sets the other standard header %p, then it is still refused by name',
+      (name) => {
+        expect(problemsOf(valid({ headers: { [name]: 'v' } }))).toEqual([
+          { pointer: `/headers/${name}`, detail: headerNameDetail },
+        ]);
+      },
+    );
+
+    it('when a standard header repeats in another case, then the repeat is named', () => {
+      const headers = { References: '<a@example.com>', references: '<b@example.com>' };
+
+      expect(problemsOf(valid({ headers }))).toEqual([
+        { pointer: '/headers/references', detail: 'repeats a header name (names are case-insensitive)' },
+      ]);
+    });
+  });
+
+  describe('inline attachments', () => {
+    const inline = (overrides: Record<string, unknown> = {}) =>
+      attachment({
+        filename: 'logo.png',
+        content_type: 'image/png',
+        inline: true,
+        content_id: 'logo@example.com',
+        ...overrides,
+      });
+
+    it('when an attachment is inline with a content_id, then ok', () => {
+      expect(
+        validateEmailRequest(valid({ html: '<img src="cid:logo@example.com">', attachments: [inline()] })).ok,
+      ).toBe(true);
+    });
+
+    it('when inline is true without a content_id, then content_id is required', () => {
+      const { content_id: _id, ...noId } = inline();
+
+      expect(problemsOf(valid({ attachments: [attachment(), noId] }))).toEqual([
+        { pointer: '/attachments/1/content_id', detail: 'is required when inline is true' },
+      ]);
+    });
+
+    it.each([
+      ['inline is false', { inline: false }],
+      ['inline is absent', { inline: undefined }],
+    ])('when a content_id is given and %s, then a problem at inline', (_label, change) => {
+      const body = JSON.parse(JSON.stringify(valid({ attachments: [inline(change)] }))) as unknown;
+
+      expect(problemsOf(body)).toEqual([
+        { pointer: '/attachments/0/inline', detail: 'must be true when content_id is given' },
+      ]);
+    });
+
+    it.each(['<logo@example.com>', 'logo', 'logo@', 'a b@example.com', 'logo@example.com\r\n', 'lögo@example.com'])(
+      'when the content_id is %p, then a problem at it',
+      (contentId) => {
+        expect(problemsOf(valid({ attachments: [inline({ content_id: contentId })] }))).toEqual([
+          {
+            pointer: '/attachments/0/content_id',
+            detail: 'must be a content-id such as logo@example.com (RFC 2392, no angle brackets)',
+          },
+        ]);
+      },
+    );
+
+    it('when two attachments share a content_id (in any case), then the repeat is named', () => {
+      const body = valid({ attachments: [inline(), inline({ content_id: 'LOGO@example.com' })] });
+
+      expect(problemsOf(body)).toEqual([{ pointer: '/attachments/1/content_id', detail: 'repeats a content_id' }]);
+    });
+
+    it('when inline is not a boolean, then a type problem at it', () => {
+      expect(problemsOf(valid({ attachments: [inline({ inline: 'yes' })] }))).toEqual([
+        { pointer: '/attachments/0/inline', detail: 'must be boolean' },
+      ]);
+    });
+  });
+
+  describe('well-formed Unicode', () => {
+    it.each([
+      ['/subject', valid({ subject: 'Hi \ud800' })],
+      ['/text', valid({ text: 'a\udfffb' })],
+      ['/html', valid({ html: '\ud83d' })],
+      ['/from/name', valid({ from: { email: 'a@example.com', name: '\udc00x' } })],
+      ['/headers/X-A', valid({ headers: { 'X-A': '\ud800' } })],
+      ['/tags/kind', valid({ tags: { kind: '\ud800' } })],
+      ['/metadata/m', valid({ metadata: { m: 'x\udbff' } })],
+      ['/attachments/0/filename', valid({ attachments: [attachment({ filename: 'a\ud800.pdf' })] })],
+    ])('when %s holds a lone surrogate, then a problem at it', (pointer, body) => {
+      expect(problemsOf(body)).toContainEqual({ pointer, detail: 'must be well-formed Unicode (no lone surrogates)' });
+      expect(new Set(pointersOf(body))).toEqual(new Set([pointer]));
+    });
+
+    it('when a property name holds a lone surrogate, then a problem names it', () => {
+      expect(problemsOf(valid({ metadata: { 'k\ud800': 1 } }))).toEqual([
+        { pointer: '/metadata/k\ud800', detail: 'name must be well-formed Unicode (no lone surrogates)' },
+      ]);
+    });
+
+    it('when the JSON text escapes a lone surrogate, then the parsed request is refused', () => {
+      const body: unknown = JSON.parse(
+        '{"from":{"email":"a@example.com"},"to":[{"email":"b@example.org"}],"subject":"s","text":"\\ud800"}',
+      );
+
+      expect(pointersOf(body)).toEqual(['/text']);
+    });
+
+    it('when a string holds a proper surrogate pair (an emoji), then ok', () => {
+      expect(
+        validateEmailRequest(valid({ subject: 'Hi 😀', text: '😀', from: { email: 'a@example.com', name: '😀' } })).ok,
+      ).toBe(true);
+    });
+
+    it('when a batch item holds a lone surrogate, then the pointer names the item', () => {
+      expect(batchProblemsOf({ emails: [valid(), valid({ text: '\ud800' })] })).toEqual([
+        { pointer: '/emails/1/text', detail: 'must be well-formed Unicode (no lone surrogates)' },
+      ]);
+    });
+
+    it('when junk is nested very deeply, then the walk does not overflow', () => {
+      let deep: unknown = '\ud800';
+      for (let i = 0; i < 100_000; i += 1) deep = [deep];
+
+      expect(pointersOf(valid({ metadata: { deep } }))).toContain('/metadata/deep');
     });
   });
 

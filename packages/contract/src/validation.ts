@@ -1,9 +1,11 @@
-import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import { Ajv2020 as Ajv, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import {
   MAX_ATTACHMENT_BYTES,
   MAX_RECIPIENTS,
-  RESERVED_HEADER_PREFIX,
+  Patterns,
+  Rules,
+  STANDARD_CALLER_HEADERS,
   emailRequestSchema,
   type EmailRequest,
 } from './email-request.schema';
@@ -42,7 +44,63 @@ function escapePointerToken(token: string): string {
   return token.replaceAll('~', '~0').replaceAll('/', '~1');
 }
 
+/** What each pattern of the schema means, said in words (patterns are unreadable in a message). */
+const patternDetails = new Map<string, string>([
+  [Patterns.noControlCharacters, 'must not contain line breaks or other control characters'],
+  [Patterns.filename, 'must not contain control characters, slashes, backslashes or double quotes'],
+  [Patterns.mediaType, 'must be a media type such as application/pdf or text/plain; charset=utf-8'],
+  [Patterns.base64, 'must be padded standard base64'],
+  [Patterns.headerName, `must be a header name starting with X-, or one of ${STANDARD_CALLER_HEADERS.join(', ')}`],
+  [Patterns.tagName, 'must be 1-64 letters, digits, _ . or -'],
+  [Patterns.contentId, 'must be a content-id such as logo@example.com (RFC 2392, no angle brackets)'],
+  [Patterns.msgIdList, 'must be one or more message ids such as <id@example.com>, separated by spaces'],
+  [Patterns.listUnsubscribe, 'must be one or more <URI>, separated by commas (RFC 2369)'],
+]);
+
+function patternDetail(pattern: string): string {
+  return patternDetails.get(pattern) ?? `must match pattern ${pattern}`;
+}
+
+/** The property of `value` (an object) whose name matches `pattern`, if any. */
+function nameMatching(value: unknown, pattern: RegExp): string | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  return Object.keys(value).find((name) => pattern.test(name));
+}
+
+const oneClickName = /^list-unsubscribe-post$/i;
+
+/** Problems for the errors of a rule of {@link Rules}, worded for the caller; undefined for other errors. */
+function describeRule(error: ErrorObject): ValidationProblem | undefined {
+  const at = error.instancePath;
+  switch (error.parentSchema) {
+    case Rules.recipient:
+      return { pointer: `${at}/to`, detail: 'at least one recipient is required in to, cc or bcc' };
+    case Rules.body:
+      return { pointer: `${at}/text`, detail: 'a non-empty text or html (or both) is required' };
+    case Rules.inlineNeedsContentId:
+      return { pointer: `${at}/content_id`, detail: 'is required when inline is true' };
+    case Rules.contentIdNeedsInline:
+      return { pointer: `${at}/inline`, detail: 'must be true when content_id is given' };
+    case Rules.notMultipart:
+      return { pointer: at, detail: 'must not be multipart (an attachment is one body part)' };
+    case Rules.reservedHeader:
+      return {
+        pointer: `${at}/${escapePointerToken(error.propertyName ?? '')}`,
+        detail: 'X-Mailer and X-Mailer-* headers are reserved for the mailer',
+      };
+    case Rules.oneClickNeedsHttps:
+      return {
+        pointer: `${at}/${escapePointerToken(nameMatching(error.data, oneClickName) ?? 'List-Unsubscribe-Post')}`,
+        detail: 'needs a List-Unsubscribe header with an https URI (RFC 8058)',
+      };
+    default:
+      return undefined;
+  }
+}
+
 function describe(error: ErrorObject): ValidationProblem {
+  const rule = describeRule(error);
+  if (rule !== undefined) return rule;
   const params = error.params as Record<string, unknown>;
   if (error.propertyName !== undefined) {
     // An error inside `propertyNames`: it is about the name of a property, so point at that.
@@ -62,24 +120,12 @@ function describe(error: ErrorObject): ValidationProblem {
         detail: 'is not an allowed property',
       };
     case 'pattern':
-      return {
-        pointer: error.instancePath,
-        detail: patternDetail(String(params['pattern'])),
-      };
+      return { pointer: error.instancePath, detail: patternDetail(String(params['pattern'])) };
+    case 'const':
+      return { pointer: error.instancePath, detail: `must be exactly ${JSON.stringify(params['allowedValue'])}` };
     default:
       return { pointer: error.instancePath, detail: error.message ?? 'is invalid' };
   }
-}
-
-/** Patterns are unreadable in a message; say what they mean instead. */
-function patternDetail(pattern: string): string {
-  if (pattern.startsWith('^[^\\u0000')) return 'must not contain line breaks or other control characters';
-  if (pattern.startsWith('^[Xx]-')) return 'must be a header name starting with X-';
-  if (pattern.startsWith('^[A-Za-z0-9+/]+')) return 'must be padded standard base64';
-  if (pattern.startsWith('^[^\\r\\n/')) return 'must not contain line breaks, slashes or quotes';
-  if (pattern.includes('/[A-Za-z0-9]')) return 'must be a media type such as application/pdf';
-  if (pattern.startsWith('^[A-Za-z0-9_.-]')) return 'must be 1-64 letters, digits, _ . or -';
-  return `must match pattern ${pattern}`;
 }
 
 /** Decoded byte length of padded base64 text that the schema already accepted. */
@@ -102,21 +148,17 @@ export function isOverAttachmentCap(email: EmailRequest): boolean {
   return attachmentBytes(email) > MAX_ATTACHMENT_BYTES;
 }
 
-/** Rules JSON Schema cannot state clearly, checked on a value that passed the schema. */
+/** Rules JSON Schema cannot state, checked on a value that passed the schema. */
 function crossFieldProblems(email: EmailRequest, base: string): ValidationProblem[] {
   const problems: ValidationProblem[] = [];
   const recipients = (email.to?.length ?? 0) + (email.cc?.length ?? 0) + (email.bcc?.length ?? 0);
-  if (recipients === 0) {
-    problems.push({ pointer: `${base}/to`, detail: 'at least one recipient is required in to, cc or bcc' });
-  } else if (recipients > MAX_RECIPIENTS) {
+  if (recipients > MAX_RECIPIENTS) {
     problems.push({
       pointer: `${base}/to`,
       detail: `at most ${MAX_RECIPIENTS} recipients in total across to, cc and bcc (got ${recipients})`,
     });
   }
-  if (email.text === undefined && email.html === undefined) {
-    problems.push({ pointer: `${base}/text`, detail: 'text or html (or both) is required' });
-  }
+  const contentIds = new Set<string>();
   (email.attachments ?? []).forEach((attachment, index) => {
     if (attachment.content.length % 4 !== 0) {
       problems.push({
@@ -124,24 +166,61 @@ function crossFieldProblems(email: EmailRequest, base: string): ValidationProble
         detail: 'must be padded standard base64 (length a multiple of 4)',
       });
     }
+    const id = attachment.content_id?.toLowerCase();
+    if (id === undefined) return;
+    if (contentIds.has(id)) {
+      problems.push({ pointer: `${base}/attachments/${index}/content_id`, detail: 'repeats a content_id' });
+    }
+    contentIds.add(id);
   });
   const seen = new Set<string>();
   for (const name of Object.keys(email.headers ?? {})) {
     const lower = name.toLowerCase();
-    const pointer = `${base}/headers/${escapePointerToken(name)}`;
-    if (lower === RESERVED_HEADER_PREFIX || lower.startsWith(`${RESERVED_HEADER_PREFIX}-`)) {
-      problems.push({ pointer, detail: 'X-Mailer and X-Mailer-* headers are reserved for the mailer' });
-    }
     if (seen.has(lower)) {
-      problems.push({ pointer, detail: 'repeats a header name (names are case-insensitive)' });
+      problems.push({
+        pointer: `${base}/headers/${escapePointerToken(name)}`,
+        detail: 'repeats a header name (names are case-insensitive)',
+      });
     }
     seen.add(lower);
   }
   return problems;
 }
 
+const illFormedDetail = 'must be well-formed Unicode (no lone surrogates)';
+
+/** `String.prototype.isWellFormed` (ES2024, in Node since 20; the project's `lib` is older). */
+const isWellFormed = (text: string): boolean => (text as unknown as { isWellFormed(): boolean }).isWellFormed();
+
+/**
+ * Every string (property names included) that holds a lone surrogate: JSON allows `\ud800`
+ * escapes, and such a string cannot be encoded as UTF-8, so it would go out as U+FFFD. Walks
+ * plain objects and arrays without recursion, so that deep junk cannot overflow the stack.
+ */
+function illFormedStrings(body: unknown, base: string): ValidationProblem[] {
+  const problems: ValidationProblem[] = [];
+  const pending: { value: unknown; pointer: string }[] = [{ value: body, pointer: base }];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const { value, pointer } = next;
+    if (typeof value === 'string') {
+      if (!isWellFormed(value)) problems.push({ pointer, detail: illFormedDetail });
+      continue;
+    }
+    if (typeof value !== 'object' || value === null) continue;
+    const prototype: unknown = Object.getPrototypeOf(value);
+    if (!Array.isArray(value) && prototype !== Object.prototype && prototype !== null) continue;
+    for (const key of Object.keys(value)) {
+      const at = `${pointer}/${escapePointerToken(key)}`;
+      if (!isWellFormed(key)) problems.push({ pointer: at, detail: `name ${illFormedDetail}` });
+      pending.push({ value: (value as Record<string, unknown>)[key], pointer: at });
+    }
+  }
+  return problems.reverse();
+}
+
 function createAjv(): Ajv {
-  const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
+  // verbose: errors carry the schema that failed, so that the rules in `Rules` can be worded.
+  const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, verbose: true });
   addFormats(ajv, ['email']);
   ajv.addSchema(emailRequestSchema);
   return ajv;
@@ -159,9 +238,30 @@ function validators(): { email: ValidateFunction; batch: ValidateFunction } {
   return compiled;
 }
 
-/** Turns ajv errors into problems, dropping the summary ajv adds after each `propertyNames` error. */
+const ruleSchemas = new Set<unknown>(Object.values(Rules));
+
+/**
+ * Turns ajv errors into problems. Drops the summary ajv adds after each `propertyNames` error,
+ * and the inner errors of a rule from {@link Rules} (its branches), which its own problem words.
+ * A rule's problem also gives way to a plainer one: a value of the wrong type, or another
+ * problem at the same pointer (`text: 42` is "must be string", not also "text or html").
+ */
 function describeAll(errors: readonly ErrorObject[] | null | undefined): ValidationProblem[] {
-  return (errors ?? []).filter((error) => error.keyword !== 'propertyNames').map(describe);
+  const all = errors ?? [];
+  const rules = all.filter((error) => ruleSchemas.has(error.parentSchema));
+  const inner = (error: ErrorObject): boolean =>
+    rules.some((rule) => {
+      const base = rule.schemaPath.slice(0, rule.schemaPath.lastIndexOf('/') + 1);
+      return rule !== error && error.schemaPath.startsWith(base) && error.instancePath.startsWith(rule.instancePath);
+    });
+  const kept = all.filter((error) => error.keyword !== 'propertyNames' && !inner(error));
+  const plain = kept.filter((error) => !rules.includes(error)).map(describe);
+  const wrongType = new Set(kept.filter((error) => error.keyword === 'type').map((error) => error.instancePath));
+  const fromRules = kept
+    .filter((error) => rules.includes(error) && !wrongType.has(error.instancePath))
+    .map(describe)
+    .filter((problem) => !plain.some((other) => other.pointer === problem.pointer));
+  return [...plain, ...fromRules];
 }
 
 function unique(problems: ValidationProblem[]): ValidationProblem[] {
@@ -174,15 +274,15 @@ function unique(problems: ValidationProblem[]): ValidationProblem[] {
   });
 }
 
-/** Validates one email request: the schema, then the cross-field rules. Reports every problem. */
+/** Validates one email request: the schema, then the rules it cannot say. Reports every problem. */
 export function validateEmailRequest(body: unknown): Validated<EmailRequest> {
   const check = validators().email;
+  const problems = illFormedStrings(body, '');
   if (!check(body)) {
-    return { ok: false, problems: describeAll(check.errors) };
+    return { ok: false, problems: unique([...problems, ...describeAll(check.errors)]) };
   }
-  const email = body as EmailRequest;
-  const problems = crossFieldProblems(email, '');
-  return problems.length > 0 ? { ok: false, problems } : { ok: true, value: email };
+  problems.push(...crossFieldProblems(body as EmailRequest, ''));
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, value: body as EmailRequest };
 }
 
 /**
@@ -191,7 +291,7 @@ export function validateEmailRequest(body: unknown): Validated<EmailRequest> {
  */
 export function validateEmailBatch(body: unknown): Validated<EmailRequest[]> {
   const check = validators().batch;
-  const problems: ValidationProblem[] = [];
+  const problems: ValidationProblem[] = illFormedStrings(body, '');
   if (!check(body)) {
     problems.push(...describeAll(check.errors));
   }

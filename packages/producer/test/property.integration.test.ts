@@ -5,6 +5,8 @@ import fc from 'fast-check';
 import request from 'supertest';
 import {
   MAX_BATCH_SIZE,
+  ONE_CLICK_UNSUBSCRIBE,
+  Patterns,
   batchIndexOf,
   validateEmailBatch,
   validateEmailRequest,
@@ -62,8 +64,21 @@ function richEmail(): Record<string, unknown> {
     ...validEmail({ text: 'Hello.' }),
     cc: [{ email: 'cc@example.org' }],
     html: '<p>Hello.</p>',
-    headers: { 'X-Campaign': 'spring' },
-    attachments: [{ filename: 'a.pdf', content: 'JVBERi0xLjQK', content_type: 'application/pdf' }],
+    headers: {
+      'X-Campaign': 'spring',
+      'List-Unsubscribe': '<https://example.com/u/1>',
+      References: '<r.1@example.com>',
+    },
+    attachments: [
+      { filename: 'a.pdf', content: 'JVBERi0xLjQK', content_type: 'application/pdf' },
+      {
+        filename: 'logo.png',
+        content: 'iVBORw==',
+        content_type: 'image/png',
+        inline: true,
+        content_id: 'logo@example.com',
+      },
+    ],
     tags: { kind: 'receipt' },
     metadata: { order: 'A-1' },
   };
@@ -85,25 +100,46 @@ const fieldPaths: Path[] = [
   ['html'],
   ['headers'],
   ['headers', 'X-Campaign'],
+  ['headers', 'List-Unsubscribe'],
+  ['headers', 'References'],
   ['attachments'],
   ['attachments', 0],
   ['attachments', 0, 'content'],
   ['attachments', 0, 'filename'],
   ['attachments', 0, 'content_type'],
+  ['attachments', 1, 'inline'],
+  ['attachments', 1, 'content_id'],
   ['tags'],
   ['tags', 'kind'],
   ['metadata'],
   ['metadata', 'order'],
 ];
 
-/** Strings that end up in a header line of the sent email; a line break there is header injection. */
+/**
+ * Strings that end up in a header line of the sent email: a line break there is header
+ * injection, and no other control character may reach a header either.
+ */
 const headerBoundStrings: Path[] = [
   ['subject'],
   ['from', 'name'],
   ['to', 0, 'name'],
   ['headers', 'X-Campaign'],
+  ['headers', 'List-Unsubscribe'],
+  ['headers', 'References'],
   ['attachments', 0, 'filename'],
+  ['attachments', 0, 'content_type'],
+  ['attachments', 1, 'content_id'],
   ['tags', 'kind'],
+];
+
+/** Every string of {@link richEmail}: each must be well-formed Unicode. */
+const allStrings: Path[] = [
+  ...headerBoundStrings,
+  ['from', 'email'],
+  ['text'],
+  ['html'],
+  ['attachments', 0, 'content'],
+  ['metadata', 'order'],
 ];
 
 const objectPaths: Path[] = [[], ['from'], ['to', 0], ['headers'], ['attachments', 0], ['tags'], ['metadata']];
@@ -151,6 +187,15 @@ function pointerOf(path: Path): string {
 }
 
 const lineBreak = fc.constantFrom('\r', '\n', '\r\n');
+
+/** Line breaks and the other control characters (C0 with tab, DEL, C1). */
+const controlCharacter = fc.oneof(
+  lineBreak,
+  fc.integer({ min: 0, max: 0x1f }).map((code) => String.fromCharCode(code)),
+  fc.integer({ min: 0x7f, max: 0x9f }).map((code) => String.fromCharCode(code)),
+);
+
+const loneSurrogate = fc.integer({ min: 0xd800, max: 0xdfff }).map((code) => String.fromCharCode(code));
 
 /** Kinds of damage done to a valid request; `junk` supplies wrong values. */
 function mutations(junk: fc.Arbitrary<unknown>): fc.Arbitrary<Mutation> {
@@ -254,15 +299,52 @@ const anything = fc.anything({
   withTypedArray: true,
 });
 
-const noLineBreak = (text: string) => !/[\r\n]/.test(text);
+const noControlCharacters = new RegExp(Patterns.noControlCharacters, 'u');
+
+/** Text that may go into a header line: no control characters. */
+const headerSafe = (text: string) => noControlCharacters.test(text);
 
 const address = fc.record(
   {
     email: fc.emailAddress().filter((email) => email.length <= 254),
-    name: fc.string({ unit: 'grapheme', maxLength: 40 }).filter(noLineBreak),
+    name: fc.string({ unit: 'grapheme', maxLength: 40 }).filter(headerSafe),
   },
   { requiredKeys: ['email'] },
 );
+
+const msgId = fc
+  .tuple(fc.stringMatching(/^[A-Za-z0-9.$%+-]{1,20}$/), fc.domain())
+  .map(([left, domain]) => `<${left.replace(/^\.+|\.+$/g, 'x').replace(/\.{2,}/g, '.')}@${domain}>`);
+
+/** The standard headers a caller may set, in any case, valid together (one-click only with an https URI). */
+const standardHeaders = fc
+  .record(
+    {
+      unsubscribe: fc.array(
+        fc.constantFrom('<https://example.com/u/1>', '<mailto:u@example.com>', '<http://e.com/u>'),
+        {
+          minLength: 1,
+          maxLength: 3,
+        },
+      ),
+      oneClick: fc.boolean(),
+      inReplyTo: msgId,
+      references: fc.array(msgId, { minLength: 1, maxLength: 5 }),
+      lowerCase: fc.boolean(),
+    },
+    { requiredKeys: ['lowerCase', 'oneClick'] },
+  )
+  .map(({ unsubscribe, oneClick, inReplyTo, references, lowerCase }) => {
+    const name = (text: string) => (lowerCase ? text.toLowerCase() : text);
+    const headers: Record<string, string> = {};
+    if (unsubscribe !== undefined) headers[name('List-Unsubscribe')] = unsubscribe.join(', ');
+    if (oneClick && unsubscribe?.some((uri) => uri.startsWith('<https:')) === true) {
+      headers[name('List-Unsubscribe-Post')] = ONE_CLICK_UNSUBSCRIBE;
+    }
+    if (inReplyTo !== undefined) headers[name('In-Reply-To')] = inReplyTo;
+    if (references !== undefined) headers[name('References')] = references.join(' ');
+    return headers;
+  });
 
 /** Requests that keep every rule, built from generated parts (not mutations of one example). */
 const validRequest = fc
@@ -272,35 +354,50 @@ const validRequest = fc
       to: fc.array(address, { minLength: 1, maxLength: 5 }),
       cc: fc.array(address, { maxLength: 5 }),
       reply_to: fc.array(address, { maxLength: 2 }),
-      subject: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 100 }).filter(noLineBreak),
-      text: fc.string({ unit: 'grapheme', maxLength: 200 }),
+      subject: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 100 }).filter(headerSafe),
+      text: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 200 }),
       html: fc.string({ maxLength: 200 }),
-      headers: fc.dictionary(
-        fc.stringMatching(/^[Xx]-[A-Za-z0-9-]{1,76}$/).filter((name) => !name.toLowerCase().startsWith('x-mailer-')),
-        fc.string({ maxLength: 100 }).filter(noLineBreak),
-        { maxKeys: 5 },
-      ),
-      attachments: fc.array(
-        fc.record({
-          filename: fc
-            .string({ unit: 'grapheme', minLength: 1, maxLength: 40 })
-            .filter((name) => !/[\r\n/\\"]/.test(name)),
-          content: fc
-            .uint8Array({ minLength: 1, maxLength: 100 })
-            .map((bytes) => Buffer.from(bytes).toString('base64')),
-          content_type: fc.constantFrom(
-            'application/pdf',
-            'image/png',
-            'text/csv',
-            'application/vnd.ms-excel',
-            'image/svg+xml',
+      headers: fc
+        .tuple(
+          fc.dictionary(
+            fc.stringMatching(/^[Xx]-[A-Za-z0-9-]{1,76}$/).filter((name) => !/^x-mailer(?:-|$)/i.test(name)),
+            fc.string({ maxLength: 100 }).filter(headerSafe),
+            { maxKeys: 5 },
           ),
-        }),
-        { maxLength: 3 },
-      ),
+          standardHeaders,
+        )
+        .map(([custom, standard]) => ({ ...custom, ...standard })),
+      attachments: fc
+        .array(
+          fc.record({
+            filename: fc
+              .string({ unit: 'grapheme', minLength: 1, maxLength: 40 })
+              .filter((name) => headerSafe(name) && !/[/\\"]/.test(name)),
+            content: fc
+              .uint8Array({ minLength: 1, maxLength: 100 })
+              .map((bytes) => Buffer.from(bytes).toString('base64')),
+            content_type: fc.constantFrom(
+              'application/pdf',
+              'image/png',
+              'text/csv',
+              'application/vnd.ms-excel',
+              'image/svg+xml',
+              'text/plain; charset=utf-8',
+              'text/plain; charset="utf-8"; format=flowed',
+            ),
+            inline: fc.boolean(),
+          }),
+          { maxLength: 3 },
+        )
+        .map((attachments) =>
+          // Inline ones get a content_id of their own (each may be used once); the others none.
+          attachments.map(({ inline, ...rest }, i) =>
+            inline ? { ...rest, inline, content_id: `part${i}.${i}@example.com` } : rest,
+          ),
+        ),
       tags: fc.dictionary(
         fc.stringMatching(/^[A-Za-z0-9_.-]{1,64}$/),
-        fc.string({ maxLength: 50 }).filter(noLineBreak),
+        fc.string({ maxLength: 50 }).filter(headerSafe),
         {
           maxKeys: 10,
         },
@@ -360,9 +457,9 @@ describe('validation of generated requests', () => {
     );
   });
 
-  it('when a line break is put into any string that becomes a header line, then the request is refused at that string', () => {
+  it('when a control character is put into any string that becomes a header line, then the request is refused at that string', () => {
     fc.assert(
-      fc.property(fc.constantFrom(...headerBoundStrings), lineBreak, fc.nat(), (path, breakChars, at) => {
+      fc.property(fc.constantFrom(...headerBoundStrings), controlCharacter, fc.nat(), (path, breakChars, at) => {
         const body = richEmail();
         const before = parentOf(body, path)?.[path.at(-1) ?? ''];
         const text = typeof before === 'string' ? before : 'Name';
@@ -375,6 +472,41 @@ describe('validation of generated requests', () => {
         expect(result.ok ? [] : result.problems.map((p) => p.pointer)).toContain(pointerOf(path));
       }),
       { numRuns: 300 },
+    );
+  });
+
+  it('when a lone surrogate is put into any string, then the request is refused at that string', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...allStrings), loneSurrogate, fc.nat(), (path, surrogate, at) => {
+        const body = richEmail();
+        const before = parentOf(body, path)?.[path.at(-1) ?? ''];
+        const text = typeof before === 'string' ? before : 'x';
+        const cut = at % (text.length + 1);
+        setAt(body, path, text.slice(0, cut) + surrogate + text.slice(cut));
+
+        const result = validateEmailRequest(body);
+
+        expect(result.ok ? [] : result.problems).toContainEqual({
+          pointer: pointerOf(path),
+          detail: 'must be well-formed Unicode (no lone surrogates)',
+        });
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('when text and html are both empty or absent, then the request is refused at /text', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(undefined, ''), fc.constantFrom(undefined, ''), (text, html) => {
+        const { text: _text, html: _html, ...rest } = richEmail();
+        const body = { ...rest, ...(text === undefined ? {} : { text }), ...(html === undefined ? {} : { html }) };
+
+        expect(validateEmailRequest(body)).toEqual({
+          ok: false,
+          problems: [{ pointer: '/text', detail: 'a non-empty text or html (or both) is required' }],
+        });
+      }),
+      { numRuns: 20 },
     );
   });
 

@@ -106,7 +106,14 @@ function decode(
     const problems = validated.problems.map((p) => `${p.pointer} ${p.detail}`).join('; ');
     return { reason: 'invalid', text: `the request fails the schema: ${problems}`, id };
   }
-  return { email: { id, request: validated.value } };
+  const acceptedAt = typeof envelope.accepted_at === 'string' ? new Date(envelope.accepted_at) : undefined;
+  return {
+    email: {
+      id,
+      request: validated.value,
+      ...(acceptedAt === undefined || Number.isNaN(acceptedAt.getTime()) ? {} : { acceptedAt }),
+    },
+  };
 }
 
 function failureOf(outcome: Extract<DeliveryOutcome, { kind: 'rejected' | 'failed' }>) {

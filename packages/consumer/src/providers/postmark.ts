@@ -185,7 +185,14 @@ export function toPostmarkMessage(email: OutboundEmail, messageStream: string): 
     ],
     ...(attachments.length === 0
       ? {}
-      : { Attachments: attachments.map((a) => new Attachment(a.filename, a.content, a.content_type)) }),
+      : {
+          // Inline images are referred to as cid:<content_id> in the HTML, and Postmark wants that form.
+          Attachments: attachments.map((a) =>
+            a.inline === true && a.content_id !== undefined
+              ? new Attachment(a.filename, a.content, a.content_type, `cid:${a.content_id}`, undefined, 'inline')
+              : new Attachment(a.filename, a.content, a.content_type),
+          ),
+        }),
     ...(tag === undefined ? {} : { Tag: tag }),
     ...(metadata === undefined ? {} : { Metadata: metadata }),
     MessageStream: messageStream,

@@ -4,6 +4,12 @@ import type { EmailRequest, FailureKind } from '@mailer/contract';
 export interface OutboundEmail {
   readonly id: string;
   readonly request: EmailRequest;
+  /**
+   * When the producer accepted the email (the envelope's `accepted_at`): the message's `Date`, so
+   * that every retry and redelivery builds the same message. Emails made by hand (tests) may leave
+   * it out; the time in their UUIDv7 id is used then.
+   */
+  readonly acceptedAt?: Date;
 }
 
 /** What a provider says when it took the email. */

@@ -1,16 +1,43 @@
-import { MAX_BATCH_SIZE, emailBatchSchema, emailRequestSchema } from '@mailer/contract';
+import { MAX_ATTACHMENT_BYTES, MAX_BATCH_SIZE, emailBatchSchema, emailRequestSchema } from '@mailer/contract';
 
 const { $id: _requestId, ...emailRequest } = emailRequestSchema;
 const { $id: _batchId, ...emailBatch } = emailBatchSchema;
 
-const problem = {
-  description: 'RFC 9457 problem details',
+/** A problem+json answer; `description` names the problem types it carries and why. */
+const problem = (description: string) => ({
+  description,
   content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
-};
+});
+
+/**
+ * The refusals every sending endpoint may give. A request the EmailRequest schema allows is
+ * refused only for the reasons named here and in the schema's descriptions.
+ */
+const refusals = {
+  '400':
+    'The body breaks the EmailRequest schema, or a rule its descriptions name (/problems/validation: ' +
+    '`errors` lists each problem with an RFC 6901 `pointer` and a `detail`), or is not JSON (/problems/malformed-json).',
+  '401': 'No valid API key (/problems/unauthorized).',
+  '403': 'The API key may not send from the `from` address (/problems/forbidden-sender); senders are set per key.',
+  '413':
+    `The body is over MAX_BODY_BYTES, or the attachments of one email decode to more than ${MAX_ATTACHMENT_BYTES} ` +
+    'bytes in total (/problems/too-large).',
+  '415': 'The body is not application/json in UTF-8 (/problems/unsupported-media-type).',
+  '500': 'A fault of the server (/problems/internal).',
+  '503':
+    'The broker did not confirm the email (/problems/broker-unavailable; `reason` says why); retry after Retry-After.',
+} as const;
+
+const refusalResponses = Object.fromEntries(
+  Object.entries(refusals).map(([status, description]) => [status, problem(description)]),
+) as { readonly [Status in keyof typeof refusals]: ReturnType<typeof problem> };
 
 const security = [{ apiKey: [] }];
 
-/** The OpenAPI 3.1 document served at `GET /openapi.json`, built from the one request schema. */
+/**
+ * The OpenAPI 3.1 document served at `GET /openapi.json`, built from the one request schema: every
+ * rule JSON Schema can say is in it, and the others are named in its descriptions with their error.
+ */
 export const openApiDocument = {
   openapi: '3.1.0',
   info: {
@@ -64,8 +91,11 @@ export const openApiDocument = {
           },
           errors: {
             type: 'array',
+            description:
+              'Validation problems: where (RFC 6901 pointer into the body), what, and for a batch the item index.',
             items: {
               type: 'object',
+              required: ['pointer', 'detail'],
               properties: { pointer: { type: 'string' }, detail: { type: 'string' }, index: { type: 'integer' } },
             },
           },
@@ -88,13 +118,7 @@ export const openApiDocument = {
             headers: { Location: { schema: { type: 'string' } } },
             content: { 'application/json': { schema: { $ref: '#/components/schemas/Queued' } } },
           },
-          '400': problem,
-          '401': problem,
-          '403': problem,
-          '413': problem,
-          '415': problem,
-          '500': problem,
-          '503': problem,
+          ...refusalResponses,
         },
       },
     },
@@ -130,13 +154,7 @@ export const openApiDocument = {
               },
             },
           },
-          '400': problem,
-          '401': problem,
-          '403': problem,
-          '413': problem,
-          '415': problem,
-          '500': problem,
-          '503': problem,
+          ...refusalResponses,
         },
       },
     },
