@@ -213,7 +213,7 @@ describe('the delivery worker on the real broker', () => {
     const [channel] = await ready;
     const sent = settledUntil(consumer, (all) => all.some((s) => s.action === 'sent'));
     try {
-      expect(await replayParked(channel, publisher, consumer.topology, 10)).toEqual({ replayed: [id] });
+      expect(await replayParked(channel, publisher, consumer.topology, 10)).toEqual({ replayed: [id], skipped: 0 });
     } finally {
       await operator.close();
     }
