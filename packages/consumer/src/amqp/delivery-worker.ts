@@ -130,7 +130,7 @@ export class DeliveryWorker extends EventEmitter<{
   get paused(): PauseReason | undefined {
     if (this.stopping) return 'stopping';
     if (this.held.length > 0 || this.rehandling > 0) return 'providers-unavailable';
-    if (this.holdings.heldMessages > 0 && this.holdings.window() === 0) return 'held-bytes';
+    if (this.holdings.bytesExhausted()) return 'held-bytes';
     return undefined;
   }
 
@@ -186,18 +186,18 @@ export class DeliveryWorker extends EventEmitter<{
    * meanwhile is made after it.
    */
   private reconcile(): Promise<void> {
-    if (this.reconciling !== undefined) {
-      this.reconcileAgain = true;
-      return this.reconciling;
+    this.reconcileAgain = true;
+    if (this.reconciling === undefined) {
+      const run = async (): Promise<void> => {
+        try {
+          while (this.takeReconcileRequest()) await this.reconcileOnce();
+        } finally {
+          // In the same turn as the last look: a request made after it starts a new run.
+          this.reconciling = undefined;
+        }
+      };
+      this.reconciling = run();
     }
-    const run = async (): Promise<void> => {
-      this.reconcileAgain = false;
-      do await this.reconcileOnce();
-      while (this.takeReconcileRequest());
-    };
-    this.reconciling = run().finally(() => {
-      this.reconciling = undefined;
-    });
     return this.reconciling;
   }
 
@@ -211,20 +211,24 @@ export class DeliveryWorker extends EventEmitter<{
   private async reconcileOnce(): Promise<void> {
     const channel = this.channel;
     const consumer = this.consumer;
-    const window = this.paused === undefined ? this.holdings.window() : 0;
+    const paused = this.paused;
     const replace =
       consumer !== undefined &&
-      (consumer.channel !== channel || window === 0 || this.holdings.shouldRestart(consumer.window, consumer.own));
+      (consumer.channel !== channel ||
+        paused !== undefined ||
+        this.holdings.shouldRestart(consumer.window, consumer.own));
     if (consumer !== undefined && replace) {
       this.consumer = undefined;
       await consumer.channel.cancel(consumer.tag).catch(() => undefined);
       this.emit('consuming', false);
-      if (window === 0) {
-        this.options.logger.info('consuming paused', { reason: this.paused });
+      if (paused !== undefined) {
+        this.options.logger.info('consuming paused', { reason: paused });
         return;
       }
     }
-    if (this.consumer !== undefined || window === 0 || channel === undefined) return;
+    // With the prefetch taken up by messages of an earlier consumer, the next starts as they settle.
+    const window = this.holdings.window();
+    if (this.consumer !== undefined || paused !== undefined || window === 0 || channel === undefined) return;
     await this.startConsumer(channel, window);
   }
 

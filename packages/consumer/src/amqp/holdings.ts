@@ -55,6 +55,15 @@ export class Holdings {
   }
 
   /**
+   * Whether the bodies held leave no room for another message (one is always taken while nothing
+   * is held). The message count is not the worker's to watch: the broker keeps each consumer
+   * within its prefetch.
+   */
+  bytesExhausted(): boolean {
+    return this.count > 0 && this.fits(this.maxBytes - this.bytes) === 0;
+  }
+
+  /**
    * Whether a consumer with this window, holding `own` of the messages held, should make way for
    * a new one: only when it holds all of them (so a new window replaces it exactly) and the right
    * window is at least twice as wide, or narrower than what it may still take.

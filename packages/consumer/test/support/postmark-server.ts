@@ -123,6 +123,8 @@ const FAULTS: Readonly<Record<Exclude<PostmarkFault, 'hang' | 'reset' | 'server-
 export async function startFakePostmark(options: { readonly token?: string } = {}): Promise<FakePostmark> {
   const token = options.token ?? `server-token-${randomUUID()}`;
   const events = new EventEmitter();
+  // One listener per email a test waits for.
+  events.setMaxListeners(0);
   const accepted = new Map<string, AcceptedEmail>();
   const acceptedCounts = new Map<string, number>();
   const faults: (PostmarkFault | { readonly hold: Promise<void>; readonly reached: () => void })[] = [];
