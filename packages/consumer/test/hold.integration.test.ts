@@ -56,11 +56,8 @@ describe('when every provider hangs', () => {
     const fakes = [await startFakePostmark(), await startFakePostmark()];
     for (const fake of fakes) fake.hangAll(true);
     const providers = fakes.map(
-      (fake, i) =>
-        Object.assign(
-          new PostmarkProvider(new ServerClient(fake.token, new Models.ClientOptions.Configuration(false, fake.host))),
-          { name: `postmark-${i}` },
-        ) as PostmarkProvider,
+      (fake) =>
+        new PostmarkProvider(new ServerClient(fake.token, new Models.ClientOptions.Configuration(false, fake.host))),
     );
     const consumer = await startTestConsumer('hold', {
       providers,
