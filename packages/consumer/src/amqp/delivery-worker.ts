@@ -89,6 +89,8 @@ export class DeliveryWorker extends EventEmitter<{
   private readonly holdings: Holdings;
   private readonly maxHoldMs: number;
   private channel: ConfirmChannel | undefined;
+  /** Per channel, the signal that aborts when it closes. */
+  private readonly channelSignals = new WeakMap<ConfirmChannel, AbortSignal>();
   private consumer: Consumer | undefined;
   private held: Held[] = [];
   /** Held messages being handled again after a wake-up. */
@@ -163,8 +165,6 @@ export class DeliveryWorker extends EventEmitter<{
     this.channelSignals.set(channel, closed.signal);
     void this.reconcile();
   }
-
-  private readonly channelSignals = new WeakMap<ConfirmChannel, AbortSignal>();
 
   private onChannelClosed(channel: ConfirmChannel): void {
     if (this.channel === channel) this.channel = undefined;
