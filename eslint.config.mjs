@@ -34,6 +34,34 @@ export default tseslint.config(
     },
   },
   {
+    // Layer rule: delivery policy and the use case never import transport (AMQP, the adapters or
+    // their SDKs); they see providers only through the EmailProvider interface.
+    files: ['packages/consumer/src/delivery/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: [
+                'amqplib',
+                '@mailer/amqp',
+                '../amqp/*',
+                'nodemailer',
+                'nodemailer/*',
+                'postmark',
+                '@aws-sdk/*',
+                '../providers/*',
+                '!../providers/provider',
+              ],
+              message: 'delivery must not depend on transport: use ../providers/provider',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {

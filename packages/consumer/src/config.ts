@@ -79,6 +79,13 @@ export const configKeys = {
     default: '100',
     parse: integer(1, 1000),
   },
+  maxHeldBytes: {
+    name: 'MAX_HELD_BYTES',
+    description:
+      'Bytes of message bodies taken and not yet settled; at the bound the consumer takes no more until some are settled (a larger message is still taken, alone).',
+    default: String(64 * 1024 * 1024),
+    parse: integer(1024, 4 * 1024 * 1024 * 1024),
+  },
   maxAttempts: {
     name: 'MAX_ATTEMPTS',
     description: 'Delivery attempts (each through the whole provider chain) before an email is parked.',
@@ -141,6 +148,13 @@ export const configKeys = {
     description: 'host:port of a Postmark-compatible API over plain HTTP (tests); empty: Postmark over HTTPS.',
     default: '',
     parse: optional,
+  },
+  postmarkMaxConnections: {
+    name: 'POSTMARK_MAX_CONNECTIONS',
+    description:
+      'Postmark requests in flight at once; further sends wait in the consumer, where a lost broker channel drops them.',
+    default: '100',
+    parse: integer(1, 1000),
   },
   postmarkTimeoutMs: postmark.timeoutMs,
   postmarkRatePerSecond: postmark.ratePerSecond,

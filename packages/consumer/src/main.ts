@@ -40,6 +40,7 @@ function main(): void {
     publisher,
     topology,
     prefetch: config.prefetch,
+    maxHeldBytes: config.maxHeldBytes,
     logger,
     handle: (message, abandon) =>
       handleEmail(

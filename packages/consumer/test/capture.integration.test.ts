@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -19,8 +20,9 @@ describeProviderConformance(
         const visible = new Set([...mime.to, ...mime.cc]);
         return { ...mime, bcc: envelope.recipients.filter((r) => !visible.has(r)) };
       },
+      has: (id) => existsSync(path.join(directory, `${id}.eml`)),
       close: () => rm(directory, { recursive: true, force: true }),
     };
   },
-  { canFail: false },
+  { canFail: false, connections: Number.POSITIVE_INFINITY },
 );

@@ -42,15 +42,23 @@ function toReceivedEmail(json: PostmarkEmailJson): ReceivedEmail {
   };
 }
 
-describeProviderConformance('postmark', async () => {
-  const fake = await startFakePostmark();
-  return {
-    provider: providerFor(fake),
-    received: async (id) => toReceivedEmail((await fake.received(id)).json),
-    failNext: (kind) => fake.failNext(kind === 'recipient-rejected' ? 'inactive-recipient' : 'server-error'),
-    close: () => fake.close(),
-  };
-});
+const CONFORMANCE_CONNECTIONS = 2;
+
+describeProviderConformance(
+  'postmark',
+  async () => {
+    const fake = await startFakePostmark();
+    return {
+      provider: providerFor(fake, { maxConnections: CONFORMANCE_CONNECTIONS }),
+      received: async (id) => toReceivedEmail((await fake.received(id)).json),
+      failNext: (kind) => fake.failNext(kind === 'recipient-rejected' ? 'inactive-recipient' : 'server-error'),
+      holdNext: () => fake.holdNext(),
+      has: (id) => fake.acceptedCount(id) > 0,
+      close: () => fake.close(),
+    };
+  },
+  { connections: CONFORMANCE_CONNECTIONS },
+);
 
 /** Sends and returns what the send rejected with (failing the test if it resolved). */
 async function failureOf(promise: Promise<unknown>): Promise<ProviderError> {

@@ -34,31 +34,39 @@ async function failure(send: Promise<unknown>): Promise<ProviderError> {
   return error as ProviderError;
 }
 
-describeProviderConformance('ses', async () => {
-  const emulator = await startSesEmulator();
-  const provider = sesProvider(emulator.endpoint);
-  return {
-    provider,
-    received: async (id) => {
-      const got = await emulator.received(id);
-      const mime = await parseMime(got.raw, []);
-      // Bcc recipients travel only as Destinations: the recipients no visible header names.
-      const visible = new Set([...mime.to, ...mime.cc]);
-      return { ...mime, bcc: got.destinations.map((d) => d.toLowerCase()).filter((d) => !visible.has(d)) };
-    },
-    failNext: (kind) => {
-      emulator.failNext(
-        kind === 'recipient-rejected'
-          ? sesError('MessageRejected', 'Address blacklisted.')
-          : sesError('Throttling', 'Maximum sending rate exceeded.'),
-      );
-    },
-    close: async () => {
-      await provider.close();
-      await emulator.close();
-    },
-  };
-});
+const CONFORMANCE_CONNECTIONS = 2;
+
+describeProviderConformance(
+  'ses',
+  async () => {
+    const emulator = await startSesEmulator();
+    const provider = sesProvider(emulator.endpoint, { maxConnections: CONFORMANCE_CONNECTIONS });
+    return {
+      provider,
+      received: async (id) => {
+        const got = await emulator.received(id);
+        const mime = await parseMime(got.raw, []);
+        // Bcc recipients travel only as Destinations: the recipients no visible header names.
+        const visible = new Set([...mime.to, ...mime.cc]);
+        return { ...mime, bcc: got.destinations.map((d) => d.toLowerCase()).filter((d) => !visible.has(d)) };
+      },
+      failNext: (kind) => {
+        emulator.failNext(
+          kind === 'recipient-rejected'
+            ? sesError('MessageRejected', 'Address blacklisted.')
+            : sesError('Throttling', 'Maximum sending rate exceeded.'),
+        );
+      },
+      holdNext: () => emulator.holdNext(),
+      has: (id) => emulator.has(id),
+      close: async () => {
+        await provider.close();
+        await emulator.close();
+      },
+    };
+  },
+  { connections: CONFORMANCE_CONNECTIONS },
+);
 
 describe('SES provider against aws-ses-v2-local', () => {
   let emulator: SesEmulator;

@@ -13,31 +13,39 @@ function smtpProvider(port: number, options: ProviderOptions = {}): SmtpProvider
   return new SmtpProvider(createSmtpTransport({ host: '127.0.0.1', port, secure: false, ...options }));
 }
 
-describeProviderConformance('smtp', async () => {
-  const server = await TestSmtpServer.start();
-  const provider = smtpProvider(server.port);
-  return {
-    provider,
-    received: async (id) => {
-      const message = await server.message(id);
-      // Bcc recipients travel in the envelope only: those not named in To or Cc.
-      const visible = await parseMime(message.raw, []);
-      const shown = new Set([...visible.to, ...visible.cc]);
-      return parseMime(
-        message.raw,
-        message.recipients.filter((recipient) => !shown.has(recipient)),
-      );
-    },
-    failNext: (kind) => {
-      if (kind === 'recipient-rejected') server.next('RCPT', { code: 550, text: '5.1.1 No such user' });
-      else server.next('DATA', { code: 451, text: '4.3.0 Local error, try again later' });
-    },
-    close: async () => {
-      await provider.close();
-      await server.close();
-    },
-  };
-});
+const CONFORMANCE_CONNECTIONS = 2;
+
+describeProviderConformance(
+  'smtp',
+  async () => {
+    const server = await TestSmtpServer.start();
+    const provider = smtpProvider(server.port, { maxConnections: CONFORMANCE_CONNECTIONS });
+    return {
+      provider,
+      received: async (id) => {
+        const message = await server.message(id);
+        // Bcc recipients travel in the envelope only: those not named in To or Cc.
+        const visible = await parseMime(message.raw, []);
+        const shown = new Set([...visible.to, ...visible.cc]);
+        return parseMime(
+          message.raw,
+          message.recipients.filter((recipient) => !shown.has(recipient)),
+        );
+      },
+      failNext: (kind) => {
+        if (kind === 'recipient-rejected') server.next('RCPT', { code: 550, text: '5.1.1 No such user' });
+        else server.next('DATA', { code: 451, text: '4.3.0 Local error, try again later' });
+      },
+      holdNext: () => server.hold('DATA'),
+      has: (id) => server.hasMessage(id),
+      close: async () => {
+        await provider.close();
+        await server.close();
+      },
+    };
+  },
+  { connections: CONFORMANCE_CONNECTIONS },
+);
 
 /** A small email to these recipients, with a fresh id. */
 function emailTo(...recipients: string[]): OutboundEmail {

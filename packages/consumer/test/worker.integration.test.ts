@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
 import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
-import { DeliveryHeaders, type EmailRequest } from '@mailer/contract';
+import { connect } from 'amqplib';
+import { DeliveryHeaders, WORK_ROUTING_KEY, type EmailRequest } from '@mailer/contract';
 import type { Settlement } from '../src/delivery/handle-email';
 import { replayParked } from '../src/amqp/replay';
 import { CaptureProvider } from '../src/providers/capture';
@@ -81,6 +82,45 @@ describe('the delivery worker on the real broker', () => {
       [DeliveryHeaders.lastFailureKind]: 'undecodable',
       [DeliveryHeaders.lastFailure]: 'the message body is not JSON',
     });
+  });
+
+  it('when a message has no id anywhere (no message id, no envelope), then the work queue dead-letters it as it is and a replay leaves it there: no id made up', async () => {
+    const running = await startTestConsumer('no-id', { providers: [new CaptureProvider(directory)] });
+    consumer = running;
+    const parked = settledUntil(running, (all) => all.length === 1);
+    const model = await connect(AMQP_URL);
+    try {
+      const channel = await model.createConfirmChannel();
+      channel.publish(running.topology.workExchange.name, WORK_ROUTING_KEY, Buffer.from('garbage'), {
+        persistent: true,
+      });
+      await channel.waitForConfirms();
+    } finally {
+      await model.close();
+    }
+
+    expect(await parked).toEqual([expect.objectContaining({ action: 'park', id: undefined, reason: 'undecodable' })]);
+    // A replay cannot tell its copy from another message either: it leaves it parked.
+    const operator = new BrokerConnection({
+      url: AMQP_URL,
+      topology: running.topology,
+      logger: testLogger,
+      connectionName: `test-replay-${running.prefix}`,
+    });
+    const publisher = new ConfirmPublisher(operator, { timeoutMs: 5000, maxInflight: 1, logger: testLogger });
+    const ready = once(operator, 'channel');
+    await operator.start();
+    const [channel] = await ready;
+    try {
+      expect(await replayParked(channel, publisher, running.topology, 10)).toEqual({ replayed: [], skipped: 1 });
+    } finally {
+      await operator.close();
+    }
+    const [dead] = await takeMessages(running.topology.deadQueue.name, 1);
+    expect(dead?.properties.messageId).toBeUndefined();
+    expect(dead?.content.toString()).toBe('garbage');
+    // Dead-lettered by the broker (a reject), not copied by the consumer.
+    expect(dead?.properties.headers?.['x-first-death-reason']).toBe('rejected');
   });
 
   it('when the request in the envelope fails the schema, then it is parked as invalid with the problems named', async () => {
@@ -213,7 +253,7 @@ describe('the delivery worker on the real broker', () => {
     const [channel] = await ready;
     const sent = settledUntil(consumer, (all) => all.some((s) => s.action === 'sent'));
     try {
-      expect(await replayParked(channel, publisher, consumer.topology, 10)).toEqual({ replayed: [id] });
+      expect(await replayParked(channel, publisher, consumer.topology, 10)).toEqual({ replayed: [id], skipped: 0 });
     } finally {
       await operator.close();
     }

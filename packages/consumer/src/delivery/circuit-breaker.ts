@@ -42,6 +42,24 @@ export class CircuitBreaker {
     return false;
   }
 
+  /**
+   * How long until a send may go to this provider: 0 while closed (or once the cool-down is over),
+   * the rest of the cool-down while open, and `undefined` while a probe is out (its result decides).
+   */
+  probeDueInMs(): number | undefined {
+    if (this.current === 'closed') return 0;
+    if (this.current === 'half-open') return undefined;
+    return Math.max(0, this.openedAt + this.options.coolDownMs - this.now());
+  }
+
+  /**
+   * The probe let through by {@link tryAcquire} was never sent (it was abandoned): the circuit is
+   * open again with its cool-down over, so the next caller gets the probe.
+   */
+  cancelProbe(): void {
+    if (this.current === 'half-open') this.current = 'open';
+  }
+
   /** The provider took an email, or refused it for a reason about the email alone: it works. */
   recordSuccess(): void {
     this.current = 'closed';

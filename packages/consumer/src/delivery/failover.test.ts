@@ -1,4 +1,4 @@
-import { ProviderError, type EmailProvider, type OutboundEmail } from '../providers/provider';
+import { ProviderError, SendAbandonedError, type EmailProvider, type OutboundEmail } from '../providers/provider';
 import { CircuitBreaker } from './circuit-breaker';
 import { deliverOnce, type ProviderSlot } from './failover';
 import { RateLimiter } from './rate-limiter';
@@ -24,10 +24,10 @@ function scripted(name: string, answers: (ProviderError | 'ok' | 'hang')[]): Ema
   };
 }
 
-function slot(provider: EmailProvider, timeoutMs = 1000): ProviderSlot {
+function slot(provider: EmailProvider, timeoutMs = 1000, now: () => number = Date.now): ProviderSlot {
   return {
     provider,
-    circuit: new CircuitBreaker({ failureThreshold: 2, coolDownMs: 60_000 }),
+    circuit: new CircuitBreaker({ failureThreshold: 2, coolDownMs: 60_000, now }),
     limiter: new RateLimiter(Number.POSITIVE_INFINITY),
     timeoutMs,
   };
@@ -110,13 +110,61 @@ describe('deliverOnce', () => {
     expect(outcome).toMatchObject({ kind: 'failed', error: { kind: 'transient' } });
   });
 
-  it('when every circuit is open, then nothing is sent and the outcome is failed (retry later)', async () => {
-    const a = slot(scripted('a', ['ok']));
+  it('when every circuit is open, then nothing is sent and the outcome is unavailable until the first probe is due', async () => {
+    let now = 1_000_000;
+    const a = slot(scripted('a', ['ok']), 1000, () => now);
+    const b = slot(scripted('b', ['ok']), 1000, () => now);
+    b.circuit.open();
+    now += 20_000;
     a.circuit.open();
+
+    const outcome = await deliverOnce([a, b], email);
+
+    // b opened first, so its cool-down ends first.
+    expect(outcome).toMatchObject({ kind: 'unavailable', resumeInMs: 40_000 });
+  });
+
+  it("when the only circuit's probe is out, then the outcome is unavailable for a short recheck", async () => {
+    let now = 1_000_000;
+    const a = slot(scripted('a', ['ok']), 500, () => now);
+    a.circuit.open();
+    now += 60_000;
+    expect(a.circuit.tryAcquire()).toBe(true);
 
     const outcome = await deliverOnce([a], email);
 
-    expect(outcome).toMatchObject({ kind: 'failed', error: { code: 'ALL_CIRCUITS_OPEN' } });
+    expect(outcome).toMatchObject({ kind: 'unavailable', resumeInMs: 500 });
+  });
+
+  it('when the adapter abandons a send waiting for a connection, then the outcome is abandoned and the circuit is untouched', async () => {
+    const waiting: EmailProvider = {
+      name: 'waiting',
+      send: (_email, _signal, options) =>
+        new Promise((_, reject) =>
+          options?.abandon?.addEventListener('abort', () => reject(new SendAbandonedError('waiting'))),
+        ),
+    };
+    const a = slot(waiting);
+    const abandon = new AbortController();
+
+    const delivering = deliverOnce([a], email, abandon.signal);
+    abandon.abort();
+
+    await expect(delivering).resolves.toEqual({ kind: 'abandoned', tried: [] });
+    expect(a.circuit.state).toBe('closed');
+  });
+
+  it("when the circuit's probe is abandoned, then the next caller gets the probe", async () => {
+    let now = 1_000_000;
+    const a = slot(scripted('a', ['ok']), 1000, () => now);
+    a.circuit.open();
+    now += 60_000;
+    const abandon = new AbortController();
+    abandon.abort();
+
+    await expect(deliverOnce([a], email, abandon.signal)).resolves.toMatchObject({ kind: 'abandoned' });
+
+    expect(a.circuit.tryAcquire()).toBe(true);
   });
 
   it('when the message is abandoned (its channel closed), then no send starts', async () => {

@@ -1,4 +1,10 @@
-import { ProviderError, type EmailProvider, type OutboundEmail, type SendReceipt } from '../providers/provider';
+import {
+  ProviderError,
+  SendAbandonedError,
+  type EmailProvider,
+  type OutboundEmail,
+  type SendReceipt,
+} from '../providers/provider';
 import type { CircuitBreaker } from './circuit-breaker';
 import type { RateLimiter } from './rate-limiter';
 
@@ -28,10 +34,38 @@ export type DeliveryOutcome =
     }
   | { readonly kind: 'rejected'; readonly error: ProviderError; readonly tried: readonly ProviderAttempt[] }
   | { readonly kind: 'failed'; readonly error: ProviderError; readonly tried: readonly ProviderAttempt[] }
-  | { readonly kind: 'abandoned'; readonly tried: readonly ProviderAttempt[] };
+  | { readonly kind: 'abandoned'; readonly tried: readonly ProviderAttempt[] }
+  /**
+   * No provider could be tried: every circuit is open (or probing). Nothing was sent and no
+   * attempt was made; a provider may be usable again in `resumeInMs`.
+   */
+  | { readonly kind: 'unavailable'; readonly resumeInMs: number; readonly tried: readonly ProviderAttempt[] };
+
+/**
+ * How soon to look again while a circuit's probe is out: its result may close the circuit well
+ * before the provider's timeout.
+ */
+export const PROBE_RECHECK_MS = 1000;
+
+/**
+ * When the first provider of the chain may take a send again: the earliest end of a cool-down, or
+ * for a circuit whose probe is out, the sooner of {@link PROBE_RECHECK_MS} and the probe's timeout.
+ */
+export function resumeInMs(chain: readonly ProviderSlot[]): number {
+  let soonest = Number.POSITIVE_INFINITY;
+  for (const slot of chain) {
+    const due = slot.circuit.probeDueInMs() ?? Math.min(PROBE_RECHECK_MS, slot.timeoutMs);
+    soonest = Math.min(soonest, due);
+  }
+  return Number.isFinite(soonest) ? soonest : 0;
+}
 
 /** Sends with the provider's own timeout; a timeout is transient and, since data may be out, ambiguous. */
-async function sendWithTimeout(slot: ProviderSlot, email: OutboundEmail): Promise<SendReceipt> {
+async function sendWithTimeout(
+  slot: ProviderSlot,
+  email: OutboundEmail,
+  abandon: AbortSignal | undefined,
+): Promise<SendReceipt> {
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<never>((_, reject) => {
@@ -47,9 +81,10 @@ async function sendWithTimeout(slot: ProviderSlot, email: OutboundEmail): Promis
     }, slot.timeoutMs);
   });
   try {
-    return await Promise.race([slot.provider.send(email, controller.signal), timedOut]);
+    const sending = slot.provider.send(email, controller.signal, abandon === undefined ? {} : { abandon });
+    return await Promise.race([sending, timedOut]);
   } catch (error) {
-    if (error instanceof ProviderError) throw error;
+    if (error instanceof ProviderError || error instanceof SendAbandonedError) throw error;
     // An adapter must classify its errors; anything else is a bug there, treated as transient.
     throw new ProviderError('transient', `${slot.provider.name} failed unexpectedly`, { cause: error });
   } finally {
@@ -59,8 +94,9 @@ async function sendWithTimeout(slot: ProviderSlot, email: OutboundEmail): Promis
 
 /**
  * One delivery attempt: tries the providers in order. If `abandon` fires (the message's channel
- * closed), no further send is started and the outcome is `abandoned`.
- * The first that takes the email ends it.
+ * closed), no further send is started, a send still waiting in a rate limiter or for one of the
+ * adapter's connections is dropped, and the outcome is `abandoned`. A send already on the wire
+ * finishes. The first that takes the email ends it.
  * A recipient refusal ends it too (another provider would refuse the same email). A provider that
  * cannot send opens its circuit and the next is tried; a transient failure counts towards its
  * circuit and the next is tried. Providers with an open circuit are skipped.
@@ -68,6 +104,9 @@ async function sendWithTimeout(slot: ProviderSlot, email: OutboundEmail): Promis
  * A timeout after the email was handed over is ambiguous: the provider may have sent it. The
  * next provider is tried all the same (a late duplicate is judged better than a lost email), and
  * the failure says `ambiguous` so it shows in logs and headers.
+ *
+ * When every circuit is open, nothing is tried and the outcome is `unavailable`, with the time
+ * until the first circuit lets a probe through.
  */
 export async function deliverOnce(
   chain: readonly ProviderSlot[],
@@ -86,17 +125,26 @@ export async function deliverOnce(
       await slot.limiter.acquire(abandon);
     } catch {
       // Abandoned while waiting for the rate limit: nothing was sent.
+      slot.circuit.cancelProbe();
       return { kind: 'abandoned', tried };
     }
     // The message can no longer be acked (its channel closed): the broker will redeliver it, so
     // sending it now would only make a duplicate.
-    if (abandon?.aborted === true) return { kind: 'abandoned', tried };
+    if (abandon?.aborted === true) {
+      slot.circuit.cancelProbe();
+      return { kind: 'abandoned', tried };
+    }
     try {
-      const receipt = await sendWithTimeout(slot, email);
+      const receipt = await sendWithTimeout(slot, email, abandon);
       slot.circuit.recordSuccess();
       tried.push({ provider: name, outcome: 'sent' });
       return { kind: 'sent', provider: name, receipt, tried };
     } catch (caught) {
+      if (caught instanceof SendAbandonedError) {
+        // Dropped before the wire (it waited for a connection): says nothing about the provider.
+        slot.circuit.cancelProbe();
+        return { kind: 'abandoned', tried };
+      }
       const error = caught instanceof ProviderError ? caught : new ProviderError('transient', String(caught));
       tried.push({ provider: name, outcome: error.kind, error });
       lastError = error;
@@ -108,9 +156,6 @@ export async function deliverOnce(
       else slot.circuit.recordFailure();
     }
   }
-  return {
-    kind: 'failed',
-    error: lastError ?? new ProviderError('transient', 'every provider circuit is open', { code: 'ALL_CIRCUITS_OPEN' }),
-    tried,
-  };
+  if (lastError === undefined) return { kind: 'unavailable', resumeInMs: resumeInMs(chain), tried };
+  return { kind: 'failed', error: lastError, tried };
 }

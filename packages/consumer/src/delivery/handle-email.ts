@@ -1,8 +1,7 @@
 import {
   DeliveryHeaders,
-  ENVELOPE_VERSION,
-  validateEmailRequest,
-  type EmailEnvelope,
+  decodeEnvelope,
+  type EnvelopeProblem,
   type FailureKind,
   type RetryTier,
 } from '@mailer/contract';
@@ -26,22 +25,42 @@ export interface IncomingMessage {
 /** Why a message is parked. */
 export type ParkReason = 'recipient-rejected' | 'max-attempts' | 'max-age' | 'undecodable' | 'invalid';
 
+/** Retry later through a delay tier: a confirmed copy goes to the tier, then the original is acked. */
+export interface RetrySettlement {
+  readonly action: 'retry';
+  readonly id: string;
+  readonly tier: RetryTier;
+  readonly headers: Record<string, string | number>;
+}
+
+/**
+ * Park in the dead-letter queue: a confirmed copy goes there, then the original is acked. `id` is
+ * the envelope's, absent when the body is not an envelope with one.
+ */
+export interface ParkSettlement {
+  readonly action: 'park';
+  readonly id: string | undefined;
+  readonly reason: ParkReason;
+  readonly headers: Record<string, string | number>;
+}
+
 /** What to do with the message: the worker carries it out, acking only after any copy is confirmed. */
 export type Settlement =
   | { readonly action: 'sent'; readonly id: string; readonly provider: string; readonly attempts: number }
   /** Nothing was sent and nothing must be settled: the message's channel closed; it will be redelivered. */
   | { readonly action: 'abandoned'; readonly id: string }
+  | RetrySettlement
+  | ParkSettlement
+  /**
+   * No provider is usable (every circuit open): nothing was tried and no attempt is counted. The
+   * worker keeps the message, stops taking more, and hands it back in `resumeInMs`, when the first
+   * circuit lets a probe through; `otherwise` is what to do if it cannot keep it that long.
+   */
   | {
-      readonly action: 'retry';
+      readonly action: 'hold';
       readonly id: string;
-      readonly tier: RetryTier;
-      readonly headers: Record<string, string | number>;
-    }
-  | {
-      readonly action: 'park';
-      readonly id: string | undefined;
-      readonly reason: ParkReason;
-      readonly headers: Record<string, string | number>;
+      readonly resumeInMs: number;
+      readonly otherwise: RetrySettlement | ParkSettlement;
     };
 
 const MAX_FAILURE_TEXT = 500;
@@ -68,7 +87,7 @@ function readHistory(headers: Readonly<Record<string, unknown>>, now: Date): His
 function historyHeaders(
   history: History,
   now: Date,
-  failure?: { kind: FailureKind | 'undecodable' | 'invalid'; text: string; ambiguous?: boolean },
+  failure?: { kind: FailureKind | EnvelopeProblem; text: string; ambiguous?: boolean },
 ): Record<string, string | number> {
   return {
     [DeliveryHeaders.attempts]: history.attempts,
@@ -85,37 +104,6 @@ function historyHeaders(
   };
 }
 
-/** Decodes a queued message into an email, or says why it cannot be. */
-function decode(
-  body: Buffer,
-): { email: OutboundEmail } | { reason: 'undecodable' | 'invalid'; text: string; id?: string } {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body.toString('utf8'));
-  } catch {
-    return { reason: 'undecodable', text: 'the message body is not JSON' };
-  }
-  const envelope = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Partial<EmailEnvelope>;
-  if (envelope.version !== ENVELOPE_VERSION) {
-    return { reason: 'undecodable', text: `unknown envelope version (expected ${ENVELOPE_VERSION})` };
-  }
-  const id = typeof envelope.id === 'string' ? envelope.id : undefined;
-  if (id === undefined) return { reason: 'undecodable', text: 'the envelope has no id' };
-  const validated = validateEmailRequest(envelope.request);
-  if (!validated.ok) {
-    const problems = validated.problems.map((p) => `${p.pointer} ${p.detail}`).join('; ');
-    return { reason: 'invalid', text: `the request fails the schema: ${problems}`, id };
-  }
-  const acceptedAt = typeof envelope.accepted_at === 'string' ? new Date(envelope.accepted_at) : undefined;
-  return {
-    email: {
-      id,
-      request: validated.value,
-      ...(acceptedAt === undefined || Number.isNaN(acceptedAt.getTime()) ? {} : { acceptedAt }),
-    },
-  };
-}
-
 function failureOf(outcome: Extract<DeliveryOutcome, { kind: 'rejected' | 'failed' }>) {
   return {
     kind: outcome.error.kind,
@@ -124,10 +112,24 @@ function failureOf(outcome: Extract<DeliveryOutcome, { kind: 'rejected' | 'faile
   };
 }
 
+/** Retry through the next delay tier, or park once the attempts or the age run out. */
+function retryOrPark(
+  deps: HandleDeps,
+  id: string,
+  history: History,
+  attemptedAt: Date,
+  headers: Record<string, string | number>,
+): RetrySettlement | ParkSettlement {
+  const decision = decideRetry(deps.policy, history.attempts, history.firstAttemptAt, attemptedAt);
+  if (decision.action === 'park') return { action: 'park', id, reason: decision.reason, headers };
+  return { action: 'retry', id, tier: decision.tier, headers };
+}
+
 /**
  * Handles one queued email: decode it (park it if it cannot be), try the provider chain once, and
- * decide: sent; refused for good (park); or failed for now (retry through the next delay tier, or
- * park once the attempts or the age run out). Decides only: the worker publishes and acks.
+ * decide: sent; refused for good (park); failed for now (retry through the next delay tier, or
+ * park once the attempts or the age run out); or, when no provider is usable at all, hold it
+ * until one is. Decides only: the worker publishes and acks.
  */
 export async function handleEmail(
   deps: HandleDeps,
@@ -136,16 +138,21 @@ export async function handleEmail(
 ): Promise<Settlement> {
   const now = deps.now();
   const previous = readHistory(message.headers, now);
-  const decoded = decode(message.body);
-  if (!('email' in decoded)) {
+  const decoded = decodeEnvelope(message.body);
+  if (!decoded.ok) {
     return {
       action: 'park',
       id: decoded.id,
-      reason: decoded.reason,
-      headers: historyHeaders(previous, now, { kind: decoded.reason, text: decoded.text }),
+      reason: decoded.problem,
+      headers: historyHeaders(previous, now, { kind: decoded.problem, text: decoded.text }),
     };
   }
-  const { email } = decoded;
+  const { envelope } = decoded;
+  const email: OutboundEmail = {
+    id: envelope.id,
+    request: envelope.request,
+    acceptedAt: new Date(envelope.accepted_at),
+  };
   const outcome = await deliverOnce(deps.chain, email, abandon);
   if (outcome.kind === 'abandoned') return { action: 'abandoned', id: email.id };
   const attemptedAt = deps.now();
@@ -160,9 +167,16 @@ export async function handleEmail(
   if (outcome.kind === 'sent') {
     return { action: 'sent', id: email.id, provider: outcome.provider, attempts: history.attempts };
   }
+  if (outcome.kind === 'unavailable') {
+    const failure = { kind: 'transient' as const, text: 'every provider circuit is open' };
+    return {
+      action: 'hold',
+      id: email.id,
+      resumeInMs: outcome.resumeInMs,
+      otherwise: retryOrPark(deps, email.id, history, attemptedAt, historyHeaders(history, attemptedAt, failure)),
+    };
+  }
   const headers = historyHeaders(history, attemptedAt, failureOf(outcome));
   if (outcome.kind === 'rejected') return { action: 'park', id: email.id, reason: 'recipient-rejected', headers };
-  const decision = decideRetry(deps.policy, history.attempts, history.firstAttemptAt, attemptedAt);
-  if (decision.action === 'park') return { action: 'park', id: email.id, reason: decision.reason, headers };
-  return { action: 'retry', id: email.id, tier: decision.tier, headers };
+  return retryOrPark(deps, email.id, history, attemptedAt, headers);
 }

@@ -2,7 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
  * Spaces sends to one provider at most `perSecond` a second (SES accounts have a maximum send
- * rate), as a token bucket holding up to one second of sends. Waiters are served in order.
+ * rate), as a token bucket holding up to one second of sends. Waiters are served in order; one
+ * whose signal aborts (its message was abandoned) leaves without a token.
  */
 export class RateLimiter {
   private tokens: number;
@@ -27,6 +28,8 @@ export class RateLimiter {
 
   private async take(signal?: AbortSignal): Promise<void> {
     for (;;) {
+      // An abandoned waiter takes no token, even when one is there: its send will not happen.
+      signal?.throwIfAborted();
       const now = this.now();
       this.tokens = Math.min(this.perSecond, this.tokens + ((now - this.last) / 1000) * this.perSecond);
       this.last = now;

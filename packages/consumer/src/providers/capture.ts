@@ -1,7 +1,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { buildMime, envelopeRecipients } from './mime';
-import { ProviderError, type EmailProvider, type OutboundEmail, type SendReceipt } from './provider';
+import { ProviderError, type EmailProvider, type OutboundEmail, type SendOptions, type SendReceipt } from './provider';
+import { SendSlots } from './send-slots';
 
 /** Where the capture provider writes by default (relative to the working directory). */
 export const DEFAULT_CAPTURE_DIR = '.capture';
@@ -10,17 +11,23 @@ export const DEFAULT_CAPTURE_DIR = '.capture';
  * The development provider: writes each email as `<id>.eml` (the MIME message as it would be sent)
  * and `<id>.envelope.json` (sender and every recipient, Bcc included, as an SMTP envelope would
  * carry them) to a folder, and sends nothing. It is the default when no real provider is
- * configured, so the whole pipeline runs with no credentials.
+ * configured, so the whole pipeline runs with no credentials. Writes have no connection to wait
+ * for, so its slots are unbounded: an abandoned send is refused before it writes anything.
  */
 export class CaptureProvider implements EmailProvider {
   readonly name = 'capture';
+  private readonly slots = new SendSlots(this.name, Number.POSITIVE_INFINITY);
 
   constructor(
     private readonly directory: string,
     private readonly onCaptured: (file: string, email: OutboundEmail) => void = () => undefined,
   ) {}
 
-  async send(email: OutboundEmail, signal: AbortSignal): Promise<SendReceipt> {
+  send(email: OutboundEmail, signal: AbortSignal, options: SendOptions = {}): Promise<SendReceipt> {
+    return this.slots.run(signal, options, () => this.write(email, signal));
+  }
+
+  private async write(email: OutboundEmail, signal: AbortSignal): Promise<SendReceipt> {
     const file = path.join(this.directory, `${email.id}.eml`);
     try {
       await mkdir(this.directory, { recursive: true });

@@ -3,7 +3,15 @@ import { EMAIL_ID_HEADER, type Address, type EmailRequest } from '@mailer/contra
 import { Attachment, Header, Message, Models, type ServerClient } from 'postmark';
 import { createHttpFetch, type Fetch } from './http-fetch';
 import { classifyPostmarkError } from './postmark-errors';
-import { ProviderError, type EmailProvider, type OutboundEmail, type SendReceipt } from './provider';
+import {
+  ProviderError,
+  SendAbandonedError,
+  type EmailProvider,
+  type OutboundEmail,
+  type SendOptions,
+  type SendReceipt,
+} from './provider';
+import { SendSlots } from './send-slots';
 
 /** Postmark's default transactional stream, present on every server. */
 export const DEFAULT_MESSAGE_STREAM = 'outbound';
@@ -14,6 +22,12 @@ export const DEFAULT_MESSAGE_STREAM = 'outbound';
  */
 export const DEFAULT_REQUEST_TIMEOUT_SECONDS = 30;
 
+/**
+ * Requests to Postmark at once: each holds one keep-alive connection while it is on the wire; the
+ * other sends wait in the provider, where they can still be abandoned.
+ */
+export const DEFAULT_MAX_CONNECTIONS = 100;
+
 /** Request tag whose value becomes Postmark's one `Tag` per message. */
 export const POSTMARK_TAG_KEY = 'tag';
 
@@ -22,6 +36,8 @@ export interface PostmarkProviderOptions {
   readonly messageStream?: string;
   /** The client's request timeout in seconds; {@link DEFAULT_REQUEST_TIMEOUT_SECONDS} when not given. */
   readonly requestTimeoutSeconds?: number;
+  /** Requests in flight at once; {@link DEFAULT_MAX_CONNECTIONS} when not given. */
+  readonly maxConnections?: number;
 }
 
 /** One send in flight, seen by the client's fetch through {@link calls}. */
@@ -44,16 +60,22 @@ const calls = new AsyncLocalStorage<Call>();
  * client drops it).
  *
  * Failures are classified by {@link classifyPostmarkError}.
+ *
+ * At most `maxConnections` requests are in flight; further sends wait in the provider's own
+ * {@link SendSlots} rather than in the HTTP agent, so that an abandoned send is dropped before any
+ * byte of it is written.
  */
 export class PostmarkProvider implements EmailProvider {
   readonly name = 'postmark';
   private readonly messageStream: string;
+  private readonly slots: SendSlots;
 
   constructor(
     private readonly client: ServerClient,
     options: PostmarkProviderOptions = {},
   ) {
     this.messageStream = options.messageStream ?? DEFAULT_MESSAGE_STREAM;
+    this.slots = new SendSlots(this.name, options.maxConnections ?? DEFAULT_MAX_CONNECTIONS);
     const current = client.getClientOptions();
     const inner: Fetch = current.fetch ?? createHttpFetch();
     client.setClientOptions(
@@ -66,13 +88,18 @@ export class PostmarkProvider implements EmailProvider {
     );
   }
 
-  async send(email: OutboundEmail, signal: AbortSignal): Promise<SendReceipt> {
+  async send(email: OutboundEmail, signal: AbortSignal, options: SendOptions = {}): Promise<SendReceipt> {
+    if (options.abandon?.aborted === true) throw new SendAbandonedError(this.name);
     if (signal.aborted) {
       throw new ProviderError('transient', 'Postmark send aborted before the request was made', {
         code: 'ABORTED',
         cause: signal.reason,
       });
     }
+    return this.slots.run(signal, options, () => this.sendOnConnection(email, signal));
+  }
+
+  private async sendOnConnection(email: OutboundEmail, signal: AbortSignal): Promise<SendReceipt> {
     const message = toPostmarkMessage(email, this.messageStream);
     const call: Call = { signal, started: false };
     try {
@@ -113,8 +140,8 @@ async function trackedFetch(inner: Fetch, input: string | URL | Request, init?: 
  * A signal that aborts with whichever of `a` and `b` aborts first, and a `dispose` that removes
  * its listeners. Unlike `AbortSignal.any`, nothing of it stays reachable from `a` or `b` once
  * disposed: the client's `AbortSignal.timeout` lives until its timer fires, and whatever listens
- * to it lives as long (with the request, at thousands of sends a second, tens of megabytes for
- * the whole timeout, measured in `pnpm bench`).
+ * to it lives as long, the request included; at a high send rate that is a lot of memory held for
+ * nothing (see docs/benchmarks.md).
  */
 function firstOf(a: AbortSignal, b: AbortSignal): { signal: AbortSignal; dispose: () => void } {
   const controller = new AbortController();

@@ -18,6 +18,17 @@ export interface SendReceipt {
   readonly providerMessageId?: string;
 }
 
+/** What a send listens to besides its timeout signal. */
+export interface SendOptions {
+  /**
+   * Fires when the email must no longer go out unless it already has (the message's broker
+   * channel closed, so the broker will deliver it again). A send still waiting for one of the
+   * adapter's connections (or anything else before the wire) then rejects with
+   * {@link SendAbandonedError}; a send already on the wire carries on.
+   */
+  readonly abandon?: AbortSignal;
+}
+
 /**
  * A way to send email. Every adapter has this shape; the SDK client is passed in, not created
  * inside, so tests hand it one that talks to a local server.
@@ -27,9 +38,15 @@ export interface EmailProvider {
   readonly name: string;
   /**
    * Sends the email. Resolves once the provider accepted it; rejects with {@link ProviderError}
-   * (and only that) when it did not. `signal` aborts when the delivery layer's timeout runs out.
+   * when it did not, or with {@link SendAbandonedError} when `options.abandon` fired before the
+   * send was on the wire (nothing was sent), and with nothing else. `signal` aborts when the
+   * delivery layer's timeout runs out.
+   *
+   * Every adapter bounds its sends in progress to the connections it really has and makes the
+   * others wait in its own abortable queue (`SendSlots`, in send-slots.ts): a send either owns a connection
+   * (it is on the wire) or can still be abandoned. Nothing waits where `abandon` cannot reach.
    */
-  send(email: OutboundEmail, signal: AbortSignal): Promise<SendReceipt>;
+  send(email: OutboundEmail, signal: AbortSignal, options?: SendOptions): Promise<SendReceipt>;
   /** Releases connections and pools. */
   close?(): Promise<void>;
 }
@@ -50,5 +67,18 @@ export class ProviderError extends Error {
     super(message, { cause: options.cause });
     this.code = options.code;
     this.ambiguous = options.ambiguous ?? false;
+  }
+}
+
+/**
+ * A send was given up before it reached the wire, because its `abandon` signal fired: nothing
+ * was sent, and the email comes back through the broker. Not a provider failure: it says nothing
+ * about the provider, counts towards no circuit and is no attempt.
+ */
+export class SendAbandonedError extends Error {
+  override readonly name = 'SendAbandonedError';
+
+  constructor(provider: string, options: { readonly cause?: unknown } = {}) {
+    super(`${provider}: send abandoned before it went out`, { cause: options.cause });
   }
 }

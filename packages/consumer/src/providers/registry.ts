@@ -36,6 +36,7 @@ function create(name: ProviderName, config: ConsumerConfig, logger: Logger): Con
       return {
         provider: new PostmarkProvider(client, {
           messageStream: config.postmarkMessageStream,
+          maxConnections: config.postmarkMaxConnections,
           requestTimeoutSeconds: Math.ceil(config.postmarkTimeoutMs / 1000) + 5,
         }),
         timeoutMs: config.postmarkTimeoutMs,

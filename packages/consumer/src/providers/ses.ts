@@ -1,12 +1,31 @@
 import { SESClient, SendRawEmailCommand } from '@aws-sdk/client-ses';
 import { buildMime, envelopeRecipients } from './mime';
-import { ProviderError, type EmailProvider, type OutboundEmail, type SendReceipt } from './provider';
+import {
+  ProviderError,
+  SendAbandonedError,
+  type EmailProvider,
+  type OutboundEmail,
+  type SendOptions,
+  type SendReceipt,
+} from './provider';
+import { SendSlots } from './send-slots';
 import { classifySesError } from './ses-errors';
+
+/**
+ * SendRawEmail calls at once: the sockets the SDK's HTTP handler opens to one host by default.
+ * More would wait inside the SDK's agent, where an abandoned send cannot be dropped.
+ */
+export const SES_DEFAULT_MAX_CONNECTIONS = 50;
 
 /** How the SES adapter sends, beyond the client it is given. */
 export interface SesProviderOptions {
   /** SES configuration set for event publishing (deliveries, bounces, complaints); none when unset. */
   readonly configurationSetName?: string;
+  /**
+   * Calls in flight at once, at most the client's sockets per host;
+   * {@link SES_DEFAULT_MAX_CONNECTIONS} when not given.
+   */
+  readonly maxConnections?: number;
 }
 
 /**
@@ -16,17 +35,22 @@ export interface SesProviderOptions {
  * would have it). Failures are classified by {@link classifySesError}.
  *
  * The client is passed in (see {@link createSesClient}); the provider owns it from then on and
- * destroys it on {@link SesProvider.close}.
+ * destroys it on {@link SesProvider.close}. Sends beyond `maxConnections` wait in the provider's
+ * {@link SendSlots}, where they can still be abandoned.
  */
 export class SesProvider implements EmailProvider {
   readonly name = 'ses';
+  private readonly slots: SendSlots;
 
   constructor(
     private readonly client: SESClient,
     private readonly options: SesProviderOptions = {},
-  ) {}
+  ) {
+    this.slots = new SendSlots(this.name, options.maxConnections ?? SES_DEFAULT_MAX_CONNECTIONS);
+  }
 
-  async send(email: OutboundEmail, signal: AbortSignal): Promise<SendReceipt> {
+  async send(email: OutboundEmail, signal: AbortSignal, options: SendOptions = {}): Promise<SendReceipt> {
+    if (options.abandon?.aborted === true) throw new SendAbandonedError(this.name);
     if (signal.aborted) {
       // Nothing was sent: the delivery layer's time ran out before this provider's turn began.
       throw new ProviderError('transient', 'SES send not started: already aborted', {
@@ -34,8 +58,13 @@ export class SesProvider implements EmailProvider {
         cause: signal.reason,
       });
     }
+    const data = await buildMime(email);
+    return this.slots.run(signal, options, () => this.sendOnConnection(email, data, signal));
+  }
+
+  private async sendOnConnection(email: OutboundEmail, data: Buffer, signal: AbortSignal): Promise<SendReceipt> {
     const command = new SendRawEmailCommand({
-      RawMessage: { Data: await buildMime(email) },
+      RawMessage: { Data: data },
       Source: email.request.from.email,
       Destinations: envelopeRecipients(email),
       ...(this.options.configurationSetName === undefined

@@ -3,7 +3,15 @@ import nodemailer, { type Transporter } from 'nodemailer';
 import type Mail from 'nodemailer/lib/mailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool';
 import { toMailOptions } from './mime';
-import { ProviderError, type EmailProvider, type OutboundEmail, type SendReceipt } from './provider';
+import {
+  ProviderError,
+  SendAbandonedError,
+  type EmailProvider,
+  type OutboundEmail,
+  type SendOptions,
+  type SendReceipt,
+} from './provider';
+import { SendSlots } from './send-slots';
 import { classifySmtpError } from './smtp-errors';
 
 /** A pooled nodemailer SMTP transporter, as {@link createSmtpTransport} makes it. */
@@ -134,13 +142,22 @@ class SendProgress {
  * Recipients: when the server refuses some recipients and accepts others, nodemailer sends the
  * message to those accepted and resolves; so does `send`, since a retry would send it to them
  * again. When it refuses every recipient, `send` rejects (see `classifySmtpError`).
+ *
+ * The pool gets at most as many messages as it has connections (its `maxConnections`): the rest
+ * wait in the provider's own {@link SendSlots}, where an abandoned send is dropped before it
+ * reaches nodemailer. nodemailer's pool queue has no way to drop a message, so one handed to it
+ * would go out after its broker channel closed.
  */
 export class SmtpProvider implements EmailProvider {
   readonly name = 'smtp';
   private closed = false;
   private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly slots: SendSlots;
 
   constructor(private readonly transporter: SmtpTransport) {
+    // The pool's own setting, so the two cannot disagree (nodemailer's default is 5).
+    const pool = transporter.transporter as Partial<SMTPPool>;
+    this.slots = new SendSlots(this.name, pool.options?.maxConnections ?? SMTP_TRANSPORT_DEFAULTS.maxConnections);
     transporter.use('stream', (mail, done) => {
       const progress = (mail.data as TrackedMailOptions)[PROGRESS];
       if (progress !== undefined) mail.message.processFunc((input) => progress.watch(input));
@@ -148,12 +165,13 @@ export class SmtpProvider implements EmailProvider {
     });
   }
 
-  send(email: OutboundEmail, signal: AbortSignal): Promise<SendReceipt> {
+  send(email: OutboundEmail, signal: AbortSignal, options: SendOptions = {}): Promise<SendReceipt> {
     if (this.closed) {
       return Promise.reject(
         new ProviderError('provider-unavailable', 'smtp: the provider is closed', { code: 'CLOSED' }),
       );
     }
+    if (options.abandon?.aborted === true) return Promise.reject(new SendAbandonedError(this.name));
     if (signal.aborted) {
       return Promise.reject(
         new ProviderError('transient', 'smtp: send aborted before it started', {
@@ -162,16 +180,9 @@ export class SmtpProvider implements EmailProvider {
         }),
       );
     }
-    const progress = new SendProgress();
-    let sending: Promise<SMTPPool.SentMessageInfo>;
-    try {
-      const options: TrackedMailOptions = { ...toMailOptions(email), [PROGRESS]: progress };
-      sending = this.transporter.sendMail(options);
-    } catch (error) {
-      // Only rejections with a ProviderError leave send, whatever goes wrong.
-      return Promise.reject(classifySmtpError(error));
-    }
-    const attempt = untilAborted(sending, progress, signal);
+    const attempt = this.slots
+      .acquire(signal, options)
+      .then((release) => this.sendOnConnection(email, signal, release));
     const settled = attempt.then(
       () => undefined,
       () => undefined,
@@ -179,6 +190,26 @@ export class SmtpProvider implements EmailProvider {
     this.inFlight.add(settled);
     void settled.then(() => this.inFlight.delete(settled));
     return attempt;
+  }
+
+  /**
+   * Hands the email to the pool while it owns one of the pool's connections. The slot is given
+   * back when nodemailer is done with the message, not when an abort settles `send` early: until
+   * then the connection is still taken, and a message handed to the pool would wait in its queue.
+   */
+  private sendOnConnection(email: OutboundEmail, signal: AbortSignal, release: () => void): Promise<SendReceipt> {
+    const progress = new SendProgress();
+    let sending: Promise<SMTPPool.SentMessageInfo>;
+    try {
+      const mail: TrackedMailOptions = { ...toMailOptions(email), [PROGRESS]: progress };
+      sending = this.transporter.sendMail(mail);
+    } catch (error) {
+      release();
+      // Only rejections with a ProviderError leave send, whatever goes wrong.
+      return Promise.reject(classifySmtpError(error));
+    }
+    sending.then(release, release);
+    return untilAborted(sending, progress, signal);
   }
 
   /**

@@ -1,6 +1,11 @@
 import { simpleParser, type AddressObject, type ParsedMail } from 'mailparser';
 import { EMAIL_ID_HEADER, type EmailRequest } from '@mailer/contract';
-import { ProviderError, type EmailProvider, type OutboundEmail } from '../../src/providers/provider';
+import {
+  ProviderError,
+  SendAbandonedError,
+  type EmailProvider,
+  type OutboundEmail,
+} from '../../src/providers/provider';
 
 /** What a provider's server received, in one shape for every provider, to compare with the request. */
 export interface ReceivedEmail {
@@ -25,6 +30,13 @@ export interface ConformanceHarness {
   received(id: string): Promise<ReceivedEmail>;
   /** Makes the provider's next send fail in a way the adapter must classify as `kind`. */
   failNext?(kind: 'recipient-rejected' | 'transient'): void;
+  /**
+   * Holds the next email at the server, whole but unanswered, until released. Required when the
+   * adapter has a finite number of connections: it is how the suite keeps every one busy.
+   */
+  holdNext?(): { readonly reached: Promise<void>; release(): void };
+  /** Whether the server got the email with this id, without waiting. */
+  has(id: string): boolean | Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -90,12 +102,19 @@ export function fullEmail(): OutboundEmail {
 
 /**
  * The suite every provider adapter must pass: the same fields arrive, the id header is set, the
- * send resolves only once accepted, and failures come back as classified {@link ProviderError}s.
+ * send resolves only once accepted, failures come back as classified {@link ProviderError}s, and
+ * an abandoned send goes out only if it was already on the wire (one waiting for a connection is
+ * dropped with {@link SendAbandonedError}).
  */
 export function describeProviderConformance(
   name: string,
   start: () => Promise<ConformanceHarness>,
-  options: { readonly canFail: boolean } = { canFail: true },
+  options: {
+    /** Sends the adapter puts on the wire at once as the harness sets it up; `Infinity`: no connections to wait for. */
+    readonly connections: number;
+    /** false: the provider has nothing that could refuse a send (capture). */
+    readonly canFail?: boolean;
+  },
 ): void {
   describe(`${name} provider conformance`, () => {
     let harness: ConformanceHarness;
@@ -158,8 +177,55 @@ export function describeProviderConformance(
       expect(got.attachments).toEqual([]);
     });
 
+    // The rule that keeps a lost broker connection from re-sending what an adapter holds: only a
+    // send on the wire may go out once its message is abandoned.
+    it('when the abandon signal has fired before the send, then it rejects with SendAbandonedError and nothing is sent', async () => {
+      const email = fullEmail();
+      const error: unknown = await harness.provider
+        .send(email, AbortSignal.timeout(10_000), { abandon: AbortSignal.abort() })
+        .catch((e: unknown) => e);
+      // A later email arriving shows the server is reachable, so the first really was not sent.
+      const later = fullEmail();
+      await harness.provider.send(later, AbortSignal.timeout(10_000));
+      await harness.received(later.id);
+
+      expect(error).toBeInstanceOf(SendAbandonedError);
+      expect(await harness.has(email.id)).toBe(false);
+    });
+
+    if (Number.isFinite(options.connections)) {
+      it('when every connection is busy, then a send waiting for one is dropped when abandoned, and those on the wire finish', async () => {
+        const holdNext = harness.holdNext?.bind(harness);
+        if (holdNext === undefined) throw new Error(`${name} harness must implement holdNext`);
+        const abandon = new AbortController();
+        const holds = Array.from({ length: options.connections }, () => holdNext());
+        const onTheWire = holds.map(() => fullEmail());
+        const sending = onTheWire.map((email) =>
+          harness.provider.send(email, AbortSignal.timeout(20_000), { abandon: abandon.signal }),
+        );
+        await Promise.all(holds.map((hold) => hold.reached));
+
+        const waiting = fullEmail();
+        const waitingSend = harness.provider
+          .send(waiting, AbortSignal.timeout(20_000), { abandon: abandon.signal })
+          .catch((e: unknown) => e);
+        abandon.abort();
+        const error = await waitingSend;
+        for (const hold of holds) hold.release();
+        await Promise.all(sending);
+        // Connections free again: whatever the adapter still held would go out before this one.
+        const later = fullEmail();
+        await harness.provider.send(later, AbortSignal.timeout(10_000));
+        await harness.received(later.id);
+
+        expect(error).toBeInstanceOf(SendAbandonedError);
+        for (const email of onTheWire) expect(await harness.has(email.id)).toBe(true);
+        expect(await harness.has(waiting.id)).toBe(false);
+      });
+    }
+
     // The capture provider has no server that could refuse anything: it opts out of these two.
-    if (!options.canFail) return;
+    if (options.canFail === false) return;
 
     const failNext = (kind: 'recipient-rejected' | 'transient'): void => {
       if (harness.failNext === undefined) throw new Error(`${name} harness must implement failNext`);

@@ -27,6 +27,8 @@ export interface TestConsumerOptions {
   readonly deliveryLimit?: number;
   readonly maxAttempts?: number;
   readonly prefetch?: number;
+  /** Bytes of bodies held unsettled (default: no bound). */
+  readonly maxHeldBytes?: number;
   readonly providerTimeoutMs?: number;
   /** Sends per second per provider (default: no limit). */
   readonly ratePerSecond?: number;
@@ -92,6 +94,7 @@ export async function startTestConsumer(label: string, options: TestConsumerOpti
     publisher,
     topology,
     prefetch: options.prefetch ?? 10,
+    ...(options.maxHeldBytes === undefined ? {} : { maxHeldBytes: options.maxHeldBytes }),
     logger: testLogger,
     handle,
   });
@@ -134,4 +137,16 @@ export async function startTestConsumer(label: string, options: TestConsumerOpti
       await deleteTopology(topology);
     },
   };
+}
+
+/**
+ * Resolves once `condition` holds, looking again every few milliseconds (for state that has no
+ * event of its own); rejects naming `what` after `timeoutMs`.
+ */
+export async function until(condition: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
 }

@@ -50,6 +50,14 @@ export type PostmarkFault =
   | 'hang'
   | 'reset';
 
+/** A request held unanswered by {@link FakePostmark.holdNext}. */
+export interface HeldRequest {
+  /** Resolves once the request has arrived (whole) and is being held. */
+  readonly reached: Promise<void>;
+  /** Handles it as if nothing was scripted. */
+  release(): void;
+}
+
 /** A local stand-in for Postmark's email API. */
 export interface FakePostmark {
   /** `127.0.0.1:<port>`, for the client's `requestHost` (with `useHttps: false`). */
@@ -62,6 +70,19 @@ export interface FakePostmark {
   readonly events: EventEmitter;
   /** Answers the next `POST /email` with this fault instead of handling it. */
   failNext(fault: PostmarkFault): void;
+  /** Holds the next `POST /email` (after any faults scripted before) until released. */
+  holdNext(): HeldRequest;
+  /** While on, every `POST /email` nothing else was scripted for hangs, as with the `hang` fault. */
+  hangAll(on: boolean): void;
+  /**
+   * Makes every `POST /email` nothing was scripted for wait (a slow Postmark) until the returned
+   * function is called; those waiting then and later are handled.
+   */
+  pause(): () => void;
+  /** Most `POST /email` requests read and not yet answered at one time, since the server started. */
+  readonly peakInProgress: number;
+  /** How many times an email with this X-Mailer-Email-Id was accepted (0: never). */
+  acceptedCount(id: string): number;
   /** The email accepted with this X-Mailer-Email-Id, waiting for it to arrive. */
   received(id: string): Promise<AcceptedEmail>;
   /** Stops listening and destroys every connection, hanging ones included. */
@@ -102,9 +123,17 @@ const FAULTS: Readonly<Record<Exclude<PostmarkFault, 'hang' | 'reset' | 'server-
 export async function startFakePostmark(options: { readonly token?: string } = {}): Promise<FakePostmark> {
   const token = options.token ?? `server-token-${randomUUID()}`;
   const events = new EventEmitter();
+  // One listener per email a test waits for.
+  events.setMaxListeners(0);
   const accepted = new Map<string, AcceptedEmail>();
-  const faults: PostmarkFault[] = [];
+  const acceptedCounts = new Map<string, number>();
+  const faults: (PostmarkFault | { readonly hold: Promise<void>; readonly reached: () => void })[] = [];
   let requestCount = 0;
+  let hangingAll = false;
+  let paused: Promise<void> | undefined;
+  let inProgress = 0;
+  let peakInProgress = 0;
+  events.on('accepted', (id: string) => acceptedCounts.set(id, (acceptedCounts.get(id) ?? 0) + 1));
 
   const server = http.createServer((req, res) => {
     readBody(req).then(
@@ -114,7 +143,20 @@ export async function startFakePostmark(options: { readonly token?: string } = {
           return;
         }
         requestCount += 1;
-        const fault = faults.shift();
+        inProgress += 1;
+        peakInProgress = Math.max(peakInProgress, inProgress);
+        res.once('close', () => (inProgress -= 1));
+        const scripted = faults.shift();
+        if (typeof scripted === 'object') {
+          scripted.reached();
+          void scripted.hold.then(() => send(res, handleEmail(req, body, token, accepted, events)));
+          return;
+        }
+        const fault = scripted ?? (hangingAll ? 'hang' : undefined);
+        if (fault === undefined && paused !== undefined) {
+          void paused.then(() => send(res, handleEmail(req, body, token, accepted, events)));
+          return;
+        }
         if (fault === 'hang') {
           events.emit('hang');
           return;
@@ -150,6 +192,32 @@ export async function startFakePostmark(options: { readonly token?: string } = {
     },
     failNext(fault) {
       faults.push(fault);
+    },
+    holdNext() {
+      let release!: () => void;
+      let reached!: () => void;
+      const hold = new Promise<void>((resolve) => (release = resolve));
+      const arrived = new Promise<void>((resolve) => (reached = resolve));
+      faults.push({ hold, reached });
+      return { reached: arrived, release };
+    },
+    hangAll(on) {
+      hangingAll = on;
+    },
+    pause() {
+      let resume!: () => void;
+      const gate = new Promise<void>((resolve) => (resume = resolve));
+      paused = gate;
+      return () => {
+        if (paused === gate) paused = undefined;
+        resume();
+      };
+    },
+    get peakInProgress() {
+      return peakInProgress;
+    },
+    acceptedCount(id) {
+      return acceptedCounts.get(id) ?? 0;
     },
     received(id) {
       const known = accepted.get(id);

@@ -58,7 +58,9 @@ export type SesFault =
   /** Any other answer (a load balancer's HTML page). */
   | { readonly kind: 'raw'; readonly status: number; readonly contentType: string; readonly body: string }
   /** Reads the request and never answers. */
-  | { readonly kind: 'hang' };
+  | { readonly kind: 'hang' }
+  /** Reads the request and forwards it only once `hold` resolves (`reached` is called on arrival). */
+  | { readonly kind: 'hold'; readonly hold: Promise<void>; readonly reached: () => void };
 
 /** An SES error answer: `Sender` fault below 500, `Receiver` from 500 up, as SES marks them. */
 export function sesError(code: string, message: string, status = 400): SesErrorAnswer {
@@ -77,6 +79,10 @@ export interface SesEmulator {
   failNext(fault: SesFault): void;
   /** Resolves once a request is being held by a `hang` fault. */
   hanging(): Promise<void>;
+  /** Holds the next request (after faults scripted before it) until released, then forwards it. */
+  holdNext(): { readonly reached: Promise<void>; release(): void };
+  /** Whether SES took an email with this X-Mailer-Email-Id (no waiting). */
+  has(emailId: string): boolean;
   /** What SES received for the email with this X-Mailer-Email-Id, waiting up to `timeoutMs` for it. */
   received(emailId: string, timeoutMs?: number): Promise<SesReceived>;
   close(): Promise<void>;
@@ -194,6 +200,9 @@ export async function startSesEmulator(): Promise<SesEmulator> {
         const fault = faults.shift();
         if (fault === undefined) {
           forward(req, body, res);
+        } else if (fault.kind === 'hold') {
+          fault.reached();
+          void fault.hold.then(() => forward(req, body, res));
         } else if (fault.kind === 'hang') {
           held.add(res);
           res.on('close', () => held.delete(res));
@@ -221,6 +230,15 @@ export async function startSesEmulator(): Promise<SesEmulator> {
     failNext: (fault) => {
       faults.push(fault);
     },
+    holdNext: () => {
+      let release!: () => void;
+      let reached!: () => void;
+      const hold = new Promise<void>((resolve) => (release = resolve));
+      const arrived = new Promise<void>((resolve) => (reached = resolve));
+      faults.push({ kind: 'hold', hold, reached });
+      return { reached: arrived, release };
+    },
+    has: (emailId) => sent.has(emailId),
     hanging: async () => {
       if (held.size > 0) return;
       await once(events, 'hanging');

@@ -56,6 +56,7 @@ export class TestSmtpServer {
   private readonly rcptScripts = new Map<string, Armed>();
   private readonly refusedRecipients = new Map<string, SmtpReply>();
   private readonly messages = new Map<string, ReceivedSmtpMessage>();
+  private readonly acceptedCounts = new Map<string, number>();
   private readonly waiting = new Map<string, Deferred<ReceivedSmtpMessage>>();
   private readonly holds: (() => void)[] = [];
   private readonly sockets = new Set<Socket>();
@@ -179,6 +180,11 @@ export class TestSmtpServer {
     return deferred.promise;
   }
 
+  /** How many times a message with this email id was accepted (0: never). */
+  timesAccepted(id: string): number {
+    return this.acceptedCounts.get(id) ?? 0;
+  }
+
   /** Whether a message with this email id was accepted (no waiting). */
   hasMessage(id: string): boolean {
     return this.messages.has(id);
@@ -243,6 +249,7 @@ export class TestSmtpServer {
       recipients: session.envelope.rcptTo.map((recipient) => recipient.address.toLowerCase()),
     };
     this.messages.set(id, message);
+    this.acceptedCounts.set(id, (this.acceptedCounts.get(id) ?? 0) + 1);
     this.waiting.get(id)?.resolve(message);
     this.waiting.delete(id);
   }

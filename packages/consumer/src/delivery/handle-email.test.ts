@@ -1,0 +1,185 @@
+import { DeliveryHeaders, ENVELOPE_VERSION, buildTopology, type EmailRequest } from '@mailer/contract';
+import { ProviderError, type EmailProvider } from '../providers/provider';
+import { CircuitBreaker } from './circuit-breaker';
+import type { ProviderSlot } from './failover';
+import { handleEmail, type HandleDeps, type IncomingMessage } from './handle-email';
+import { RateLimiter } from './rate-limiter';
+
+const tiers = buildTopology({ prefix: 'unit', retryDelaysMs: [10_000, 60_000], deliveryLimit: 5 }).retryTiers;
+const ID = '01a2207a-0000-7000-8000-0000000000aa';
+const NOW = new Date('2026-12-03T08:00:00.000Z');
+
+const request: EmailRequest = {
+  from: { email: 'sender@example.com' },
+  to: [{ email: 'to@example.org' }],
+  subject: 'Hello',
+  text: 'Hi.',
+};
+
+function queued(overrides: Record<string, unknown> = {}, headers: Record<string, unknown> = {}): IncomingMessage {
+  const envelope = {
+    version: ENVELOPE_VERSION,
+    id: ID,
+    accepted_at: '2026-12-03T07:59:00.000Z',
+    client: 'test',
+    request,
+    ...overrides,
+  };
+  return { body: Buffer.from(JSON.stringify(envelope)), headers };
+}
+
+/** A provider whose one answer is scripted. */
+function provider(name: string, answer: 'ok' | ProviderError): EmailProvider & { calls: number } {
+  return {
+    name,
+    calls: 0,
+    send() {
+      this.calls += 1;
+      return answer === 'ok' ? Promise.resolve({ providerMessageId: `${name}-1` }) : Promise.reject(answer);
+    },
+  };
+}
+
+function deps(providers: EmailProvider[], maxAttempts = 3): HandleDeps & { chain: ProviderSlot[] } {
+  return {
+    chain: providers.map((p) => ({
+      provider: p,
+      circuit: new CircuitBreaker({ failureThreshold: 5, coolDownMs: 30_000, now: () => NOW.getTime() }),
+      limiter: new RateLimiter(Number.POSITIVE_INFINITY),
+      timeoutMs: 1000,
+    })),
+    policy: { maxAttempts, maxAgeMs: 24 * 3_600_000, tiers },
+    now: () => NOW,
+  };
+}
+
+const transient = () => new ProviderError('transient', '503 from provider', { code: '503' });
+
+describe('handleEmail', () => {
+  it('when a provider takes the email, then it is sent, as the first attempt', async () => {
+    const a = provider('a', 'ok');
+
+    await expect(handleEmail(deps([a]), queued())).resolves.toEqual({
+      action: 'sent',
+      id: ID,
+      provider: 'a',
+      attempts: 1,
+    });
+    expect(a.calls).toBe(1);
+  });
+
+  it('when the body is not JSON, then it is parked as undecodable, with no id and no provider tried', async () => {
+    const a = provider('a', 'ok');
+
+    const settlement = await handleEmail(deps([a]), { body: Buffer.from('not json'), headers: {} });
+
+    expect(settlement).toMatchObject({ action: 'park', id: undefined, reason: 'undecodable' });
+    expect(a.calls).toBe(0);
+  });
+
+  it('when the envelope has an unknown version, then it is parked as undecodable', async () => {
+    const settlement = await handleEmail(deps([provider('a', 'ok')]), queued({ version: 99 }));
+
+    expect(settlement).toMatchObject({ action: 'park', reason: 'undecodable' });
+  });
+
+  it('when the request fails the schema, then it is parked as invalid under its id, the problem named', async () => {
+    const settlement = await handleEmail(deps([provider('a', 'ok')]), queued({ request: { ...request, to: [] } }));
+
+    expect(settlement).toMatchObject({ action: 'park', id: ID, reason: 'invalid' });
+    if (settlement.action !== 'park') throw new Error('expected a park');
+    expect(settlement.headers[DeliveryHeaders.lastFailureKind]).toBe('invalid');
+    expect(String(settlement.headers[DeliveryHeaders.lastFailure])).toContain('/to');
+  });
+
+  it('when the provider refuses the recipient, then it is parked at once with the failure in its headers', async () => {
+    const refusal = new ProviderError('recipient-rejected', 'inactive recipient', { code: '406' });
+
+    const settlement = await handleEmail(deps([provider('a', refusal)]), queued());
+
+    expect(settlement).toMatchObject({
+      action: 'park',
+      id: ID,
+      reason: 'recipient-rejected',
+      headers: {
+        [DeliveryHeaders.attempts]: 1,
+        [DeliveryHeaders.providersTried]: 'a',
+        [DeliveryHeaders.lastFailureKind]: 'recipient-rejected',
+        [DeliveryHeaders.lastFailure]: 'a: inactive recipient',
+      },
+    });
+  });
+
+  it('when every provider fails transiently, then it is retried through the first tier with its history', async () => {
+    const settlement = await handleEmail(deps([provider('a', transient()), provider('b', transient())]), queued());
+
+    expect(settlement).toMatchObject({
+      action: 'retry',
+      id: ID,
+      tier: { routingKey: tiers[0]!.routingKey },
+      headers: {
+        [DeliveryHeaders.attempts]: 1,
+        [DeliveryHeaders.firstAttemptAt]: NOW.toISOString(),
+        [DeliveryHeaders.providersTried]: 'a,b',
+        [DeliveryHeaders.lastFailureKind]: 'transient',
+      },
+    });
+  });
+
+  it('when earlier attempts are in the headers, then the history carries on from them', async () => {
+    const first = '2026-12-03T07:00:00.000Z';
+    const message = queued(
+      {},
+      { [DeliveryHeaders.attempts]: 1, [DeliveryHeaders.firstAttemptAt]: first, [DeliveryHeaders.providersTried]: 'a' },
+    );
+
+    const settlement = await handleEmail(deps([provider('a', transient())]), message);
+
+    expect(settlement).toMatchObject({
+      action: 'retry',
+      tier: { routingKey: tiers[1]!.routingKey },
+      headers: {
+        [DeliveryHeaders.attempts]: 2,
+        [DeliveryHeaders.firstAttemptAt]: first,
+        [DeliveryHeaders.providersTried]: 'a,a',
+      },
+    });
+  });
+
+  it('when the last attempt fails, then it is parked as max-attempts', async () => {
+    const message = queued({}, { [DeliveryHeaders.attempts]: 2 });
+
+    const settlement = await handleEmail(deps([provider('a', transient())], 3), message);
+
+    expect(settlement).toMatchObject({
+      action: 'park',
+      reason: 'max-attempts',
+      headers: { [DeliveryHeaders.attempts]: 3 },
+    });
+  });
+
+  it('when every circuit is open, then it is held until the first probe is due, no provider called, with a retry as the fallback', async () => {
+    const a = provider('a', 'ok');
+    const handling = deps([a]);
+    handling.chain[0]!.circuit.open();
+
+    const settlement = await handleEmail(handling, queued());
+
+    expect(settlement).toMatchObject({
+      action: 'hold',
+      id: ID,
+      resumeInMs: 30_000,
+      otherwise: { action: 'retry', headers: { [DeliveryHeaders.lastFailure]: 'every provider circuit is open' } },
+    });
+    expect(a.calls).toBe(0);
+  });
+
+  it('when the message is abandoned before the send, then nothing is sent and the outcome is abandoned', async () => {
+    const a = provider('a', 'ok');
+
+    const settlement = await handleEmail(deps([a]), queued(), AbortSignal.abort());
+
+    expect(settlement).toEqual({ action: 'abandoned', id: ID });
+    expect(a.calls).toBe(0);
+  });
+});

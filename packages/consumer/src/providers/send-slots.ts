@@ -1,0 +1,108 @@
+import { ProviderError, SendAbandonedError, type SendOptions } from './provider';
+
+/** Gives a slot back; calling it again does nothing. */
+export type ReleaseSlot = () => void;
+
+interface Waiter {
+  readonly grant: (release: ReleaseSlot) => void;
+}
+
+/**
+ * The sends one adapter may have on the wire at once (as many as the connections it really has),
+ * and the queue of sends waiting for one. A waiter leaves the queue the moment its send is
+ * abandoned ({@link SendAbandonedError}) or its time runs out (a transient, not ambiguous
+ * {@link ProviderError}: nothing was sent), so an adapter never holds back work that the broker
+ * will deliver again, and never sends it after its channel closed. A send that owns a slot is on
+ * the wire. Waiters are served in order.
+ */
+export class SendSlots {
+  private inUse = 0;
+  private readonly queue: Waiter[] = [];
+
+  /**
+   * @param provider the adapter's name, for error messages
+   * @param size sends on the wire at once; `Infinity` for an adapter with nothing to wait for
+   */
+  constructor(
+    private readonly provider: string,
+    readonly size: number,
+  ) {
+    if (!(size >= 1)) throw new RangeError(`${provider}: a send needs at least one slot, got ${size}`);
+  }
+
+  /** Sends owning a slot now. */
+  get busy(): number {
+    return this.inUse;
+  }
+
+  /** Sends waiting for a slot now. */
+  get waiting(): number {
+    return this.queue.length;
+  }
+
+  /** Runs `send` once it owns a slot, and frees the slot when it settles. */
+  async run<T>(signal: AbortSignal, options: SendOptions, send: () => Promise<T>): Promise<T> {
+    const release = await this.acquire(signal, options);
+    try {
+      return await send();
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * Resolves with a slot, or rejects (and leaves the queue) when `options.abandon` or `signal`
+   * fires first. An abandon wins over a timeout that fired at the same time: both mean nothing
+   * was sent, and an abandoned send is no failure of the provider.
+   */
+  acquire(signal: AbortSignal, options: SendOptions = {}): Promise<ReleaseSlot> {
+    const { abandon } = options;
+    const refusal = this.refusal(signal, abandon);
+    if (refusal !== undefined) return Promise.reject(refusal);
+    if (this.inUse < this.size) return Promise.resolve(this.take());
+    return new Promise<ReleaseSlot>((resolve, reject) => {
+      const onAbort = (): void => {
+        const index = this.queue.indexOf(waiter);
+        if (index >= 0) this.queue.splice(index, 1);
+        cleanUp();
+        reject(this.refusal(signal, abandon) ?? new SendAbandonedError(this.provider));
+      };
+      const cleanUp = (): void => {
+        signal.removeEventListener('abort', onAbort);
+        abandon?.removeEventListener('abort', onAbort);
+      };
+      const waiter: Waiter = {
+        grant: (release) => {
+          cleanUp();
+          resolve(release);
+        },
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      abandon?.addEventListener('abort', onAbort, { once: true });
+      this.queue.push(waiter);
+    });
+  }
+
+  private refusal(signal: AbortSignal, abandon: AbortSignal | undefined): Error | undefined {
+    if (abandon?.aborted === true) return new SendAbandonedError(this.provider, { cause: abandon.reason });
+    if (signal.aborted) {
+      return new ProviderError('transient', `${this.provider}: no connection came free before the send was aborted`, {
+        code: 'ABORTED',
+        cause: signal.reason,
+      });
+    }
+    return undefined;
+  }
+
+  private take(): ReleaseSlot {
+    this.inUse += 1;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.inUse -= 1;
+      const next = this.queue.shift();
+      if (next !== undefined) next.grant(this.take());
+    };
+  }
+}
