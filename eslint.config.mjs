@@ -27,7 +27,10 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['../http/*', '../amqp/*', 'express', 'amqplib'], message: 'domain must not depend on transport' },
+            {
+              group: ['../http/*', '../amqp/*', 'express', 'amqplib', '@mailer/amqp'],
+              message: 'domain must not depend on transport',
+            },
           ],
         },
       ],

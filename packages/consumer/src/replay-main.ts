@@ -59,8 +59,8 @@ async function main(): Promise<void> {
   try {
     // Only what is parked now: emails parked again while this runs wait for the next replay.
     const { messageCount } = await channel.checkQueue(topology.deadQueue.name);
-    const { replayed } = await replayParked(channel, publisher, topology, Math.min(limit, messageCount));
-    logger.info('replayed parked emails', { count: replayed.length, email_ids: replayed });
+    const { replayed, skipped } = await replayParked(channel, publisher, topology, Math.min(limit, messageCount));
+    logger.info('replayed parked emails', { count: replayed.length, skipped, email_ids: replayed });
   } finally {
     await broker.close();
     await logger.flush();

@@ -1,5 +1,5 @@
 import type { ConsumerConfig, ProviderName } from '../config';
-import type { Logger } from '../log/logger';
+import type { Logger } from '@mailer/service';
 import { Models, ServerClient } from 'postmark';
 import { CaptureProvider } from './capture';
 import { PostmarkProvider } from './postmark';

@@ -16,7 +16,7 @@ import { CircuitBreaker } from '../../src/delivery/circuit-breaker';
 import type { ProviderSlot } from '../../src/delivery/failover';
 import { handleEmail, type IncomingMessage, type Settlement } from '../../src/delivery/handle-email';
 import { RateLimiter } from '../../src/delivery/rate-limiter';
-import { createLogger } from '../../src/log/logger';
+import { createLogger } from '@mailer/service';
 import type { EmailProvider } from '../../src/providers/provider';
 import { AMQP_URL, deleteTopology, uniquePrefix } from '@mailer/testkit';
 
@@ -52,7 +52,11 @@ export interface TestConsumer {
   close(): Promise<void>;
 }
 
-export const testLogger = createLogger({ level: 'debug', silent: process.env['TEST_LOGS'] === undefined });
+export const testLogger = createLogger({
+  service: 'consumer',
+  level: 'debug',
+  silent: process.env['TEST_LOGS'] === undefined,
+});
 
 /** Starts the delivery worker on a unique prefix, consuming once the first channel is ready. */
 export async function startTestConsumer(label: string, options: TestConsumerOptions): Promise<TestConsumer> {

@@ -2,7 +2,7 @@ import express from 'express';
 import type { Readiness } from '@mailer/contract';
 import type { AcceptDeps } from '../domain/accept-emails';
 import type { ApiKey } from '../domain/api-keys';
-import type { Logger } from '../log/logger';
+import type { Logger } from '@mailer/service';
 import { authenticate } from './middleware/authenticate';
 import { drainGate } from './middleware/drain-gate';
 import { errorHandler, notFound } from './middleware/fallback';

@@ -5,7 +5,7 @@ import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
 import { AmqpEmailPublisher } from '../../src/amqp/email-publisher';
 import { hashKey, type ApiKey } from '../../src/domain/api-keys';
 import { createApp } from '../../src/http/app';
-import { createLogger } from '../../src/log/logger';
+import { createLogger } from '@mailer/service';
 import { AMQP_URL, deleteTopology, uniquePrefix } from '@mailer/testkit';
 
 /** The key tests authenticate with, allowed to send from example.com and alerts@example.org. */
@@ -59,7 +59,7 @@ export interface TestProducerOptions {
 export async function startTestProducer(label: string, options: TestProducerOptions = {}): Promise<TestProducer> {
   const prefix = uniquePrefix(label);
   const topology = buildTopology({ prefix, retryDelaysMs: [1000, 5000], deliveryLimit: 5 });
-  const logger = createLogger({ level: 'error', silent: process.env['TEST_LOGS'] === undefined });
+  const logger = createLogger({ service: 'producer', level: 'error', silent: process.env['TEST_LOGS'] === undefined });
   const connectionName = `test-producer-${prefix}`;
   const broker = new BrokerConnection({
     url: options.amqpUrl ?? AMQP_URL,

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import type { Logger } from '../../log/logger';
+import type { Logger } from '@mailer/service';
 import { locals } from '../locals';
 import { ProblemType, sendBodyTooLarge, sendProblem } from '../problems';
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import type { Logger } from '../../log/logger';
+import type { Logger } from '@mailer/service';
 import { locals } from '../locals';
 
 const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/;

@@ -1,6 +1,6 @@
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { acceptBatch, acceptEmail, type AcceptDeps, type BatchItem, type Caller } from '../../domain/accept-emails';
-import { maskAddress, type Logger } from '../../log/logger';
+import { maskAddress, type Logger } from '@mailer/service';
 import { locals } from '../locals';
 import { sendRefusal, sendUnavailable } from '../problems';
 
