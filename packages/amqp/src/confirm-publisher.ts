@@ -34,7 +34,7 @@ const channelClosedError = (): PublishError =>
 
 /**
  * Publishes each message as persistent and mandatory and resolves only on the broker's
- * confirm (DESIGN.md rules 1-4). A nack, a returned (unroutable) message, a closed channel, a
+ * confirm (docs/design.md rules 1-4). A nack, a returned (unroutable) message, a closed channel, a
  * blocked connection or no confirm before the deadline all reject with {@link PublishError}.
  * Only a basic.nack from the broker is `nacked` (not queued); a channel that closed before the
  * confirm is `channel-closed` (maybe queued).

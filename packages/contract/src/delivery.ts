@@ -1,5 +1,5 @@
 /**
- * The vocabulary of delivery failures (DESIGN.md): each provider adapter, and only the adapter,
+ * The vocabulary of delivery failures (docs/design.md): each provider adapter, and only the adapter,
  * maps its provider's errors to one of these kinds; the consumer decides by kind alone.
  *
  * - `recipient-rejected`: the provider refuses this email for good (inactive or invalid

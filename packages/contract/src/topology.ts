@@ -1,5 +1,5 @@
 /**
- * The RabbitMQ topology both services declare (DESIGN.md): a work exchange and quorum queue, one
+ * The RabbitMQ topology both services declare (docs/design.md): a work exchange and quorum queue, one
  * delay queue per retry tier that dead-letters back to the work exchange when its fixed TTL runs
  * out, and a dead-letter exchange and queue for what cannot be sent.
  *

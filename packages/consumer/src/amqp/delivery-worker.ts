@@ -68,7 +68,7 @@ interface Consumer {
 /**
  * Consumes the work queue with manual acks and carries out each {@link Settlement}: a retry or a
  * park is first published (confirmed) as a copy to the retry tier or the dead-letter exchange,
- * and only then is the original acked, on the channel that delivered it, exactly once (DESIGN.md
+ * and only then is the original acked, on the channel that delivered it, exactly once (docs/design.md
  * rules 6 and 8). If the copy cannot be confirmed the original is requeued; the queue's delivery
  * limit keeps that from looping for ever. Resumes by itself on every new channel.
  *

@@ -49,7 +49,7 @@ const CUT_OFF = [
 ];
 
 /**
- * SES v1 (SendRawEmail) and AWS SDK v3 failures, mapped to the delivery vocabulary (DESIGN.md,
+ * SES v1 (SendRawEmail) and AWS SDK v3 failures, mapped to the delivery vocabulary (docs/design.md,
  * "Provider failures: one vocabulary"). Sources: the SES API reference (SendRawEmail errors and
  * Common Errors), the SES developer guide ("Amazon SES email sending errors", "Errors related to
  * the sending quotas") and the SDK's own error shapes (@smithy/node-http-handler).

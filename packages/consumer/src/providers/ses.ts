@@ -107,7 +107,7 @@ export interface SesClientSettings {
  * An SES client for {@link SesProvider}, with the SDK's own timeouts set and its retries off.
  *
  * `maxAttempts: 1`: the consumer fails over to the next provider at once and retries later
- * through the delay tiers (DESIGN.md); SDK retries inside one attempt would hold the message,
+ * through the delay tiers (docs/design.md); SDK retries inside one attempt would hold the message,
  * send it twice after an ambiguous timeout, and hide failures from the circuit breaker.
  *
  * The timeouts are a backstop to the AbortSignal the delivery layer passes to every send:

@@ -30,7 +30,7 @@ export interface SmtpErrorRule {
   /** What the row matches, in SMTP terms. */
   readonly matches: string;
   readonly kind: FailureKind;
-  /** Why this kind, in the terms of DESIGN.md ("Provider failures: one vocabulary"). */
+  /** Why this kind, in the terms of docs/design.md ("Provider failures: one vocabulary"). */
   readonly why: string;
   readonly test: (failure: SmtpFailure) => boolean;
 }
@@ -121,7 +121,7 @@ export const SMTP_ERROR_RULES: readonly SmtpErrorRule[] = [
     id: 'sender-refused',
     matches: 'other 5xx on MAIL FROM (550 5.1.7/5.1.8 bad sender address or domain, 553 sender not allowed)',
     kind: 'provider-unavailable',
-    why: 'The sender is ours: a sender or domain the server will not send for is configuration (DESIGN.md lists the unverified sender domain as provider-unavailable).',
+    why: 'The sender is ours: a sender or domain the server will not send for is configuration (docs/design.md lists the unverified sender domain as provider-unavailable).',
     test: (f) => replyClass(f) === 5 && isCommand(f, 'MAIL FROM'),
   },
   {
@@ -242,7 +242,7 @@ export interface SmtpSendStage {
 }
 
 /**
- * Classifies a nodemailer SMTP error into one of the failure kinds of DESIGN.md, by the table
+ * Classifies a nodemailer SMTP error into one of the failure kinds of docs/design.md, by the table
  * {@link SMTP_ERROR_RULES}. Pure: reads the error, returns a new {@link ProviderError} (the error as
  * its `cause`, the reply code as its `code`).
  *
