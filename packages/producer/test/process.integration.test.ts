@@ -122,13 +122,13 @@ beforeAll(() => {
 
 describe('the producer process', () => {
   it('when several settings are wrong, then it names every problem and exits 2', async () => {
-    const running = runProducer({ PORT: 'eighty', API_KEYS: '[]', PUBLISH_TIMEOUT_MS: '-1' });
+    const running = runProducer({ PORT: 'eighty', API_KEYS: '[]', PUBLISH_TIMEOUT: '-1' });
     started.push(running);
 
     expect(await running.exited).toBe(2);
     expect(running.output()).toContain('PORT must be a whole number');
     expect(running.output()).toContain('API_KEYS must be a non-empty JSON list');
-    expect(running.output()).toContain('PUBLISH_TIMEOUT_MS must be a whole number');
+    expect(running.output()).toContain('PUBLISH_TIMEOUT must be a duration');
   });
 
   it('when a queue exists with other arguments, then start-up stops with a clear message', async () => {
@@ -184,7 +184,7 @@ describe('the producer process', () => {
       PORT: String(port),
       API_KEYS: apiKeysEnv,
       AMQP_PREFIX: prefix,
-      SHUTDOWN_TIMEOUT_MS: String(shutdownTimeoutMs),
+      SHUTDOWN_TIMEOUT: `${shutdownTimeoutMs}ms`,
     });
     started.push(running);
     const agent = new Agent({ keepAlive: true, maxSockets: 8 });
