@@ -55,6 +55,11 @@ const settings = {
   sweep: list('BENCH_PREFETCH_SWEEP', short ? '100,300' : '100,200,300'),
   /** `all`, or `cost`: only the CPU-per-email runs (consumer and baseline), for profiling. */
   scope: env.BENCH_SCOPE === 'cost' ? 'cost' : 'all',
+  /** Node flags of the consumer: scripts/node-flags.mjs unless BENCH_CONSUMER_FLAGS (space-separated) says otherwise. */
+  consumerFlags:
+    env.BENCH_CONSUMER_FLAGS === undefined
+      ? nodeFlags.consumer
+      : env.BENCH_CONSUMER_FLAGS.split(' ').filter((flag) => flag !== ''),
   /** Run the consumer under `node --cpu-prof` (profiles in bench-results/profiles). */
   cpuProfile: env.BENCH_CPU_PROF === '1',
   /** Emails in one burst at 200 ms, per unit of PREFETCH: 40 keeps the prefetch full for about 8 s. */
@@ -470,7 +475,7 @@ async function startConsumer(kind, prefetch) {
     const profile = settings.cpuProfile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
     handle = startNodeWatched(
       'consumer',
-      [...nodeFlags.consumer, ...profile, join(root, 'packages/consumer/dist/main.js')],
+      [...settings.consumerFlags, ...profile, join(root, 'packages/consumer/dist/main.js')],
       {
         ...sharedEnv(),
         PROVIDERS: 'postmark',
@@ -641,7 +646,7 @@ async function main() {
     settings,
     targets,
     prefetch,
-    consumerNodeFlags: nodeFlags.consumer,
+    consumerNodeFlags: settings.consumerFlags,
     runs,
     baseline: baselineCost,
     sweep,

@@ -3,7 +3,8 @@
 // Prints, for the busy samples (not idle): the share by owner, where each sample belongs to the
 // nearest frame on its stack that is project or package code (node_modules/<pkg>, packages/<pkg>),
 // so Node's own http or net code counts against whoever called it (`(node internals)` when nothing
-// did, as for a socket read started by the event loop); then the functions with the most self time.
+// did, as for a socket read started by the event loop); then the functions with the most self time
+// (Node's own ones with the owner they count against).
 import { readFileSync } from 'node:fs';
 
 const files = process.argv.slice(2);
@@ -56,12 +57,14 @@ for (const file of files) {
     const { functionName, url, lineNumber } = node.callFrame;
     if (functionName === '(idle)') continue;
     busy += us;
-    add(ownerTime, ownerOfNode(node.id), us);
+    const owner = ownerOfNode(node.id);
+    add(ownerTime, owner, us);
     const where =
       url === ''
         ? ''
         : ` ${url.replace(/^.*node_modules\/(\.pnpm\/[^/]+\/node_modules\/)?/, '').replace(/^file:\/\/.*\/packages\//, '')}:${lineNumber + 1}`;
-    add(selfTime, `${functionName || '(anonymous)'}${where}`, us);
+    const under = ownerOf(node.callFrame) === undefined && owner !== '(node internals)' ? `  [under ${owner}]` : '';
+    add(selfTime, `${functionName || '(anonymous)'}${where}${under}`, us);
   }
 }
 
