@@ -6,7 +6,7 @@
 //
 // Environment: AMQP_URL, QUEUE, PREFETCH, POSTMARK_URL (`http://host:port`), POSTMARK_SERVER_TOKEN.
 // Prints one JSON line `{"message":"consuming",...}` once the consumer is registered; SIGTERM or
-// SIGINT closes the channel (unacked messages go back to the queue) and exits 0.
+// SIGINT stops consuming, waits for the sends in flight to be acked, closes and exits 0.
 import { Buffer } from 'node:buffer';
 import { Agent, request } from 'node:http';
 import { URL } from 'node:url';
@@ -83,22 +83,32 @@ connection.on('error', () => undefined);
 const channel = await connection.createChannel();
 channel.on('error', () => undefined);
 await channel.prefetch(prefetch);
-await channel.consume(
+let inFlight = 0;
+let drained;
+const { consumerTag } = await channel.consume(
   QUEUE,
   (message) => {
     if (message === null) return;
-    const status = post(postmarkBody(JSON.parse(message.content.toString('utf8'))));
-    void status.then((code) => (code === 200 ? channel.ack(message) : channel.nack(message, false, true)));
+    inFlight += 1;
+    void post(postmarkBody(JSON.parse(message.content.toString('utf8')))).then((code) => {
+      if (code === 200) channel.ack(message);
+      else channel.nack(message, false, true);
+      inFlight -= 1;
+      if (inFlight === 0) drained?.();
+    });
   },
   { noAck: false },
 );
 process.stdout.write(`${JSON.stringify({ message: 'consuming', queue: QUEUE, prefetch })}\n`);
 
-const stop = () => {
-  void channel
-    .close()
-    .then(() => connection.close())
-    .finally(() => process.exit(0));
+// Stop taking messages, settle every send in flight, then close: a message sent but not yet acked
+// when the channel closes would go back to the queue and be sent again by the next consumer.
+const stop = async () => {
+  await channel.cancel(consumerTag);
+  if (inFlight > 0) await new Promise((resolve) => (drained = resolve));
+  await channel.close();
+  await connection.close();
 };
-process.once('SIGTERM', stop);
-process.once('SIGINT', stop);
+for (const signal of ['SIGTERM', 'SIGINT']) {
+  process.once(signal, () => void stop().finally(() => process.exit(0)));
+}

@@ -55,7 +55,7 @@ export async function startFakePostmark({ token, latencyMs = 0, mode = 'ok' } = 
   let inflightArea = 0;
   let inflightSince = performance.now();
   let windowStart = inflightSince;
-  let windowFrom = { requests: 0, bodyBytes: 0 };
+  let windowFrom = { requests: 0, bodyBytes: 0, duplicates: 0 };
   const setInflight = (delta) => {
     const now = performance.now();
     inflightArea += stats.inflight * (now - inflightSince);
@@ -161,12 +161,12 @@ export async function startFakePostmark({ token, latencyMs = 0, mode = 'ok' } = 
       setInflight(0);
       inflightArea = 0;
       windowStart = inflightSince;
-      windowFrom = { requests: stats.requests, bodyBytes: stats.bodyBytes };
+      windowFrom = { requests: stats.requests, bodyBytes: stats.bodyBytes, duplicates: stats.duplicates };
       stats.maxInflight = stats.inflight;
     },
     /**
      * Since `startWindow`: time-weighted average and peak of the requests in flight (read, not
-     * answered), requests read and their body bytes.
+     * answered), requests read, their body bytes, and requests for an id seen before.
      */
     readWindow() {
       setInflight(0);
@@ -177,6 +177,7 @@ export async function startFakePostmark({ token, latencyMs = 0, mode = 'ok' } = 
         ms,
         requests: stats.requests - windowFrom.requests,
         bodyBytes: stats.bodyBytes - windowFrom.bodyBytes,
+        duplicates: stats.duplicates - windowFrom.duplicates,
       };
     },
     /** Stops listening and destroys every connection, hanging ones included. */

@@ -1,6 +1,6 @@
 // `pnpm bench`: HTTP intake throughput of the real producer (validate, authenticate, confirmed
 // publish to RabbitMQ, 202) against a plain Express + ajv server that answers 202 without publishing.
-// Both run as child processes on loopback; autocannon loads each in turn. See README.md beside this file.
+// Both run as child processes on loopback; autocannon loads each in turn. Method and figures: docs/benchmarks.md.
 import { Buffer } from 'node:buffer';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
