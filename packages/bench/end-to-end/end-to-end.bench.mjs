@@ -55,6 +55,8 @@ const settings = {
   sweep: list('BENCH_PREFETCH_SWEEP', short ? '100,300' : '100,200,300'),
   /** `all`, or `cost`: only the CPU-per-email runs (consumer and baseline), for profiling. */
   scope: env.BENCH_SCOPE === 'cost' ? 'cost' : 'all',
+  /** Provider latency of the CPU-per-email runs with BENCH_SCOPE=cost (0 or 200), e.g. to profile at 200 ms. */
+  costLatencyMs: knob('BENCH_COST_LATENCY_MS', 0),
   /** Node flags of the consumer: scripts/node-flags.mjs unless BENCH_CONSUMER_FLAGS (space-separated) says otherwise. */
   consumerFlags:
     env.BENCH_CONSUMER_FLAGS === undefined
@@ -574,13 +576,18 @@ async function main() {
     runs.push(await burstRun(200, consumer, prefetch * settings.burst200PerPrefetch));
     runs.push(await pacedRun(0, consumer));
   }
-  const consumerCost = await burstRun(0, consumer, settings.burst0);
+  const costLatency = settings.scope === 'cost' ? settings.costLatencyMs : 0;
+  const burstOf = (latencyMs) => (latencyMs === 0 ? settings.burst0 : prefetch * settings.burst200PerPrefetch);
+  const consumerCost = await burstRun(costLatency, consumer, burstOf(costLatency));
   runs.push(consumerCost);
   await stopConsumer(consumer);
 
-  // 2. The baseline consumer on the same queue, same PREFETCH, same provider, same burst.
+  // 2. The baseline consumer on the same queue, same PREFETCH, same provider, same bursts.
   const baseline = await startConsumer('baseline', prefetch);
-  const baselineCost = await burstRun(0, baseline, settings.burst0);
+  const baselineRuns = [];
+  if (settings.scope === 'all') baselineRuns.push(await burstRun(200, baseline, burstOf(200)));
+  const baselineCost = await burstRun(costLatency, baseline, burstOf(costLatency));
+  baselineRuns.push(baselineCost);
   await stopConsumer(baseline);
 
   let sweep = [];
@@ -604,6 +611,7 @@ async function main() {
   const byLabel = (label) => runs.find((r) => r.label === label);
   const checks = {
     cpuPerEmail: {
+      latencyMs: costLatency,
       consumerMs: consumerCost.consumerCpuPerEmailMs,
       baselineMs: baselineCost.consumerCpuPerEmailMs,
       value: consumerCost.consumerCpuPerEmailMs / baselineCost.consumerCpuPerEmailMs,
@@ -622,6 +630,13 @@ async function main() {
       target: (targets.delivered200Share * prefetch) / 0.2,
     };
     checks.delivered0 = { value: consumerCost.deliveredPerS, target: targets.delivered0PerS };
+    // Informational: the same comparison with a provider of 200 ms (sends wait, sockets stay busy).
+    const at200 = byLabel('burst 200 ms');
+    checks.cpuPerEmailAt200 = {
+      consumerMs: at200.consumerCpuPerEmailMs,
+      baselineMs: baselineRuns[0].consumerCpuPerEmailMs,
+      value: at200.consumerCpuPerEmailMs / baselineRuns[0].consumerCpuPerEmailMs,
+    };
     checks.delivered200.met = checks.delivered200.value >= checks.delivered200.target;
     checks.delivered0.met = checks.delivered0.value >= checks.delivered0.target;
     checks.hangP99 = {
@@ -635,7 +650,7 @@ async function main() {
     const fits = sweep.filter((p) => p.peakRssMb < targets.consumerPeakRssMb).sort((a, b) => b.prefetch - a.prefetch);
     checks.prefetchChoice = { value: fits[0]?.prefetch, delivered200PerS: fits[0]?.delivered200PerS };
   }
-  const all = [...runs, baselineCost, ...sweep.flatMap((p) => p.runs)];
+  const all = [...runs, ...baselineRuns, ...sweep.flatMap((p) => p.runs)];
   const flagged = all.filter((r) => Object.keys(r.failures ?? {}).length > 0).map((r) => `${r.label} (${r.consumer})`);
   for (const round of rounds) {
     for (const phase of [round.ok, round.hang]) {
@@ -653,7 +668,7 @@ async function main() {
     prefetch,
     consumerNodeFlags: settings.consumerFlags,
     runs,
-    baseline: baselineCost,
+    baseline: baselineRuns,
     sweep,
     rounds,
     providerStats: { ...fake.stats },
@@ -692,7 +707,7 @@ function printSummary(report) {
       'mq cpu',
       'peak RSS MB',
     ],
-    [...report.runs, report.baseline].map(runRow),
+    [...report.runs, ...report.baseline].map(runRow),
   );
 
   if (report.sweep.length > 0) {
@@ -720,10 +735,17 @@ function printSummary(report) {
   }
   const cpu = checks.cpuPerEmail;
   console.log(
-    `consumer cpu per email / baseline (0 ms, PREFETCH ${prefetch})  ${fmt.ratio(cpu.value).padStart(6)}   ` +
+    `consumer cpu per email / baseline (${cpu.latencyMs} ms, PREFETCH ${prefetch})  ${fmt.ratio(cpu.value).padStart(6)}   ` +
       `(${fmt.us(cpu.consumerMs * 1000)} / ${fmt.us(cpu.baselineMs * 1000)}; request ${fmt.int(cpu.requestBytes.consumer)} / ` +
       `${fmt.int(cpu.requestBytes.baseline)} B)   target <= ${cpu.target}   ${verdict(cpu.met)}`,
   );
+  if (checks.cpuPerEmailAt200 !== undefined) {
+    const at200 = checks.cpuPerEmailAt200;
+    console.log(
+      `  the same with a 200 ms provider                          ${fmt.ratio(at200.value).padStart(6)}   ` +
+        `(${fmt.us(at200.consumerMs * 1000)} / ${fmt.us(at200.baselineMs * 1000)})   (no target)`,
+    );
+  }
   console.log(
     `consumer peak RSS (PREFETCH ${prefetch}, every run)             ${`${fmt.mb(checks.consumerPeakRss.value)} MB`.padStart(6)}   ` +
       `target < ${checks.consumerPeakRss.target} MB   ${verdict(checks.consumerPeakRss.met)}`,
