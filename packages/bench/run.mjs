@@ -25,6 +25,8 @@ const benches = {
 
 const options = { short: false, only: undefined, cpuProfile: false };
 for (const arg of process.argv.slice(2)) {
+  // `pnpm bench -- --short` passes the `--` on.
+  if (arg === '--') continue;
   if (arg === '--help' || arg === '-h') {
     process.stdout.write(usage);
     process.exit(0);
