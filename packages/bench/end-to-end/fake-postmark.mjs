@@ -1,4 +1,4 @@
-// A local stand-in for Postmark's `POST /email` for the consumer benchmark: answers 200 as Postmark
+// A local stand-in for Postmark's `POST /email` for the end-to-end benchmark: answers 200 as Postmark
 // does after a fixed latency, or never (hang mode), and records when each X-Mailer-Email-Id arrived.
 import { Buffer } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
@@ -41,6 +41,8 @@ export async function startFakePostmark({ token, latencyMs = 0, mode = 'ok' } = 
   const hanging = new Set();
   const stats = {
     requests: 0,
+    /** Request body bytes read, to check that the consumer and the baseline send the same request. */
+    bodyBytes: 0,
     answered: 0,
     rejected: 0,
     withoutId: 0,
@@ -53,6 +55,7 @@ export async function startFakePostmark({ token, latencyMs = 0, mode = 'ok' } = 
   let inflightArea = 0;
   let inflightSince = performance.now();
   let windowStart = inflightSince;
+  let windowFrom = { requests: 0, bodyBytes: 0, duplicates: 0 };
   const setInflight = (delta) => {
     const now = performance.now();
     inflightArea += stats.inflight * (now - inflightSince);
@@ -80,10 +83,12 @@ export async function startFakePostmark({ token, latencyMs = 0, mode = 'ok' } = 
     req.on('data', (chunk) => chunks.push(chunk));
     req.on('end', () => {
       const at = performance.now();
+      const bytes = Buffer.concat(chunks);
       stats.requests += 1;
+      stats.bodyBytes += bytes.length;
       let json;
       try {
-        json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        json = JSON.parse(bytes.toString('utf8'));
       } catch {
         stats.rejected += 1;
         sendJson(res, 422, { ErrorCode: 300, Message: 'Invalid request: body is not JSON.' });
@@ -151,18 +156,29 @@ export async function startFakePostmark({ token, latencyMs = 0, mode = 'ok' } = 
       if (nextMode !== undefined) state.mode = nextMode;
       if (nextLatency !== undefined) state.latencyMs = nextLatency;
     },
-    /** Starts a new window for `readWindow` (average and peak of the requests in flight). */
+    /** Starts a new window for `readWindow`. */
     startWindow() {
       setInflight(0);
       inflightArea = 0;
       windowStart = inflightSince;
+      windowFrom = { requests: stats.requests, bodyBytes: stats.bodyBytes, duplicates: stats.duplicates };
       stats.maxInflight = stats.inflight;
     },
-    /** Time-weighted average and peak of the requests in flight (read, not answered) since `startWindow`. */
+    /**
+     * Since `startWindow`: time-weighted average and peak of the requests in flight (read, not
+     * answered), requests read, their body bytes, and requests for an id seen before.
+     */
     readWindow() {
       setInflight(0);
       const ms = inflightSince - windowStart;
-      return { averageInflight: ms > 0 ? inflightArea / ms : 0, maxInflight: stats.maxInflight, ms };
+      return {
+        averageInflight: ms > 0 ? inflightArea / ms : 0,
+        maxInflight: stats.maxInflight,
+        ms,
+        requests: stats.requests - windowFrom.requests,
+        bodyBytes: stats.bodyBytes - windowFrom.bodyBytes,
+        duplicates: stats.duplicates - windowFrom.duplicates,
+      };
     },
     /** Stops listening and destroys every connection, hanging ones included. */
     async close() {

@@ -1,11 +1,12 @@
-// Process, port and /proc helpers for the producer benchmark.
+// Child processes of the benches (started, watched and stopped by PID), free ports and small HTTP calls.
 import { Buffer } from 'node:buffer';
-import { execFileSync, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { closeSync, openSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { EventEmitter, once } from 'node:events';
+import { closeSync, createWriteStream, openSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
-import { setTimeout } from 'node:timers';
+import { createInterface } from 'node:readline';
+import { clearTimeout, setTimeout } from 'node:timers';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** A port the kernel says is free now (closed again before returning, so a child can bind it). */
@@ -157,138 +158,68 @@ export async function stopAll(handles) {
   for (const [name, pid, how] of stopped) console.log(`stopped ${name} (pid ${pid}): ${how}`);
 }
 
-let ticksPerSecond;
-
-function clockTicks() {
-  if (ticksPerSecond === undefined) {
+/**
+ * Starts `node <args>` with stdout and stderr piped: both are copied to `logFile`, and every
+ * stdout line is emitted as `'line'` (text, parsed JSON or undefined) on `handle.lines`.
+ */
+export function startNodeWatched(name, args, env, logFile) {
+  const log = createWriteStream(logFile);
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines = new EventEmitter();
+  lines.setMaxListeners(0);
+  child.stdout.pipe(log, { end: false });
+  child.stderr.pipe(log, { end: false });
+  const reader = createInterface({ input: child.stdout, crlfDelay: Number.POSITIVE_INFINITY });
+  let watching = true;
+  reader.on('line', (text) => {
+    if (!watching) return;
+    let json;
     try {
-      ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+      json = JSON.parse(text);
     } catch {
-      ticksPerSecond = 100;
+      json = undefined;
     }
-  }
-  return ticksPerSecond;
-}
-
-/** CPU seconds (user + system) a process has used so far; undefined if it cannot be read. */
-export function cpuSeconds(pid) {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / clockTicks();
-  } catch {
-    return undefined;
-  }
-}
-
-/** Resident and peak resident memory of a process, in MB. */
-export function memoryMb(pid) {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = (key) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? Number.NaN);
-    return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
-  } catch {
-    return { rss: Number.NaN, peak: Number.NaN };
-  }
-}
-
-/** Inodes of the sockets listening on TCP `port` (IPv4 and IPv6), from /proc/net. */
-function listeningInodes(port) {
-  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
-  const inodes = new Set();
-  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text;
-    try {
-      text = readFileSync(table, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const cols = line.trim().split(/\s+/);
-      // cols: sl local_address rem_address st ... inode (index 9); st 0A is LISTEN.
-      if (cols.length > 9 && cols[1].endsWith(`:${hexPort}`) && cols[3] === '0A') inodes.add(`socket:[${cols[9]}]`);
-    }
-  }
-  return inodes;
+    lines.emit('line', text, json);
+  });
+  const handle = trackExit({ name, child, pid: child.pid, logFile, lines });
+  // Stops parsing stdout lines (the log file still gets them): a busy child's lines cost the bench
+  // CPU. Closing the reader would pause stdout, and with it the copy to the log file.
+  handle.stopWatching = () => {
+    watching = false;
+  };
+  // Close the log once both pipes are drained (after the child exits).
+  let open = 2;
+  const done = () => {
+    open -= 1;
+    if (open === 0) log.end();
+  };
+  child.stdout.once('close', done);
+  child.stderr.once('close', done);
+  return handle;
 }
 
 /**
- * PID of the process listening on `port` (the broker the bench publishes to), found read-only in
- * /proc, to report the broker's CPU. Other brokers on the machine (test nodes) are not confused
- * with it. Undefined if it cannot be seen (for example a remote broker).
+ * Resolves with the first stdout line whose JSON `matches`; rejects if the child exits first or
+ * after `timeoutMs`.
  */
-export function findListenerPid(port) {
-  const inodes = listeningInodes(port);
-  if (inodes.size === 0) return undefined;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let fds;
-    try {
-      fds = readdirSync(`/proc/${entry}/fd`);
-    } catch {
-      continue;
-    }
-    for (const fd of fds) {
-      try {
-        if (inodes.has(readlinkSync(`/proc/${entry}/fd/${fd}`))) return Number(entry);
-      } catch {
-        // Closed while we looked.
-      }
-    }
-  }
-  return undefined;
-}
-
-/** Busy and total CPU seconds of the whole machine (all cores), from /proc/stat. */
-export function machineCpuSeconds() {
-  try {
-    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    // user nice system idle iowait irq softirq steal
-    const [user, nice, system, idle, iowait, irq, softirq, steal] = fields;
-    const busy = user + nice + system + irq + softirq + steal;
-    const ticks = clockTicks();
-    return { busy: busy / ticks, iowait: iowait / ticks, total: (busy + idle + iowait) / ticks };
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Runs a bench's `main`, then always `cleanUp` (unless a signal already did, which also exits 130);
- * a failure or an incomplete clean-up sets exit code 1. With a report, `finish(report)` prints and
- * saves it and returns false if the figures show a fault (lost or duplicated emails...), which
- * also sets exit code 1. Missed targets are not faults.
- */
-export async function runBench({ main, cleanUp, finish }) {
-  let interrupted = false;
-  for (const signal of ['SIGINT', 'SIGTERM']) {
-    process.once(signal, () => {
-      interrupted = true;
-      console.error(`\n${signal}: stopping the servers and removing the bench topology`);
-      void cleanUp().finally(() => process.exit(130));
-    });
-  }
-  let report;
-  let failure;
-  try {
-    report = await main();
-  } catch (error) {
-    failure = error;
-  } finally {
-    if (!interrupted) {
-      const cleaned = await cleanUp().catch((error) => {
-        console.error(`clean-up failed: ${error.message}`);
-        return false;
-      });
-      if (!cleaned) process.exitCode = 1;
-    }
-  }
-  if (failure !== undefined) {
-    console.error(`bench failed: ${failure.stack ?? failure.message}`);
-    process.exitCode = 1;
-  } else if (report !== undefined && !finish(report)) {
-    process.exitCode = 1;
-  }
+export function waitForLine(handle, matches, { timeoutMs = 30_000 } = {}) {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const finish = (fn, value) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      handle.lines.off('line', onLine);
+      fn(value);
+    };
+    const onLine = (text, json) => {
+      if (json !== undefined && matches(json)) finish(resolve, { via: 'log', line: text });
+    };
+    const timer = setTimeout(
+      () => finish(reject, new Error(`${handle.name}: no matching log line within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    handle.lines.on('line', onLine);
+    void handle.exited.then((how) => finish(reject, new Error(`${handle.name} exited (${how}) before it was ready`)));
+  });
 }

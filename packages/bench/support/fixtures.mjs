@@ -1,4 +1,4 @@
-// Request bodies for the producer benchmark: valid emails of about 1 KB of JSON each.
+// Request bodies for the benches: valid emails of about 1 KB of JSON each.
 import { Buffer } from 'node:buffer';
 import contract from '@mailer/contract';
 

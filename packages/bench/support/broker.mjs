@@ -1,4 +1,4 @@
-// Broker side of the producer benchmark: count what was queued, then remove the bench's topology.
+// Broker side of the benches: count what was queued, then remove the bench's topology.
 import { setTimeout as sleep } from 'node:timers/promises';
 import amqplib from 'amqplib';
 
@@ -92,4 +92,30 @@ export async function removeBenchTopology(url, topology, prefix) {
     `deleted ${topology.queues.length} queues and ${topology.exchanges.length} exchanges of ${prefix} from the broker`,
   );
   return true;
+}
+
+/**
+ * Counts the messages in queues by passive declares on one connection kept open (the bench reads
+ * the retry tiers around each phase). `count(names)` resolves with the sum, NaN if a queue is
+ * missing; `close()` ends the connection.
+ */
+export async function openQueueCounter(url) {
+  const model = await amqplib.connect(url);
+  model.on('error', () => undefined);
+  let channel = await openChannel(model);
+  return {
+    async count(names) {
+      let total = 0;
+      for (const name of names) {
+        try {
+          total += (await channel.checkQueue(name)).messageCount;
+        } catch {
+          channel = await openChannel(model);
+          return Number.NaN;
+        }
+      }
+      return total;
+    },
+    close: () => model.close().catch(() => undefined),
+  };
 }

@@ -1,4 +1,4 @@
-// Load generators for the consumer benchmark that keep every id the producer answered 202 with and
+// Load generators for the end-to-end benchmark that keep every id the producer answered 202 with and
 // when: autocannon cannot, and the time from 202 to send needs both.
 import { Buffer } from 'node:buffer';
 import { Agent, request } from 'node:http';

@@ -1,42 +1,39 @@
 // `pnpm bench`: HTTP intake throughput of the real producer (validate, authenticate, confirmed
 // publish to RabbitMQ, 202) against a plain Express + ajv server that answers 202 without publishing.
-// Both run as child processes on loopback; autocannon loads each in turn. See README.md beside this file.
+// Both run as child processes on loopback; autocannon loads each in turn. Method and figures: docs/benchmarks.md.
 import { Buffer } from 'node:buffer';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { join, relative, resolve } from 'node:path';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { URL } from 'node:url';
 import autocannon from 'autocannon';
 import contract from '@mailer/contract';
-import { awaitQueueDepth, removeBenchTopology } from './broker.mjs';
-import { EMAIL_BYTES, batchBody, singleBody } from './fixtures.mjs';
+import { awaitQueueDepth, removeBenchTopology } from '../support/broker.mjs';
+import { EMAIL_BYTES, batchBody, singleBody } from '../support/fixtures.mjs';
+import { cpuSeconds, localBrokerPid, machineCpuSeconds, memoryMb } from '../support/proc.mjs';
+import { freePort, httpPostJson, startNode, stopAll, waitReady } from '../support/processes.mjs';
 import {
-  cpuSeconds,
-  findListenerPid,
-  freePort,
-  httpPostJson,
-  machineCpuSeconds,
-  memoryMb,
+  fmt,
+  knob,
+  printTable as printRows,
+  resultsDir,
+  root,
   runBench,
-  startNode,
-  stopAll,
-  waitReady,
-} from './support.mjs';
+  verdict,
+  writeReport,
+} from '../support/report.mjs';
 
 const { DEFAULT_DELIVERY_LIMIT, DEFAULT_RETRY_DELAYS_MS, buildTopology } = contract;
 
 const benchDir = import.meta.dirname;
-const root = resolve(benchDir, '../../..');
-const resultsDir = join(root, 'bench-results');
 
 const env = process.env;
 const settings = {
-  durationS: Number(env.BENCH_DURATION_S ?? 10),
-  warmupS: Number(env.BENCH_WARMUP_S ?? 2),
-  connections: Number(env.BENCH_CONNECTIONS ?? 50),
-  batchConnections: Number(env.BENCH_BATCH_CONNECTIONS ?? 10),
+  durationS: knob('BENCH_DURATION_S', 10, 2),
+  warmupS: knob('BENCH_WARMUP_S', 2, 1),
+  connections: knob('BENCH_CONNECTIONS', 50),
+  batchConnections: knob('BENCH_BATCH_CONNECTIONS', 10),
   batchSize: 100,
   emailBytes: EMAIL_BYTES,
   amqpUrl: env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672',
@@ -58,15 +55,6 @@ const auth = { authorization: `Bearer ${apiKey}` };
 
 const children = [];
 let topologyTouched = false;
-
-const fmt = {
-  int: (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '-'),
-  ms: (n) => (Number.isFinite(n) ? (Number.isInteger(n) ? String(n) : n.toFixed(1)) : '-'),
-  pct: (n) => (Number.isFinite(n) ? `${Math.round(n)}%` : '-'),
-  ratio: (n) => (Number.isFinite(n) ? n.toFixed(2) : '-'),
-  mb: (n) => (Number.isFinite(n) ? `${Math.round(n)}` : '-'),
-};
-const verdict = (ok) => (ok ? 'MET' : 'MISSED');
 
 function load({ port, path, body, connections, durationS, headers = {} }) {
   return autocannon({
@@ -248,11 +236,7 @@ function printTable(report) {
     'other cpu',
     'rss/peak MB',
   ];
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
-  const line = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-  console.log(`\n${line(head)}`);
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const row of rows) console.log(line(row));
+  printRows(head, rows);
   const { checks } = report;
   console.log('');
   console.log(
@@ -286,10 +270,7 @@ function printTable(report) {
 async function main() {
   const single = singleBody();
   const batch = batchBody(settings.batchSize);
-  const amqp = new URL(settings.amqpUrl);
-  const brokerPid = ['127.0.0.1', 'localhost', '[::1]'].includes(amqp.hostname)
-    ? findListenerPid(Number(amqp.port || 5672))
-    : undefined;
+  const brokerPid = localBrokerPid(settings.amqpUrl);
   console.log(
     `producer bench: ${cpus().length} cpus, node ${process.version}, ${settings.durationS} s per run after ${settings.warmupS} s warm-up; ` +
       `single body ${Buffer.byteLength(single)} B x ${settings.connections} connections, ` +
@@ -367,9 +348,7 @@ await runBench({
   cleanUp,
   finish: (report) => {
     printTable(report);
-    const file = join(resultsDir, 'producer.json');
-    writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
-    console.log(`\nfigures written to ${relative(process.cwd(), file) || file}`);
+    writeReport('producer.json', report);
     return report.checks.queue.met;
   },
 });
