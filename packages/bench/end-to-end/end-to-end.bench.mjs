@@ -495,7 +495,10 @@ async function startConsumer(kind, prefetch) {
     throw new Error(`${error.message}:\n${logTail(handle.logFile)}`);
   });
   handle.stopWatching();
-  handle.prefetch = Number(JSON.parse(line).prefetch);
+  // The consumer's first window can be smaller than its PREFETCH (the byte bound sizes it from the
+  // messages it has seen); the limit is what the runs compare.
+  const consuming = JSON.parse(line);
+  handle.prefetch = Number(consuming.prefetch_limit ?? consuming.prefetch);
   console.log(
     `${handle.name} pid ${handle.pid} consuming in ${Math.round(performance.now() - started)} ms, PREFETCH ${handle.prefetch}`,
   );

@@ -252,7 +252,11 @@ export class DeliveryWorker extends EventEmitter<{
       consumer.tag = consumerTag;
       this.consumer = consumer;
       this.emit('consuming', true);
-      logger.info('consuming', { queue: topology.workQueue.name, prefetch: window });
+      logger.info('consuming', {
+        queue: topology.workQueue.name,
+        prefetch: window,
+        prefetch_limit: this.options.prefetch,
+      });
       // Something may have changed while the consumer started (bytes taken, a hold): look again.
       this.reconcileAgain = true;
     } catch (error) {
