@@ -1,7 +1,7 @@
 # One image recipe for both services. Build from the repository root:
 #   docker build --build-arg SERVICE=producer -t mailer-producer .
 #   docker build --build-arg SERVICE=consumer -t mailer-consumer .
-# or `docker compose build`. Configuration comes from the environment (see README.md); the
+# or `docker compose build`. Configuration comes from the environment (see docs/configuration.md); the
 # producer's API_KEYS has no default and must be set.
 
 ARG NODE_IMAGE=node:24-bookworm-slim

@@ -6,8 +6,8 @@
 // has the comparison). V8 sizes the young generation from the machine's memory; too large and the
 // heap grows far past the live data under thousands of sends a second, too small and every send's
 // objects survive into the old generation, which then grows and costs more CPU to collect. No
-// old-space cap: an email may carry attachments up to the API's limit and PREFETCH of them are in
-// memory at once, so a small cap would crash the consumer on a burst of large emails.
+// old-space cap: the consumer bounds the message bytes it holds itself (MAX_HELD_BYTES), and a heap
+// cap below that bound would crash it on a burst of large emails instead.
 export const nodeFlags = {
   producer: [],
   consumer: ['--max-semi-space-size=16'],

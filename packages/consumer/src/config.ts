@@ -58,7 +58,7 @@ const ses = perProvider('SES', 'SES');
 const postmark = perProvider('POSTMARK', 'Postmark');
 const smtp = perProvider('SMTP', 'SMTP');
 
-/** The keys, in README order. */
+/** The keys, in the order docs/configuration.md lists them. */
 export const configKeys = {
   providers: {
     name: 'PROVIDERS',

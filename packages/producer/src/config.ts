@@ -29,7 +29,7 @@ export interface ProducerConfig {
   readonly logLevel: string;
 }
 
-/** The keys, in README order. */
+/** The keys, in the order docs/configuration.md lists them. */
 export const configKeys = {
   port: {
     name: 'PORT',

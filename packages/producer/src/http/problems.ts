@@ -11,7 +11,7 @@ export interface Problem {
   readonly [extension: string]: unknown;
 }
 
-/** Problem types this API answers with; each is documented in the README's errors table. */
+/** Problem types this API answers with; each is documented in docs/errors.md. */
 export const ProblemType = {
   validation: '/problems/validation',
   malformedJson: '/problems/malformed-json',
