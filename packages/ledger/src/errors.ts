@@ -1,0 +1,42 @@
+/**
+ * The ledger cannot be reached (connection refused or lost, the server shutting down or not
+ * accepting connections, no pooled connection in time). Callers answer 503 with
+ * `reason: ledger-unavailable` (producer) or stop taking work until {@link Ledger.ping} succeeds
+ * again (consumer); nothing is recorded by the call that failed.
+ */
+export class LedgerUnavailableError extends Error {
+  override readonly name = 'LedgerUnavailableError';
+  /** The `reason` services report on `/readyz` and in 503 answers. */
+  readonly reason = 'ledger-unavailable';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+const unavailableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND']);
+
+/**
+ * Whether `error` says the database is out of reach rather than that a statement was wrong:
+ * socket errors, SQLSTATE class 08 (connection exception), 57P01-57P03 (shutdown, crash
+ * recovery, cannot connect now), 3D000 (no such database), and node-postgres' own messages for
+ * a lost connection or a pool that gave none in time.
+ */
+export function isUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string') {
+    if (unavailableCodes.has(code) || code.startsWith('08') || ['57P01', '57P02', '57P03', '3D000'].includes(code)) {
+      return true;
+    }
+  }
+  if (error instanceof AggregateError) return error.errors.some(isUnavailable);
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|connect ECONNREFUSED/.test(
+    error.message,
+  );
+}
+
+/** `error` as a {@link LedgerUnavailableError} when it is one, else unchanged. */
+export function classify(error: unknown, doing: string): unknown {
+  if (error instanceof LedgerUnavailableError || !isUnavailable(error)) return error;
+  return new LedgerUnavailableError(`ledger unavailable while ${doing}: ${(error as Error).message}`, { cause: error });
+}
