@@ -28,7 +28,8 @@ export class Batcher<I, O> {
   private scheduled = false;
 
   constructor(private readonly options: BatcherOptions<I, O>) {
-    if (options.maxItems < 1 || options.maxConcurrent < 1) throw new RangeError('maxItems and maxConcurrent must be >= 1');
+    if (options.maxItems < 1 || options.maxConcurrent < 1)
+      throw new RangeError('maxItems and maxConcurrent must be >= 1');
   }
 
   /** Adds one call to the next batch; settles when that batch has run. */

@@ -8,9 +8,6 @@ export class LedgerUnavailableError extends Error {
   override readonly name = 'LedgerUnavailableError';
   /** The `reason` services report on `/readyz` and in 503 answers. */
   readonly reason = 'ledger-unavailable';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
 }
 
 const unavailableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND']);
@@ -22,21 +19,27 @@ const unavailableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMED
  * a lost connection or a pool that gave none in time.
  */
 export function isUnavailable(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const code = (error as { code?: unknown }).code;
+  // Duck-typed: node's socket errors may come from another realm (a test VM), where instanceof fails.
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, message, errors } = error as { code?: unknown; message?: unknown; errors?: unknown };
   if (typeof code === 'string') {
     if (unavailableCodes.has(code) || code.startsWith('08') || ['57P01', '57P02', '57P03', '3D000'].includes(code)) {
       return true;
     }
   }
-  if (error instanceof AggregateError) return error.errors.some(isUnavailable);
-  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|connect ECONNREFUSED/.test(
-    error.message,
+  if (Array.isArray(errors) && errors.some(isUnavailable)) return true;
+  return (
+    typeof message === 'string' &&
+    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(
+      message,
+    )
   );
 }
 
 /** `error` as a {@link LedgerUnavailableError} when it is one, else unchanged. */
 export function classify(error: unknown, doing: string): unknown {
   if (error instanceof LedgerUnavailableError || !isUnavailable(error)) return error;
-  return new LedgerUnavailableError(`ledger unavailable while ${doing}: ${(error as Error).message}`, { cause: error });
+  const { message } = error as { message?: unknown };
+  const why = typeof message === 'string' ? message : 'no message';
+  return new LedgerUnavailableError(`ledger unavailable while ${doing}: ${why}`, { cause: error });
 }

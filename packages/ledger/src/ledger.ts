@@ -77,7 +77,7 @@ function canonical(value: unknown): string {
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
   }
-  return JSON.stringify(value) ?? 'null';
+  return value === undefined ? 'null' : JSON.stringify(value);
 }
 
 /**
@@ -182,7 +182,10 @@ export class Ledger {
     this.releaseBatch = new Batcher({ ...shape, run: (items) => this.runRelease(items) });
     this.acceptBatch = new Batcher({ ...shape, run: (items) => this.runAccept(items) });
     this.claimBatch = new Batcher({ ...shape, run: (items) => this.call('ledger_claim_attempts', items, claimJson) });
-    this.finishBatch = new Batcher({ ...shape, run: (items) => this.call('ledger_finish_attempts', items, finishJson) });
+    this.finishBatch = new Batcher({
+      ...shape,
+      run: (items) => this.call('ledger_finish_attempts', items, finishJson),
+    });
   }
 
   /** Resolves when the database answers; rejects with {@link LedgerUnavailableError} otherwise. */
@@ -253,7 +256,17 @@ export class Ledger {
    * ids again. With a reservation, the ids are stored under the key for a later takeover. Batched.
    */
   async recordAccepted(emails: readonly AcceptedEmail[], reservation?: KeyReservation): Promise<void> {
-    await this.acceptBatch.add({ emails, ...(reservation === undefined ? {} : { reservation }) });
+    // Rows are built here, so a bad value fails its own caller rather than the whole batch.
+    const rows = emails.map((e) => ({
+      id: e.id,
+      client: e.client,
+      accepted_at: e.acceptedAt.toISOString(),
+      recipient_count: e.recipients.length,
+      recipients: e.recipients.map(maskAddress),
+      tags: e.tags ?? null,
+      metadata: e.metadata ?? null,
+    }));
+    await this.acceptBatch.add({ rows, ...(reservation === undefined ? {} : { reservation }) });
   }
 
   /**
@@ -397,17 +410,13 @@ export class Ledger {
 
   private async query<R extends object>(doing: string, text: string, values?: unknown[]): Promise<R[]> {
     try {
-      return (await this.db.query<R>(text, values)).rows;
+      return (await this.db.query(text, values)).rows as R[];
     } catch (error) {
       throw classify(error, doing);
     }
   }
 
-  private async call<I extends object, O>(
-    fn: string,
-    items: readonly I[],
-    shape: (json: unknown) => O,
-  ): Promise<O[]> {
+  private async call<O>(fn: string, items: readonly object[], shape: (json: unknown) => O): Promise<O[]> {
     const rows = await this.query<{ i: number; result: unknown }>(
       `running ${fn}`,
       `SELECT i, result FROM ${fn}($1::jsonb)`,
@@ -417,19 +426,9 @@ export class Ledger {
   }
 
   private async runAccept(calls: readonly AcceptCall[]): Promise<undefined[]> {
-    const emails = calls.flatMap((c) =>
-      c.emails.map((e) => ({
-        id: e.id,
-        client: e.client,
-        accepted_at: e.acceptedAt.toISOString(),
-        recipient_count: e.recipients.length,
-        recipients: e.recipients.map(maskAddress),
-        tags: e.tags ?? null,
-        metadata: e.metadata ?? null,
-      })),
-    );
+    const emails = calls.flatMap((c) => c.rows);
     const keys = calls.flatMap((c) =>
-      c.reservation === undefined ? [] : [{ ...c.reservation, email_ids: c.emails.map((e) => e.id) }],
+      c.reservation === undefined ? [] : [{ ...c.reservation, email_ids: c.rows.map((e) => e.id) }],
     );
     await this.query(
       'recording accepted emails',
@@ -497,8 +496,18 @@ export class Ledger {
   }
 }
 
+interface AcceptedRow {
+  readonly id: string;
+  readonly client: string;
+  readonly accepted_at: string;
+  readonly recipient_count: number;
+  readonly recipients: readonly string[];
+  readonly tags: AcceptedEmail['tags'] | null;
+  readonly metadata: AcceptedEmail['metadata'] | null;
+}
+
 interface AcceptCall {
-  readonly emails: readonly AcceptedEmail[];
+  readonly rows: readonly AcceptedRow[];
   readonly reservation?: KeyReservation;
 }
 

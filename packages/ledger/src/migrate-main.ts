@@ -18,7 +18,12 @@ const keys = { databaseUrl: ledgerKeys.databaseUrl, logLevel: sharedKeys.logLeve
 /** `pnpm migrate`: brings the ledger's schema up to date. */
 async function main(): Promise<void> {
   readCommandLine(process.argv.slice(2), { name: 'migrate', usage, options: {} });
-  const { config, logger } = startService({ name: 'migrate', env: process.env, keys, load: (env) => loadKeys(keys, env) });
+  const { config, logger } = startService({
+    name: 'migrate',
+    env: process.env,
+    keys,
+    load: (env) => loadKeys(keys, env),
+  });
   const database = databaseName(config.databaseUrl);
   try {
     if (await ensureDatabase(config.databaseUrl)) logger.info('created the ledger database', { database });

@@ -38,7 +38,8 @@ export function readMigrations(dir: string = MIGRATIONS_DIR): Migration[] {
     })
     .sort((a, b) => a.version - b.version);
   migrations.forEach((m, k) => {
-    if (m.version !== k + 1) throw new Error(`migration versions must run 1, 2, 3...: found ${m.version} at place ${k + 1}`);
+    if (m.version !== k + 1)
+      throw new Error(`migration versions must run 1, 2, 3...: found ${m.version} at place ${k + 1}`);
   });
   return migrations;
 }

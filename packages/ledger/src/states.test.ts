@@ -28,9 +28,7 @@ describe('state order', () => {
   test('when updates arrive in any order, then the result is the same: the greatest of them', () => {
     const updatesAndShuffle = fc
       .array(progress, { minLength: 1, maxLength: 12 })
-      .chain((updates) =>
-        fc.tuple(fc.constant(updates), fc.shuffledSubarray(updates, { minLength: updates.length })),
-      );
+      .chain((updates) => fc.tuple(fc.constant(updates), fc.shuffledSubarray(updates, { minLength: updates.length })));
     fc.assert(
       fc.property(updatesAndShuffle, ([updates, shuffled]) => {
         expect(settle(shuffled)).toEqual(settle(updates));

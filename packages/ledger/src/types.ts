@@ -3,7 +3,7 @@ import type { EmailState } from './states';
 
 /** The part of a `pg.Pool` (or `pg.Client`) the ledger's statements need. */
 export interface Queryable {
-  query<R extends object = Record<string, unknown>>(text: string, values?: unknown[]): Promise<{ rows: R[] }>;
+  query(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
 }
 
 /** One email the producer accepted, recorded as `queued` before it is published. */
@@ -35,7 +35,12 @@ export type ReserveOutcome =
    */
   | { readonly outcome: 'new'; readonly reservation: KeyReservation; readonly previousEmailIds: readonly string[] }
   /** The same request was answered before: give the stored answer again (same ids, same status). */
-  | { readonly outcome: 'replay'; readonly status: number; readonly body: unknown; readonly emailIds: readonly string[] }
+  | {
+      readonly outcome: 'replay';
+      readonly status: number;
+      readonly body: unknown;
+      readonly emailIds: readonly string[];
+    }
   /** The key was used with another request body: 422. */
   | { readonly outcome: 'mismatch' }
   /** The first request with this key is still under way: 409; it may be taken over in `staleInMs`. */

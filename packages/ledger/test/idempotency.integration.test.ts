@@ -89,8 +89,12 @@ describe('idempotency keys', () => {
     expect(retry.reservation.token).not.toBe(first.reservation.token);
     // Recording the same ids again is harmless, and the first holder can no longer answer.
     await ledger.recordAccepted(emails, retry.reservation);
-    expect(await ledger.completeIdempotencyKey({ reservation: first.reservation, status: 202, body: 'old' })).toBe(false);
-    expect(await ledger.completeIdempotencyKey({ reservation: retry.reservation, status: 202, body: 'new' })).toBe(true);
+    expect(await ledger.completeIdempotencyKey({ reservation: first.reservation, status: 202, body: 'old' })).toBe(
+      false,
+    );
+    expect(await ledger.completeIdempotencyKey({ reservation: retry.reservation, status: 202, body: 'new' })).toBe(
+      true,
+    );
     expect(await ledger.reserveIdempotencyKey(req)).toMatchObject({ outcome: 'replay', body: 'new' });
   });
 

@@ -50,7 +50,12 @@ describe('migrate', () => {
 
   test('when a later migration fails, then the earlier ones stay applied and the failed one leaves nothing', async () => {
     const good = readMigrations().slice(0, 1);
-    const bad = { version: 2, name: 'broken', sql: 'CREATE TABLE half_done (x int); SELECT * FROM no_such_table', checksum: 'x' };
+    const bad = {
+      version: 2,
+      name: 'broken',
+      sql: 'CREATE TABLE half_done (x int); SELECT * FROM no_such_table',
+      checksum: 'x',
+    };
     await expect(migrate(db.pool, [...good, bad])).rejects.toThrow(/migration 2 \(broken\) failed/);
     expect(await recorded(db)).toEqual([1]);
     const { rows } = await db.pool.query("SELECT 1 FROM information_schema.tables WHERE table_name = 'half_done'");
@@ -65,7 +70,9 @@ describe('migrate', () => {
 
   test('when the database is at a version this code does not know, then migrate refuses', async () => {
     await migrate(db.pool);
-    await expect(migrate(db.pool, readMigrations().slice(0, 1))).rejects.toThrow(/schema version 2, which this code does not know/);
+    await expect(migrate(db.pool, readMigrations().slice(0, 1))).rejects.toThrow(
+      /schema version 2, which this code does not know/,
+    );
   });
 });
 

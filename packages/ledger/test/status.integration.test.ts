@@ -43,7 +43,7 @@ describe('getEmail', () => {
     });
   });
 
-  test("when another client asks for an email, then it gets null, the same answer as for an unknown id", async () => {
+  test('when another client asks for an email, then it gets null, the same answer as for an unknown id', async () => {
     const id = randomUUID();
     await ledger.recordAccepted([{ id, client: 'acme', acceptedAt: new Date(), recipients: ['a@example.com'] }]);
     expect(await ledger.getEmail('globex', id)).toBeNull();
@@ -67,10 +67,20 @@ describe('listEmails', () => {
     }));
     await ledger.recordAccepted(emails);
     ids.push(...emails.map((e) => e.id));
-    await ledger.recordAccepted([{ id: randomUUID(), client: 'someone-else', acceptedAt: new Date(base), recipients: [] }]);
+    await ledger.recordAccepted([
+      { id: randomUUID(), client: 'someone-else', acceptedAt: new Date(base), recipients: [] },
+    ]);
     for (const id of ids.slice(0, 3)) {
       await ledger.claimAttempt({ id, attempt: 1, provider: 'ses' });
-      await ledger.recordFailure({ id, attempt: 1, provider: 'ses', kind: 'recipient-rejected', error: '550', ambiguous: false, next: 'parked' });
+      await ledger.recordFailure({
+        id,
+        attempt: 1,
+        provider: 'ses',
+        kind: 'recipient-rejected',
+        error: '550',
+        ambiguous: false,
+        next: 'parked',
+      });
     }
   });
 
@@ -112,7 +122,7 @@ describe('listEmails', () => {
     expect(recent.length).toBeGreaterThanOrEqual(5);
   });
 
-  test("when a cursor is not one the API gave this client, then it is refused", async () => {
+  test('when a cursor is not one the API gave this client, then it is refused', async () => {
     const page = await ledger.listEmails(client, { limit: 1 });
     await expect(ledger.listEmails('someone-else', { cursor: page.nextCursor! })).rejects.toThrow(InvalidCursorError);
     await expect(ledger.listEmails(client, { cursor: 'garbage' })).rejects.toThrow(InvalidCursorError);
