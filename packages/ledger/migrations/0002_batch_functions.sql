@@ -3,8 +3,9 @@
 -- locked in id order (then request order) whatever order the callers came in, so two batches
 -- never lock the same rows in opposite orders.
 
--- Idempotency keys. Per request: "new" (reserved; previous_email_ids when a stale reservation
--- was taken over), "replay" (the first response), "mismatch" (another body), or "in-flight".
+-- Idempotency keys. Per request: "new" (reserved; previous_emails, each id with its state, when
+-- a stale reservation was taken over), "replay" (the first response), "mismatch" (another body),
+-- or "in-flight".
 CREATE FUNCTION ledger_reserve_keys(requests jsonb) RETURNS TABLE (i integer, result jsonb)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -25,7 +26,7 @@ BEGIN
       VALUES (r.client, r.key, r.request_hash, 'in-flight', token, now() + r.ttl_ms * interval '1 millisecond')
       ON CONFLICT DO NOTHING;
       IF FOUND THEN
-        result := jsonb_build_object('outcome', 'new', 'token', token, 'previous_email_ids', '[]'::jsonb);
+        result := jsonb_build_object('outcome', 'new', 'token', token, 'previous_emails', '[]'::jsonb);
         EXIT;
       END IF;
       -- A fresh snapshot: sees the row that conflicted even if its transaction began after ours.
@@ -37,7 +38,7 @@ BEGIN
             response_status = NULL, response_body = NULL, created_at = now(), locked_at = now(),
             expires_at = now() + r.ttl_ms * interval '1 millisecond'
         WHERE ik.client = r.client AND ik.key = r.key;
-        result := jsonb_build_object('outcome', 'new', 'token', token, 'previous_email_ids', '[]'::jsonb);
+        result := jsonb_build_object('outcome', 'new', 'token', token, 'previous_emails', '[]'::jsonb);
       ELSIF k.request_hash <> r.request_hash THEN
         result := jsonb_build_object('outcome', 'mismatch');
       ELSIF k.state = 'done' THEN
@@ -46,7 +47,11 @@ BEGIN
       ELSIF k.locked_at <= now() - r.stale_ms * interval '1 millisecond' THEN
         UPDATE idempotency_keys AS ik SET owner = token, locked_at = now()
         WHERE ik.client = r.client AND ik.key = r.key;
-        result := jsonb_build_object('outcome', 'new', 'token', token, 'previous_email_ids', to_jsonb(k.email_ids));
+        -- With their states: one past queued was published for sure and need not be again.
+        result := jsonb_build_object('outcome', 'new', 'token', token, 'previous_emails', coalesce((
+          SELECT jsonb_agg(jsonb_build_object('id', p.id, 'state', e.state) ORDER BY p.n)
+          FROM unnest(k.email_ids) WITH ORDINALITY AS p(id, n) LEFT JOIN emails AS e ON e.id = p.id
+        ), '[]'::jsonb));
       ELSE
         result := jsonb_build_object('outcome', 'in-flight', 'stale_in_ms',
           greatest(0, ceil(extract(epoch FROM (k.locked_at + r.stale_ms * interval '1 millisecond' - now())) * 1000)));

@@ -18,6 +18,7 @@ import {
   type FailureReport,
   type KeyReservation,
   type ListQuery,
+  type PreviousEmail,
   type Queryable,
   type RecordOutcome,
   type ReserveOutcome,
@@ -221,7 +222,7 @@ export class Ledger {
         return {
           outcome: 'new',
           reservation: { client: request.client, key: request.key, token: json.token ?? '' },
-          previousEmailIds: json.previous_email_ids ?? [],
+          previousEmails: json.previous_emails ?? [],
         };
       case 'replay':
         return { outcome: 'replay', status: json.status ?? 0, body: json.body, emailIds: json.email_ids ?? [] };
@@ -533,7 +534,7 @@ interface ReserveItem {
 interface ReserveJson {
   outcome: 'new' | 'replay' | 'mismatch' | 'in-flight';
   token?: string;
-  previous_email_ids?: string[];
+  previous_emails?: PreviousEmail[];
   status?: number;
   body?: unknown;
   email_ids?: string[];

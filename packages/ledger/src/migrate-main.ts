@@ -1,6 +1,7 @@
 import { loadKeys, sharedKeys } from '@mailer/config';
 import { readCommandLine, runMain, startService } from '@mailer/service';
 import { createPool, databaseName, ensureDatabase, ledgerKeys } from './database';
+import { isUnavailable } from './errors';
 import { migrate } from './migrate';
 
 const usage = `usage: pnpm migrate
@@ -25,6 +26,7 @@ async function main(): Promise<void> {
     load: (env) => loadKeys(keys, env),
   });
   const database = databaseName(config.databaseUrl);
+  const { host, port } = new URL(config.databaseUrl);
   try {
     if (await ensureDatabase(config.databaseUrl)) logger.info('created the ledger database', { database });
     const pool = createPool({ url: config.databaseUrl, max: 1 });
@@ -38,6 +40,14 @@ async function main(): Promise<void> {
     } finally {
       await pool.end();
     }
+  } catch (error) {
+    if (!isUnavailable(error)) throw error;
+    // One line an operator can act on, rather than a socket error's stack.
+    logger.error(
+      `PostgreSQL is not reachable at ${host}${port === '' ? ':5432' : ''}; start it (the local service, e.g. pg_ctlcluster 15 main start) or set DATABASE_URL`,
+      { database },
+    );
+    process.exitCode = 1;
   } finally {
     await logger.flush();
   }

@@ -26,14 +26,23 @@ export interface KeyReservation {
   readonly token: string;
 }
 
+/** An email recorded under a key by a holder whose reservation was taken over. */
+export interface PreviousEmail {
+  readonly id: string;
+  /** `null` when the ledger no longer has it. */
+  readonly state: EmailState | null;
+}
+
 /** What {@link Ledger.reserveIdempotencyKey} found. */
 export type ReserveOutcome =
   /**
-   * The key is this caller's: go on and accept. `previousEmailIds` is not empty when a stale
-   * reservation was taken over after its holder recorded emails and died: publish those ids
-   * again (the consumer's claim makes the send happen once) instead of new ones.
+   * The key is this caller's: go on and accept. `previousEmails` is not empty when a stale
+   * reservation was taken over after its holder recorded emails and died before answering: use
+   * those ids again, in that order, instead of new ones; publish again those still `queued` (the
+   * first holder may have died before the broker confirmed them: the consumer's claim makes a
+   * second copy harmless), and not those past it (they were on the queue).
    */
-  | { readonly outcome: 'new'; readonly reservation: KeyReservation; readonly previousEmailIds: readonly string[] }
+  | { readonly outcome: 'new'; readonly reservation: KeyReservation; readonly previousEmails: readonly PreviousEmail[] }
   /** The same request was answered before: give the stored answer again (same ids, same status). */
   | {
       readonly outcome: 'replay';

@@ -39,7 +39,7 @@ async function reserveNew(req: KeyRequest) {
 describe('idempotency keys', () => {
   test('when a key is used for the first time, then it is reserved with no previous emails', async () => {
     const outcome = await reserveNew(request());
-    expect(outcome.previousEmailIds).toEqual([]);
+    expect(outcome.previousEmails).toEqual([]);
     expect(outcome.reservation.token).toMatch(/^[0-9a-f-]{36}$/);
   });
 
@@ -83,9 +83,14 @@ describe('idempotency keys', () => {
     const first = await reserveNew(req);
     const emails = [accepted(), accepted()];
     await ledger.recordAccepted(emails, first.reservation);
+    // The second was confirmed and a consumer has claimed it; the first maybe never reached the broker.
+    await ledger.claimAttempt({ id: emails[1]!.id, attempt: 1, provider: 'ses' });
     // Nothing completed: the holder died between record and confirm. Past the bound (0 here), a retry takes over.
     const retry = await reserveNew({ ...req, staleAfterMs: 0 });
-    expect(retry.previousEmailIds).toEqual(emails.map((e) => e.id));
+    expect(retry.previousEmails).toEqual([
+      { id: emails[0]!.id, state: 'queued' },
+      { id: emails[1]!.id, state: 'sending' },
+    ]);
     expect(retry.reservation.token).not.toBe(first.reservation.token);
     // Recording the same ids again is harmless, and the first holder can no longer answer.
     await ledger.recordAccepted(emails, retry.reservation);
@@ -105,7 +110,7 @@ describe('idempotency keys', () => {
     await ledger.completeIdempotencyKey({ reservation, status: 202, body: {} });
     const other = { ...req, ttlMs: DAY, requestHash: hashRequest('POST /v1/emails', { other: true }) };
     const again = await reserveNew(other);
-    expect(again.previousEmailIds).toEqual([]);
+    expect(again.previousEmails).toEqual([]);
   });
 
   test('when a reservation with nothing recorded is released, then the key is free for any body', async () => {
@@ -122,7 +127,7 @@ describe('idempotency keys', () => {
     await ledger.recordAccepted([email], reservation);
     expect(await ledger.releaseIdempotencyKey(reservation)).toBe(true);
     const retry = await reserveNew(req);
-    expect(retry.previousEmailIds).toEqual([email.id]);
+    expect(retry.previousEmails).toEqual([{ id: email.id, state: 'queued' }]);
   });
 
   test('when two clients use the same key, then each has its own', async () => {
