@@ -252,6 +252,24 @@ export class Ledger {
   }
 
   /**
+   * Deletes up to `limit` expired keys (their answers are no longer replayed) and resolves with
+   * how many went. A reservation past its TTL is reused anyway; this only keeps the table small,
+   * so a producer calls it now and then (say, every minute) rather than on each request.
+   */
+  async purgeExpiredIdempotencyKeys(limit = 1000): Promise<number> {
+    const rows = await this.query<{ n: number }>(
+      'purging expired idempotency keys',
+      `WITH gone AS (
+        DELETE FROM idempotency_keys WHERE ctid IN (
+          SELECT ctid FROM idempotency_keys WHERE expires_at <= now() LIMIT $1 FOR UPDATE SKIP LOCKED
+        ) RETURNING 1
+      ) SELECT count(*)::integer AS n FROM gone`,
+      [limit],
+    );
+    return rows[0]?.n ?? 0;
+  }
+
+  /**
    * Records accepted emails as `queued`, before they are published (the state exists as soon as
    * the 202 does). Ids already recorded are left as they are, so a takeover can record the same
    * ids again. With a reservation, the ids are stored under the key for a later takeover. Batched.

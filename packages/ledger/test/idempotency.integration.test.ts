@@ -113,6 +113,16 @@ describe('idempotency keys', () => {
     expect(again.previousEmails).toEqual([]);
   });
 
+  test('when expired keys are purged, then only they are deleted and their key is new again', async () => {
+    const expired = request({ ttlMs: 0 });
+    const live = request();
+    await reserveNew(expired);
+    await reserveNew(live);
+    expect(await ledger.purgeExpiredIdempotencyKeys()).toBeGreaterThanOrEqual(1);
+    expect((await ledger.reserveIdempotencyKey(live)).outcome).toBe('in-flight');
+    expect((await ledger.reserveIdempotencyKey({ ...expired, ttlMs: DAY })).outcome).toBe('new');
+  });
+
   test('when a reservation with nothing recorded is released, then the key is free for any body', async () => {
     const req = request();
     const { reservation } = await reserveNew(req);
