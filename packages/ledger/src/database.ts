@@ -75,6 +75,12 @@ export interface PoolOptions {
   readonly max?: number;
   /** How long a caller waits for a pooled connection before the call fails as unavailable. */
   readonly connectTimeoutMs?: number;
+  /**
+   * The longest a statement may run, enforced by the server (`statement_timeout`) and by the
+   * client (`query_timeout`, for a server that stopped answering): a call fails rather than
+   * hanging while messages or requests wait on it. Default 10 s; 0 for none (migrations).
+   */
+  readonly statementTimeoutMs?: number;
   /** Called with errors of idle connections (the server restarting); without it they would crash the process. */
   readonly onError?: (error: Error) => void;
 }
@@ -82,13 +88,19 @@ export interface PoolOptions {
 /**
  * A connection pool for the ledger, with an `'error'` listener on the pool (an idle connection
  * the server drops emits one; with no listener the process dies), a bounded wait for a
- * connection, and `application_name` set so `pg_stat_activity` shows who is connected.
+ * connection, bounded statements, TCP keep-alive, and `application_name` set so
+ * `pg_stat_activity` shows who is connected.
  */
 export function createPool(options: PoolOptions): pg.Pool {
+  const statementTimeoutMs = options.statementTimeoutMs ?? 10_000;
   const pool = new pg.Pool({
     connectionString: options.url,
     max: options.max ?? 8,
     connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
+    ...(statementTimeoutMs === 0
+      ? {}
+      : { statement_timeout: statementTimeoutMs, query_timeout: statementTimeoutMs + 1_000 }),
+    keepAlive: true,
     application_name: 'mailer-ledger',
   });
   pool.on('error', (error) => options.onError?.(error));

@@ -415,7 +415,7 @@ export class Ledger {
       : { emails: page };
   }
 
-  /** Calls still waiting for their batch, by kind; for metrics and tests. */
+  /** Calls still waiting for a batch, all kinds together; for metrics and tests. */
   get pendingWrites(): number {
     return [
       this.reserveBatch,

@@ -29,7 +29,7 @@ async function main(): Promise<void> {
   const { host, port } = new URL(config.databaseUrl);
   try {
     if (await ensureDatabase(config.databaseUrl)) logger.info('created the ledger database', { database });
-    const pool = createPool({ url: config.databaseUrl, max: 1 });
+    const pool = createPool({ url: config.databaseUrl, max: 1, statementTimeoutMs: 0 });
     try {
       const { applied, version } = await migrate(pool);
       logger.info(applied.length === 0 ? 'ledger schema already current' : 'ledger schema migrated', {

@@ -56,7 +56,9 @@ export interface MigrateResult {
  * Brings the database's schema up to date: under an advisory lock, applies each migration not
  * yet recorded in `schema_migrations`, each in its own transaction with its record, in version
  * order. Running it again, or from several processes at once, applies nothing twice. Services
- * call it at start-up in development; `pnpm migrate` runs it elsewhere.
+ * call it at start-up in development; `pnpm migrate` runs it elsewhere. Each statement, and the
+ * wait for another runner's lock, is bounded by the pool's statement timeout: give it a pool made
+ * with `statementTimeoutMs: 0` where a migration may run long.
  *
  * @throws Error when an applied migration's file has changed since, or the database holds a
  *   version this code does not know (it is older than the schema).

@@ -177,5 +177,7 @@ export interface EmailPage {
 
 /** The longest error text kept per try. */
 export const MAX_ERROR_LENGTH = 1000;
+/** Emails on a page of {@link Ledger.listEmails} when the caller names no limit. */
 export const DEFAULT_LIST_LIMIT = 50;
+/** The most emails on one page of {@link Ledger.listEmails}. */
 export const MAX_LIST_LIMIT = 100;

@@ -78,6 +78,27 @@ describe('database down', () => {
     }
   });
 
+  test('when a statement waits on a lock past the bound, then its callers fail as ledger-unavailable instead of hanging', async () => {
+    const setup = new Ledger({ db: db.pool });
+    const email = accepted();
+    await setup.recordAccepted([email]);
+    const holder = await db.pool.connect();
+    const bounded = createPool({ url: db.url, max: 1, statementTimeoutMs: 200 });
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM emails WHERE id = $1 FOR UPDATE', [email.id]);
+      const ledger = new Ledger({ db: bounded });
+      await expect(ledger.claimAttempt({ id: email.id, attempt: 1, provider: 'ses' })).rejects.toBeInstanceOf(
+        LedgerUnavailableError,
+      );
+      await holder.query('ROLLBACK');
+      expect(await ledger.claimAttempt({ id: email.id, attempt: 1, provider: 'ses' })).toEqual({ outcome: 'claimed' });
+    } finally {
+      holder.release();
+      await bounded.end();
+    }
+  });
+
   test('when the database is reachable, then readiness is ready', async () => {
     expect(await new Ledger({ db: db.pool }).readiness()).toEqual({ ready: true });
   });
