@@ -132,7 +132,9 @@ BEGIN
       CONTINUE;
     END IF;
     SELECT a.seq INTO open_seq FROM attempts AS a
-    WHERE a.email_id = r.id AND a.attempt = r.attempt AND a.provider IS NOT DISTINCT FROM r.provider
+    -- A claim that named no provider is finished by the report that names one.
+    WHERE a.email_id = r.id AND a.attempt = r.attempt
+      AND (a.provider IS NOT DISTINCT FROM r.provider OR a.provider IS NULL)
       AND (a.finished_at IS NULL OR a.outcome = 'in-doubt')
     ORDER BY a.seq DESC LIMIT 1;
     IF open_seq IS NULL THEN
@@ -141,8 +143,8 @@ BEGIN
     ELSE
       -- A try closed as in-doubt that reports after all keeps its ambiguous mark.
       UPDATE attempts
-      SET finished_at = now(), outcome = r.outcome, provider_message_id = r.provider_message_id, error = r.error,
-          ambiguous = ambiguous OR r.ambiguous
+      SET finished_at = now(), outcome = r.outcome, provider = coalesce(r.provider, provider),
+          provider_message_id = r.provider_message_id, error = r.error, ambiguous = ambiguous OR r.ambiguous
       WHERE seq = open_seq;
     END IF;
     moved := false;

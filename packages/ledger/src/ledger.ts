@@ -150,9 +150,11 @@ function toAttempt(a: AttemptJson): AttemptRecord {
 
 /** Rows `{ i, result }` of a batch function, in the items' order. */
 function byIndex<T>(rows: { i: number; result: T }[], count: number): T[] {
-  const results = new Array<T>(count);
+  const results = new Array<T | undefined>(count).fill(undefined);
   for (const row of rows) results[row.i] = row.result;
-  return results;
+  const missing = results.indexOf(undefined);
+  if (missing !== -1) throw new Error(`the batch gave no result for request ${missing}`);
+  return results as T[];
 }
 
 /** Thrown by {@link Ledger.listEmails} for a cursor it did not hand out (or for another client). */

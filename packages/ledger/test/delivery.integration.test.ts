@@ -157,6 +157,14 @@ describe('claims', () => {
     expect(await stateOf(id)).toMatchObject({ state: 'sending', attempt: 2 });
   });
 
+  test('when a claim named no provider, then the report naming one finishes that try', async () => {
+    const id = await queued();
+    await ledger.claimAttempt({ id, attempt: 1 });
+    await ledger.recordSent({ id, attempt: 1, provider: 'smtp', providerMessageId: '<a@b>' });
+    const email = await stateOf(id);
+    expect(email.attempts).toEqual([expect.objectContaining({ provider: 'smtp', outcome: 'sent' })]);
+  });
+
   test('when the email is not in the ledger, then the claim says unknown', async () => {
     expect(await ledger.claimAttempt({ id: randomUUID(), attempt: 1 })).toEqual({ outcome: 'unknown' });
     expect(await ledger.recordSent({ id: randomUUID(), attempt: 1, provider: 'ses', providerMessageId: null })).toBe(
