@@ -1,7 +1,7 @@
 /** @type {import('jest').Config} */
 const shared = {
   transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2023' } }] },
-  moduleNameMapper: { '^@mailer/(contract|config|service|amqp|testkit)$': '<rootDir>/packages/$1/src/index.ts' },
+  moduleNameMapper: { '^@mailer/(contract|config|service|amqp|ledger|testkit)$': '<rootDir>/packages/$1/src/index.ts' },
   testEnvironment: 'node',
   rootDir: __dirname,
 };

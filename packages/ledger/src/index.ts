@@ -1,0 +1,7 @@
+export * from './batcher';
+export * from './database';
+export * from './errors';
+export * from './ledger';
+export * from './migrate';
+export * from './states';
+export * from './types';

@@ -1,0 +1,248 @@
+import { randomUUID } from 'node:crypto';
+import fc from 'fast-check';
+import { advances, EMAIL_STATES, Ledger, settle, type Progress } from '../src';
+import { createTestDatabase, type TestDatabase } from './support/database';
+
+let db: TestDatabase;
+let ledger: Ledger;
+beforeAll(async () => {
+  db = await createTestDatabase({ migrated: true });
+  ledger = new Ledger({ db: db.pool });
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+async function queued(): Promise<string> {
+  const id = randomUUID();
+  await ledger.recordAccepted([{ id, client: 'acme', acceptedAt: new Date(), recipients: ['jane@example.com'] }]);
+  return id;
+}
+
+async function stateOf(id: string) {
+  const email = await ledger.getEmail('acme', id);
+  if (email === null) throw new Error(`no email ${id}`);
+  return email;
+}
+
+describe('claims', () => {
+  test('when an email is claimed and sent, then it is sent with the provider message id, and a redelivery is already-sent', async () => {
+    const id = await queued();
+    expect(await ledger.claimAttempt({ id, attempt: 1, provider: 'ses' })).toEqual({ outcome: 'claimed' });
+    expect((await stateOf(id)).state).toBe('sending');
+    expect(await ledger.recordSent({ id, attempt: 1, provider: 'ses', providerMessageId: 'ses-1' })).toBe('advanced');
+    const email = await stateOf(id);
+    expect(email).toMatchObject({
+      state: 'sent',
+      attempt: 1,
+      provider: 'ses',
+      providerMessageId: 'ses-1',
+      inDoubt: false,
+    });
+    expect(email.attempts).toEqual([
+      expect.objectContaining({
+        attempt: 1,
+        provider: 'ses',
+        outcome: 'sent',
+        providerMessageId: 'ses-1',
+        ambiguous: false,
+      }),
+    ]);
+    expect(await ledger.claimAttempt({ id, attempt: 1, provider: 'ses' })).toEqual({
+      outcome: 'already-sent',
+      provider: 'ses',
+      providerMessageId: 'ses-1',
+    });
+  });
+
+  test('when the last try was claimed and never finished, then a redelivery is in doubt and the try is marked ambiguous', async () => {
+    const id = await queued();
+    await ledger.claimAttempt({ id, attempt: 1, provider: 'smtp' });
+    // The worker died here. The redelivered message is claimed again:
+    const again = await ledger.claimAttempt({ id, attempt: 1, provider: 'smtp' });
+    expect(again).toMatchObject({ outcome: 'in-doubt', attempt: 1, provider: 'smtp' });
+    const email = await stateOf(id);
+    expect(email.inDoubt).toBe(true);
+    expect(email.attempts).toEqual([expect.objectContaining({ outcome: 'in-doubt', ambiguous: true })]);
+    expect((await ledger.listEmails('acme', { inDoubt: true })).emails.map((e) => e.id)).toContain(id);
+  });
+
+  test('when an in-doubt email is sent again by policy, then the second claim succeeds and the history keeps both tries', async () => {
+    const id = await queued();
+    await ledger.claimAttempt({ id, attempt: 1, provider: 'smtp' });
+    expect((await ledger.claimAttempt({ id, attempt: 1, provider: 'smtp' })).outcome).toBe('in-doubt');
+    expect(await ledger.claimAttempt({ id, attempt: 1, provider: 'smtp' })).toEqual({ outcome: 'claimed' });
+    await ledger.recordSent({ id, attempt: 1, provider: 'smtp', providerMessageId: '<m@x>' });
+    const email = await stateOf(id);
+    expect(email.state).toBe('sent');
+    expect(email.attempts.map((a) => [a.outcome, a.ambiguous])).toEqual([
+      ['in-doubt', true],
+      ['sent', false],
+    ]);
+  });
+
+  test('when an in-doubt email is parked by policy, then it is parked as in-doubt for an operator', async () => {
+    const id = await queued();
+    await ledger.claimAttempt({ id, attempt: 1, provider: 'smtp' });
+    await ledger.claimAttempt({ id, attempt: 1, provider: 'smtp' });
+    expect(
+      await ledger.recordFailure({
+        id,
+        attempt: 1,
+        provider: 'smtp',
+        kind: 'in-doubt',
+        error: 'in doubt',
+        ambiguous: true,
+        next: 'parked',
+      }),
+    ).toBe('advanced');
+    expect(await stateOf(id)).toMatchObject({ state: 'parked', inDoubt: true });
+    const parked = await ledger.listEmails('acme', { status: 'parked', inDoubt: true });
+    expect(parked.emails.map((e) => e.id)).toContain(id);
+  });
+
+  test('when a try that was declared in doubt reports sent after all, then the email is sent and the try stays ambiguous', async () => {
+    const id = await queued();
+    await ledger.claimAttempt({ id, attempt: 1, provider: 'postmark' });
+    await ledger.claimAttempt({ id, attempt: 1, provider: 'postmark' });
+    expect(await ledger.recordSent({ id, attempt: 1, provider: 'postmark', providerMessageId: 'pm-1' })).toBe(
+      'advanced',
+    );
+    const email = await stateOf(id);
+    expect(email.state).toBe('sent');
+    expect(email.attempts).toEqual([expect.objectContaining({ outcome: 'sent', ambiguous: true })]);
+  });
+
+  test('when a provider fails and the consumer fails over within the attempt, then both tries are recorded and the second sends', async () => {
+    const id = await queued();
+    await ledger.claimAttempt({ id, attempt: 1, provider: 'ses' });
+    expect(
+      await ledger.recordFailure({
+        id,
+        attempt: 1,
+        provider: 'ses',
+        kind: 'transient',
+        error: '503',
+        ambiguous: false,
+      }),
+    ).toBe('advanced');
+    expect(await ledger.claimAttempt({ id, attempt: 1, provider: 'postmark' })).toEqual({ outcome: 'claimed' });
+    await ledger.recordSent({ id, attempt: 1, provider: 'postmark', providerMessageId: 'pm-2' });
+    const email = await stateOf(id);
+    expect(email.attempts.map((a) => [a.provider, a.outcome, a.error])).toEqual([
+      ['ses', 'transient', '503'],
+      ['postmark', 'sent', null],
+    ]);
+  });
+
+  test('when every provider failed and a retry was scheduled, then a redelivered copy of that attempt is superseded', async () => {
+    const id = await queued();
+    await ledger.claimAttempt({ id, attempt: 1, provider: 'ses' });
+    await ledger.recordFailure({
+      id,
+      attempt: 1,
+      provider: 'ses',
+      kind: 'transient',
+      error: 'timeout',
+      ambiguous: true,
+      next: 'retrying',
+    });
+    expect(await stateOf(id)).toMatchObject({ state: 'retrying', attempt: 1 });
+    expect(await ledger.claimAttempt({ id, attempt: 1, provider: 'ses' })).toEqual({
+      outcome: 'superseded',
+      state: 'retrying',
+      attempt: 1,
+    });
+    expect(await ledger.claimAttempt({ id, attempt: 2, provider: 'ses' })).toEqual({ outcome: 'claimed' });
+    expect(await stateOf(id)).toMatchObject({ state: 'sending', attempt: 2 });
+  });
+
+  test('when a claim named no provider, then the report naming one finishes that try', async () => {
+    const id = await queued();
+    await ledger.claimAttempt({ id, attempt: 1 });
+    await ledger.recordSent({ id, attempt: 1, provider: 'smtp', providerMessageId: '<a@b>' });
+    const email = await stateOf(id);
+    expect(email.attempts).toEqual([expect.objectContaining({ provider: 'smtp', outcome: 'sent' })]);
+  });
+
+  test('when the email is not in the ledger, then the claim says unknown', async () => {
+    expect(await ledger.claimAttempt({ id: randomUUID(), attempt: 1 })).toEqual({ outcome: 'unknown' });
+    expect(await ledger.recordSent({ id: randomUUID(), attempt: 1, provider: 'ses', providerMessageId: null })).toBe(
+      'unknown',
+    );
+  });
+});
+
+describe('state never moves backwards', () => {
+  const update = fc.record({
+    state: fc.constantFrom(...EMAIL_STATES.filter((s) => s !== 'queued' && s !== 'suppressed' && s !== 'bounced')),
+    attempt: fc.integer({ min: 1, max: 4 }),
+  });
+
+  async function apply(id: string, u: Progress): Promise<void> {
+    if (u.state === 'sending') {
+      // An older try still open makes the claim in doubt; the default policy claims again and sends.
+      const claim = await ledger.claimAttempt({ id, attempt: u.attempt, provider: 'ses' });
+      if (claim.outcome === 'in-doubt') await ledger.claimAttempt({ id, attempt: u.attempt, provider: 'ses' });
+    } else if (u.state === 'sent')
+      await ledger.recordSent({ id, attempt: u.attempt, provider: 'ses', providerMessageId: `m${u.attempt}` });
+    else {
+      await ledger.recordFailure({
+        id,
+        attempt: u.attempt,
+        provider: 'ses',
+        kind: 'transient',
+        error: 'e',
+        ambiguous: false,
+        next: u.state === 'parked' ? 'parked' : 'retrying',
+      });
+    }
+  }
+
+  test('when updates arrive shuffled one by one, then the state is the greatest of them', async () => {
+    const updatesAndShuffle = fc
+      .array(update, { minLength: 1, maxLength: 8 })
+      .chain((updates) => fc.tuple(fc.constant(updates), fc.shuffledSubarray(updates, { minLength: updates.length })));
+    await fc.assert(
+      fc.asyncProperty(updatesAndShuffle, async ([updates, shuffled]) => {
+        const id = await queued();
+        for (const u of shuffled) await apply(id, u);
+        const email = await stateOf(id);
+        expect({ state: email.state, attempt: email.attempt }).toEqual(settle(updates));
+      }),
+      {
+        numRuns: 60,
+        examples: [
+          [
+            [
+              [
+                { state: 'sending', attempt: 1 },
+                { state: 'sending', attempt: 2 },
+              ],
+              [
+                { state: 'sending', attempt: 1 },
+                { state: 'sending', attempt: 2 },
+              ],
+            ],
+          ],
+        ],
+      },
+    );
+  });
+
+  test('when updates race each other in concurrent batches, then the state is never behind a reported outcome', async () => {
+    // Racing claims of one email (duplicate deliveries) may leave a claim in doubt rather than
+    // sending: the state then stays at or behind the greatest update, but never behind a report.
+    await fc.assert(
+      fc.asyncProperty(fc.array(update, { minLength: 1, maxLength: 8 }), async (updates) => {
+        const id = await queued();
+        await Promise.all(updates.map((u) => apply(id, u)));
+        const email = await stateOf(id);
+        const final = { state: email.state, attempt: email.attempt };
+        expect(advances(final, settle(updates.filter((u) => u.state !== 'sending')))).toBe(false);
+        expect(advances(settle(updates), final)).toBe(false);
+      }),
+      { numRuns: 60 },
+    );
+  });
+});

@@ -1,0 +1,170 @@
+import { randomUUID } from 'node:crypto';
+import { createPool, hashRequest, Ledger, type KeyRequest } from '../src';
+import { createTestDatabase, type TestDatabase } from './support/database';
+
+const DAY = 24 * 3_600_000;
+const MINUTE = 60_000;
+
+let db: TestDatabase;
+let ledger: Ledger;
+beforeAll(async () => {
+  db = await createTestDatabase({ migrated: true });
+  ledger = new Ledger({ db: db.pool });
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+function request(overrides: Partial<KeyRequest> = {}): KeyRequest {
+  return {
+    client: 'acme',
+    key: `key-${randomUUID()}`,
+    requestHash: hashRequest('POST /v1/emails', { to: 'a@example.com', subject: 'hi' }),
+    ttlMs: DAY,
+    staleAfterMs: MINUTE,
+    ...overrides,
+  };
+}
+
+function accepted(client = 'acme') {
+  return { id: randomUUID(), client, acceptedAt: new Date(), recipients: ['jane@example.com'] };
+}
+
+async function reserveNew(req: KeyRequest) {
+  const outcome = await ledger.reserveIdempotencyKey(req);
+  if (outcome.outcome !== 'new') throw new Error(`expected new, got ${outcome.outcome}`);
+  return outcome;
+}
+
+describe('idempotency keys', () => {
+  test('when a key is used for the first time, then it is reserved with no previous emails', async () => {
+    const outcome = await reserveNew(request());
+    expect(outcome.previousEmails).toEqual([]);
+    expect(outcome.reservation.token).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  test('when the same request comes again after its answer, then the first answer is replayed', async () => {
+    const req = request();
+    const { reservation } = await reserveNew(req);
+    const email = accepted();
+    await ledger.recordAccepted([email], reservation);
+    const body = { id: email.id, status: 'queued' };
+    expect(await ledger.completeIdempotencyKey({ reservation, status: 202, body })).toBe(true);
+    expect(await ledger.reserveIdempotencyKey(req)).toEqual({
+      outcome: 'replay',
+      status: 202,
+      body,
+      emailIds: [email.id],
+    });
+  });
+
+  test('when the key comes with another body, then it is a mismatch, in flight or answered', async () => {
+    const req = request();
+    const { reservation } = await reserveNew(req);
+    const other = { ...req, requestHash: hashRequest('POST /v1/emails', { to: 'b@example.com' }) };
+    expect(await ledger.reserveIdempotencyKey(other)).toEqual({ outcome: 'mismatch' });
+    await ledger.completeIdempotencyKey({ reservation, status: 202, body: {} });
+    expect(await ledger.reserveIdempotencyKey(other)).toEqual({ outcome: 'mismatch' });
+  });
+
+  test('when the first request is still in flight, then the second is told so, with the time until it is stale', async () => {
+    const req = request();
+    await reserveNew(req);
+    const second = await ledger.reserveIdempotencyKey(req);
+    expect(second.outcome).toBe('in-flight');
+    if (second.outcome === 'in-flight') {
+      expect(second.staleInMs).toBeGreaterThan(0);
+      expect(second.staleInMs).toBeLessThanOrEqual(MINUTE);
+    }
+  });
+
+  test('when the holder died after recording emails, then a retry past the stale bound takes over with the same ids', async () => {
+    const req = request();
+    const first = await reserveNew(req);
+    const emails = [accepted(), accepted()];
+    await ledger.recordAccepted(emails, first.reservation);
+    // The second was confirmed and a consumer has claimed it; the first maybe never reached the broker.
+    await ledger.claimAttempt({ id: emails[1]!.id, attempt: 1, provider: 'ses' });
+    // Nothing completed: the holder died between record and confirm. Past the bound (0 here), a retry takes over.
+    const retry = await reserveNew({ ...req, staleAfterMs: 0 });
+    expect(retry.previousEmails).toEqual([
+      { id: emails[0]!.id, state: 'queued' },
+      { id: emails[1]!.id, state: 'sending' },
+    ]);
+    expect(retry.reservation.token).not.toBe(first.reservation.token);
+    // Recording the same ids again is harmless, and the first holder can no longer answer.
+    await ledger.recordAccepted(emails, retry.reservation);
+    expect(await ledger.completeIdempotencyKey({ reservation: first.reservation, status: 202, body: 'old' })).toBe(
+      false,
+    );
+    expect(await ledger.completeIdempotencyKey({ reservation: retry.reservation, status: 202, body: 'new' })).toBe(
+      true,
+    );
+    expect(await ledger.reserveIdempotencyKey(req)).toMatchObject({ outcome: 'replay', body: 'new' });
+  });
+
+  test('when a key has expired, then it is new again, even for another body', async () => {
+    const req = request({ ttlMs: 0 });
+    const { reservation } = await reserveNew(req);
+    await ledger.recordAccepted([accepted()], reservation);
+    await ledger.completeIdempotencyKey({ reservation, status: 202, body: {} });
+    const other = { ...req, ttlMs: DAY, requestHash: hashRequest('POST /v1/emails', { other: true }) };
+    const again = await reserveNew(other);
+    expect(again.previousEmails).toEqual([]);
+  });
+
+  test('when expired keys are purged, then only they are deleted and their key is new again', async () => {
+    const expired = request({ ttlMs: 0 });
+    const live = request();
+    await reserveNew(expired);
+    await reserveNew(live);
+    expect(await ledger.purgeExpiredIdempotencyKeys()).toBeGreaterThanOrEqual(1);
+    expect((await ledger.reserveIdempotencyKey(live)).outcome).toBe('in-flight');
+    expect((await ledger.reserveIdempotencyKey({ ...expired, ttlMs: DAY })).outcome).toBe('new');
+  });
+
+  test('when a reservation with nothing recorded is released, then the key is free for any body', async () => {
+    const req = request();
+    const { reservation } = await reserveNew(req);
+    expect(await ledger.releaseIdempotencyKey(reservation)).toBe(true);
+    await reserveNew({ ...req, requestHash: 'another body' });
+  });
+
+  test('when a reservation with emails recorded is released, then the same request takes over at once with those ids', async () => {
+    const req = request();
+    const { reservation } = await reserveNew(req);
+    const email = accepted();
+    await ledger.recordAccepted([email], reservation);
+    expect(await ledger.releaseIdempotencyKey(reservation)).toBe(true);
+    const retry = await reserveNew(req);
+    expect(retry.previousEmails).toEqual([{ id: email.id, state: 'queued' }]);
+  });
+
+  test('when two clients use the same key, then each has its own', async () => {
+    const key = `shared-${randomUUID()}`;
+    await reserveNew(request({ client: 'acme', key }));
+    await reserveNew(request({ client: 'globex', key }));
+  });
+
+  test('when twenty requests with one key race through two processes, then exactly one is new', async () => {
+    const otherPool = createPool({ url: db.url, max: 4 });
+    const other = new Ledger({ db: otherPool });
+    const req = request();
+    try {
+      const outcomes = await Promise.all(
+        Array.from({ length: 20 }, (_, k) => (k % 2 === 0 ? ledger : other).reserveIdempotencyKey(req)),
+      );
+      const kinds = outcomes.map((o) => o.outcome);
+      expect(kinds.filter((k) => k === 'new')).toHaveLength(1);
+      expect(kinds.filter((k) => k === 'in-flight')).toHaveLength(19);
+    } finally {
+      await otherPool.end();
+    }
+  });
+
+  test('when a key is not 1-255 printable ASCII, then it is refused before the database', async () => {
+    await expect(ledger.reserveIdempotencyKey(request({ key: '' }))).rejects.toThrow(RangeError);
+    await expect(ledger.reserveIdempotencyKey(request({ key: 'tab\there' }))).rejects.toThrow(RangeError);
+    await expect(ledger.reserveIdempotencyKey(request({ key: 'x'.repeat(256) }))).rejects.toThrow(RangeError);
+  });
+});

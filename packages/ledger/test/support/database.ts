@@ -1,0 +1,47 @@
+import { randomBytes } from 'node:crypto';
+import type { Pool } from 'pg';
+import { createPool, ensureDatabase, migrate, withDatabase, type Queryable } from '../../src';
+
+/** The server the tests use; each test file gets a database of its own on it. */
+export const SERVER_URL = process.env['TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/** A database made for one test file, dropped by `drop`. */
+export interface TestDatabase {
+  readonly url: string;
+  readonly name: string;
+  readonly pool: Pool;
+  drop(): Promise<void>;
+}
+
+/** Creates an empty database with a unique name; `migrated` also applies the migrations. */
+export async function createTestDatabase(options: { migrated: boolean }): Promise<TestDatabase> {
+  const name = `ledger_test_${process.pid}_${randomBytes(4).toString('hex')}`;
+  const url = withDatabase(SERVER_URL, name);
+  await ensureDatabase(url);
+  const pool = createPool({ url, max: 8 });
+  if (options.migrated) await migrate(pool);
+  return {
+    url,
+    name,
+    pool,
+    async drop() {
+      await pool.end();
+      const admin = createPool({ url: SERVER_URL, max: 1 });
+      try {
+        await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      } finally {
+        await admin.end();
+      }
+    },
+  };
+}
+
+/** A {@link Queryable} that counts the statements it passes on: what batching saves. */
+export class CountingDb implements Queryable {
+  statements = 0;
+  constructor(private readonly inner: Queryable) {}
+  query(text: string, values?: unknown[]): Promise<{ rows: unknown[] }> {
+    this.statements++;
+    return this.inner.query(text, values);
+  }
+}
