@@ -1,26 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
-import { advances, EMAIL_STATES, Ledger, settle, type Progress } from '../src';
-import { createTestDatabase, type TestDatabase } from './support/database';
+import { advances, EMAIL_STATES, settle, type Progress } from '../src';
+import { useMigratedLedger } from './support/database';
 
-let db: TestDatabase;
-let ledger: Ledger;
-beforeAll(async () => {
-  db = await createTestDatabase({ migrated: true });
-  ledger = new Ledger({ db: db.pool });
-});
-afterAll(async () => {
-  await db.drop();
-});
+const fixture = useMigratedLedger();
 
 async function queued(): Promise<string> {
   const id = randomUUID();
-  await ledger.recordAccepted([{ id, client: 'acme', acceptedAt: new Date(), recipients: ['jane@example.com'] }]);
+  await fixture.ledger.recordAccepted([
+    { id, client: 'acme', acceptedAt: new Date(), recipients: ['jane@example.com'] },
+  ]);
   return id;
 }
 
 async function stateOf(id: string) {
-  const email = await ledger.getEmail('acme', id);
+  const email = await fixture.ledger.getEmail('acme', id);
   if (email === null) throw new Error(`no email ${id}`);
   return email;
 }
@@ -28,9 +22,11 @@ async function stateOf(id: string) {
 describe('claims', () => {
   test('when an email is claimed and sent, then it is sent with the provider message id, and a redelivery is already-sent', async () => {
     const id = await queued();
-    expect(await ledger.claimAttempt({ id, attempt: 1, provider: 'ses' })).toEqual({ outcome: 'claimed' });
+    expect(await fixture.ledger.claimAttempt({ id, attempt: 1, provider: 'ses' })).toEqual({ outcome: 'claimed' });
     expect((await stateOf(id)).state).toBe('sending');
-    expect(await ledger.recordSent({ id, attempt: 1, provider: 'ses', providerMessageId: 'ses-1' })).toBe('advanced');
+    expect(await fixture.ledger.recordSent({ id, attempt: 1, provider: 'ses', providerMessageId: 'ses-1' })).toBe(
+      'advanced',
+    );
     const email = await stateOf(id);
     expect(email).toMatchObject({
       state: 'sent',
@@ -48,7 +44,7 @@ describe('claims', () => {
         ambiguous: false,
       }),
     ]);
-    expect(await ledger.claimAttempt({ id, attempt: 1, provider: 'ses' })).toEqual({
+    expect(await fixture.ledger.claimAttempt({ id, attempt: 1, provider: 'ses' })).toEqual({
       outcome: 'already-sent',
       provider: 'ses',
       providerMessageId: 'ses-1',
@@ -57,22 +53,22 @@ describe('claims', () => {
 
   test('when the last try was claimed and never finished, then a redelivery is in doubt and the try is marked ambiguous', async () => {
     const id = await queued();
-    await ledger.claimAttempt({ id, attempt: 1, provider: 'smtp' });
+    await fixture.ledger.claimAttempt({ id, attempt: 1, provider: 'smtp' });
     // The worker died here. The redelivered message is claimed again:
-    const again = await ledger.claimAttempt({ id, attempt: 1, provider: 'smtp' });
+    const again = await fixture.ledger.claimAttempt({ id, attempt: 1, provider: 'smtp' });
     expect(again).toMatchObject({ outcome: 'in-doubt', attempt: 1, provider: 'smtp' });
     const email = await stateOf(id);
     expect(email.inDoubt).toBe(true);
     expect(email.attempts).toEqual([expect.objectContaining({ outcome: 'in-doubt', ambiguous: true })]);
-    expect((await ledger.listEmails('acme', { inDoubt: true })).emails.map((e) => e.id)).toContain(id);
+    expect((await fixture.ledger.listEmails('acme', { inDoubt: true })).emails.map((e) => e.id)).toContain(id);
   });
 
   test('when an in-doubt email is sent again by policy, then the second claim succeeds and the history keeps both tries', async () => {
     const id = await queued();
-    await ledger.claimAttempt({ id, attempt: 1, provider: 'smtp' });
-    expect((await ledger.claimAttempt({ id, attempt: 1, provider: 'smtp' })).outcome).toBe('in-doubt');
-    expect(await ledger.claimAttempt({ id, attempt: 1, provider: 'smtp' })).toEqual({ outcome: 'claimed' });
-    await ledger.recordSent({ id, attempt: 1, provider: 'smtp', providerMessageId: '<m@x>' });
+    await fixture.ledger.claimAttempt({ id, attempt: 1, provider: 'smtp' });
+    expect((await fixture.ledger.claimAttempt({ id, attempt: 1, provider: 'smtp' })).outcome).toBe('in-doubt');
+    expect(await fixture.ledger.claimAttempt({ id, attempt: 1, provider: 'smtp' })).toEqual({ outcome: 'claimed' });
+    await fixture.ledger.recordSent({ id, attempt: 1, provider: 'smtp', providerMessageId: '<m@x>' });
     const email = await stateOf(id);
     expect(email.state).toBe('sent');
     expect(email.attempts.map((a) => [a.outcome, a.ambiguous])).toEqual([
@@ -83,10 +79,10 @@ describe('claims', () => {
 
   test('when an in-doubt email is parked by policy, then it is parked as in-doubt for an operator', async () => {
     const id = await queued();
-    await ledger.claimAttempt({ id, attempt: 1, provider: 'smtp' });
-    await ledger.claimAttempt({ id, attempt: 1, provider: 'smtp' });
+    await fixture.ledger.claimAttempt({ id, attempt: 1, provider: 'smtp' });
+    await fixture.ledger.claimAttempt({ id, attempt: 1, provider: 'smtp' });
     expect(
-      await ledger.recordFailure({
+      await fixture.ledger.recordFailure({
         id,
         attempt: 1,
         provider: 'smtp',
@@ -97,15 +93,15 @@ describe('claims', () => {
       }),
     ).toBe('advanced');
     expect(await stateOf(id)).toMatchObject({ state: 'parked', inDoubt: true });
-    const parked = await ledger.listEmails('acme', { status: 'parked', inDoubt: true });
+    const parked = await fixture.ledger.listEmails('acme', { status: 'parked', inDoubt: true });
     expect(parked.emails.map((e) => e.id)).toContain(id);
   });
 
   test('when a try that was declared in doubt reports sent after all, then the email is sent and the try stays ambiguous', async () => {
     const id = await queued();
-    await ledger.claimAttempt({ id, attempt: 1, provider: 'postmark' });
-    await ledger.claimAttempt({ id, attempt: 1, provider: 'postmark' });
-    expect(await ledger.recordSent({ id, attempt: 1, provider: 'postmark', providerMessageId: 'pm-1' })).toBe(
+    await fixture.ledger.claimAttempt({ id, attempt: 1, provider: 'postmark' });
+    await fixture.ledger.claimAttempt({ id, attempt: 1, provider: 'postmark' });
+    expect(await fixture.ledger.recordSent({ id, attempt: 1, provider: 'postmark', providerMessageId: 'pm-1' })).toBe(
       'advanced',
     );
     const email = await stateOf(id);
@@ -115,9 +111,9 @@ describe('claims', () => {
 
   test('when a provider fails and the consumer fails over within the attempt, then both tries are recorded and the second sends', async () => {
     const id = await queued();
-    await ledger.claimAttempt({ id, attempt: 1, provider: 'ses' });
+    await fixture.ledger.claimAttempt({ id, attempt: 1, provider: 'ses' });
     expect(
-      await ledger.recordFailure({
+      await fixture.ledger.recordFailure({
         id,
         attempt: 1,
         provider: 'ses',
@@ -126,8 +122,8 @@ describe('claims', () => {
         ambiguous: false,
       }),
     ).toBe('advanced');
-    expect(await ledger.claimAttempt({ id, attempt: 1, provider: 'postmark' })).toEqual({ outcome: 'claimed' });
-    await ledger.recordSent({ id, attempt: 1, provider: 'postmark', providerMessageId: 'pm-2' });
+    expect(await fixture.ledger.claimAttempt({ id, attempt: 1, provider: 'postmark' })).toEqual({ outcome: 'claimed' });
+    await fixture.ledger.recordSent({ id, attempt: 1, provider: 'postmark', providerMessageId: 'pm-2' });
     const email = await stateOf(id);
     expect(email.attempts.map((a) => [a.provider, a.outcome, a.error])).toEqual([
       ['ses', 'transient', '503'],
@@ -137,8 +133,8 @@ describe('claims', () => {
 
   test('when every provider failed and a retry was scheduled, then a redelivered copy of that attempt is superseded', async () => {
     const id = await queued();
-    await ledger.claimAttempt({ id, attempt: 1, provider: 'ses' });
-    await ledger.recordFailure({
+    await fixture.ledger.claimAttempt({ id, attempt: 1, provider: 'ses' });
+    await fixture.ledger.recordFailure({
       id,
       attempt: 1,
       provider: 'ses',
@@ -148,28 +144,28 @@ describe('claims', () => {
       next: 'retrying',
     });
     expect(await stateOf(id)).toMatchObject({ state: 'retrying', attempt: 1 });
-    expect(await ledger.claimAttempt({ id, attempt: 1, provider: 'ses' })).toEqual({
+    expect(await fixture.ledger.claimAttempt({ id, attempt: 1, provider: 'ses' })).toEqual({
       outcome: 'superseded',
       state: 'retrying',
       attempt: 1,
     });
-    expect(await ledger.claimAttempt({ id, attempt: 2, provider: 'ses' })).toEqual({ outcome: 'claimed' });
+    expect(await fixture.ledger.claimAttempt({ id, attempt: 2, provider: 'ses' })).toEqual({ outcome: 'claimed' });
     expect(await stateOf(id)).toMatchObject({ state: 'sending', attempt: 2 });
   });
 
   test('when a claim named no provider, then the report naming one finishes that try', async () => {
     const id = await queued();
-    await ledger.claimAttempt({ id, attempt: 1 });
-    await ledger.recordSent({ id, attempt: 1, provider: 'smtp', providerMessageId: '<a@b>' });
+    await fixture.ledger.claimAttempt({ id, attempt: 1 });
+    await fixture.ledger.recordSent({ id, attempt: 1, provider: 'smtp', providerMessageId: '<a@b>' });
     const email = await stateOf(id);
     expect(email.attempts).toEqual([expect.objectContaining({ provider: 'smtp', outcome: 'sent' })]);
   });
 
   test('when the email is not in the ledger, then the claim says unknown', async () => {
-    expect(await ledger.claimAttempt({ id: randomUUID(), attempt: 1 })).toEqual({ outcome: 'unknown' });
-    expect(await ledger.recordSent({ id: randomUUID(), attempt: 1, provider: 'ses', providerMessageId: null })).toBe(
-      'unknown',
-    );
+    expect(await fixture.ledger.claimAttempt({ id: randomUUID(), attempt: 1 })).toEqual({ outcome: 'unknown' });
+    expect(
+      await fixture.ledger.recordSent({ id: randomUUID(), attempt: 1, provider: 'ses', providerMessageId: null }),
+    ).toBe('unknown');
   });
 });
 
@@ -182,12 +178,12 @@ describe('state never moves backwards', () => {
   async function apply(id: string, u: Progress): Promise<void> {
     if (u.state === 'sending') {
       // An older try still open makes the claim in doubt; the default policy claims again and sends.
-      const claim = await ledger.claimAttempt({ id, attempt: u.attempt, provider: 'ses' });
-      if (claim.outcome === 'in-doubt') await ledger.claimAttempt({ id, attempt: u.attempt, provider: 'ses' });
+      const claim = await fixture.ledger.claimAttempt({ id, attempt: u.attempt, provider: 'ses' });
+      if (claim.outcome === 'in-doubt') await fixture.ledger.claimAttempt({ id, attempt: u.attempt, provider: 'ses' });
     } else if (u.state === 'sent')
-      await ledger.recordSent({ id, attempt: u.attempt, provider: 'ses', providerMessageId: `m${u.attempt}` });
+      await fixture.ledger.recordSent({ id, attempt: u.attempt, provider: 'ses', providerMessageId: `m${u.attempt}` });
     else {
-      await ledger.recordFailure({
+      await fixture.ledger.recordFailure({
         id,
         attempt: u.attempt,
         provider: 'ses',

@@ -1,19 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { createPool, hashRequest, Ledger, type KeyRequest } from '../src';
-import { createTestDatabase, type TestDatabase } from './support/database';
+import { useMigratedLedger } from './support/database';
 
 const DAY = 24 * 3_600_000;
 const MINUTE = 60_000;
 
-let db: TestDatabase;
-let ledger: Ledger;
-beforeAll(async () => {
-  db = await createTestDatabase({ migrated: true });
-  ledger = new Ledger({ db: db.pool });
-});
-afterAll(async () => {
-  await db.drop();
-});
+const fixture = useMigratedLedger();
 
 function request(overrides: Partial<KeyRequest> = {}): KeyRequest {
   return {
@@ -31,7 +23,7 @@ function accepted(client = 'acme') {
 }
 
 async function reserveNew(req: KeyRequest) {
-  const outcome = await ledger.reserveIdempotencyKey(req);
+  const outcome = await fixture.ledger.reserveIdempotencyKey(req);
   if (outcome.outcome !== 'new') throw new Error(`expected new, got ${outcome.outcome}`);
   return outcome;
 }
@@ -47,10 +39,10 @@ describe('idempotency keys', () => {
     const req = request();
     const { reservation } = await reserveNew(req);
     const email = accepted();
-    await ledger.recordAccepted([email], reservation);
+    await fixture.ledger.recordAccepted([email], reservation);
     const body = { id: email.id, status: 'queued' };
-    expect(await ledger.completeIdempotencyKey({ reservation, status: 202, body })).toBe(true);
-    expect(await ledger.reserveIdempotencyKey(req)).toEqual({
+    expect(await fixture.ledger.completeIdempotencyKey({ reservation, status: 202, body })).toBe(true);
+    expect(await fixture.ledger.reserveIdempotencyKey(req)).toEqual({
       outcome: 'replay',
       status: 202,
       body,
@@ -62,15 +54,15 @@ describe('idempotency keys', () => {
     const req = request();
     const { reservation } = await reserveNew(req);
     const other = { ...req, requestHash: hashRequest('POST /v1/emails', { to: 'b@example.com' }) };
-    expect(await ledger.reserveIdempotencyKey(other)).toEqual({ outcome: 'mismatch' });
-    await ledger.completeIdempotencyKey({ reservation, status: 202, body: {} });
-    expect(await ledger.reserveIdempotencyKey(other)).toEqual({ outcome: 'mismatch' });
+    expect(await fixture.ledger.reserveIdempotencyKey(other)).toEqual({ outcome: 'mismatch' });
+    await fixture.ledger.completeIdempotencyKey({ reservation, status: 202, body: {} });
+    expect(await fixture.ledger.reserveIdempotencyKey(other)).toEqual({ outcome: 'mismatch' });
   });
 
   test('when the first request is still in flight, then the second is told so, with the time until it is stale', async () => {
     const req = request();
     await reserveNew(req);
-    const second = await ledger.reserveIdempotencyKey(req);
+    const second = await fixture.ledger.reserveIdempotencyKey(req);
     expect(second.outcome).toBe('in-flight');
     if (second.outcome === 'in-flight') {
       expect(second.staleInMs).toBeGreaterThan(0);
@@ -82,9 +74,9 @@ describe('idempotency keys', () => {
     const req = request();
     const first = await reserveNew(req);
     const emails = [accepted(), accepted()];
-    await ledger.recordAccepted(emails, first.reservation);
+    await fixture.ledger.recordAccepted(emails, first.reservation);
     // The second was confirmed and a consumer has claimed it; the first maybe never reached the broker.
-    await ledger.claimAttempt({ id: emails[1]!.id, attempt: 1, provider: 'ses' });
+    await fixture.ledger.claimAttempt({ id: emails[1]!.id, attempt: 1, provider: 'ses' });
     // Nothing completed: the holder died between record and confirm. Past the bound (0 here), a retry takes over.
     const retry = await reserveNew({ ...req, staleAfterMs: 0 });
     expect(retry.previousEmails).toEqual([
@@ -93,21 +85,21 @@ describe('idempotency keys', () => {
     ]);
     expect(retry.reservation.token).not.toBe(first.reservation.token);
     // Recording the same ids again is harmless, and the first holder can no longer answer.
-    await ledger.recordAccepted(emails, retry.reservation);
-    expect(await ledger.completeIdempotencyKey({ reservation: first.reservation, status: 202, body: 'old' })).toBe(
-      false,
-    );
-    expect(await ledger.completeIdempotencyKey({ reservation: retry.reservation, status: 202, body: 'new' })).toBe(
-      true,
-    );
-    expect(await ledger.reserveIdempotencyKey(req)).toMatchObject({ outcome: 'replay', body: 'new' });
+    await fixture.ledger.recordAccepted(emails, retry.reservation);
+    expect(
+      await fixture.ledger.completeIdempotencyKey({ reservation: first.reservation, status: 202, body: 'old' }),
+    ).toBe(false);
+    expect(
+      await fixture.ledger.completeIdempotencyKey({ reservation: retry.reservation, status: 202, body: 'new' }),
+    ).toBe(true);
+    expect(await fixture.ledger.reserveIdempotencyKey(req)).toMatchObject({ outcome: 'replay', body: 'new' });
   });
 
   test('when a key has expired, then it is new again, even for another body', async () => {
     const req = request({ ttlMs: 0 });
     const { reservation } = await reserveNew(req);
-    await ledger.recordAccepted([accepted()], reservation);
-    await ledger.completeIdempotencyKey({ reservation, status: 202, body: {} });
+    await fixture.ledger.recordAccepted([accepted()], reservation);
+    await fixture.ledger.completeIdempotencyKey({ reservation, status: 202, body: {} });
     const other = { ...req, ttlMs: DAY, requestHash: hashRequest('POST /v1/emails', { other: true }) };
     const again = await reserveNew(other);
     expect(again.previousEmails).toEqual([]);
@@ -118,15 +110,15 @@ describe('idempotency keys', () => {
     const live = request();
     await reserveNew(expired);
     await reserveNew(live);
-    expect(await ledger.purgeExpiredIdempotencyKeys()).toBeGreaterThanOrEqual(1);
-    expect((await ledger.reserveIdempotencyKey(live)).outcome).toBe('in-flight');
-    expect((await ledger.reserveIdempotencyKey({ ...expired, ttlMs: DAY })).outcome).toBe('new');
+    expect(await fixture.ledger.purgeExpiredIdempotencyKeys()).toBeGreaterThanOrEqual(1);
+    expect((await fixture.ledger.reserveIdempotencyKey(live)).outcome).toBe('in-flight');
+    expect((await fixture.ledger.reserveIdempotencyKey({ ...expired, ttlMs: DAY })).outcome).toBe('new');
   });
 
   test('when a reservation with nothing recorded is released, then the key is free for any body', async () => {
     const req = request();
     const { reservation } = await reserveNew(req);
-    expect(await ledger.releaseIdempotencyKey(reservation)).toBe(true);
+    expect(await fixture.ledger.releaseIdempotencyKey(reservation)).toBe(true);
     await reserveNew({ ...req, requestHash: 'another body' });
   });
 
@@ -134,8 +126,8 @@ describe('idempotency keys', () => {
     const req = request();
     const { reservation } = await reserveNew(req);
     const email = accepted();
-    await ledger.recordAccepted([email], reservation);
-    expect(await ledger.releaseIdempotencyKey(reservation)).toBe(true);
+    await fixture.ledger.recordAccepted([email], reservation);
+    expect(await fixture.ledger.releaseIdempotencyKey(reservation)).toBe(true);
     const retry = await reserveNew(req);
     expect(retry.previousEmails).toEqual([{ id: email.id, state: 'queued' }]);
   });
@@ -147,12 +139,12 @@ describe('idempotency keys', () => {
   });
 
   test('when twenty requests with one key race through two processes, then exactly one is new', async () => {
-    const otherPool = createPool({ url: db.url, max: 4 });
+    const otherPool = createPool({ url: fixture.db.url, max: 4 });
     const other = new Ledger({ db: otherPool });
     const req = request();
     try {
       const outcomes = await Promise.all(
-        Array.from({ length: 20 }, (_, k) => (k % 2 === 0 ? ledger : other).reserveIdempotencyKey(req)),
+        Array.from({ length: 20 }, (_, k) => (k % 2 === 0 ? fixture.ledger : other).reserveIdempotencyKey(req)),
       );
       const kinds = outcomes.map((o) => o.outcome);
       expect(kinds.filter((k) => k === 'new')).toHaveLength(1);
@@ -163,8 +155,8 @@ describe('idempotency keys', () => {
   });
 
   test('when a key is not 1-255 printable ASCII, then it is refused before the database', async () => {
-    await expect(ledger.reserveIdempotencyKey(request({ key: '' }))).rejects.toThrow(RangeError);
-    await expect(ledger.reserveIdempotencyKey(request({ key: 'tab\there' }))).rejects.toThrow(RangeError);
-    await expect(ledger.reserveIdempotencyKey(request({ key: 'x'.repeat(256) }))).rejects.toThrow(RangeError);
+    await expect(fixture.ledger.reserveIdempotencyKey(request({ key: '' }))).rejects.toThrow(RangeError);
+    await expect(fixture.ledger.reserveIdempotencyKey(request({ key: 'tab\there' }))).rejects.toThrow(RangeError);
+    await expect(fixture.ledger.reserveIdempotencyKey(request({ key: 'x'.repeat(256) }))).rejects.toThrow(RangeError);
   });
 });

@@ -1,22 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { InvalidCursorError, Ledger, type EmailSummary } from '../src';
-import { createTestDatabase, type TestDatabase } from './support/database';
+import { InvalidCursorError, type EmailSummary } from '../src';
+import { useMigratedLedger } from './support/database';
 
-let db: TestDatabase;
-let ledger: Ledger;
-beforeAll(async () => {
-  db = await createTestDatabase({ migrated: true });
-  ledger = new Ledger({ db: db.pool });
-});
-afterAll(async () => {
-  await db.drop();
-});
+const fixture = useMigratedLedger();
 
 describe('getEmail', () => {
   test('when the owner reads an email, then it gets state, masked recipients, tags and metadata, never full addresses', async () => {
     const id = randomUUID();
     const acceptedAt = new Date('2026-01-02T03:04:05.678Z');
-    await ledger.recordAccepted([
+    await fixture.ledger.recordAccepted([
       {
         id,
         client: 'acme',
@@ -26,7 +18,7 @@ describe('getEmail', () => {
         metadata: { order: 42, gift: false },
       },
     ]);
-    expect(await ledger.getEmail('acme', id)).toEqual({
+    expect(await fixture.ledger.getEmail('acme', id)).toEqual({
       id,
       state: 'queued',
       attempt: 0,
@@ -45,10 +37,12 @@ describe('getEmail', () => {
 
   test('when another client asks for an email, then it gets null, the same answer as for an unknown id', async () => {
     const id = randomUUID();
-    await ledger.recordAccepted([{ id, client: 'acme', acceptedAt: new Date(), recipients: ['a@example.com'] }]);
-    expect(await ledger.getEmail('globex', id)).toBeNull();
-    expect(await ledger.getEmail('acme', randomUUID())).toBeNull();
-    expect(await ledger.getEmail('acme', 'not-a-uuid')).toBeNull();
+    await fixture.ledger.recordAccepted([
+      { id, client: 'acme', acceptedAt: new Date(), recipients: ['a@example.com'] },
+    ]);
+    expect(await fixture.ledger.getEmail('globex', id)).toBeNull();
+    expect(await fixture.ledger.getEmail('acme', randomUUID())).toBeNull();
+    expect(await fixture.ledger.getEmail('acme', 'not-a-uuid')).toBeNull();
   });
 });
 
@@ -65,14 +59,14 @@ describe('listEmails', () => {
       acceptedAt: new Date(base + Math.min(k, 23) * 1000),
       recipients: ['x@example.com'],
     }));
-    await ledger.recordAccepted(emails);
+    await fixture.ledger.recordAccepted(emails);
     ids.push(...emails.map((e) => e.id));
-    await ledger.recordAccepted([
+    await fixture.ledger.recordAccepted([
       { id: randomUUID(), client: 'someone-else', acceptedAt: new Date(base), recipients: [] },
     ]);
     for (const id of ids.slice(0, 3)) {
-      await ledger.claimAttempt({ id, attempt: 1, provider: 'ses' });
-      await ledger.recordFailure({
+      await fixture.ledger.claimAttempt({ id, attempt: 1, provider: 'ses' });
+      await fixture.ledger.recordFailure({
         id,
         attempt: 1,
         provider: 'ses',
@@ -88,7 +82,7 @@ describe('listEmails', () => {
     const pages: EmailSummary[][] = [];
     let cursor: string | undefined;
     do {
-      const page = await ledger.listEmails(client, { ...query, ...(cursor === undefined ? {} : { cursor }) });
+      const page = await fixture.ledger.listEmails(client, { ...query, ...(cursor === undefined ? {} : { cursor }) });
       pages.push([...page.emails]);
       cursor = page.nextCursor;
     } while (cursor !== undefined);
@@ -106,9 +100,11 @@ describe('listEmails', () => {
   });
 
   test('when emails are added between pages, then the next page neither repeats nor skips the older ones', async () => {
-    const first = await ledger.listEmails(client, { limit: 5 });
-    await ledger.recordAccepted([{ id: randomUUID(), client, acceptedAt: new Date(base + 3_600_000), recipients: [] }]);
-    const second = await ledger.listEmails(client, { limit: 5, cursor: first.nextCursor! });
+    const first = await fixture.ledger.listEmails(client, { limit: 5 });
+    await fixture.ledger.recordAccepted([
+      { id: randomUUID(), client, acceptedAt: new Date(base + 3_600_000), recipients: [] },
+    ]);
+    const second = await fixture.ledger.listEmails(client, { limit: 5, cursor: first.nextCursor! });
     const all = [...first.emails, ...second.emails].map((e) => e.id);
     expect(new Set(all).size).toBe(10);
     expect(second.emails[0]!.acceptedAt.getTime()).toBeLessThanOrEqual(first.emails[4]!.acceptedAt.getTime());
@@ -123,9 +119,11 @@ describe('listEmails', () => {
   });
 
   test('when a cursor is not one the API gave this client, then it is refused', async () => {
-    const page = await ledger.listEmails(client, { limit: 1 });
-    await expect(ledger.listEmails('someone-else', { cursor: page.nextCursor! })).rejects.toThrow(InvalidCursorError);
-    await expect(ledger.listEmails(client, { cursor: 'garbage' })).rejects.toThrow(InvalidCursorError);
-    await expect(ledger.listEmails(client, { limit: 0 })).rejects.toThrow(RangeError);
+    const page = await fixture.ledger.listEmails(client, { limit: 1 });
+    await expect(fixture.ledger.listEmails('someone-else', { cursor: page.nextCursor! })).rejects.toThrow(
+      InvalidCursorError,
+    );
+    await expect(fixture.ledger.listEmails(client, { cursor: 'garbage' })).rejects.toThrow(InvalidCursorError);
+    await expect(fixture.ledger.listEmails(client, { limit: 0 })).rejects.toThrow(RangeError);
   });
 });

@@ -10,6 +10,26 @@ import { TcpProxy } from '@mailer/testkit';
 
 const auth = { authorization: `Bearer ${TEST_KEY}` };
 
+/**
+ * A test producer whose broker connection runs through a {@link TcpProxy}, so a test can hold the
+ * broker's answers back; started before the block's tests, stopped after them.
+ */
+function producerBehindProxy(label: string, publishTimeoutMs: number): { producer: TestProducer; proxy: TcpProxy } {
+  const proxy = new TcpProxy(new URL(AMQP_URL).hostname, Number(new URL(AMQP_URL).port || 5672));
+  const fixture = { proxy } as { producer: TestProducer; proxy: TcpProxy };
+  beforeAll(async () => {
+    const url = new URL(AMQP_URL);
+    url.port = String(await proxy.start());
+    fixture.producer = await startTestProducer(label, { amqpUrl: url.toString(), publishTimeoutMs });
+  });
+  afterAll(async () => {
+    proxy.resume();
+    await fixture.producer.close();
+    await proxy.stop();
+  });
+  return fixture;
+}
+
 describe('when the broker closes the producer connection in the middle of a load', () => {
   let producer: TestProducer;
   let server: Server;
@@ -174,35 +194,21 @@ describe('when the broker refuses (nacks) part of a batch', () => {
 });
 
 describe("when the producer's channel closes with publishes awaiting their confirms", () => {
-  let producer: TestProducer;
-  const proxy = new TcpProxy(new URL(AMQP_URL).hostname, Number(new URL(AMQP_URL).port || 5672));
-
-  beforeAll(async () => {
-    const port = await proxy.start();
-    const url = new URL(AMQP_URL);
-    url.port = String(port);
-    producer = await startTestProducer('closed-pending', { amqpUrl: url.toString(), publishTimeoutMs: 10_000 });
-  });
-
-  afterAll(async () => {
-    proxy.resume();
-    await producer.close();
-    await proxy.stop();
-  });
+  const behindProxy = producerBehindProxy('closed-pending', 10_000);
 
   it('then none is answered nacked: each is 503 channel-closed "may or may not be queued", and the broker did queue them', async () => {
-    proxy.silence();
+    behindProxy.proxy.silence();
     const posts = Array.from({ length: 20 }, (_, i) =>
-      request(producer.app)
+      request(behindProxy.producer.app)
         .post('/v1/emails')
         .set(auth)
         .send(validEmail({ subject: `pending ${i}` })),
     );
     const responses = Promise.all(posts.map((post) => post.then((response) => response)));
-    while (producer.publisher.inflight < 20) await new Promise((resolve) => setImmediate(resolve));
+    while (behindProxy.producer.publisher.inflight < 20) await new Promise((resolve) => setImmediate(resolve));
     // The broker's confirms are held back; the channel closes under the 20 pending publishes.
-    const closing = producer.broker.channel!.close();
-    proxy.resume();
+    const closing = behindProxy.producer.broker.channel!.close();
+    behindProxy.proxy.resume();
     await closing;
 
     const answered = await responses;
@@ -211,7 +217,7 @@ describe("when the producer's channel closes with publishes awaiting their confi
     expect(answered[0]?.body.detail).toBe(
       'the channel closed before the broker confirmed. The broker did not confirm it, so it may or may not be queued; retry after 5 seconds.',
     );
-    const subjects = (await drainQueue(producer.topology.workQueue.name, 20)).map(
+    const subjects = (await drainQueue(behindProxy.producer.topology.workQueue.name, 20)).map(
       (m) => JSON.parse(m.content.toString('utf8')).request.subject as string,
     );
     expect(subjects.sort()).toEqual(Array.from({ length: 20 }, (_, i) => `pending ${i}`).sort());
@@ -219,31 +225,17 @@ describe("when the producer's channel closes with publishes awaiting their confi
 });
 
 describe('when the broker stops answering (no confirms arrive)', () => {
-  let producer: TestProducer;
-  const proxy = new TcpProxy(new URL(AMQP_URL).hostname, Number(new URL(AMQP_URL).port || 5672));
-
-  beforeAll(async () => {
-    const port = await proxy.start();
-    const url = new URL(AMQP_URL);
-    url.port = String(port);
-    producer = await startTestProducer('silent', { amqpUrl: url.toString(), publishTimeoutMs: 500 });
-  });
-
-  afterAll(async () => {
-    proxy.resume();
-    await producer.close();
-    await proxy.stop();
-  });
+  const behindProxy = producerBehindProxy('silent', 500);
 
   it('then the publish timeout answers 503, and once the broker answers again 202 resumes', async () => {
-    proxy.silence();
-    const silent = await request(producer.app).post('/v1/emails').set(auth).send(validEmail());
+    behindProxy.proxy.silence();
+    const silent = await request(behindProxy.producer.app).post('/v1/emails').set(auth).send(validEmail());
 
     expect(silent.status).toBe(503);
     expect(silent.body).toMatchObject({ type: '/problems/broker-unavailable', reason: 'timeout' });
 
-    proxy.resume();
-    const healthy = await request(producer.app).post('/v1/emails').set(auth).send(validEmail());
+    behindProxy.proxy.resume();
+    const healthy = await request(behindProxy.producer.app).post('/v1/emails').set(auth).send(validEmail());
     expect(healthy.status).toBe(202);
   });
 });

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Pool } from 'pg';
-import { createPool, ensureDatabase, migrate, withDatabase, type Queryable } from '../../src';
+import { Ledger, createPool, ensureDatabase, migrate, withDatabase, type Queryable } from '../../src';
 
 /** The server the tests use; each test file gets a database of its own on it. */
 export const SERVER_URL = process.env['TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -34,6 +34,22 @@ export async function createTestDatabase(options: { migrated: boolean }): Promis
       }
     },
   };
+}
+
+/**
+ * A migrated database and a ledger on it for the test file that calls this (at its top level):
+ * made before its tests, dropped after them. Read the fields inside tests, not at import time.
+ */
+export function useMigratedLedger(): { readonly db: TestDatabase; readonly ledger: Ledger } {
+  const fixture = {} as { db: TestDatabase; ledger: Ledger };
+  beforeAll(async () => {
+    fixture.db = await createTestDatabase({ migrated: true });
+    fixture.ledger = new Ledger({ db: fixture.db.pool });
+  });
+  afterAll(async () => {
+    await fixture.db.drop();
+  });
+  return fixture;
 }
 
 /** A {@link Queryable} that counts the statements it passes on: what batching saves. */
