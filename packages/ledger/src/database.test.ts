@@ -3,8 +3,19 @@ import { databaseName, DEFAULT_DATABASE_URL, ledgerKeys, withDatabase } from './
 
 describe('ledgerKeys', () => {
   test('when nothing is set, then the local server and the mailer database are used', () => {
-    expect(loadKeys(ledgerKeys, {})).toEqual({ databaseUrl: DEFAULT_DATABASE_URL, databasePoolSize: 8 });
+    expect(loadKeys(ledgerKeys, {})).toEqual({
+      databaseUrl: DEFAULT_DATABASE_URL,
+      databasePoolSize: 8,
+      ledger: 'on',
+      migrateOnStart: false,
+    });
     expect(databaseName(DEFAULT_DATABASE_URL)).toBe('mailer');
+  });
+
+  test('when LEDGER or MIGRATE_ON_START is not one of its values, then each is named', () => {
+    expect(() => loadKeys(ledgerKeys, { LEDGER: 'yes', MIGRATE_ON_START: 'on' })).toThrow(
+      /LEDGER must be on or off[\s\S]*MIGRATE_ON_START must be true or false/,
+    );
   });
 
   test('when DATABASE_URL is not a postgres URL naming a database, then every problem is reported', () => {

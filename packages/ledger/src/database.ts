@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { integer, text, type Key } from '@mailer/config';
+import { boolean, integer, text, type Key } from '@mailer/config';
 
 /** The local server's `mailer` database: the default of `DATABASE_URL`. */
 export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/mailer';
@@ -26,6 +26,21 @@ export const ledgerKeys = {
     description: 'Connections to the ledger each process keeps at most; batches run on them.',
     default: '8',
     parse: integer(1, 100),
+  },
+  ledger: {
+    name: 'LEDGER',
+    description:
+      'on: every email is recorded in the ledger (idempotency keys, status, send-once). off: broker only, ' +
+      'for benchmarks and for a deployment without PostgreSQL; idempotency keys and status are then refused.',
+    default: 'on',
+    parse: text((raw) => raw === 'on' || raw === 'off', 'must be on or off'),
+  },
+  migrateOnStart: {
+    name: 'MIGRATE_ON_START',
+    description:
+      'Create the database if absent and apply the migrations at start-up (development); otherwise run pnpm migrate.',
+    default: 'false',
+    parse: boolean,
   },
 } satisfies Record<string, Key<unknown>>;
 
