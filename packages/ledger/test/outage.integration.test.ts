@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import { createPool, ensureDatabase, Ledger, LedgerUnavailableError, migrate, withDatabase } from '../src';
-import { startPrivatePostgres, type PrivatePostgres } from './support/private-postgres';
+import { startPrivatePostgres, type PrivatePostgres } from '@mailer/testkit';
 
 // Starting a private server takes a few seconds: initdb, then pg_ctl start.
 jest.setTimeout(120_000);

@@ -2,3 +2,5 @@ export * from './broker';
 export * from './management';
 export * from './tcp-proxy';
 export * from './process';
+export * from './private-postgres';
+export * from './scratch-database';

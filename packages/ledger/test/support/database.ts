@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import type { Pool } from 'pg';
-import { Ledger, createPool, ensureDatabase, migrate, withDatabase, type Queryable } from '../../src';
+import { createScratchDatabase, TEST_SERVER_URL } from '@mailer/testkit';
+import { Ledger, createPool, migrate, type Queryable } from '../../src';
 
 /** The server the tests use; each test file gets a database of its own on it. */
-export const SERVER_URL = process.env['TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const SERVER_URL = TEST_SERVER_URL;
 
 /** A database made for one test file, dropped by `drop`. */
 export interface TestDatabase {
@@ -15,23 +15,16 @@ export interface TestDatabase {
 
 /** Creates an empty database with a unique name; `migrated` also applies the migrations. */
 export async function createTestDatabase(options: { migrated: boolean }): Promise<TestDatabase> {
-  const name = `ledger_test_${process.pid}_${randomBytes(4).toString('hex')}`;
-  const url = withDatabase(SERVER_URL, name);
-  await ensureDatabase(url);
-  const pool = createPool({ url, max: 8 });
+  const scratch = await createScratchDatabase('ledger_test');
+  const pool = createPool({ url: scratch.url, max: 8 });
   if (options.migrated) await migrate(pool);
   return {
-    url,
-    name,
+    url: scratch.url,
+    name: scratch.name,
     pool,
     async drop() {
       await pool.end();
-      const admin = createPool({ url: SERVER_URL, max: 1 });
-      try {
-        await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      } finally {
-        await admin.end();
-      }
+      await scratch.drop();
     },
   };
 }
