@@ -20,6 +20,7 @@ COPY packages/contract/package.json packages/contract/
 COPY packages/config/package.json packages/config/
 COPY packages/service/package.json packages/service/
 COPY packages/amqp/package.json packages/amqp/
+COPY packages/ledger/package.json packages/ledger/
 COPY packages/testkit/package.json packages/testkit/
 COPY packages/producer/package.json packages/producer/
 COPY packages/consumer/package.json packages/consumer/
@@ -52,4 +53,6 @@ USER node
 EXPOSE 3000
 # node is PID 1 and handles SIGTERM itself: the producer lets requests in flight finish, the
 # consumer lets sends in flight finish and settles them, both within their shutdown timeout.
+# Either image also carries the ledger's migrations: compose's one-shot "migrate" service runs
+#   node node_modules/@mailer/ledger/dist/migrate-main.js
 CMD ["node", "dist/main.js"]
