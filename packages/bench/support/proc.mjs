@@ -5,7 +5,7 @@ import { URL } from 'node:url';
 
 let ticksPerSecond;
 
-function clockTicks() {
+export function clockTicks() {
   if (ticksPerSecond === undefined) {
     try {
       ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;

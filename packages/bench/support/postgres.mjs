@@ -1,0 +1,86 @@
+// What the benches read about PostgreSQL: a database of the bench's own (created, migrated, dropped),
+// the CPU its server processes used, and how many transactions a database committed.
+import { randomBytes } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import ledgerPackage from '@mailer/ledger';
+import { clockTicks } from './proc.mjs';
+
+const { createPool, ensureDatabase, migrate, withDatabase } = ledgerPackage;
+
+/** The server the benches make their databases on (the tests' variable, same default). */
+export const SERVER_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/** CPU seconds (user + system) of every process named postgres, from /proc: other load on the server counts too. */
+export function postgresCpuSeconds() {
+  let ticks = 0;
+  let entries = [];
+  try {
+    entries = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  } catch {
+    return Number.NaN;
+  }
+  for (const pid of entries) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      if (stat.slice(stat.indexOf('(') + 1, close) !== 'postgres') continue;
+      const fields = stat.slice(close + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // The process ended between the listing and the read.
+    }
+  }
+  return ticks / clockTicks();
+}
+
+/**
+ * Creates and migrates a database `<prefix>_<random>`; `pool` is a small pool on it for the
+ * bench's own reads, `drop()` ends it and removes the database.
+ */
+export async function createBenchDatabase(prefix) {
+  const name = `${prefix}_${randomBytes(4).toString('hex')}`;
+  const url = withDatabase(SERVER_URL, name);
+  await ensureDatabase(url);
+  const pool = createPool({ url, max: 2 });
+  await migrate(pool);
+  return {
+    name,
+    url,
+    pool,
+    /**
+     * Transactions committed and rolled back in this database so far. Every ledger statement runs
+     * on its own (autocommit), so this counts the statements the services sent, plus this read.
+     * Other sessions report their counts when they go idle (at most about a second late, or when
+     * they disconnect), so `settled` reads again until two reads a second apart agree.
+     */
+    async transactions({ settled = false } = {}) {
+      const read = async () => {
+        await pool.query('SELECT pg_stat_clear_snapshot()');
+        const { rows } = await pool.query(
+          'SELECT (xact_commit + xact_rollback)::bigint AS n FROM pg_stat_database WHERE datname = $1',
+          [name],
+        );
+        return Number(rows[0].n);
+      };
+      let last = await read();
+      if (!settled) return last;
+      for (let k = 0; k < 15; k++) {
+        await sleep(1000);
+        const now = await read();
+        if (now === last) return now;
+        last = now;
+      }
+      return last;
+    },
+    async drop() {
+      await pool.end();
+      const admin = createPool({ url: SERVER_URL, max: 1 });
+      try {
+        await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      } finally {
+        await admin.end();
+      }
+    },
+  };
+}
