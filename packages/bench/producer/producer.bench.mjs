@@ -1,6 +1,8 @@
 // `pnpm bench`: HTTP intake throughput of the real producer (validate, authenticate, confirmed
-// publish to RabbitMQ, 202) against a plain Express + ajv server that answers 202 without publishing.
-// Both run as child processes on loopback; autocannon loads each in turn. Method and figures: docs/benchmarks.md.
+// publish to RabbitMQ, 202) against a plain Express + ajv server that answers 202 without publishing,
+// and the producer with the ledger (LEDGER=on, a database of the bench's own; with and without an
+// Idempotency-Key on every request) against the same producer without it (LEDGER=off).
+// All run as child processes on loopback; autocannon loads each in turn. Method and figures: docs/benchmarks.md.
 import { Buffer } from 'node:buffer';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -11,6 +13,7 @@ import autocannon from 'autocannon';
 import contract from '@mailer/contract';
 import { awaitQueueDepth, removeBenchTopology } from '../support/broker.mjs';
 import { EMAIL_BYTES, batchBody, singleBody } from '../support/fixtures.mjs';
+import { createBenchDatabase, postgresCpuSeconds } from '../support/postgres.mjs';
 import { cpuSeconds, localBrokerPid, machineCpuSeconds, memoryMb } from '../support/proc.mjs';
 import { freePort, httpPostJson, startNode, stopAll, waitReady } from '../support/processes.mjs';
 import {
@@ -40,7 +43,14 @@ const settings = {
   /** Measure the baseline's batch endpoint too (informational, no target): BENCH_BASELINE_BATCH=0 skips it. */
   baselineBatch: env.BENCH_BASELINE_BATCH !== '0',
 };
-const targets = { ratio: 0.85, producerP99Ms: 30, batchEmailsPerS: 10_000 };
+const targets = {
+  ratio: 0.85,
+  producerP99Ms: 30,
+  batchEmailsPerS: 10_000,
+  /** The producer with the ledger over the producer without it (accepted/s, single), with and without a key. */
+  ledgerRatio: 0.6,
+  ledgerP99Ms: 50,
+};
 /** CPU (% of one core) used by the rest of the machine during a run above which its figures are marked noisy. */
 const NOISY_OTHER_CPU = 25;
 
@@ -55,8 +65,16 @@ const auth = { authorization: `Bearer ${apiKey}` };
 
 const children = [];
 let topologyTouched = false;
+let database;
 
-function load({ port, path, body, connections, durationS, headers = {} }) {
+let keyCounter = 0;
+/** A new Idempotency-Key on every request autocannon sends: each one is a first request, never a replay. */
+const withNewKey = (request) => ({
+  ...request,
+  headers: { ...request.headers, 'idempotency-key': `bench-${process.pid}-${++keyCounter}` },
+});
+
+function load({ port, path, body, connections, durationS, headers = {}, idempotent = false }) {
   return autocannon({
     url: `http://127.0.0.1:${port}${path}`,
     method: 'POST',
@@ -64,6 +82,7 @@ function load({ port, path, body, connections, durationS, headers = {} }) {
     duration: durationS,
     headers: { 'content-type': 'application/json', ...headers },
     body,
+    ...(idempotent ? { requests: [{ setupRequest: withNewKey }] } : {}),
   });
 }
 
@@ -71,13 +90,16 @@ const cpuPercent = (before, after, seconds) =>
   before === undefined || after === undefined ? Number.NaN : ((after - before) / seconds) * 100;
 
 /** Warm-up, then one measured run, with the CPU each side used during the measured part. */
-async function measure({ label, target, brokerPid, path, body, connections, perRequest, headers }) {
-  const options = { port: target.port, path, body, connections, headers };
+async function measure({ label, target, brokerPid, path, body, connections, perRequest, headers, idempotent }) {
+  const options = { port: target.port, path, body, connections, headers, idempotent };
   const warm = await load({ ...options, durationS: settings.warmupS });
 
+  const ledgerOn = target.ledger === true;
+  const transactionsBefore = ledgerOn ? await database.transactions({ settled: true }) : undefined;
   const before = {
     server: cpuSeconds(target.handle.pid),
     broker: cpuSeconds(brokerPid),
+    postgres: postgresCpuSeconds(),
     self: process.cpuUsage(),
     machine: machineCpuSeconds(),
     at: performance.now(),
@@ -86,7 +108,11 @@ async function measure({ label, target, brokerPid, path, body, connections, perR
   const wall = (performance.now() - before.at) / 1000;
   const selfUsage = process.cpuUsage(before.self);
   const machine = machineCpuSeconds();
+  const postgresAfter = postgresCpuSeconds();
   const memory = memoryMb(target.handle.pid);
+  // Requests answered after autocannon stopped counting also wrote: statements are divided by the
+  // emails of every request sent, answered or not.
+  const transactions = ledgerOn ? (await database.transactions({ settled: true })) - transactionsBefore : undefined;
 
   const seconds = result.duration;
   const accepted = result['2xx'];
@@ -115,17 +141,29 @@ async function measure({ label, target, brokerPid, path, body, connections, perR
     cpuPercent: {
       server: cpuPercent(before.server, cpuSeconds(target.handle.pid), wall),
       broker: cpuPercent(before.broker, cpuSeconds(brokerPid), wall),
+      postgres: cpuPercent(before.postgres, postgresAfter, wall),
       loadgen: ((selfUsage.user + selfUsage.system) / 1e6 / wall) * 100,
       machine: cpuPercent(before.machine?.busy, machine?.busy, wall),
       iowait: cpuPercent(before.machine?.iowait, machine?.iowait, wall),
     },
     memoryMb: memory,
+    ledger: ledgerOn,
+    idempotencyKeys: idempotent === true,
   };
+  if (ledgerOn) {
+    const emailsSent = result.requests.sent * perRequest;
+    run.statementsPerEmail = transactions / emailsSent;
+    run.postgresCpuMsPerEmail = ((postgresAfter - before.postgres) * 1000) / (accepted * perRequest);
+  }
   // What the rest of the machine used meanwhile (other test runs, the kernel's loopback work not
   // charged to a process): high values mean the figures of this run are noisier than usual.
   run.cpuPercent.other = Math.max(
     0,
-    run.cpuPercent.machine - run.cpuPercent.server - (run.cpuPercent.broker || 0) - run.cpuPercent.loadgen,
+    run.cpuPercent.machine -
+      run.cpuPercent.server -
+      (run.cpuPercent.broker || 0) -
+      (run.cpuPercent.postgres || 0) -
+      run.cpuPercent.loadgen,
   );
   run.noisy = run.cpuPercent.other > NOISY_OTHER_CPU;
   run.flagged = run.non2xx > 0 || run.errors > 0 || run.timeouts > 0 || warm.non2xx > 0 || warm.errors > 0;
@@ -142,25 +180,29 @@ function printRun(run) {
   const problems = run.flagged
     ? `  << FLAGGED: ${run.non2xx} non-2xx, ${run.errors} errors, ${run.timeouts} timeouts, status ${JSON.stringify(run.statusCodes)}; warm-up ${run.warmup.non2xx} non-2xx, ${run.warmup.errors} errors`
     : '';
+  const ledger = run.ledger
+    ? `  postgres ${fmt.pct(run.cpuPercent.postgres)}, ${run.statementsPerEmail.toFixed(3)} statements and ` +
+      `${run.postgresCpuMsPerEmail.toFixed(3)} ms PostgreSQL CPU per email`
+    : '';
   console.log(
-    `  ${run.label.padEnd(16)} ${fmt.int(run.acceptedPerS).padStart(7)} accepted/s${perReq}  ` +
+    `  ${run.label.padEnd(18)} ${fmt.int(run.acceptedPerS).padStart(7)} accepted/s${perReq}  ` +
       `p50 ${fmt.ms(run.latencyMs.p50)} ms  p99 ${fmt.ms(run.latencyMs.p99)} ms  non-2xx ${run.non2xx}  ` +
-      `cpu server ${fmt.pct(run.cpuPercent.server)} broker ${fmt.pct(run.cpuPercent.broker)} ` +
+      `cpu server ${fmt.pct(run.cpuPercent.server)} broker ${fmt.pct(run.cpuPercent.broker)}${ledger} ` +
       `autocannon ${fmt.pct(run.cpuPercent.loadgen)} other ${fmt.pct(run.cpuPercent.other)}  rss ${fmt.mb(run.memoryMb.rss)} MB${noisy}${problems}`,
   );
 }
 
 async function startServers() {
   mkdirSync(resultsDir, { recursive: true });
-  const [producerPort, plainPort] = [await freePort(), await freePort()];
+  const [producerPort, ledgerPort, plainPort] = [await freePort(), await freePort(), await freePort()];
   topologyTouched = true;
-  const producer = {
-    port: producerPort,
-    handle: startNode(
-      'producer',
+  database = await createBenchDatabase('mailer_bench');
+  const startProducer = (name, port, ledgerEnv) => {
+    const handle = startNode(
+      name,
       [join(root, 'packages/producer/dist/main.js')],
       {
-        PORT: String(producerPort),
+        PORT: String(port),
         HOST: '127.0.0.1',
         AMQP_URL: settings.amqpUrl,
         AMQP_PREFIX: prefix,
@@ -168,11 +210,19 @@ async function startServers() {
         API_KEYS: JSON.stringify([
           { name: 'bench', key_sha256: createHash('sha256').update(apiKey).digest('hex'), senders: ['example.com'] },
         ]),
+        ...ledgerEnv,
       },
-      join(resultsDir, 'producer.log'),
-    ),
+      join(resultsDir, `${name.replace(/\W+/g, '-')}.log`),
+    );
+    children.push(handle);
+    return { port, handle, ledger: ledgerEnv.LEDGER === 'on' };
   };
-  children.push(producer.handle);
+  const producer = startProducer('producer', producerPort, { LEDGER: 'off' });
+  const ledger = startProducer('producer ledger', ledgerPort, {
+    LEDGER: 'on',
+    DATABASE_URL: database.url,
+    MIGRATE_ON_START: 'false',
+  });
   const plain = {
     port: plainPort,
     handle: startNode(
@@ -183,15 +233,17 @@ async function startServers() {
     ),
   };
   children.push(plain.handle);
-  const [producerReadyMs, plainReadyMs] = await Promise.all([
+  const [producerReadyMs, ledgerReadyMs, plainReadyMs] = await Promise.all([
     waitReady(producer.handle, producerPort),
+    waitReady(ledger.handle, ledgerPort),
     waitReady(plain.handle, plainPort),
   ]);
   console.log(
-    `producer pid ${producer.handle.pid} on :${producerPort} ready in ${producerReadyMs} ms (prefix ${prefix}); ` +
+    `producer (LEDGER=off) pid ${producer.handle.pid} on :${producerPort} ready in ${producerReadyMs} ms (prefix ${prefix}); ` +
+      `producer (LEDGER=on, database ${database.name}) pid ${ledger.handle.pid} on :${ledgerPort} ready in ${ledgerReadyMs} ms; ` +
       `plain server pid ${plain.handle.pid} on :${plainPort} ready in ${plainReadyMs} ms`,
   );
-  return { producer, plain };
+  return { producer, ledger, plain };
 }
 
 /** One request to each before loading: a wrong status here would make every figure meaningless. */
@@ -202,6 +254,8 @@ async function smokeTest(server, body, headers) {
 
 async function cleanUp() {
   await stopAll(children);
+  await database?.drop();
+  database = undefined;
   if (!topologyTouched) return true;
   topologyTouched = false;
   return removeBenchTopology(settings.amqpUrl, topology, prefix);
@@ -218,6 +272,8 @@ function printTable(report) {
     String(r.non2xx + r.errors + r.timeouts) + (r.flagged ? ' !' : ''),
     fmt.pct(r.cpuPercent.server),
     fmt.pct(r.cpuPercent.broker),
+    r.ledger ? fmt.pct(r.cpuPercent.postgres) : '-',
+    r.ledger ? r.statementsPerEmail.toFixed(3) : '-',
     fmt.pct(r.cpuPercent.loadgen),
     fmt.pct(r.cpuPercent.other) + (r.noisy ? ' ~' : ''),
     `${fmt.mb(r.memoryMb.rss)}/${fmt.mb(r.memoryMb.peak)}`,
@@ -232,6 +288,8 @@ function printTable(report) {
     'non-2xx/err',
     'srv cpu',
     'mq cpu',
+    'pg cpu',
+    'stmts/email',
     'ac cpu',
     'other cpu',
     'rss/peak MB',
@@ -248,6 +306,35 @@ function printTable(report) {
   console.log(
     `batch emails accepted/s                      ${fmt.int(checks.batchEmailsPerS.value).padStart(8)}   target >= ${fmt.int(targets.batchEmailsPerS)}   ${verdict(checks.batchEmailsPerS.met)}`,
   );
+  const line = (name, value, target, check) =>
+    console.log(
+      `${name.padEnd(45)}${value.padStart(8)}   ${target}   ${check === undefined ? '' : verdict(check.met)}`,
+    );
+  line(
+    'ratio ledger/no ledger (accepted/s, single)',
+    fmt.ratio(checks.ledgerRatio.value),
+    `target >= ${targets.ledgerRatio}`,
+    checks.ledgerRatio,
+  );
+  line(
+    'ratio ledger+key/no ledger (accepted/s)',
+    fmt.ratio(checks.ledgerKeyRatio.value),
+    `target >= ${targets.ledgerRatio}`,
+    checks.ledgerKeyRatio,
+  );
+  line(
+    'ledger p99 (single)',
+    `${fmt.ms(checks.ledgerP99Ms.value)} ms`,
+    `target <= ${targets.ledgerP99Ms} ms`,
+    checks.ledgerP99Ms,
+  );
+  line(
+    'ledger+key p99 (single)',
+    `${fmt.ms(checks.ledgerKeyP99Ms.value)} ms`,
+    `target <= ${targets.ledgerP99Ms} ms`,
+    checks.ledgerKeyP99Ms,
+  );
+  line('ratio ledger/no ledger (emails/s, batch)', fmt.ratio(checks.ledgerBatchRatio.value), '(no target)');
   if (checks.batchRatio !== undefined) {
     console.log(
       `ratio producer/baseline (emails/s, batch)    ${fmt.ratio(checks.batchRatio.value).padStart(8)}   (no target)`,
@@ -267,6 +354,12 @@ function printTable(report) {
   }
 }
 
+/** `run`'s accepted/s over `without`'s, against the ledger target. */
+function ratioCheck(run, without) {
+  const value = run.acceptedPerS / without.acceptedPerS;
+  return { value, met: value >= targets.ledgerRatio };
+}
+
 async function main() {
   const single = singleBody();
   const batch = batchBody(settings.batchSize);
@@ -280,8 +373,9 @@ async function main() {
     `cpu figures are % of one core (${cpus().length * 100}% in all): server, broker (pid ${brokerPid ?? 'not found'}), ` +
       'autocannon (this process), other (rest of the machine: other jobs, kernel)',
   );
-  const { producer, plain } = await startServers();
+  const { producer, ledger, plain } = await startServers();
   await smokeTest(producer, single, auth);
+  await smokeTest(ledger, single, auth);
   await smokeTest(plain, single, {});
 
   const runs = [];
@@ -297,8 +391,20 @@ async function main() {
   runs.push(baseline);
   const producerSingle = await measure({ label: 'producer single', target: producer, headers: auth, ...singleRun });
   runs.push(producerSingle);
+  const ledgerSingle = await measure({ label: 'ledger single', target: ledger, headers: auth, ...singleRun });
+  runs.push(ledgerSingle);
+  const ledgerKeySingle = await measure({
+    label: 'ledger+key single',
+    target: ledger,
+    headers: auth,
+    idempotent: true,
+    ...singleRun,
+  });
+  runs.push(ledgerKeySingle);
   const producerBatch = await measure({ label: 'producer batch', target: producer, headers: auth, ...batchRun });
   runs.push(producerBatch);
+  const ledgerBatch = await measure({ label: 'ledger batch', target: ledger, headers: auth, ...batchRun });
+  runs.push(ledgerBatch);
   let baselineBatch;
   if (settings.baselineBatch) {
     baselineBatch = await measure({ label: 'baseline batch', target: plain, ...batchRun });
@@ -307,8 +413,11 @@ async function main() {
 
   // Every 202 of the producer (smoke test, warm-ups and measured runs) is an email on the work queue.
   const expected =
-    1 +
-    [producerSingle, producerBatch].reduce((sum, r) => sum + (r.accepted + r.warmup.accepted) * r.emailsPerRequest, 0);
+    2 +
+    [producerSingle, producerBatch, ledgerSingle, ledgerKeySingle, ledgerBatch].reduce(
+      (sum, r) => sum + (r.accepted + r.warmup.accepted) * r.emailsPerRequest,
+      0,
+    );
   const { depth, waitedMs } = await awaitQueueDepth(settings.amqpUrl, topology.workQueue.name, expected);
   console.log(
     `work queue ${topology.workQueue.name}: ${fmt.int(depth)} messages (waited ${waitedMs} ms), 202-accepted ${fmt.int(expected)}`,
@@ -335,6 +444,14 @@ async function main() {
         value: producerBatch.emailsPerS,
         met: producerBatch.emailsPerS >= targets.batchEmailsPerS,
       },
+      ledgerRatio: ratioCheck(ledgerSingle, producerSingle),
+      ledgerKeyRatio: ratioCheck(ledgerKeySingle, producerSingle),
+      ledgerP99Ms: { value: ledgerSingle.latencyMs.p99, met: ledgerSingle.latencyMs.p99 <= targets.ledgerP99Ms },
+      ledgerKeyP99Ms: {
+        value: ledgerKeySingle.latencyMs.p99,
+        met: ledgerKeySingle.latencyMs.p99 <= targets.ledgerP99Ms,
+      },
+      ledgerBatchRatio: { value: ledgerBatch.emailsPerS / producerBatch.emailsPerS },
       batchRatio:
         baselineBatch === undefined ? undefined : { value: producerBatch.emailsPerS / baselineBatch.emailsPerS },
       queue: { queue: topology.workQueue.name, depth, expected, waitedMs, met: depth >= expected },

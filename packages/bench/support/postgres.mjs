@@ -35,22 +35,26 @@ export function postgresCpuSeconds() {
 }
 
 /**
- * Creates and migrates a database `<prefix>_<random>`; `pool` is a small pool on it for the
- * bench's own reads, `drop()` ends it and removes the database.
+ * Creates and migrates a database `<prefix>_<random>`; `drop()` removes it. The bench's own reads
+ * go through a connection to the server's `postgres` database, so they never count in this one's.
  */
 export async function createBenchDatabase(prefix) {
   const name = `${prefix}_${randomBytes(4).toString('hex')}`;
   const url = withDatabase(SERVER_URL, name);
   await ensureDatabase(url);
-  const pool = createPool({ url, max: 2 });
-  await migrate(pool);
+  const migrator = createPool({ url, max: 1 });
+  try {
+    await migrate(migrator);
+  } finally {
+    await migrator.end();
+  }
+  const pool = createPool({ url: SERVER_URL, max: 1 });
   return {
     name,
     url,
-    pool,
     /**
      * Transactions committed and rolled back in this database so far. Every ledger statement runs
-     * on its own (autocommit), so this counts the statements the services sent, plus this read.
+     * on its own (autocommit), so this counts the statements the services sent.
      * Other sessions report their counts when they go idle (at most about a second late, or when
      * they disconnect), so `settled` reads again until two reads a second apart agree.
      */
@@ -74,12 +78,10 @@ export async function createBenchDatabase(prefix) {
       return last;
     },
     async drop() {
-      await pool.end();
-      const admin = createPool({ url: SERVER_URL, max: 1 });
       try {
-        await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+        await pool.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
       } finally {
-        await admin.end();
+        await pool.end();
       }
     },
   };
