@@ -1,7 +1,8 @@
 // `pnpm bench`, second part: end to end, from POST /v1/emails to the provider, with the real
 // producer and consumer processes and a fake Postmark of fixed latency; the consumer's CPU per
 // email against a minimal amqplib consumer on the same queue; a PREFETCH sweep; the producer's p99
-// with every provider hanging against healthy. Method and figures: docs/benchmarks.md.
+// with every provider hanging against healthy; and both services with the ledger (LEDGER=on, a
+// database of the bench's own) against the same runs without it. Method and figures: docs/benchmarks.md.
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -12,6 +13,7 @@ import contract from '@mailer/contract';
 import { nodeFlags } from '../../../scripts/node-flags.mjs';
 import { openQueueCounter, removeBenchTopology } from '../support/broker.mjs';
 import { batchBody, singleBody } from '../support/fixtures.mjs';
+import { createBenchDatabase, postgresCpuSeconds } from '../support/postgres.mjs';
 import { cpuSeconds, localBrokerPid, memoryMb, resetPeakRss } from '../support/proc.mjs';
 import {
   freePort,
@@ -99,6 +101,8 @@ const targets = {
   /** Consumer CPU per email over the baseline consumer's. */
   cpuPerEmailRatio: 1.5,
   hangP99Ratio: 1.2,
+  /** Delivered/s with the ledger over the same burst without it, at 0 ms and at 200 ms. */
+  ledgerRatio: 0.7,
 };
 
 const prefix = `bench.e2e.${Date.now()}.${process.pid}`;
@@ -121,6 +125,7 @@ let brokerPid;
 let producerPid;
 let single;
 let batch;
+let database;
 
 /**
  * Resolves once `reached(record)` holds for the fake's record of every id in `ids`, checked again
@@ -421,42 +426,48 @@ async function brokerSettled({ maxPercent = 10, timeoutMs = 60_000 } = {}) {
   }
 }
 
-const sharedEnv = () => ({
+/** Both services' settings; the ledger is off unless `ledger` names the bench database. */
+const sharedEnv = (ledger = undefined) => ({
   AMQP_URL: settings.amqpUrl,
   AMQP_PREFIX: prefix,
   RETRY_DELAYS: settings.retryDelaysMs.map(delayName).join(','),
   LOG_LEVEL: 'info',
+  ...(ledger === undefined ? { LEDGER: 'off' } : { LEDGER: 'on', DATABASE_URL: ledger.url, MIGRATE_ON_START: 'false' }),
 });
 
-async function startProducer() {
+/** Starts a producer (with the ledger when `ledger` is given) and makes it the one the runs post to. */
+async function startProducer(ledger = undefined) {
   producerPort = await freePort();
   topologyTouched = true;
+  const name = ledger === undefined ? 'producer' : 'producer ledger';
   const producer = startNode(
-    'producer',
+    name,
     [...nodeFlags.producer, join(root, 'packages/producer/dist/main.js')],
     {
-      ...sharedEnv(),
+      ...sharedEnv(ledger),
       PORT: String(producerPort),
       HOST: '127.0.0.1',
       API_KEYS: JSON.stringify([
         { name: 'bench', key_sha256: createHash('sha256').update(apiKey).digest('hex'), senders: ['example.com'] },
       ]),
     },
-    join(resultsDir, 'e2e-producer.log'),
+    join(resultsDir, `e2e-${name.replace(' ', '-')}.log`),
   );
   children.push(producer);
   const readyMs = await waitReady(producer, producerPort);
   producerPid = producer.pid;
-  console.log(`producer pid ${producer.pid} on :${producerPort} ready in ${readyMs} ms (prefix ${prefix})`);
+  console.log(`${name} pid ${producer.pid} on :${producerPort} ready in ${readyMs} ms (prefix ${prefix})`);
+  return producer;
 }
 
 /**
  * Starts a consumer on the work queue and resolves once it consumes, with the PREFETCH it says it
  * uses. `kind` is `consumer` (the real one; `prefetch` undefined = its default) or `baseline`.
  */
-async function startConsumer(kind, prefetch) {
+async function startConsumer(kind, prefetch, ledger = undefined) {
   const started = performance.now();
-  const logName = kind === 'baseline' ? 'baseline' : `consumer-${prefetch ?? 'default'}`;
+  const logName =
+    kind === 'baseline' ? 'baseline' : `consumer-${prefetch ?? 'default'}${ledger === undefined ? '' : '-ledger'}`;
   let handle;
   if (kind === 'baseline') {
     handle = startNodeWatched(
@@ -479,7 +490,7 @@ async function startConsumer(kind, prefetch) {
       'consumer',
       [...settings.consumerFlags, ...profile, join(root, 'packages/consumer/dist/main.js')],
       {
-        ...sharedEnv(),
+        ...sharedEnv(ledger),
         PROVIDERS: 'postmark',
         POSTMARK_SERVER_TOKEN: postmarkToken,
         POSTMARK_API_HOST: fake.host,
@@ -542,8 +553,48 @@ async function prefetchSweep() {
   return points;
 }
 
+/**
+ * Both services with the ledger: a producer and a consumer with LEDGER=on, the same bursts as the
+ * runs without it; PostgreSQL's CPU and the statements (transactions) of the bench database per email.
+ */
+async function ledgerRuns(burstOf) {
+  database = await createBenchDatabase('mailer_bench_e2e');
+  const withoutLedger = { port: producerPort, pid: producerPid };
+  const producer = await startProducer(database);
+  const consumer = await startConsumer('consumer', settings.prefetch, database);
+  consumer.name = 'consumer+ledger';
+  const runs = [];
+  try {
+    for (const latencyMs of [200, 0]) {
+      const transactionsBefore = await database.transactions({ settled: true });
+      const postgresBefore = postgresCpuSeconds();
+      const startedAt = performance.now();
+      const run = await burstRun(latencyMs, consumer, burstOf(latencyMs));
+      const seconds = (performance.now() - startedAt) / 1000;
+      run.label = `ledger burst ${latencyMs} ms`;
+      run.postgresCpuPercent = ((postgresCpuSeconds() - postgresBefore) / seconds) * 100;
+      run.postgresCpuMsPerEmail = ((postgresCpuSeconds() - postgresBefore) * 1000) / run.accepted;
+      run.statementsPerEmail = ((await database.transactions({ settled: true })) - transactionsBefore) / run.accepted;
+      console.log(
+        `    with the ledger: PostgreSQL ${fmt.pct(run.postgresCpuPercent)} of a core, ${run.postgresCpuMsPerEmail.toFixed(3)} ms ` +
+          `CPU and ${run.statementsPerEmail.toFixed(3)} statements per email (producer and consumer together)`,
+      );
+      runs.push(run);
+    }
+  } finally {
+    await stopConsumer(consumer);
+    await stopNode(producer);
+    children.splice(children.indexOf(producer), 1);
+    producerPort = withoutLedger.port;
+    producerPid = withoutLedger.pid;
+  }
+  return runs;
+}
+
 async function cleanUp() {
   await stopAll(children);
+  await database?.drop();
+  database = undefined;
   await queueCounter?.close();
   queueCounter = undefined;
   await fake?.close();
@@ -595,10 +646,13 @@ async function main() {
 
   let sweep = [];
   let rounds = [];
+  let ledger = [];
   if (settings.scope === 'all') {
-    // 3. The PREFETCH sweep.
+    // 3. Both services with the ledger, the same bursts as 1.
+    ledger = await ledgerRuns(burstOf);
+    // 4. The PREFETCH sweep.
     sweep = await prefetchSweep();
-    // 4. The producer while every provider hangs, last: with every circuit open the consumer may
+    // 5. The producer while every provider hangs, last: with every circuit open the consumer may
     // hold messages, which would otherwise be in the queue for the runs after it.
     consumer = await startConsumer('consumer', settings.prefetch);
     rounds = await producerUnderLoad(consumer);
@@ -648,12 +702,28 @@ async function main() {
       met: rounds.every((r) => r.met),
     };
   }
+  if (ledger.length > 0) {
+    checks.ledger = ledger.map((run) => {
+      const without = run.latencyMs === 0 ? consumerCost : byLabel('burst 200 ms');
+      const value = run.deliveredPerS / without.deliveredPerS;
+      return {
+        latencyMs: run.latencyMs,
+        value,
+        withLedger: run.deliveredPerS,
+        without: without.deliveredPerS,
+        postgresCpuPercent: run.postgresCpuPercent,
+        postgresCpuMsPerEmail: run.postgresCpuMsPerEmail,
+        statementsPerEmail: run.statementsPerEmail,
+        met: value >= targets.ledgerRatio,
+      };
+    });
+  }
   if (sweep.length > 0) {
     // Throughput at a slow provider grows with PREFETCH; memory bounds it.
     const fits = sweep.filter((p) => p.peakRssMb < targets.consumerPeakRssMb).sort((a, b) => b.prefetch - a.prefetch);
     checks.prefetchChoice = { value: fits[0]?.prefetch, delivered200PerS: fits[0]?.delivered200PerS };
   }
-  const all = [...runs, ...baselineRuns, ...sweep.flatMap((p) => p.runs)];
+  const all = [...runs, ...baselineRuns, ...ledger, ...sweep.flatMap((p) => p.runs)];
   const flagged = all.filter((r) => Object.keys(r.failures ?? {}).length > 0).map((r) => `${r.label} (${r.consumer})`);
   for (const round of rounds) {
     for (const phase of [round.ok, round.hang]) {
@@ -672,6 +742,7 @@ async function main() {
     consumerNodeFlags: settings.consumerFlags,
     runs,
     baseline: baselineRuns,
+    ledger,
     sweep,
     rounds,
     providerStats: { ...fake.stats },
@@ -710,7 +781,7 @@ function printSummary(report) {
       'mq cpu',
       'peak RSS MB',
     ],
-    [...report.runs, ...report.baseline].map(runRow),
+    [...report.runs, ...report.baseline, ...report.ledger].map(runRow),
   );
 
   if (report.sweep.length > 0) {
@@ -761,6 +832,14 @@ function printSummary(report) {
     console.log(
       `delivered/s, provider 0 ms (burst)                          ${fmt.int(checks.delivered0.value).padStart(6)}   ` +
         `target >= ${fmt.int(checks.delivered0.target)}   ${verdict(checks.delivered0.met)}`,
+    );
+  }
+  for (const check of checks.ledger ?? []) {
+    console.log(
+      `delivered/s with the ledger / without, provider ${check.latencyMs} ms`.padEnd(60) +
+        `${fmt.ratio(check.value).padStart(6)}   (${fmt.int(check.withLedger)} / ${fmt.int(check.without)}; PostgreSQL ` +
+        `${fmt.pct(check.postgresCpuPercent)} of a core, ${check.statementsPerEmail.toFixed(3)} statements per email)   ` +
+        `target >= ${targets.ledgerRatio}   ${verdict(check.met)}`,
     );
   }
   for (const round of report.rounds) {
