@@ -4,3 +4,4 @@ export * from './tcp-proxy';
 export * from './process';
 export * from './private-postgres';
 export * from './scratch-database';
+export * from './until';

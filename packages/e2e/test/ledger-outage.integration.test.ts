@@ -1,0 +1,202 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { DEFAULT_DELIVERY_LIMIT, DEFAULT_RETRY_DELAYS_MS, buildTopology } from '@mailer/contract';
+import { createPool, migrate } from '@mailer/ledger';
+import {
+  AMQP_URL,
+  createScratchDatabase,
+  deleteTopology,
+  freePort,
+  runService,
+  startPrivatePostgres,
+  uniquePrefix,
+  until,
+  type PrivatePostgres,
+  type ScratchDatabase,
+  type Service,
+} from '@mailer/testkit';
+
+const mains = {
+  producer: path.resolve(__dirname, '../../producer/dist/main.js'),
+  consumer: path.resolve(__dirname, '../../consumer/dist/main.js'),
+};
+const KEY = 'outage-key-0123456789';
+const CLIENTS = 4;
+
+/** What the load saw: ids answered 202, and how many answers of each other status. */
+interface LoadTally {
+  accepted: string[];
+  statuses: Map<number, number>;
+  reasons: Map<string, number>;
+}
+
+describe('PostgreSQL stopped under load, then started again (a private server of the test)', () => {
+  const prefix = uniquePrefix('ledger-outage');
+  const services: Service[] = [];
+  let postgres: PrivatePostgres;
+  let database: ScratchDatabase;
+  let captureDir: string;
+
+  beforeAll(async () => {
+    for (const main of Object.values(mains)) {
+      if (!existsSync(main)) throw new Error(`${main} is missing: run "pnpm run build" first (pnpm test does)`);
+    }
+    captureDir = await mkdtemp(path.join(tmpdir(), 'mailer-ledger-outage-'));
+    postgres = await startPrivatePostgres();
+    database = await createScratchDatabase('ledger_outage', postgres.url);
+    const pool = createPool({ url: database.url, max: 1 });
+    try {
+      await migrate(pool);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  afterAll(async () => {
+    for (const service of services) {
+      if (service.child.exitCode === null && service.child.signalCode === null && service.child.pid !== undefined)
+        process.kill(service.child.pid, 'SIGKILL');
+    }
+    await postgres.remove();
+    await rm(captureDir, { recursive: true, force: true });
+    await deleteTopology(
+      buildTopology({ prefix, retryDelaysMs: DEFAULT_RETRY_DELAYS_MS, deliveryLimit: DEFAULT_DELIVERY_LIMIT }),
+    );
+  });
+
+  it('when PostgreSQL stops, then intake answers 503 ledger-unavailable and nothing is sent unrecorded; when it is back, every accepted email is delivered once', async () => {
+    const port = await freePort();
+    const common = {
+      AMQP_URL,
+      AMQP_PREFIX: prefix,
+      LOG_LEVEL: 'info',
+      LEDGER: 'on',
+      DATABASE_URL: database.url,
+    };
+    const apiKeys = JSON.stringify([
+      { name: 'outage', key_sha256: createHash('sha256').update(KEY).digest('hex'), senders: ['example.com'] },
+    ]);
+    const producer = runService(mains.producer, { ...common, PORT: String(port), API_KEYS: apiKeys });
+    const consumer = runService(mains.consumer, { ...common, CAPTURE_DIR: captureDir });
+    services.push(producer, consumer);
+    await producer.logged((line) => line['message'] === 'broker connected');
+    await consumer.logged((line) => line['message'] === 'consuming');
+
+    // Every send the consumer made, counted per email id from its log.
+    const sends = () => {
+      const counts = new Map<string, number>();
+      for (const line of consumer.output().split('\n')) {
+        if (!line.includes('"email captured"')) continue;
+        const id = String((JSON.parse(line) as Record<string, unknown>)['email_id']);
+        counts.set(id, (counts.get(id) ?? 0) + 1);
+      }
+      return counts;
+    };
+
+    const tally: LoadTally = { accepted: [], statuses: new Map(), reasons: new Map() };
+    let stopLoad = false;
+    let n = 0;
+    const client = async () => {
+      while (!stopLoad) {
+        const k = n++;
+        const response = await fetch(`http://127.0.0.1:${port}/v1/emails`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+          body: JSON.stringify({
+            from: { email: 'alerts@example.com' },
+            to: [{ email: `user${k}@example.org` }],
+            subject: `Outage test ${k}`,
+            text: 'Hello',
+          }),
+        });
+        const body = (await response.json()) as { id?: string; reason?: string };
+        tally.statuses.set(response.status, (tally.statuses.get(response.status) ?? 0) + 1);
+        if (response.status === 202 && body.id !== undefined) tally.accepted.push(body.id);
+        if (body.reason !== undefined) tally.reasons.set(body.reason, (tally.reasons.get(body.reason) ?? 0) + 1);
+      }
+    };
+    const load = Promise.all(Array.from({ length: CLIENTS }, client));
+    const refused = () => tally.statuses.get(503) ?? 0;
+
+    // 1. Healthy: some accepted and delivered.
+    await until(() => tally.accepted.length >= 100, '100 emails were accepted');
+    const acceptedBefore = tally.accepted.length;
+
+    // 2. PostgreSQL stops (a crash: no clean goodbye to the pools' sessions).
+    await postgres.stop('immediate');
+    await until(() => refused() >= 50, 'intake answered 503 to 50 requests', 60_000);
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+    const readyBody = (await ready.json()) as { reason?: string };
+    await consumer.logged((line) => line['message'] === 'consuming paused' && line['reason'] === 'ledger-unavailable');
+    // While it is down: whatever the consumer sends from here would be unrecorded; it sends nothing.
+    const sentWhileDown = [...sends().values()].reduce((a, b) => a + b, 0);
+    const acceptedWhileDownStart = tally.accepted.length;
+    await until(() => refused() >= 150, 'intake answered 503 to 150 requests', 60_000);
+    const sentLaterWhileDown = [...sends().values()].reduce((a, b) => a + b, 0);
+    const acceptedWhileDown = tally.accepted.length - acceptedWhileDownStart;
+
+    // 3. PostgreSQL is back: both services resume by themselves.
+    await postgres.start();
+    const refusedAtRestart = refused();
+    await until(
+      () => tally.accepted.length >= acceptedBefore + acceptedWhileDown + 100,
+      '100 more emails were accepted',
+      60_000,
+    );
+    stopLoad = true;
+    await load;
+
+    const accepted = new Set(tally.accepted);
+    await until(
+      () => {
+        const counts = sends();
+        return [...accepted].every((id) => counts.has(id));
+      },
+      'every accepted email was sent',
+      120_000,
+    );
+    const counts = sends();
+    const twice = [...counts.entries()].filter(([, count]) => count > 1);
+    const unknown = [...counts.keys()].filter((id) => !accepted.has(id));
+
+    // The ledger's record of each: sent, on one finished try.
+    const pool = createPool({ url: database.url, max: 1 });
+    let rows: { state: string; tries: number; sent: number }[];
+    try {
+      const result = await pool.query(
+        `SELECT e.state, count(a.*)::int AS tries, count(a.*) FILTER (WHERE a.outcome = 'sent')::int AS sent
+           FROM emails e LEFT JOIN attempts a ON a.email_id = e.id
+          WHERE e.id = ANY($1::uuid[]) GROUP BY e.id, e.state`,
+        [[...accepted]],
+      );
+      rows = result.rows as { state: string; tries: number; sent: number }[];
+    } finally {
+      await pool.end();
+    }
+
+    console.log(
+      `ledger outage: ${accepted.size} accepted (${acceptedBefore} before the stop, ${acceptedWhileDown} while stopped), ` +
+        `${refused()} answered 503 (${refusedAtRestart} by the restart), statuses ${JSON.stringify([...tally.statuses])}, ` +
+        `reasons ${JSON.stringify([...tally.reasons])}; sends while stopped ${sentLaterWhileDown - sentWhileDown}; ` +
+        `${twice.length} sent twice`,
+    );
+    expect(ready.status).toBe(503);
+    expect(readyBody.reason).toBe('ledger-unavailable');
+    expect([...tally.statuses.keys()].sort()).toEqual([202, 503]);
+    expect([...tally.reasons.keys()]).toEqual(['ledger-unavailable']);
+    expect(acceptedWhileDown).toBe(0);
+    expect(sentLaterWhileDown - sentWhileDown).toBe(0);
+    expect(twice).toEqual([]);
+    expect(unknown).toEqual([]);
+    expect(rows).toHaveLength(accepted.size);
+    expect(rows.filter((row) => row.state !== 'sent' || row.sent !== 1)).toEqual([]);
+
+    producer.child.kill('SIGTERM');
+    consumer.child.kill('SIGTERM');
+    expect(await producer.exited).toBe(0);
+    expect(await consumer.exited).toBe(0);
+  });
+});
