@@ -28,7 +28,7 @@ export default tseslint.config(
         {
           patterns: [
             {
-              group: ['../http/*', '../amqp/*', 'express', 'amqplib', '@mailer/amqp'],
+              group: ['../http/*', '../amqp/*', 'express', 'amqplib', '@mailer/amqp', 'pg'],
               message: 'domain must not depend on transport',
             },
           ],
@@ -50,6 +50,7 @@ export default tseslint.config(
                 'amqplib',
                 '@mailer/amqp',
                 '../amqp/*',
+                'pg',
                 'nodemailer',
                 'nodemailer/*',
                 'postmark',
