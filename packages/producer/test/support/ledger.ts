@@ -15,9 +15,19 @@ export interface ScratchLedger {
 /** The key times tests use unless they say otherwise: a day, and a minute before a holder is stale. */
 export const testKeyTimes: KeyTimes = { ttlMs: 86_400_000, staleAfterMs: 60_000 };
 
-/** Creates and migrates a scratch database (`producer_<label>_<pid>_<random>`). */
-export async function createScratchLedger(label: string, times: KeyTimes = testKeyTimes): Promise<ScratchLedger> {
-  const database = await createScratchDatabase(`producer_${label.replace(/[^a-z0-9_]/gi, '_')}`);
+/**
+ * Creates and migrates a scratch database (`producer_<label>_<pid>_<random>`), on the tests'
+ * server or on `serverUrl` (a private server).
+ */
+export async function createScratchLedger(
+  label: string,
+  times: KeyTimes = testKeyTimes,
+  serverUrl?: string,
+): Promise<ScratchLedger> {
+  const prefix = `producer_${label.replace(/[^a-z0-9_]/gi, '_')}`;
+  const database = await (serverUrl === undefined
+    ? createScratchDatabase(prefix)
+    : createScratchDatabase(prefix, serverUrl));
   const pool = createPool({ url: database.url, max: 4 });
   await migrate(pool);
   const ledger = new Ledger({ db: pool });
