@@ -6,6 +6,7 @@ import path from 'node:path';
 import { connect } from 'amqplib';
 import { DEFAULT_DELIVERY_LIMIT, DEFAULT_RETRY_DELAYS_MS, buildTopology } from '@mailer/contract';
 import { AMQP_URL, deleteTopology, drainQueue, freePort, uniquePrefix } from '@mailer/testkit';
+import { useScratchLedger } from './support/ledger';
 import { TEST_KEY, testApiKeys, validEmail } from './support/producer';
 
 const main = path.resolve(__dirname, '../dist/main.js');
@@ -22,10 +23,18 @@ interface Running {
   readonly exited: Promise<number | null>;
 }
 
-/** Runs the built producer as its own process, as `pnpm start` would. */
+const scratch = useScratchLedger('process');
+
+/** Runs the built producer as its own process, as `pnpm start` would, on the file's ledger. */
 function runProducer(env: Record<string, string>): Running {
   const child = spawn(process.execPath, [main], {
-    env: { PATH: process.env['PATH'] ?? '', AMQP_URL, LOG_LEVEL: 'info', ...env },
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      AMQP_URL,
+      LOG_LEVEL: 'info',
+      DATABASE_URL: scratch.current().database.url,
+      ...env,
+    },
   });
   let output = '';
   const waiters: { message: string; resolve: (line: Record<string, unknown>) => void }[] = [];
@@ -171,6 +180,11 @@ describe('the producer process', () => {
       const ids = responses.map((r) => (JSON.parse(r.body) as { id: string }).id);
       const queued = await drainQueue(`${prefix}.work`, 20);
       expect(queued.map((m) => String(m.properties.messageId)).sort()).toEqual(ids.sort());
+      // Recorded too: the pool closed only after the server drained.
+      const rows = await scratch
+        .current()
+        .rows<{ n: number }>('SELECT count(*)::int AS n FROM emails WHERE id = ANY($1)', [ids]);
+      expect(rows).toEqual([{ n: 20 }]);
     } finally {
       await deleteTopology(defaultTopology(prefix));
     }
