@@ -5,7 +5,7 @@ import { Agent, request as httpRequest } from 'node:http';
 import path from 'node:path';
 import { connect } from 'amqplib';
 import { DEFAULT_DELIVERY_LIMIT, DEFAULT_RETRY_DELAYS_MS, buildTopology } from '@mailer/contract';
-import { AMQP_URL, deleteTopology, drainQueue, freePort, uniquePrefix } from '@mailer/testkit';
+import { AMQP_URL, createScratchDatabase, deleteTopology, drainQueue, freePort, uniquePrefix } from '@mailer/testkit';
 import { useScratchLedger } from './support/ledger';
 import { TEST_KEY, testApiKeys, validEmail } from './support/producer';
 
@@ -138,6 +138,44 @@ describe('the producer process', () => {
     expect(running.output()).toContain('PORT must be a whole number');
     expect(running.output()).toContain('API_KEYS must be a non-empty JSON list');
     expect(running.output()).toContain('PUBLISH_TIMEOUT must be a duration');
+  });
+
+  it('when MIGRATE_ON_START=true on an empty database, then it migrates at start-up and records what it accepts', async () => {
+    const empty = await createScratchDatabase('producer_migrate');
+    const prefix = uniquePrefix('migrate');
+    const port = await freePort();
+    const running = runProducer({
+      PORT: String(port),
+      API_KEYS: apiKeysEnv,
+      AMQP_PREFIX: prefix,
+      DATABASE_URL: empty.url,
+      MIGRATE_ON_START: 'true',
+    });
+    // Stopped below, before its database is dropped.
+    try {
+      const migrated = await running.logged('ledger schema migrated');
+      await running.logged('broker connected');
+      await running.logged('producer listening');
+      const response = await fetch(`http://127.0.0.1:${port}/v1/emails`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify(validEmail()),
+      });
+      const { id } = (await response.json()) as { id: string };
+      const shown = await fetch(`http://127.0.0.1:${port}/v1/emails/${id}`, {
+        headers: { authorization: `Bearer ${TEST_KEY}` },
+      });
+
+      expect(migrated['applied']).toEqual([1, 2]);
+      expect(response.status).toBe(202);
+      expect(((await shown.json()) as { status: string }).status).toBe('queued');
+      await drainQueue(`${prefix}.work`, 1);
+    } finally {
+      if (running.child.pid !== undefined) process.kill(running.child.pid, 'SIGKILL');
+      await running.exited;
+      await empty.drop();
+      await deleteTopology(defaultTopology(prefix));
+    }
   });
 
   it('when a queue exists with other arguments, then start-up stops with a clear message', async () => {
