@@ -33,6 +33,12 @@ describe('loadConfig', () => {
       maxBodyBytes: 10 * 1024 * 1024,
       shutdownTimeoutMs: 10_000,
       logLevel: 'info',
+      ledger: 'on',
+      migrateOnStart: false,
+      databaseUrl: 'postgres://postgres@127.0.0.1:5432/mailer',
+      databasePoolSize: 8,
+      idempotencyKeyTtlMs: 24 * 3_600_000,
+      idempotencyStaleAfterMs: 60_000,
     });
   });
 
@@ -50,6 +56,12 @@ describe('loadConfig', () => {
       MAX_BODY_BYTES: '2048',
       SHUTDOWN_TIMEOUT: '0s',
       LOG_LEVEL: 'debug',
+      LEDGER: 'off',
+      MIGRATE_ON_START: 'true',
+      DATABASE_URL: 'postgresql://mailer:secret@db.internal:5433/mail',
+      DATABASE_POOL_SIZE: '20',
+      IDEMPOTENCY_KEY_TTL: '48h',
+      IDEMPOTENCY_STALE_AFTER: '30s',
     });
 
     expect(config).toMatchObject({
@@ -64,6 +76,12 @@ describe('loadConfig', () => {
       maxBodyBytes: 2048,
       shutdownTimeoutMs: 0,
       logLevel: 'debug',
+      ledger: 'off',
+      migrateOnStart: true,
+      databaseUrl: 'postgresql://mailer:secret@db.internal:5433/mail',
+      databasePoolSize: 20,
+      idempotencyKeyTtlMs: 48 * 3_600_000,
+      idempotencyStaleAfterMs: 30_000,
     });
   });
 
@@ -81,8 +99,34 @@ describe('loadConfig', () => {
     ['SHUTDOWN_TIMEOUT', '10m'],
     ['SHUTDOWN_TIMEOUT_MS', '600000'],
     ['RETRY_DELAYS', '1s'],
+    ['IDEMPOTENCY_KEY_TTL', '720h'],
+    ['IDEMPOTENCY_STALE_AFTER', '1h'],
   ])('when %s is at its bound %p, then it is accepted', (name, value) => {
-    expect(() => loadConfig({ API_KEYS, [name]: value })).not.toThrow();
+    // A stale bound above the longest publish timeout, so only the key under test is at a bound.
+    expect(() => loadConfig({ API_KEYS, IDEMPOTENCY_STALE_AFTER: '3m', [name]: value })).not.toThrow();
+  });
+
+  it.each([
+    ['5s', '5s', 'IDEMPOTENCY_STALE_AFTER (5s) must be greater than PUBLISH_TIMEOUT (5s)'],
+    ['5s', '4s', 'IDEMPOTENCY_STALE_AFTER (4s) must be greater than PUBLISH_TIMEOUT (5s)'],
+    ['2m', '1m', 'IDEMPOTENCY_STALE_AFTER (1m) must be greater than PUBLISH_TIMEOUT (2m)'],
+  ])(
+    'when PUBLISH_TIMEOUT is %p and IDEMPOTENCY_STALE_AFTER %p, then the stale bound is refused',
+    (publish, stale, problem) => {
+      expect(problemsOf({ API_KEYS, PUBLISH_TIMEOUT: publish, IDEMPOTENCY_STALE_AFTER: stale })).toEqual([problem]);
+    },
+  );
+
+  it('when the stale bound is just above PUBLISH_TIMEOUT, then it is accepted', () => {
+    const config = loadConfig({ API_KEYS, PUBLISH_TIMEOUT: '1s', IDEMPOTENCY_STALE_AFTER: '1001ms' });
+
+    expect(config.idempotencyStaleAfterMs).toBe(1001);
+  });
+
+  it('when the key TTL is not longer than the stale bound, then it is refused', () => {
+    expect(problemsOf({ API_KEYS, IDEMPOTENCY_KEY_TTL: '1h', IDEMPOTENCY_STALE_AFTER: '1h' })).toEqual([
+      'IDEMPOTENCY_KEY_TTL (1h) must be greater than IDEMPOTENCY_STALE_AFTER (1h)',
+    ]);
   });
 
   it.each([
@@ -121,6 +165,13 @@ describe('loadConfig', () => {
     ['LOG_LEVEL', 'verbose', 'must be one of error, warn, info, debug'],
     ['LOG_LEVEL', 'INFO', 'must be one of error, warn, info, debug'],
     ['API_KEYS', '[]', 'must be a non-empty JSON list of keys (there is no open relay)'],
+    ['LEDGER', 'yes', 'must be on or off'],
+    ['MIGRATE_ON_START', '1', 'must be true or false'],
+    ['DATABASE_URL', 'mysql://db/mail', 'must be a postgres:// or postgresql:// URL naming a database'],
+    ['DATABASE_POOL_SIZE', '0', 'must be a whole number from 1 to 100'],
+    ['IDEMPOTENCY_KEY_TTL', '24', 'must be a duration such as 500ms, 10s, 1m or 2h, from 1m to 720h'],
+    ['IDEMPOTENCY_KEY_TTL', '59s', 'must be a duration such as 500ms, 10s, 1m or 2h, from 1m to 720h'],
+    ['IDEMPOTENCY_STALE_AFTER', '2h', 'must be a duration such as 500ms, 10s, 1m or 2h, from 1ms to 1h'],
   ])('when %s is %p, then that one problem is reported', (name, value, problem) => {
     expect(problemsOf({ API_KEYS, [name]: value })).toEqual([`${name} ${problem}`]);
   });

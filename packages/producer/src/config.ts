@@ -1,6 +1,7 @@
 import {
   ConfigError,
   duration,
+  formatDuration,
   formerMilliseconds,
   integer,
   loadKeys,
@@ -9,6 +10,7 @@ import {
   type Env,
   type Key,
 } from '@mailer/config';
+import { ledgerKeys } from '@mailer/ledger';
 import { parseApiKeys, type ApiKey } from './domain/api-keys';
 
 export { ConfigError };
@@ -27,6 +29,13 @@ export interface ProducerConfig {
   readonly maxBodyBytes: number;
   readonly shutdownTimeoutMs: number;
   readonly logLevel: string;
+  /** `off`: broker only; idempotency keys and the status endpoints are refused. */
+  readonly ledger: 'on' | 'off';
+  readonly migrateOnStart: boolean;
+  readonly databaseUrl: string;
+  readonly databasePoolSize: number;
+  readonly idempotencyKeyTtlMs: number;
+  readonly idempotencyStaleAfterMs: number;
 }
 
 /** The keys, in the order docs/configuration.md lists them. */
@@ -80,10 +89,43 @@ export const configKeys = {
     formerly: formerMilliseconds('SHUTDOWN_TIMEOUT_MS', '0s', '10m'),
   },
   logLevel: sharedKeys.logLevel,
+  ledger: ledgerKeys.ledger,
+  migrateOnStart: ledgerKeys.migrateOnStart,
+  databaseUrl: ledgerKeys.databaseUrl,
+  databasePoolSize: ledgerKeys.databasePoolSize,
+  idempotencyKeyTtlMs: {
+    name: 'IDEMPOTENCY_KEY_TTL',
+    description: 'How long an Idempotency-Key and its first answer are kept; a later request with it is new.',
+    default: '24h',
+    parse: duration('1m', '720h'),
+  },
+  idempotencyStaleAfterMs: {
+    name: 'IDEMPOTENCY_STALE_AFTER',
+    description:
+      'How long a request holding an Idempotency-Key is waited for (409) before a retry takes the key over; ' +
+      'must be greater than PUBLISH_TIMEOUT, and comfortably so (ledger writes come on top).',
+    default: '1m',
+    parse: duration('1ms', '1h'),
+  },
 } satisfies Record<string, Key<unknown>>;
 
 /** Reads and checks the configuration; throws {@link ConfigError} naming every problem. */
 export function loadConfig(env: Env): ProducerConfig {
-  const { retryDelays, ...values } = loadKeys(configKeys, env);
-  return { ...values, retryDelaysMs: retryDelays };
+  const { retryDelays, ledger, ...values } = loadKeys(configKeys, env);
+  const problems: string[] = [];
+  // A holder still waiting for its confirm must not be taken over: its retry would publish again.
+  if (values.idempotencyStaleAfterMs <= values.publishTimeoutMs) {
+    problems.push(
+      `IDEMPOTENCY_STALE_AFTER (${formatDuration(values.idempotencyStaleAfterMs)}) must be greater than ` +
+        `PUBLISH_TIMEOUT (${formatDuration(values.publishTimeoutMs)})`,
+    );
+  }
+  if (values.idempotencyKeyTtlMs <= values.idempotencyStaleAfterMs) {
+    problems.push(
+      `IDEMPOTENCY_KEY_TTL (${formatDuration(values.idempotencyKeyTtlMs)}) must be greater than ` +
+        `IDEMPOTENCY_STALE_AFTER (${formatDuration(values.idempotencyStaleAfterMs)})`,
+    );
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { ...values, ledger: ledger === 'off' ? 'off' : 'on', retryDelaysMs: retryDelays };
 }

@@ -2,11 +2,29 @@ import { hostname } from 'node:os';
 import { v7 as uuidv7 } from 'uuid';
 import { WORK_ROUTING_KEY, buildTopology } from '@mailer/contract';
 import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
-import { Lifecycle, explainUnreachableBroker, runMain, startService } from '@mailer/service';
+import { Ledger, createPool, ensureDatabase, isUnavailable, migrate } from '@mailer/ledger';
+import { Lifecycle, explainUnreachableBroker, runMain, startService, type Logger } from '@mailer/service';
 import { AmqpEmailPublisher } from './amqp/email-publisher';
 import { configKeys, loadConfig } from './config';
 import { createApp } from './http/app';
+import { combineReadiness } from './http/routes/health';
 import { HttpServer } from './http/server';
+import { LedgerAdapter } from './ledger/ledger-adapter';
+
+/** MIGRATE_ON_START: creates the ledger's database if absent and applies the migrations, unbounded. */
+async function migrateLedger(url: string, logger: Logger): Promise<void> {
+  if (await ensureDatabase(url)) logger.info('created the ledger database');
+  const pool = createPool({ url, max: 1, statementTimeoutMs: 0 });
+  try {
+    const { applied, version } = await migrate(pool);
+    logger.info(applied.length === 0 ? 'ledger schema already current' : 'ledger schema migrated', {
+      applied,
+      version,
+    });
+  } finally {
+    await pool.end();
+  }
+}
 
 /** Reads the environment, connects, listens; stops cleanly on SIGTERM or SIGINT. */
 async function main(): Promise<void> {
@@ -32,14 +50,43 @@ async function main(): Promise<void> {
     }),
     { exchange: topology.workExchange.name, routingKey: WORK_ROUTING_KEY },
   );
+  // LEDGER=off: broker only, as before the ledger; keys and status are refused.
+  const pool =
+    config.ledger === 'on'
+      ? createPool({
+          url: config.databaseUrl,
+          max: config.databasePoolSize,
+          onError: (error) => logger.warn('ledger connection lost', { error: error.message }),
+        })
+      : undefined;
+  if (pool !== undefined && config.migrateOnStart) {
+    try {
+      await migrateLedger(config.databaseUrl, logger);
+    } catch (error) {
+      if (!isUnavailable(error)) throw error;
+      await lifecycle.fail('stopping: MIGRATE_ON_START=true and PostgreSQL is not reachable (check DATABASE_URL)', {
+        error: error instanceof Error ? error.message : String(error),
+      });
+      return;
+    }
+  }
+  const ledger =
+    pool === undefined
+      ? undefined
+      : new LedgerAdapter(new Ledger({ db: pool }), {
+          ttlMs: config.idempotencyKeyTtlMs,
+          staleAfterMs: config.idempotencyStaleAfterMs,
+        });
   const app = createApp({
     publisher,
     newId: uuidv7,
     now: () => new Date(),
+    ...(ledger === undefined ? {} : { ledger }),
     apiKeys: config.apiKeys,
     logger,
     maxBodyBytes: config.maxBodyBytes,
-    readiness: () => broker.readiness(),
+    readiness: async () =>
+      combineReadiness(ledger === undefined ? [broker.readiness()] : [broker.readiness(), await ledger.readiness()]),
     draining: () => lifecycle.stopping,
   });
 
@@ -52,7 +99,11 @@ async function main(): Promise<void> {
   broker.start().catch(() => undefined);
 
   const server = new HttpServer(app);
-  lifecycle.onStop(({ remainingMs }) => server.close(remainingMs())).onStop(() => broker.close());
+  // The pool closes after the server drained: requests still in flight record and complete keys.
+  lifecycle
+    .onStop(({ remainingMs }) => server.close(remainingMs()))
+    .onStop(() => broker.close())
+    .onStop(() => pool?.end());
   logger.info('producer listening', { port: await server.listen(config.port, config.host) });
 }
 

@@ -5,10 +5,14 @@ import request from 'supertest';
 import { connect } from 'amqplib';
 import { WORK_ROUTING_KEY } from '@mailer/contract';
 import { AMQP_URL, closeConnectionsNamed, consumeUntilSeen, drainQueue } from '@mailer/testkit';
+import { useScratchLedger } from './support/ledger';
 import { TEST_KEY, startTestProducer, validEmail, type TestProducer } from './support/producer';
 import { TcpProxy } from '@mailer/testkit';
 
 const auth = { authorization: `Bearer ${TEST_KEY}` };
+
+// Every producer here records in the ledger, as a deployed one does; the faults are the broker's.
+const scratch = useScratchLedger('faults');
 
 /**
  * A test producer whose broker connection runs through a {@link TcpProxy}, so a test can hold the
@@ -20,7 +24,11 @@ function producerBehindProxy(label: string, publishTimeoutMs: number): { produce
   beforeAll(async () => {
     const url = new URL(AMQP_URL);
     url.port = String(await proxy.start());
-    fixture.producer = await startTestProducer(label, { amqpUrl: url.toString(), publishTimeoutMs });
+    fixture.producer = await startTestProducer(label, {
+      amqpUrl: url.toString(),
+      publishTimeoutMs,
+      ledger: scratch.current().adapter,
+    });
   });
   afterAll(async () => {
     proxy.resume();
@@ -35,7 +43,7 @@ describe('when the broker closes the producer connection in the middle of a load
   let server: Server;
 
   beforeAll(async () => {
-    producer = await startTestProducer('outage', { publishTimeoutMs: 3000 });
+    producer = await startTestProducer('outage', { publishTimeoutMs: 3000, ledger: scratch.current().adapter });
     server = producer.app.listen(0, '127.0.0.1');
     await once(server, 'listening');
   });
@@ -111,7 +119,7 @@ describe('when the work queue has been deleted (the publish is unroutable)', () 
   let producer: TestProducer;
 
   beforeAll(async () => {
-    producer = await startTestProducer('unroutable');
+    producer = await startTestProducer('unroutable', { ledger: scratch.current().adapter });
   });
 
   afterAll(async () => {
@@ -146,7 +154,7 @@ describe('when the broker refuses (nacks) part of a batch', () => {
   const capQueue = () => `${producer.prefix}.cap`;
 
   beforeAll(async () => {
-    producer = await startTestProducer('nack');
+    producer = await startTestProducer('nack', { ledger: scratch.current().adapter });
     // A second queue on the work route that holds two messages and refuses more: the broker then
     // nacks every further publish to the work exchange, as it would for a full work queue.
     const model = await connect(AMQP_URL);

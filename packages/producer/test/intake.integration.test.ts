@@ -5,12 +5,14 @@ import request from 'supertest';
 import { MAX_ATTACHMENT_BYTES, MAX_BATCH_SIZE } from '@mailer/contract';
 import { drainQueue, queueDepth } from '@mailer/testkit';
 import { HttpServer } from '../src/http/server';
+import { useScratchLedger } from './support/ledger';
 import { OTHER_KEY, TEST_KEY, startTestProducer, validEmail, type TestProducer } from './support/producer';
 
+const scratch = useScratchLedger('intake');
 let producer: TestProducer;
 
 beforeAll(async () => {
-  producer = await startTestProducer('intake');
+  producer = await startTestProducer('intake', { ledger: scratch.current().adapter });
 });
 
 afterAll(async () => {
@@ -334,10 +336,30 @@ describe('routes and methods', () => {
   });
 
   it('when the method is wrong, then 405 with Allow', async () => {
-    const response = await request(producer.app).get('/v1/emails');
+    const response = await request(producer.app).delete('/v1/emails');
 
     expectProblem(response, 405, '/problems/method-not-allowed');
-    expect(response.headers['allow']).toBe('POST');
+    expect(response.headers['allow']).toBe('GET, HEAD, POST');
+    const batch = await request(producer.app).get('/v1/emails/batch').set(auth);
+    expectProblem(batch, 405, '/problems/method-not-allowed');
+    expect(batch.headers['allow']).toBe('POST');
+    const one = await request(producer.app).put('/v1/emails/0191f7a4-8c1e-7c4b-9a53-2f9d8d3e4b10').set(auth);
+    expectProblem(one, 405, '/problems/method-not-allowed');
+    expect(one.headers['allow']).toBe('GET, HEAD');
+  });
+
+  it('when the email is accepted, then the ledger holds it as queued before anything else', async () => {
+    const response = await post().send(validEmail({ to: [{ email: 'jane@example.org' }], tags: { kind: 'x' } }));
+
+    expect(response.status).toBe(202);
+    const rows = await scratch
+      .current()
+      .rows<{ state: string; client: string; recipients: string[]; tags: unknown }>(
+        'SELECT state, client, recipients, tags FROM emails WHERE id = $1',
+        [response.body.id],
+      );
+    expect(rows).toEqual([{ state: 'queued', client: 'test', recipients: ['j***@example.org'], tags: { kind: 'x' } }]);
+    await drainQueue(producer.topology.workQueue.name, 1);
   });
 
   it('when asked, then /healthz and /readyz answer 200 and /openapi.json serves the schema', async () => {

@@ -9,6 +9,7 @@ import request from 'supertest';
 import { emailRequestSchema } from '@mailer/contract';
 import { queueDepth } from '@mailer/testkit';
 import { openApiDocument } from '../src/http/openapi';
+import { useScratchLedger } from './support/ledger';
 import { TEST_KEY, startTestProducer, testApiKeys, type TestProducer } from './support/producer';
 
 /** A JSON Schema as the document carries it: an object of keywords, or a boolean schema. */
@@ -213,12 +214,13 @@ describe('the OpenAPI document', () => {
   });
 });
 
-describe('requests generated from the OpenAPI schema, posted to the real producer (real broker)', () => {
+describe('requests generated from the OpenAPI schema, posted to the real producer (real broker and ledger)', () => {
+  const scratch = useScratchLedger('openapi');
   let producer: TestProducer;
   let server: Server;
 
   beforeAll(async () => {
-    producer = await startTestProducer('openapi');
+    producer = await startTestProducer('openapi', { ledger: scratch.current().adapter });
     server = producer.app.listen(0, '127.0.0.1');
     await once(server, 'listening');
   });

@@ -5,7 +5,8 @@ import { Agent, request as httpRequest } from 'node:http';
 import path from 'node:path';
 import { connect } from 'amqplib';
 import { DEFAULT_DELIVERY_LIMIT, DEFAULT_RETRY_DELAYS_MS, buildTopology } from '@mailer/contract';
-import { AMQP_URL, deleteTopology, drainQueue, freePort, uniquePrefix } from '@mailer/testkit';
+import { AMQP_URL, createScratchDatabase, deleteTopology, drainQueue, freePort, uniquePrefix } from '@mailer/testkit';
+import { useScratchLedger } from './support/ledger';
 import { TEST_KEY, testApiKeys, validEmail } from './support/producer';
 
 const main = path.resolve(__dirname, '../dist/main.js');
@@ -22,10 +23,18 @@ interface Running {
   readonly exited: Promise<number | null>;
 }
 
-/** Runs the built producer as its own process, as `pnpm start` would. */
+const scratch = useScratchLedger('process');
+
+/** Runs the built producer as its own process, as `pnpm start` would, on the file's ledger. */
 function runProducer(env: Record<string, string>): Running {
   const child = spawn(process.execPath, [main], {
-    env: { PATH: process.env['PATH'] ?? '', AMQP_URL, LOG_LEVEL: 'info', ...env },
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      AMQP_URL,
+      LOG_LEVEL: 'info',
+      DATABASE_URL: scratch.current().database.url,
+      ...env,
+    },
   });
   let output = '';
   const waiters: { message: string; resolve: (line: Record<string, unknown>) => void }[] = [];
@@ -131,6 +140,44 @@ describe('the producer process', () => {
     expect(running.output()).toContain('PUBLISH_TIMEOUT must be a duration');
   });
 
+  it('when MIGRATE_ON_START=true on an empty database, then it migrates at start-up and records what it accepts', async () => {
+    const empty = await createScratchDatabase('producer_migrate');
+    const prefix = uniquePrefix('migrate');
+    const port = await freePort();
+    const running = runProducer({
+      PORT: String(port),
+      API_KEYS: apiKeysEnv,
+      AMQP_PREFIX: prefix,
+      DATABASE_URL: empty.url,
+      MIGRATE_ON_START: 'true',
+    });
+    // Stopped below, before its database is dropped.
+    try {
+      const migrated = await running.logged('ledger schema migrated');
+      await running.logged('broker connected');
+      await running.logged('producer listening');
+      const response = await fetch(`http://127.0.0.1:${port}/v1/emails`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify(validEmail()),
+      });
+      const { id } = (await response.json()) as { id: string };
+      const shown = await fetch(`http://127.0.0.1:${port}/v1/emails/${id}`, {
+        headers: { authorization: `Bearer ${TEST_KEY}` },
+      });
+
+      expect(migrated['applied']).toEqual([1, 2]);
+      expect(response.status).toBe(202);
+      expect(((await shown.json()) as { status: string }).status).toBe('queued');
+      await drainQueue(`${prefix}.work`, 1);
+    } finally {
+      if (running.child.pid !== undefined) process.kill(running.child.pid, 'SIGKILL');
+      await running.exited;
+      await empty.drop();
+      await deleteTopology(defaultTopology(prefix));
+    }
+  });
+
   it('when a queue exists with other arguments, then start-up stops with a clear message', async () => {
     const prefix = uniquePrefix('mismatch');
     const model = await connect(AMQP_URL);
@@ -171,6 +218,11 @@ describe('the producer process', () => {
       const ids = responses.map((r) => (JSON.parse(r.body) as { id: string }).id);
       const queued = await drainQueue(`${prefix}.work`, 20);
       expect(queued.map((m) => String(m.properties.messageId)).sort()).toEqual(ids.sort());
+      // Recorded too: the pool closed only after the server drained.
+      const rows = await scratch
+        .current()
+        .rows<{ n: number }>('SELECT count(*)::int AS n FROM emails WHERE id = ANY($1)', [ids]);
+      expect(rows).toEqual([{ n: 20 }]);
     } finally {
       await deleteTopology(defaultTopology(prefix));
     }

@@ -13,6 +13,7 @@ import {
   type Validated,
 } from '@mailer/contract';
 import { queueDepth } from '@mailer/testkit';
+import { useScratchLedger } from './support/ledger';
 import { OTHER_KEY, TEST_KEY, startTestProducer, validEmail, type TestProducer } from './support/producer';
 
 type Path = readonly (string | number)[];
@@ -668,7 +669,8 @@ function encode(body: Buffer, encoding: JunkRequest['contentEncoding']): Buffer 
 /** superagent would JSON-encode a Buffer sent as application/json; this sends the bytes as they are. */
 const bytesAsIs = (body: Buffer): string => body as unknown as string;
 
-describe('the HTTP intake under generated junk (real broker)', () => {
+describe('the HTTP intake under generated junk (real broker and ledger)', () => {
+  const scratch = useScratchLedger('property');
   let producer: TestProducer;
   let server: Server;
   let queued = 0;
@@ -680,7 +682,7 @@ describe('the HTTP intake under generated junk (real broker)', () => {
     process.on('uncaughtException', recordCrash);
     process.on('unhandledRejection', recordCrash);
     // A small body cap so that huge arrays reach the 413 path without megabytes of traffic.
-    producer = await startTestProducer('property', { maxBodyBytes: 128 * 1024 });
+    producer = await startTestProducer('property', { maxBodyBytes: 128 * 1024, ledger: scratch.current().adapter });
     server = producer.app.listen(0, '127.0.0.1');
     await once(server, 'listening');
   });

@@ -10,6 +10,7 @@ import {
   type ValidationProblem,
 } from '@mailer/contract';
 import { maySendFrom, type ApiKey } from './api-keys';
+import { LedgerOutageError, type AcceptedRecord, type EmailLedger, type KeyReservation } from './email-ledger';
 import type { EmailPublisher } from './publisher';
 
 /** What accepting an email needs from outside. */
@@ -17,12 +18,16 @@ export interface AcceptDeps {
   readonly publisher: EmailPublisher;
   readonly newId: () => string;
   readonly now: () => Date;
+  /** Absent with `LEDGER=off`: broker only, and no idempotency keys. */
+  readonly ledger?: EmailLedger;
 }
 
 /** Who sent the request, and the request id for tracing. */
 export interface Caller {
   readonly client: ApiKey;
   readonly requestId: string;
+  /** The request's `Idempotency-Key`, already checked for its form. */
+  readonly idempotencyKey?: string;
 }
 
 /** A sender address the caller's key may not use; `pointer` locates it in the body. */
@@ -37,10 +42,27 @@ export type Refusal =
   | { readonly kind: 'too-large'; readonly pointers: readonly string[] }
   | { readonly kind: 'forbidden-sender'; readonly senders: readonly ForbiddenSender[] };
 
+/**
+ * The outcomes decided by the `Idempotency-Key` or the ledger before anything was published:
+ * the first answer again, the key used with another body, the key's first request still under
+ * way, or the ledger out of reach (nothing recorded, nothing published).
+ */
+export type LedgerOutcome =
+  | { readonly kind: 'replay'; readonly status: number; readonly body: unknown }
+  | { readonly kind: 'key-reused' }
+  | { readonly kind: 'key-in-flight'; readonly staleInMs: number }
+  | { readonly kind: 'ledger-unavailable'; readonly error: LedgerOutageError };
+
 /** The outcome of `acceptEmail`. */
 export type AcceptOutcome =
   | Refusal
-  | { readonly kind: 'accepted'; readonly id: string }
+  | LedgerOutcome
+  | {
+      readonly kind: 'accepted';
+      readonly id: string;
+      /** Set when the key's answer could not be stored (the ledger went away after the confirm). */
+      readonly answerNotStored?: LedgerOutageError;
+    }
   | { readonly kind: 'unavailable'; readonly error: PublishError };
 
 /** Per-item result of a batch: queued with its id, or not queued and why. */
@@ -49,7 +71,26 @@ export type BatchItem =
   | { readonly index: number; readonly status: 'failed'; readonly error: PublishError };
 
 /** The outcome of `acceptBatch`: refused as a whole, or published item by item. */
-export type BatchOutcome = Refusal | { readonly kind: 'published'; readonly items: readonly BatchItem[] };
+export type BatchOutcome =
+  | Refusal
+  | LedgerOutcome
+  | {
+      readonly kind: 'published';
+      readonly items: readonly BatchItem[];
+      readonly answerNotStored?: LedgerOutageError;
+    };
+
+/** The routes whose bodies an `Idempotency-Key` is bound to. */
+export const EMAIL_ROUTE = '/v1/emails';
+export const BATCH_ROUTE = '/v1/emails/batch';
+
+/** The body of the 202 for one email; the same is stored under its key for replays. */
+export const acceptedBody = (id: string) => ({ id, status: 'queued' as const });
+
+/** The body of the 202 for a batch, ids in request order; stored under its key for replays. */
+export const acceptedBatchBody = (ids: readonly string[]) => ({
+  items: ids.map((id, index) => ({ index, id, status: 'queued' as const })),
+});
 
 function refuse(emails: readonly EmailRequest[], client: ApiKey, base: (i: number) => string): Refusal | undefined {
   const tooLarge = emails.flatMap((email, i) => (isOverAttachmentCap(email) ? [`${base(i)}/attachments`] : []));
@@ -61,61 +102,212 @@ function refuse(emails: readonly EmailRequest[], client: ApiKey, base: (i: numbe
   return undefined;
 }
 
-async function publishOne(deps: AcceptDeps, caller: Caller, request: EmailRequest): Promise<string> {
-  const id = deps.newId();
-  const acceptedAt = deps.now();
-  await deps.publisher.publish({
-    id,
-    timestamp: acceptedAt,
-    headers: { [MessageHeaders.requestId]: caller.requestId, [MessageHeaders.client]: caller.client.name },
-    body: encodeEnvelope({
-      version: ENVELOPE_VERSION,
-      id,
-      accepted_at: acceptedAt.toISOString(),
-      client: caller.client.name,
-      request,
-    }),
-  });
-  return id;
+/** An email given its id and recorded, ready to publish. */
+interface Admitted {
+  readonly id: string;
+  readonly request: EmailRequest;
+  readonly acceptedAt: Date;
+  /** False for an email a taken-over holder got past `queued`: it was on the queue already. */
+  readonly publish: boolean;
+}
+
+/** The emails of a request once the key and the ledger let it through. */
+interface Admission {
+  readonly kind: 'admitted';
+  readonly emails: readonly Admitted[];
+  readonly reservation?: KeyReservation;
+}
+
+/** Every address the email goes to, for the ledger (which keeps them masked). */
+function recipientsOf(request: EmailRequest): string[] {
+  return [...(request.to ?? []), ...(request.cc ?? []), ...(request.bcc ?? [])].map((a) => a.email);
+}
+
+type Metadata = NonNullable<AcceptedRecord['metadata']>;
+
+/**
+ * The metadata as the ledger can keep it. PostgreSQL's jsonb cannot hold U+0000, which the
+ * request schema allows in metadata names and string values: the ledger's copy shows U+FFFD
+ * there instead (the queued message keeps the original). Unchanged, one such request would fail
+ * the batched statement of every request recorded with it.
+ */
+export function ledgerMetadata(metadata: Metadata): Metadata {
+  const clean = (text: string) => text.replaceAll('\u0000', '\uFFFD');
+  return Object.fromEntries(
+    Object.entries(metadata).map(([name, value]) => [clean(name), typeof value === 'string' ? clean(value) : value]),
+  );
+}
+
+function recordOf(caller: Caller, email: Admitted): AcceptedRecord {
+  return {
+    id: email.id,
+    client: caller.client.name,
+    acceptedAt: email.acceptedAt,
+    recipients: recipientsOf(email.request),
+    ...(email.request.tags === undefined ? {} : { tags: email.request.tags }),
+    ...(email.request.metadata === undefined ? {} : { metadata: ledgerMetadata(email.request.metadata) }),
+  };
 }
 
 /**
- * Accepts one email: validate, check the sender against the caller's key, give it an id, publish
- * it and wait for the broker's confirm. Only an `accepted` outcome may be answered with 202.
+ * Reserves the key (when there is one) and records the emails as `queued` before anything is
+ * published, so the state exists as soon as the 202 does. A taken-over key gives back the ids its
+ * first holder recorded: they are used again, and only those still `queued` are published again.
+ */
+async function admit(
+  deps: AcceptDeps,
+  caller: Caller,
+  route: string,
+  body: unknown,
+  requests: readonly EmailRequest[],
+): Promise<Admission | LedgerOutcome> {
+  const acceptedAt = deps.now();
+  const fresh = (request: EmailRequest): Admitted => ({ id: deps.newId(), request, acceptedAt, publish: true });
+  const { ledger } = deps;
+  if (ledger === undefined) return { kind: 'admitted', emails: requests.map(fresh) };
+  let reservation: KeyReservation | undefined;
+  try {
+    let emails = requests.map(fresh);
+    if (caller.idempotencyKey !== undefined) {
+      const key = await ledger.reserveKey({ client: caller.client.name, key: caller.idempotencyKey, route, body });
+      switch (key.outcome) {
+        case 'replay':
+          return { kind: 'replay', status: key.status, body: key.body };
+        case 'mismatch':
+          return { kind: 'key-reused' };
+        case 'in-flight':
+          return { kind: 'key-in-flight', staleInMs: key.staleInMs };
+        case 'new':
+          reservation = key.reservation;
+          // The same body gives the same emails, in the same order.
+          if (key.previousEmails.length === requests.length) {
+            emails = key.previousEmails.map((previous, i) => ({
+              id: previous.id,
+              request: requests[i] as EmailRequest,
+              acceptedAt,
+              publish: previous.state === null || previous.state === 'queued',
+            }));
+          }
+      }
+    }
+    await ledger.recordAccepted(
+      emails.map((email) => recordOf(caller, email)),
+      reservation,
+    );
+    return { kind: 'admitted', emails, ...(reservation === undefined ? {} : { reservation }) };
+  } catch (error) {
+    if (!(error instanceof LedgerOutageError)) throw error;
+    if (reservation !== undefined) await release(ledger, reservation);
+    return { kind: 'ledger-unavailable', error };
+  }
+}
+
+/** Gives a key up after a failure; a ledger that is out of reach leaves it to go stale instead. */
+async function release(ledger: EmailLedger, reservation: KeyReservation): Promise<void> {
+  try {
+    await ledger.releaseKey(reservation);
+  } catch (error) {
+    if (!(error instanceof LedgerOutageError)) throw error;
+  }
+}
+
+/**
+ * Stores the 202 under the key. The emails are recorded and confirmed whatever happens here,
+ * so a ledger that went away now does not turn the 202 into a 503: the key then goes stale, and
+ * a retry takes it over with the same ids.
+ */
+async function complete(
+  deps: AcceptDeps,
+  reservation: KeyReservation | undefined,
+  body: unknown,
+): Promise<LedgerOutageError | undefined> {
+  if (reservation === undefined || deps.ledger === undefined) return undefined;
+  try {
+    await deps.ledger.completeKey(reservation, 202, body);
+    return undefined;
+  } catch (error) {
+    if (error instanceof LedgerOutageError) return error;
+    throw error;
+  }
+}
+
+async function publish(deps: AcceptDeps, caller: Caller, email: Admitted): Promise<void> {
+  if (!email.publish) return;
+  await deps.publisher.publish({
+    id: email.id,
+    timestamp: email.acceptedAt,
+    headers: { [MessageHeaders.requestId]: caller.requestId, [MessageHeaders.client]: caller.client.name },
+    body: encodeEnvelope({
+      version: ENVELOPE_VERSION,
+      id: email.id,
+      accepted_at: email.acceptedAt.toISOString(),
+      client: caller.client.name,
+      request: email.request,
+    }),
+  });
+}
+
+/**
+ * Accepts one email: validate, check the sender against the caller's key, reserve its
+ * `Idempotency-Key`, give it an id and record it, publish it and wait for the broker's confirm.
+ * Only an `accepted` outcome (or the replay of one) may be answered with 202.
  */
 export async function acceptEmail(deps: AcceptDeps, caller: Caller, body: unknown): Promise<AcceptOutcome> {
   const validated = validateEmailRequest(body);
   if (!validated.ok) return { kind: 'invalid', problems: validated.problems };
   const refusal = refuse([validated.value], caller.client, () => '');
   if (refusal !== undefined) return refusal;
+  const admission = await admit(deps, caller, EMAIL_ROUTE, body, [validated.value]);
+  if (admission.kind !== 'admitted') return admission;
+  const [email] = admission.emails;
+  if (email === undefined) throw new Error('one request admits one email');
   try {
-    return { kind: 'accepted', id: await publishOne(deps, caller, validated.value) };
+    await publish(deps, caller, email);
   } catch (error) {
-    if (error instanceof PublishError) return { kind: 'unavailable', error };
-    throw error;
+    if (!(error instanceof PublishError)) throw error;
+    if (admission.reservation !== undefined && deps.ledger !== undefined) {
+      await release(deps.ledger, admission.reservation);
+    }
+    return { kind: 'unavailable', error };
   }
+  const notStored = await complete(deps, admission.reservation, acceptedBody(email.id));
+  return { kind: 'accepted', id: email.id, ...(notStored === undefined ? {} : { answerNotStored: notStored }) };
 }
 
 /**
  * Accepts a batch. Validation and sender checks are all or nothing: one bad item refuses the
- * whole batch and nothing is published. Items are then published concurrently, each with its own
- * id and confirm, so a broker failure part-way leaves some queued and some not: the outcome says
- * which, item by item.
+ * whole batch and nothing is recorded or published. Items are then recorded together and
+ * published concurrently, each with its own id and confirm, so a broker failure part-way leaves
+ * some queued and some not: the outcome says which, item by item.
  */
 export async function acceptBatch(deps: AcceptDeps, caller: Caller, body: unknown): Promise<BatchOutcome> {
   const validated = validateEmailBatch(body);
   if (!validated.ok) return { kind: 'invalid', problems: validated.problems };
   const refusal = refuse(validated.value, caller.client, (i) => `/emails/${i}`);
   if (refusal !== undefined) return refusal;
+  const admission = await admit(deps, caller, BATCH_ROUTE, body, validated.value);
+  if (admission.kind !== 'admitted') return admission;
   const items = await Promise.all(
-    validated.value.map(async (request, index): Promise<BatchItem> => {
+    admission.emails.map(async (email, index): Promise<BatchItem> => {
       try {
-        return { index, status: 'queued', id: await publishOne(deps, caller, request) };
+        await publish(deps, caller, email);
+        return { index, status: 'queued', id: email.id };
       } catch (error) {
         if (error instanceof PublishError) return { index, status: 'failed', error };
         throw error;
       }
     }),
   );
-  return { kind: 'published', items };
+  if (items.some((item) => item.status === 'failed')) {
+    if (admission.reservation !== undefined && deps.ledger !== undefined) {
+      await release(deps.ledger, admission.reservation);
+    }
+    return { kind: 'published', items };
+  }
+  const notStored = await complete(
+    deps,
+    admission.reservation,
+    acceptedBatchBody(admission.emails.map((email) => email.id)),
+  );
+  return { kind: 'published', items, ...(notStored === undefined ? {} : { answerNotStored: notStored }) };
 }

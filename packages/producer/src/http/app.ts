@@ -7,29 +7,37 @@ import { authenticate } from './middleware/authenticate';
 import { drainGate } from './middleware/drain-gate';
 import { errorHandler, notFound } from './middleware/fallback';
 import { jsonBody, rejectDeclaredOversize } from './middleware/json-body';
+import { idempotencyKey } from './middleware/idempotency-key';
 import { requestContext } from './middleware/request-context';
 import { docsRoutes } from './routes/docs';
 import { emailRoutes } from './routes/emails';
 import { healthRoutes } from './routes/health';
+import { statusRoutes } from './routes/status';
 
 /** Everything the HTTP app needs; `main.ts` builds these from configuration. */
 export interface AppDeps extends AcceptDeps {
   readonly apiKeys: readonly ApiKey[];
   readonly logger: Logger;
   readonly maxBodyBytes: number;
-  readonly readiness: () => Readiness;
+  /** The broker's and, with the ledger, the ledger's readiness together (see `combineReadiness`). */
+  readonly readiness: () => Readiness | Promise<Readiness>;
   /** True once shutdown began: from then on every new request gets 503 and `Connection: close`. */
   readonly draining?: () => boolean;
 }
 
 /** Paths this API serves, with the methods each allows (for 405 and `Allow`). */
 const allowedMethods: Readonly<Record<string, string>> = {
-  '/v1/emails': 'POST',
+  '/v1/emails': 'GET, HEAD, POST',
   '/v1/emails/batch': 'POST',
   '/healthz': 'GET, HEAD',
   '/readyz': 'GET, HEAD',
   '/openapi.json': 'GET, HEAD',
 };
+
+/** The methods `path` allows; `/v1/emails/<id>` for any id. */
+function methodsFor(path: string): string | undefined {
+  return allowedMethods[path] ?? (/^\/v1\/emails\/[^/]+$/.test(path) ? 'GET, HEAD' : undefined);
+}
 
 /**
  * Builds the Express app. Reads no environment and opens no connection, so tests run the real
@@ -49,10 +57,22 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(
     emailRoutes({
       ...deps,
-      before: [rejectDeclaredOversize(deps.maxBodyBytes), authenticate(deps.apiKeys), ...jsonBody(deps.maxBodyBytes)],
+      before: [
+        rejectDeclaredOversize(deps.maxBodyBytes),
+        authenticate(deps.apiKeys),
+        idempotencyKey(deps.ledger !== undefined),
+        ...jsonBody(deps.maxBodyBytes),
+      ],
     }),
   );
-  app.use(notFound(allowedMethods));
+  app.use(
+    statusRoutes({
+      ...(deps.ledger === undefined ? {} : { ledger: deps.ledger }),
+      logger: deps.logger,
+      before: [authenticate(deps.apiKeys)],
+    }),
+  );
+  app.use(notFound(methodsFor));
   app.use(errorHandler(deps));
 
   return app;

@@ -5,6 +5,8 @@ import type { ApiKey } from '../domain/api-keys';
 export interface RequestLocals {
   requestId: string;
   client?: ApiKey;
+  /** The request's `Idempotency-Key`, once checked. */
+  idempotencyKey?: string;
   emailIds?: string[];
   /** Masked sender address of an accepted email. */
   from?: string;

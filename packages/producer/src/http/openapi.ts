@@ -1,4 +1,7 @@
 import { MAX_ATTACHMENT_BYTES, MAX_BATCH_SIZE, emailBatchSchema, emailRequestSchema } from '@mailer/contract';
+import { EMAIL_STATES } from '../domain/email-ledger';
+import { MAX_IDEMPOTENCY_KEY_LENGTH } from '../domain/idempotency-key';
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './email-views';
 
 const { $id: _requestId, ...emailRequest } = emailRequestSchema;
 const { $id: _batchId, ...emailBatch } = emailBatchSchema;
@@ -16,16 +19,24 @@ const problem = (description: string) => ({
 const refusals = {
   '400':
     'The body breaks the EmailRequest schema, or a rule its descriptions name (/problems/validation: ' +
-    '`errors` lists each problem with an RFC 6901 `pointer` and a `detail`), or is not JSON (/problems/malformed-json).',
+    '`errors` lists each problem with an RFC 6901 `pointer` and a `detail`), or is not JSON (/problems/malformed-json), ' +
+    'or the Idempotency-Key header is malformed (/problems/invalid-idempotency-key).',
   '401': 'No valid API key (/problems/unauthorized).',
   '403': 'The API key may not send from the `from` address (/problems/forbidden-sender); senders are set per key.',
   '413':
     `The body is over MAX_BODY_BYTES, or the attachments of one email decode to more than ${MAX_ATTACHMENT_BYTES} ` +
     'bytes in total (/problems/too-large).',
   '415': 'The body is not application/json in UTF-8 (/problems/unsupported-media-type).',
+  '409':
+    'A request with this Idempotency-Key is still under way (/problems/idempotency-key-in-flight); retry after ' +
+    'Retry-After to get its answer, or to take it over if it died.',
+  '422': 'This Idempotency-Key was used with another body or route (/problems/idempotency-key-reused).',
   '500': 'A fault of the server (/problems/internal).',
+  '501':
+    'An Idempotency-Key was sent to a producer running with LEDGER=off (/problems/ledger-off); nothing was queued.',
   '503':
-    'The broker did not confirm the email (/problems/broker-unavailable; `reason` says why); retry after Retry-After.',
+    'The broker did not confirm the email (/problems/broker-unavailable; `reason` says why), or the ledger cannot ' +
+    'be reached (/problems/ledger-unavailable, `reason: ledger-unavailable`); retry after Retry-After.',
 } as const;
 
 const refusalResponses = Object.fromEntries(
@@ -33,6 +44,36 @@ const refusalResponses = Object.fromEntries(
 ) as { readonly [Status in keyof typeof refusals]: ReturnType<typeof problem> };
 
 const security = [{ apiKey: [] }];
+
+const idempotencyKey = {
+  name: 'Idempotency-Key',
+  in: 'header',
+  required: false,
+  description:
+    'Makes a retry safe: the same key with the same body, from the same API key, within IDEMPOTENCY_KEY_TTL ' +
+    '(24 h by default), gets the first answer again (same ids, same status, header Idempotent-Replayed: true) ' +
+    'and queues nothing more. Another body with the key is a 422; while the first request is under way, a 409.',
+  schema: { type: 'string', minLength: 1, maxLength: MAX_IDEMPOTENCY_KEY_LENGTH, pattern: '^[\\x20-\\x7E]+$' },
+} as const;
+
+const replayed = {
+  'Idempotent-Replayed': {
+    description: 'Present, `true`, when this is the stored answer of an earlier request with the same Idempotency-Key.',
+    schema: { const: 'true' },
+  },
+} as const;
+
+const statusProblems = {
+  '401': problem('No valid API key (/problems/unauthorized).'),
+  '500': problem('A fault of the server (/problems/internal).'),
+  '501': problem('This producer runs with LEDGER=off and keeps no status (/problems/ledger-off).'),
+  '503': problem(
+    'The ledger cannot be reached (/problems/ledger-unavailable, `reason: ledger-unavailable`); retry after Retry-After.',
+  ),
+} as const;
+
+const nullableString = { type: ['string', 'null'] } as const;
+const timestamp = { type: 'string', format: 'date-time' } as const;
 
 /**
  * The OpenAPI 3.1 document served at `GET /openapi.json`, built from the one request schema: every
@@ -61,6 +102,71 @@ export const openApiDocument = {
         required: ['id', 'status'],
         properties: { id: { type: 'string', format: 'uuid' }, status: { const: 'queued' } },
       },
+      EmailStatus: {
+        description:
+          'Where the email is: queued (accepted, on the queue), sending (a provider is being tried), retrying ' +
+          '(waiting in a delay tier), parked (in the dead-letter queue for an operator), sent (a provider accepted ' +
+          'it); suppressed and bounced are reserved for later.',
+        enum: [...EMAIL_STATES],
+      },
+      Attempt: {
+        type: 'object',
+        required: ['attempt', 'provider', 'started_at', 'finished_at', 'outcome', 'error', 'ambiguous'],
+        properties: {
+          attempt: { type: 'integer', description: 'Delivery attempt, from 1; failing over keeps the number.' },
+          provider: nullableString,
+          started_at: timestamp,
+          finished_at: { type: ['string', 'null'], format: 'date-time' },
+          outcome: {
+            description: 'null while under way',
+            enum: ['sent', 'transient', 'provider-unavailable', 'recipient-rejected', 'in-doubt', null],
+          },
+          error: { ...nullableString, description: "The provider's error text, at most 1000 characters." },
+          ambiguous: { type: 'boolean', description: 'The provider may have sent it anyway.' },
+          provider_message_id: nullableString,
+        },
+      },
+      EmailSummary: {
+        type: 'object',
+        required: ['id', 'status', 'accepted_at', 'updated_at', 'recipients', 'in_doubt'],
+        properties: {
+          id: { type: 'string', format: 'uuid' },
+          status: { $ref: '#/components/schemas/EmailStatus' },
+          attempt: { type: 'integer', description: 'The attempt the status belongs to; 0 before the first.' },
+          accepted_at: timestamp,
+          updated_at: timestamp,
+          provider: { ...nullableString, description: 'The provider of the last try.' },
+          provider_message_id: { ...nullableString, description: "The provider's id for the sent email, once sent." },
+          recipient_count: { type: 'integer' },
+          recipients: {
+            type: 'array',
+            description: 'Every recipient, masked (j***@example.org); the full addresses are not kept.',
+            items: { type: 'string' },
+          },
+          tags: { type: 'object', additionalProperties: { type: 'string' } },
+          metadata: { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean', 'null'] } },
+          in_doubt: { type: 'boolean', description: 'A try was started and never finished: it may have been sent.' },
+        },
+      },
+      Email: {
+        description: 'One email as the ledger records it, with every try, oldest first. Never the body.',
+        allOf: [
+          { $ref: '#/components/schemas/EmailSummary' },
+          {
+            type: 'object',
+            required: ['attempts'],
+            properties: { attempts: { type: 'array', items: { $ref: '#/components/schemas/Attempt' } } },
+          },
+        ],
+      },
+      EmailList: {
+        type: 'object',
+        required: ['emails'],
+        properties: {
+          emails: { type: 'array', items: { $ref: '#/components/schemas/EmailSummary' } },
+          next_cursor: { type: 'string', description: 'Absent on the last page; pass it as `cursor`.' },
+        },
+      },
       Problem: {
         type: 'object',
         required: ['type', 'title', 'status'],
@@ -71,8 +177,17 @@ export const openApiDocument = {
           detail: { type: 'string' },
           reason: {
             type: 'string',
-            description: '503 only: why the broker did not confirm',
-            enum: ['not-connected', 'blocked', 'busy', 'timeout', 'nacked', 'unroutable', 'channel-closed'],
+            description: '503 only: why the broker did not confirm, or ledger-unavailable',
+            enum: [
+              'not-connected',
+              'blocked',
+              'busy',
+              'timeout',
+              'nacked',
+              'unroutable',
+              'channel-closed',
+              'ledger-unavailable',
+            ],
           },
           items: {
             type: 'array',
@@ -95,8 +210,13 @@ export const openApiDocument = {
               'Validation problems: where (RFC 6901 pointer into the body), what, and for a batch the item index.',
             items: {
               type: 'object',
-              required: ['pointer', 'detail'],
-              properties: { pointer: { type: 'string' }, detail: { type: 'string' }, index: { type: 'integer' } },
+              required: ['detail'],
+              properties: {
+                pointer: { type: 'string' },
+                parameter: { type: 'string', description: 'invalid-query only: the query parameter' },
+                detail: { type: 'string' },
+                index: { type: 'integer' },
+              },
             },
           },
         },
@@ -108,17 +228,71 @@ export const openApiDocument = {
       post: {
         summary: 'Queue one email',
         security,
+        parameters: [idempotencyKey],
         requestBody: {
           required: true,
           content: { 'application/json': { schema: { $ref: '#/components/schemas/EmailRequest' } } },
         },
         responses: {
           '202': {
-            description: 'Queued; Location names the email',
-            headers: { Location: { schema: { type: 'string' } } },
+            description: 'Queued (recorded in the ledger and confirmed by the broker); Location names the email',
+            headers: { Location: { schema: { type: 'string' } }, ...replayed },
             content: { 'application/json': { schema: { $ref: '#/components/schemas/Queued' } } },
           },
           ...refusalResponses,
+        },
+      },
+      get: {
+        summary: "List this API key's emails, newest first",
+        security,
+        parameters: [
+          { name: 'status', in: 'query', schema: { $ref: '#/components/schemas/EmailStatus' } },
+          {
+            name: 'since',
+            in: 'query',
+            description: 'Accepted at or after this RFC 3339 time.',
+            schema: { type: 'string', format: 'date-time' },
+          },
+          {
+            name: 'in_doubt',
+            in: 'query',
+            description: 'Only emails with an in-doubt try.',
+            schema: { type: 'boolean' },
+          },
+          { name: 'cursor', in: 'query', description: 'next_cursor of the previous page.', schema: { type: 'string' } },
+          {
+            name: 'limit',
+            in: 'query',
+            schema: { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE },
+          },
+        ],
+        responses: {
+          '200': {
+            description: 'One page; Link rel="next" names the next one when there is one',
+            headers: { Link: { schema: { type: 'string' } } },
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/EmailList' } } },
+          },
+          '400': problem(
+            'A parameter is unknown, repeated or malformed, or the cursor is not one this API gave this API key (/problems/invalid-query).',
+          ),
+          ...statusProblems,
+        },
+      },
+    },
+    '/v1/emails/{id}': {
+      get: {
+        summary: 'One email: its status and every try',
+        security,
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: {
+          '200': {
+            description: 'The email',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Email' } } },
+          },
+          '404': problem(
+            "No such email for this API key (/problems/not-found): an unknown id, a malformed one and another key's email get the same answer.",
+          ),
+          ...statusProblems,
         },
       },
     },
@@ -128,6 +302,7 @@ export const openApiDocument = {
         description:
           'Validation is all or nothing. If the broker fails part-way the 503 lists, item by item, which were queued (with their ids) and which were not.',
         security,
+        parameters: [idempotencyKey],
         requestBody: {
           required: true,
           content: { 'application/json': { schema: { $ref: '#/components/schemas/EmailBatch' } } },
@@ -135,6 +310,7 @@ export const openApiDocument = {
         responses: {
           '202': {
             description: 'All queued, ids in request order',
+            headers: replayed,
             content: {
               'application/json': {
                 schema: {
@@ -161,8 +337,11 @@ export const openApiDocument = {
     '/healthz': { get: { summary: 'Process is alive', responses: { '200': { description: 'Alive' } } } },
     '/readyz': {
       get: {
-        summary: 'Broker connected and not blocked',
-        responses: { '200': { description: 'Ready' }, '503': { description: 'Not ready' } },
+        summary: 'Broker connected and not blocked, and the ledger reachable (unless LEDGER=off)',
+        responses: {
+          '200': { description: 'Ready' },
+          '503': { description: 'Not ready; `reason` says why (e.g. ledger-unavailable)' },
+        },
       },
     },
   },

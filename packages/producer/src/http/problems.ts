@@ -25,6 +25,12 @@ export const ProblemType = {
   notReady: '/problems/not-ready',
   badRequest: '/problems/bad-request',
   internal: '/problems/internal',
+  invalidIdempotencyKey: '/problems/invalid-idempotency-key',
+  idempotencyKeyReused: '/problems/idempotency-key-reused',
+  idempotencyKeyInFlight: '/problems/idempotency-key-in-flight',
+  ledgerUnavailable: '/problems/ledger-unavailable',
+  ledgerOff: '/problems/ledger-off',
+  invalidQuery: '/problems/invalid-query',
 } as const;
 
 /** Seconds a caller should wait before retrying after a 503. */
@@ -71,6 +77,89 @@ export function sendShuttingDown(res: Response): void {
     title: 'Service not ready',
     status: 503,
     detail: `This instance is shutting down and takes no new requests; nothing was queued. Retry after ${RETRY_AFTER_SECONDS} seconds.`,
+  });
+}
+
+/** 503: the ledger cannot be reached, so nothing was recorded or published (or read). */
+export function sendLedgerUnavailable(res: Response, what: 'accept' | 'read'): void {
+  res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
+  sendProblem(res, {
+    type: ProblemType.ledgerUnavailable,
+    title:
+      what === 'accept'
+        ? 'Email not accepted: the ledger cannot be reached'
+        : 'Email status unavailable: the ledger cannot be reached',
+    status: 503,
+    detail:
+      what === 'accept'
+        ? `The ledger that records every email cannot be reached; nothing was queued. Retry after ${RETRY_AFTER_SECONDS} seconds.`
+        : `The ledger cannot be reached. Retry after ${RETRY_AFTER_SECONDS} seconds.`,
+    reason: 'ledger-unavailable',
+  });
+}
+
+/** 501: this producer runs with `LEDGER=off`, so it keeps no record to read or key by. */
+export function sendLedgerOff(res: Response, what: 'idempotency-key' | 'status'): void {
+  sendProblem(res, {
+    type: ProblemType.ledgerOff,
+    title: 'Not available: this producer runs without the ledger',
+    status: 501,
+    detail:
+      what === 'idempotency-key'
+        ? 'Idempotency-Key needs the ledger, and this producer runs with LEDGER=off; nothing was queued. Send the request without the header, or to a producer with the ledger.'
+        : 'Email status needs the ledger, and this producer runs with LEDGER=off.',
+  });
+}
+
+/** Seconds a caller should wait before retrying a request whose key is still held. */
+export function inFlightRetryAfterSeconds(staleInMs: number): number {
+  return Math.min(2, Math.max(1, Math.ceil(staleInMs / 1000)));
+}
+
+/** 409: the first request with this `Idempotency-Key` is still under way. */
+export function sendKeyInFlight(res: Response, staleInMs: number): void {
+  const seconds = inFlightRetryAfterSeconds(staleInMs);
+  res.setHeader('Retry-After', String(seconds));
+  sendProblem(res, {
+    type: ProblemType.idempotencyKeyInFlight,
+    title: 'A request with this Idempotency-Key is still under way',
+    status: 409,
+    detail: `Retry after ${seconds} second(s): you then get its answer, or this request is taken over if the first one died.`,
+  });
+}
+
+/** 422: the `Idempotency-Key` was used with another request body. */
+export function sendKeyReused(res: Response): void {
+  sendProblem(res, {
+    type: ProblemType.idempotencyKeyReused,
+    title: 'Idempotency-Key already used for another request',
+    status: 422,
+    detail:
+      'This API key sent another body (or to another route) with this Idempotency-Key; nothing was queued. Use a new key for a new request.',
+  });
+}
+
+/** 404 for an email id: unknown, malformed and another caller's all get exactly this. */
+export function sendEmailNotFound(res: Response): void {
+  sendProblem(res, {
+    type: ProblemType.notFound,
+    title: 'Not found',
+    status: 404,
+    detail: 'No email with this id for this API key.',
+  });
+}
+
+/** 400 for query parameters of a list; each entry names a parameter. */
+export function sendInvalidQuery(
+  res: Response,
+  errors: readonly { readonly parameter: string; readonly detail: string }[],
+): void {
+  sendProblem(res, {
+    type: ProblemType.invalidQuery,
+    title: 'Query parameters are invalid',
+    status: 400,
+    detail: `${errors.length} problem(s) found.`,
+    errors,
   });
 }
 

@@ -5,6 +5,8 @@ import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
 import { AmqpEmailPublisher } from '../../src/amqp/email-publisher';
 import { hashKey, type ApiKey } from '../../src/domain/api-keys';
 import { createApp } from '../../src/http/app';
+import { combineReadiness } from '../../src/http/routes/health';
+import type { LedgerAdapter } from '../../src/ledger/ledger-adapter';
 import { createLogger } from '@mailer/service';
 import { AMQP_URL, deleteTopology, uniquePrefix } from '@mailer/testkit';
 
@@ -53,6 +55,8 @@ export interface TestProducerOptions {
   readonly maxBodyBytes?: number;
   /** Whether the app is draining (shutting down); never, unless given. */
   readonly draining?: () => boolean;
+  /** The ledger to record in; absent, the producer runs as with `LEDGER=off`. */
+  readonly ledger?: LedgerAdapter;
 }
 
 /** Starts the real app with a real broker connection, on a unique prefix. */
@@ -81,10 +85,14 @@ export async function startTestProducer(label: string, options: TestProducerOpti
     }),
     newId: uuidv7,
     now: () => new Date(),
+    ...(options.ledger === undefined ? {} : { ledger: options.ledger }),
     apiKeys: testApiKeys,
     logger,
     maxBodyBytes: options.maxBodyBytes ?? 10 * 1024 * 1024,
-    readiness: () => broker.readiness(),
+    readiness: async () =>
+      combineReadiness(
+        options.ledger === undefined ? [broker.readiness()] : [broker.readiness(), await options.ledger.readiness()],
+      ),
     ...(options.draining === undefined ? {} : { draining: options.draining }),
   });
   return {

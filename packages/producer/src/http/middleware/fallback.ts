@@ -3,10 +3,10 @@ import type { Logger } from '@mailer/service';
 import { locals } from '../locals';
 import { ProblemType, sendBodyTooLarge, sendProblem } from '../problems';
 
-/** 405 with `Allow` for a known path, 404 otherwise; `allowed` maps each path to its methods. */
-export function notFound(allowed: Readonly<Record<string, string>>) {
+/** 405 with `Allow` for a known path, 404 otherwise; `allowed` gives a path's methods. */
+export function notFound(allowed: (path: string) => string | undefined) {
   return (req: Request, res: Response): void => {
-    const methods = allowed[req.path];
+    const methods = allowed(req.path);
     if (methods !== undefined) {
       res.setHeader('Allow', methods);
       sendProblem(res, {

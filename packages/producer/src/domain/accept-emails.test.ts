@@ -1,0 +1,202 @@
+import { PublishError } from '@mailer/contract';
+import { acceptBatch, acceptEmail, ledgerMetadata, type AcceptDeps, type Caller } from './accept-emails';
+import { hashKey } from './api-keys';
+import {
+  LedgerOutageError,
+  type AcceptedRecord,
+  type EmailLedger,
+  type KeyOutcome,
+  type KeyReservation,
+} from './email-ledger';
+import type { OutgoingEmail } from './publisher';
+
+const reservation: KeyReservation = { client: 'test', key: 'k1', token: 't1' };
+
+/** Records every call in order, so a test can check what came before what. */
+function fakes(reserve: KeyOutcome = { outcome: 'new', reservation, previousEmails: [] }) {
+  const calls: string[] = [];
+  const recorded: AcceptedRecord[] = [];
+  const published: OutgoingEmail[] = [];
+  let failRecord = false;
+  let failPublish: PublishError | undefined;
+  const ledger: EmailLedger = {
+    reserveKey: (request) => {
+      calls.push(`reserve ${request.route}`);
+      return Promise.resolve(reserve);
+    },
+    recordAccepted: (emails, held) => {
+      calls.push(`record ${emails.length}${held === undefined ? '' : ' under key'}`);
+      if (failRecord) return Promise.reject(new LedgerOutageError('down'));
+      recorded.push(...emails);
+      return Promise.resolve();
+    },
+    completeKey: (_held, status) => {
+      calls.push(`complete ${status}`);
+      return Promise.resolve(true);
+    },
+    releaseKey: () => {
+      calls.push('release');
+      return Promise.resolve(true);
+    },
+    getEmail: () => Promise.resolve(null),
+    listEmails: () => Promise.resolve({ emails: [] }),
+  };
+  let n = 0;
+  const deps: AcceptDeps = {
+    ledger,
+    newId: () => `new-${++n}`,
+    now: () => new Date('2026-01-31T08:00:00Z'),
+    publisher: {
+      publish: (email) => {
+        calls.push(`publish ${email.id}`);
+        if (failPublish !== undefined) return Promise.reject(failPublish);
+        published.push(email);
+        return Promise.resolve();
+      },
+    },
+  };
+  return {
+    deps,
+    calls,
+    recorded,
+    published,
+    failRecord: () => (failRecord = true),
+    failPublish: (error: PublishError) => (failPublish = error),
+  };
+}
+
+const client = { name: 'test', keyHash: hashKey('k'), senders: ['example.com'] };
+const plain: Caller = { client, requestId: 'r1' };
+const keyed: Caller = { ...plain, idempotencyKey: 'k1' };
+const body = {
+  from: { email: 'a@example.com' },
+  to: [{ email: 'jane@example.org' }],
+  cc: [{ email: 'cc@example.org' }],
+  subject: 's',
+  text: 't',
+  tags: { kind: 'receipt' },
+  metadata: { order: 42 },
+};
+
+describe('acceptEmail with the ledger', () => {
+  it('when there is no key, then the email is recorded before it is published', async () => {
+    const f = fakes();
+
+    expect(await acceptEmail(f.deps, plain, body)).toEqual({ kind: 'accepted', id: 'new-1' });
+    expect(f.calls).toEqual(['record 1', 'publish new-1']);
+    expect(f.recorded).toEqual([
+      {
+        id: 'new-1',
+        client: 'test',
+        acceptedAt: new Date('2026-01-31T08:00:00Z'),
+        recipients: ['jane@example.org', 'cc@example.org'],
+        tags: { kind: 'receipt' },
+        metadata: { order: 42 },
+      },
+    ]);
+  });
+
+  it('when there is a key, then reserve, record under it, publish, and store the 202', async () => {
+    const f = fakes();
+
+    expect(await acceptEmail(f.deps, keyed, body)).toEqual({ kind: 'accepted', id: 'new-1' });
+    expect(f.calls).toEqual(['reserve /v1/emails', 'record 1 under key', 'publish new-1', 'complete 202']);
+  });
+
+  it('when the ledger cannot record, then nothing is published and the key is released', async () => {
+    const f = fakes();
+    f.failRecord();
+
+    expect(await acceptEmail(f.deps, keyed, body)).toMatchObject({ kind: 'ledger-unavailable' });
+    expect(f.calls).toEqual(['reserve /v1/emails', 'record 1 under key', 'release']);
+  });
+
+  it('when the broker does not confirm, then the key is released for a retry', async () => {
+    const f = fakes();
+    f.failPublish(new PublishError('nacked', 'the broker refused the message'));
+
+    expect(await acceptEmail(f.deps, keyed, body)).toMatchObject({ kind: 'unavailable' });
+    expect(f.calls).toEqual(['reserve /v1/emails', 'record 1 under key', 'publish new-1', 'release']);
+  });
+
+  it('when a stale holder is taken over, then its id is used again and published again while still queued', async () => {
+    const f = fakes({ outcome: 'new', reservation, previousEmails: [{ id: 'old-1', state: 'queued' }] });
+
+    expect(await acceptEmail(f.deps, keyed, body)).toEqual({ kind: 'accepted', id: 'old-1' });
+    expect(f.calls).toEqual(['reserve /v1/emails', 'record 1 under key', 'publish old-1', 'complete 202']);
+  });
+
+  it('when the taken-over email is past queued, then it is not published again', async () => {
+    const f = fakes({ outcome: 'new', reservation, previousEmails: [{ id: 'old-1', state: 'sent' }] });
+
+    expect(await acceptEmail(f.deps, keyed, body)).toEqual({ kind: 'accepted', id: 'old-1' });
+    expect(f.calls).toEqual(['reserve /v1/emails', 'record 1 under key', 'complete 202']);
+  });
+
+  it.each([
+    [
+      { outcome: 'replay', status: 202, body: { id: 'x', status: 'queued' } },
+      { kind: 'replay', status: 202, body: { id: 'x', status: 'queued' } },
+    ],
+    [{ outcome: 'mismatch' }, { kind: 'key-reused' }],
+    [
+      { outcome: 'in-flight', staleInMs: 1500 },
+      { kind: 'key-in-flight', staleInMs: 1500 },
+    ],
+  ] as const)('when the key is %p, then nothing is recorded or published', async (reserve, expected) => {
+    const f = fakes(reserve);
+
+    expect(await acceptEmail(f.deps, keyed, body)).toEqual(expected);
+    expect(f.calls).toEqual(['reserve /v1/emails']);
+  });
+});
+
+describe('acceptBatch with the ledger', () => {
+  const batch = { emails: [body, { ...body, subject: 'two' }, { ...body, subject: 'three' }] };
+
+  it('when a holder is taken over, then the ids come back in order and only the queued ones are published', async () => {
+    const f = fakes({
+      outcome: 'new',
+      reservation,
+      previousEmails: [
+        { id: 'old-1', state: 'sending' },
+        { id: 'old-2', state: 'queued' },
+        { id: 'old-3', state: null },
+      ],
+    });
+
+    const outcome = await acceptBatch(f.deps, keyed, batch);
+
+    expect(outcome).toMatchObject({
+      kind: 'published',
+      items: [
+        { index: 0, status: 'queued', id: 'old-1' },
+        { index: 1, status: 'queued', id: 'old-2' },
+        { index: 2, status: 'queued', id: 'old-3' },
+      ],
+    });
+    expect(f.published.map((e) => e.id)).toEqual(['old-2', 'old-3']);
+    expect(f.calls[0]).toBe('reserve /v1/emails/batch');
+    expect(f.calls.at(-1)).toBe('complete 202');
+  });
+
+  it('when there is no ledger (LEDGER=off), then the batch is published with new ids and nothing else', async () => {
+    const f = fakes();
+    const { ledger: _ledger, ...brokerOnly } = f.deps;
+
+    expect(await acceptBatch(brokerOnly, plain, batch)).toMatchObject({ kind: 'published' });
+    expect(f.calls).toEqual(['publish new-1', 'publish new-2', 'publish new-3']);
+  });
+});
+
+describe('ledgerMetadata', () => {
+  it('when a metadata name or string value holds U+0000, then the ledger copy has U+FFFD there and the rest as is', () => {
+    expect(ledgerMetadata({ 'a\u0000b': 'x\u0000', n: 1, b: false, z: null, s: 'plain' })).toEqual({
+      'a\uFFFDb': 'x\uFFFD',
+      n: 1,
+      b: false,
+      z: null,
+      s: 'plain',
+    });
+  });
+});

@@ -1,0 +1,143 @@
+/** Where an email is in its life, as the ledger records it. */
+export type EmailState = 'queued' | 'sending' | 'retrying' | 'parked' | 'suppressed' | 'sent' | 'bounced';
+
+/** Every state, in the order an email usually passes them. */
+export const EMAIL_STATES: readonly EmailState[] = [
+  'queued',
+  'sending',
+  'retrying',
+  'parked',
+  'suppressed',
+  'sent',
+  'bounced',
+];
+
+/** One accepted email as the ledger keeps it: no body, recipients masked by the ledger. */
+export interface AcceptedRecord {
+  readonly id: string;
+  /** The API key's name. */
+  readonly client: string;
+  readonly acceptedAt: Date;
+  /** Every recipient (to, cc, bcc), in full: the ledger masks them before storing. */
+  readonly recipients: readonly string[];
+  readonly tags?: Readonly<Record<string, string>>;
+  readonly metadata?: Readonly<Record<string, string | number | boolean | null>>;
+}
+
+/** A held `Idempotency-Key`; completing or releasing it needs this. */
+export interface KeyReservation {
+  readonly client: string;
+  readonly key: string;
+  readonly token: string;
+}
+
+/** One request that carries an `Idempotency-Key`. */
+export interface KeyedRequest {
+  readonly client: string;
+  readonly key: string;
+  /** The path the request was sent to: the same key on another route is another request. */
+  readonly route: string;
+  /** The request body as parsed: the same key with another body is refused. */
+  readonly body: unknown;
+}
+
+/** What reserving a key found. */
+export type KeyOutcome =
+  /**
+   * The key is this request's. `previousEmails` is not empty when a holder that died after
+   * recording was taken over: reuse those ids in order, and publish again those still `queued`
+   * (or no longer known).
+   */
+  | {
+      readonly outcome: 'new';
+      readonly reservation: KeyReservation;
+      readonly previousEmails: readonly { readonly id: string; readonly state: EmailState | null }[];
+    }
+  /** Answered before: give the stored answer again. */
+  | { readonly outcome: 'replay'; readonly status: number; readonly body: unknown }
+  /** Used before with another body. */
+  | { readonly outcome: 'mismatch' }
+  /** The first request with the key is still under way; it may be taken over in `staleInMs`. */
+  | { readonly outcome: 'in-flight'; readonly staleInMs: number };
+
+/** One try of an email. */
+export interface AttemptView {
+  readonly attempt: number;
+  readonly provider: string | null;
+  readonly startedAt: Date;
+  readonly finishedAt: Date | null;
+  /** `null` while the try is under way. */
+  readonly outcome: string | null;
+  readonly error: string | null;
+  /** The provider may have sent it although the try did not end in `sent`. */
+  readonly ambiguous: boolean;
+  readonly providerMessageId: string | null;
+}
+
+/** An email's record without its tries. */
+export interface EmailSummaryView {
+  readonly id: string;
+  readonly state: EmailState;
+  readonly attempt: number;
+  readonly acceptedAt: Date;
+  readonly updatedAt: Date;
+  readonly provider: string | null;
+  readonly providerMessageId: string | null;
+  readonly recipientCount: number;
+  /** Masked: `j***@example.com`. */
+  readonly recipients: readonly string[];
+  readonly tags: Readonly<Record<string, string>> | null;
+  readonly metadata: Readonly<Record<string, string | number | boolean | null>> | null;
+  readonly inDoubt: boolean;
+}
+
+/** An email's record with every try, oldest first. */
+export interface EmailView extends EmailSummaryView {
+  readonly attempts: readonly AttemptView[];
+}
+
+/** Filters and paging of a list. */
+export interface EmailFilter {
+  readonly status?: EmailState;
+  readonly since?: Date;
+  readonly inDoubt?: boolean;
+  readonly cursor?: string;
+  readonly limit?: number;
+}
+
+/** One page of a list, newest first; `nextCursor` is absent on the last page. */
+export interface EmailListPage {
+  readonly emails: readonly EmailSummaryView[];
+  readonly nextCursor?: string;
+}
+
+/** The ledger cannot be reached: answer 503 rather than accept an email that is not recorded. */
+export class LedgerOutageError extends Error {
+  override readonly name = 'LedgerOutageError';
+  /** The `reason` of the 503 and of `/readyz`. */
+  readonly reason = 'ledger-unavailable';
+}
+
+/** A list cursor this API did not hand out, or handed out to another caller. */
+export class BadCursorError extends Error {
+  override readonly name = 'BadCursorError';
+}
+
+/**
+ * The record of every accepted email and the idempotency keys, as the use cases see it. Every
+ * method rejects with {@link LedgerOutageError} when the ledger cannot be reached.
+ */
+export interface EmailLedger {
+  /** Reserves a key before anything is recorded or published. */
+  reserveKey(request: KeyedRequest): Promise<KeyOutcome>;
+  /** Records emails as `queued` before they are published; with a reservation, under its key. */
+  recordAccepted(emails: readonly AcceptedRecord[], reservation?: KeyReservation): Promise<void>;
+  /** Stores the answer for replays; false when the key was taken over meanwhile. */
+  completeKey(reservation: KeyReservation, status: number, body: unknown): Promise<boolean>;
+  /** Gives a key up after a failed publish, so a retry of the same request may take it at once. */
+  releaseKey(reservation: KeyReservation): Promise<boolean>;
+  /** One of `client`'s emails; null for an unknown id or another client's email. */
+  getEmail(client: string, id: string): Promise<EmailView | null>;
+  /** A page of `client`'s emails; rejects with {@link BadCursorError} for a cursor it did not give. */
+  listEmails(client: string, filter: EmailFilter): Promise<EmailListPage>;
+}

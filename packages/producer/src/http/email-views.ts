@@ -1,0 +1,126 @@
+import {
+  EMAIL_STATES,
+  type EmailFilter,
+  type EmailState,
+  type EmailSummaryView,
+  type EmailView,
+} from '../domain/email-ledger';
+
+/** The most emails one page of `GET /v1/emails` holds, and how many when `limit` is not given. */
+export const MAX_PAGE_SIZE = 100;
+export const DEFAULT_PAGE_SIZE = 50;
+
+/** An email's record as `GET /v1/emails` lists it (snake_case, as the rest of the API). */
+export function summaryJson(email: EmailSummaryView): Record<string, unknown> {
+  return {
+    id: email.id,
+    status: email.state,
+    attempt: email.attempt,
+    accepted_at: email.acceptedAt.toISOString(),
+    updated_at: email.updatedAt.toISOString(),
+    provider: email.provider,
+    provider_message_id: email.providerMessageId,
+    recipient_count: email.recipientCount,
+    recipients: email.recipients,
+    tags: email.tags ?? {},
+    metadata: email.metadata ?? {},
+    in_doubt: email.inDoubt,
+  };
+}
+
+/** An email's record with every try, as `GET /v1/emails/{id}` answers it. Never a body. */
+export function emailJson(email: EmailView): Record<string, unknown> {
+  return {
+    ...summaryJson(email),
+    attempts: email.attempts.map((a) => ({
+      attempt: a.attempt,
+      provider: a.provider,
+      started_at: a.startedAt.toISOString(),
+      finished_at: a.finishedAt === null ? null : a.finishedAt.toISOString(),
+      outcome: a.outcome,
+      error: a.error,
+      ambiguous: a.ambiguous,
+      provider_message_id: a.providerMessageId,
+    })),
+  };
+}
+
+/** A problem with one query parameter. */
+export interface QueryProblem {
+  readonly parameter: string;
+  readonly detail: string;
+}
+
+/** The query of `GET /v1/emails`, read; or every problem with it. */
+export type ListQueryCheck =
+  | { readonly ok: true; readonly filter: EmailFilter }
+  | { readonly ok: false; readonly errors: readonly QueryProblem[] };
+
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})$/;
+const parameters = ['status', 'since', 'in_doubt', 'cursor', 'limit'] as const;
+
+/** Reads an RFC 3339 date-time with an offset; a `+` sent unencoded arrives as a space and is read as `+`. */
+export function parseRfc3339(raw: string): Date | undefined {
+  const value = raw.replace(/ (\d{2}:\d{2})$/, '+$1');
+  if (!RFC3339.test(value)) return undefined;
+  const date = new Date(value);
+  return Number.isNaN(date.getTime()) ? undefined : date;
+}
+
+/**
+ * Reads `status`, `since`, `in_doubt`, `cursor` and `limit`. Any other parameter, or one given
+ * twice, is a problem too: a misspelt filter must not silently list everything.
+ */
+export function parseListQuery(query: Readonly<Record<string, unknown>>): ListQueryCheck {
+  const errors: QueryProblem[] = [];
+  const filter: { -readonly [K in keyof EmailFilter]: EmailFilter[K] } = {};
+  for (const [parameter, value] of Object.entries(query)) {
+    if (!(parameters as readonly string[]).includes(parameter)) {
+      errors.push({ parameter, detail: `is not a parameter of this list (use ${parameters.join(', ')})` });
+      continue;
+    }
+    if (typeof value !== 'string') {
+      errors.push({ parameter, detail: 'must be given once' });
+      continue;
+    }
+    switch (parameter) {
+      case 'status':
+        if ((EMAIL_STATES as readonly string[]).includes(value)) filter.status = value as EmailState;
+        else errors.push({ parameter, detail: `must be one of ${EMAIL_STATES.join(', ')}` });
+        break;
+      case 'since': {
+        const since = parseRfc3339(value);
+        if (since === undefined)
+          errors.push({ parameter, detail: 'must be an RFC 3339 date-time such as 2026-01-31T08:00:00Z' });
+        else filter.since = since;
+        break;
+      }
+      case 'in_doubt':
+        if (value === 'true' || value === 'false') filter.inDoubt = value === 'true';
+        else errors.push({ parameter, detail: 'must be true or false' });
+        break;
+      case 'cursor':
+        if (value.length > 0 && value.length <= 200) filter.cursor = value;
+        else errors.push({ parameter, detail: 'must be the next_cursor of a previous page' });
+        break;
+      case 'limit': {
+        const limit = Number(value);
+        if (/^\d{1,3}$/.test(value) && limit >= 1 && limit <= MAX_PAGE_SIZE) filter.limit = limit;
+        else errors.push({ parameter, detail: `must be a whole number from 1 to ${MAX_PAGE_SIZE}` });
+        break;
+      }
+    }
+  }
+  return errors.length > 0 ? { ok: false, errors } : { ok: true, filter };
+}
+
+/** The path of the next page: the same filters, the next cursor. */
+export function nextPagePath(query: Readonly<Record<string, unknown>>, nextCursor: string): string {
+  const params = new URLSearchParams();
+  for (const parameter of parameters) {
+    const value = query[parameter];
+    if (parameter !== 'cursor' && typeof value === 'string') params.set(parameter, value);
+  }
+  params.set('cursor', nextCursor);
+  return `/v1/emails?${params.toString()}`;
+}

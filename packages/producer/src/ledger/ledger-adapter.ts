@@ -1,0 +1,99 @@
+import type { Readiness } from '@mailer/contract';
+import { InvalidCursorError, LedgerUnavailableError, hashRequest, type Ledger } from '@mailer/ledger';
+import {
+  BadCursorError,
+  LedgerOutageError,
+  type AcceptedRecord,
+  type EmailFilter,
+  type EmailLedger,
+  type EmailListPage,
+  type EmailView,
+  type KeyOutcome,
+  type KeyReservation,
+  type KeyedRequest,
+} from '../domain/email-ledger';
+
+/** How long keys live and when a holder counts as dead; from configuration. */
+export interface KeyTimes {
+  readonly ttlMs: number;
+  readonly staleAfterMs: number;
+}
+
+/**
+ * The hash a key is bound to: the route and the parsed body, so the same JSON in another key
+ * order or spacing is the same request, and the same body on the other route is not.
+ */
+export function requestHashOf(request: Pick<KeyedRequest, 'route' | 'body'>): string {
+  return hashRequest(request.route, request.body);
+}
+
+/** The ledger's errors in the domain's terms; anything else is a fault and passes unchanged. */
+function translate(error: unknown): unknown {
+  if (error instanceof LedgerUnavailableError) return new LedgerOutageError(error.message, { cause: error });
+  if (error instanceof InvalidCursorError) return new BadCursorError(error.message, { cause: error });
+  return error;
+}
+
+async function translated<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw translate(error);
+  }
+}
+
+/** The domain's {@link EmailLedger} on `@mailer/ledger` (PostgreSQL). */
+export class LedgerAdapter implements EmailLedger {
+  constructor(
+    private readonly ledger: Ledger,
+    private readonly times: KeyTimes,
+  ) {}
+
+  reserveKey(request: KeyedRequest): Promise<KeyOutcome> {
+    return translated(() =>
+      this.ledger.reserveIdempotencyKey({
+        client: request.client,
+        key: request.key,
+        requestHash: requestHashOf(request),
+        ttlMs: this.times.ttlMs,
+        staleAfterMs: this.times.staleAfterMs,
+      }),
+    );
+  }
+
+  recordAccepted(emails: readonly AcceptedRecord[], reservation?: KeyReservation): Promise<void> {
+    return translated(() => this.ledger.recordAccepted(emails, reservation));
+  }
+
+  completeKey(reservation: KeyReservation, status: number, body: unknown): Promise<boolean> {
+    return translated(() => this.ledger.completeIdempotencyKey({ reservation, status, body }));
+  }
+
+  releaseKey(reservation: KeyReservation): Promise<boolean> {
+    return translated(() => this.ledger.releaseIdempotencyKey(reservation));
+  }
+
+  getEmail(client: string, id: string): Promise<EmailView | null> {
+    return translated(() => this.ledger.getEmail(client, id));
+  }
+
+  listEmails(client: string, filter: EmailFilter): Promise<EmailListPage> {
+    return translated(() => this.ledger.listEmails(client, filter));
+  }
+
+  /**
+   * `/readyz`'s view of the ledger, within `boundMs`: a server that stopped answering must not
+   * hold the probe until the pool's own timeouts.
+   */
+  async readiness(boundMs = 2000): Promise<Readiness> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<Readiness>((resolve) => {
+      timer = setTimeout(() => resolve({ ready: false, reason: 'ledger-unavailable' }), boundMs);
+    });
+    try {
+      return await Promise.race([this.ledger.readiness(), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
