@@ -28,7 +28,16 @@ export default tseslint.config(
         {
           patterns: [
             {
-              group: ['../http/*', '../amqp/*', 'express', 'amqplib', '@mailer/amqp', 'pg'],
+              group: [
+                '../http/*',
+                '../amqp/*',
+                '../ledger/*',
+                'express',
+                'amqplib',
+                '@mailer/amqp',
+                '@mailer/ledger',
+                'pg',
+              ],
               message: 'domain must not depend on transport',
             },
           ],

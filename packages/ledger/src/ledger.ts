@@ -284,8 +284,8 @@ export class Ledger {
       accepted_at: e.acceptedAt.toISOString(),
       recipient_count: e.recipients.length,
       recipients: e.recipients.map(maskAddress),
-      tags: e.tags ?? null,
-      metadata: e.metadata ?? null,
+      tags: e.tags === undefined ? null : jsonbSafe(e.tags),
+      metadata: e.metadata === undefined ? null : jsonbSafe(e.metadata),
     }));
     await this.acceptBatch.add({ rows, ...(reservation === undefined ? {} : { reservation }) });
   }
@@ -573,3 +573,16 @@ interface ClaimJson {
 const reserveJson = (json: unknown): ReserveJson => json as ReserveJson;
 const claimJson = (json: unknown): ClaimJson => json as ClaimJson;
 const finishJson = (json: unknown): { outcome: RecordOutcome } => json as { outcome: RecordOutcome };
+
+/**
+ * `values` as jsonb can hold them. PostgreSQL's jsonb cannot hold U+0000, which the request schema
+ * allows in metadata names and string values: the ledger's copy shows U+FFFD there instead (the
+ * queued message keeps the original). Unchanged, one such email would fail the batched statement
+ * of every email recorded with it.
+ */
+export function jsonbSafe<T extends Readonly<Record<string, string | number | boolean | null>>>(values: T): T {
+  const clean = (text: string) => text.replaceAll('\u0000', '\uFFFD');
+  return Object.fromEntries(
+    Object.entries(values).map(([name, value]) => [clean(name), typeof value === 'string' ? clean(value) : value]),
+  ) as T;
+}

@@ -1,5 +1,5 @@
 import { PublishError } from '@mailer/contract';
-import { acceptBatch, acceptEmail, ledgerMetadata, type AcceptDeps, type Caller } from './accept-emails';
+import { acceptBatch, acceptEmail, type AcceptDeps, type Caller } from './accept-emails';
 import { hashKey } from './api-keys';
 import {
   LedgerOutageError,
@@ -186,17 +186,5 @@ describe('acceptBatch with the ledger', () => {
 
     expect(await acceptBatch(brokerOnly, plain, batch)).toMatchObject({ kind: 'published' });
     expect(f.calls).toEqual(['publish new-1', 'publish new-2', 'publish new-3']);
-  });
-});
-
-describe('ledgerMetadata', () => {
-  it('when a metadata name or string value holds U+0000, then the ledger copy has U+FFFD there and the rest as is', () => {
-    expect(ledgerMetadata({ 'a\u0000b': 'x\u0000', n: 1, b: false, z: null, s: 'plain' })).toEqual({
-      'a\uFFFDb': 'x\uFFFD',
-      n: 1,
-      b: false,
-      z: null,
-      s: 'plain',
-    });
   });
 });

@@ -123,21 +123,6 @@ function recipientsOf(request: EmailRequest): string[] {
   return [...(request.to ?? []), ...(request.cc ?? []), ...(request.bcc ?? [])].map((a) => a.email);
 }
 
-type Metadata = NonNullable<AcceptedRecord['metadata']>;
-
-/**
- * The metadata as the ledger can keep it. PostgreSQL's jsonb cannot hold U+0000, which the
- * request schema allows in metadata names and string values: the ledger's copy shows U+FFFD
- * there instead (the queued message keeps the original). Unchanged, one such request would fail
- * the batched statement of every request recorded with it.
- */
-export function ledgerMetadata(metadata: Metadata): Metadata {
-  const clean = (text: string) => text.replaceAll('\u0000', '\uFFFD');
-  return Object.fromEntries(
-    Object.entries(metadata).map(([name, value]) => [clean(name), typeof value === 'string' ? clean(value) : value]),
-  );
-}
-
 function recordOf(caller: Caller, email: Admitted): AcceptedRecord {
   return {
     id: email.id,
@@ -145,7 +130,7 @@ function recordOf(caller: Caller, email: Admitted): AcceptedRecord {
     acceptedAt: email.acceptedAt,
     recipients: recipientsOf(email.request),
     ...(email.request.tags === undefined ? {} : { tags: email.request.tags }),
-    ...(email.request.metadata === undefined ? {} : { metadata: ledgerMetadata(email.request.metadata) }),
+    ...(email.request.metadata === undefined ? {} : { metadata: email.request.metadata }),
   };
 }
 
