@@ -47,10 +47,10 @@ export function testLedger(): Promise<TestLedger> {
 
 afterAll(async () => {
   if (fileLedger === undefined) return;
-  const { pool, drop } = await fileLedger;
+  const scratch = await fileLedger;
   fileLedger = undefined;
-  await pool.end();
-  await drop();
+  await scratch.pool.end();
+  await scratch.drop();
 });
 
 /** Settings a test may change; delays are short so retries happen within a test. */
