@@ -89,6 +89,8 @@ export interface TestConsumer {
    * when there is a ledger, unless `record` is false); returns its id.
    */
   publish(request: EmailRequest, options?: { readonly record?: boolean }): Promise<string>;
+  /** Publishes this envelope to the work queue as it is (nothing recorded). */
+  publishEnvelope(envelope: EmailEnvelope): Promise<void>;
   /** Publishes raw bytes to the work queue (for undecodable messages). */
   publishRaw(body: Buffer, messageId: string): Promise<void>;
   close(): Promise<void>;
@@ -102,6 +104,17 @@ export const testLogger = createLogger({
 
 /** The client (API key name) of the emails tests publish. */
 export const TEST_CLIENT = 'test';
+
+/** A new envelope for `request`, as the producer makes one: a UUIDv7 id, accepted now, client {@link TEST_CLIENT}. */
+export function envelopeOf(request: EmailRequest): EmailEnvelope {
+  return {
+    version: ENVELOPE_VERSION,
+    id: uuidv7(),
+    accepted_at: new Date().toISOString(),
+    client: TEST_CLIENT,
+    request,
+  };
+}
 
 /** What the producer records for an envelope before publishing it. */
 export function acceptedOf(envelope: EmailEnvelope) {
@@ -184,18 +197,12 @@ export async function startTestConsumer(label: string, options: TestConsumerOpti
     ledger,
     publishRaw,
     publish: async (request, publishOptions = {}) => {
-      const id = uuidv7();
-      const envelope: EmailEnvelope = {
-        version: ENVELOPE_VERSION,
-        id,
-        accepted_at: new Date().toISOString(),
-        client: TEST_CLIENT,
-        request,
-      };
+      const envelope = envelopeOf(request);
       if (ledger !== undefined && publishOptions.record !== false) await ledger.recordAccepted([acceptedOf(envelope)]);
-      await publishRaw(encodeEnvelope(envelope), id);
-      return id;
+      await publishRaw(encodeEnvelope(envelope), envelope.id);
+      return envelope.id;
     },
+    publishEnvelope: (envelope) => publishRaw(encodeEnvelope(envelope), envelope.id),
     close: async () => {
       await worker.stop(5000);
       await broker.close();
