@@ -154,6 +154,11 @@ export class DeliveryWorker extends EventEmitter<{
     return this.held.length;
   }
 
+  /** Messages kept unacked and unsent because the ledger could not be reached. */
+  get waitingForLedger(): number {
+    return this.ledgerHeld.length;
+  }
+
   /** Bytes of message bodies taken and not yet settled. */
   get heldBytes(): number {
     return this.holdings.heldBytes;
