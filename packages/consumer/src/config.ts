@@ -12,6 +12,8 @@ import {
   type Key,
   type Parsed,
 } from '@mailer/config';
+import { ledgerKeys } from '@mailer/ledger';
+import type { InDoubtPolicy } from './delivery/send-guard';
 
 export { ConfigError };
 
@@ -176,6 +178,14 @@ export const configKeys = {
   },
   smtpTimeoutMs: smtp.timeoutMs,
   smtpRatePerSecond: smtp.ratePerSecond,
+  inDoubt: {
+    name: 'IN_DOUBT',
+    description:
+      'A redelivered email whose last try was claimed and never finished (it may have been sent): resend it (it may arrive twice) or park it for an operator.',
+    default: 'resend',
+    parse: (raw: string): Parsed<InDoubtPolicy> =>
+      raw === 'resend' || raw === 'park' ? ok(raw) : fail('must be resend or park'),
+  },
   shutdownTimeoutMs: {
     name: 'SHUTDOWN_TIMEOUT',
     description:
@@ -183,6 +193,10 @@ export const configKeys = {
     default: '20s',
     parse: duration('0s', '10m'),
   },
+  ledger: ledgerKeys.ledger,
+  migrateOnStart: ledgerKeys.migrateOnStart,
+  databaseUrl: ledgerKeys.databaseUrl,
+  databasePoolSize: ledgerKeys.databasePoolSize,
   amqpUrl: sharedKeys.amqpUrl,
   amqpPrefix: sharedKeys.amqpPrefix,
   retryDelays: sharedKeys.retryDelays,

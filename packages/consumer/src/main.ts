@@ -1,18 +1,44 @@
 import { hostname } from 'node:os';
 import { buildTopology } from '@mailer/contract';
 import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
-import { Lifecycle, explainUnreachableBroker, runMain, startService } from '@mailer/service';
+import { Ledger, createPool, ensureDatabase, migrate } from '@mailer/ledger';
+import { Lifecycle, explainUnreachableBroker, runMain, startService, type Logger } from '@mailer/service';
 import { DeliveryWorker } from './amqp/delivery-worker';
-import { configKeys, loadConfig } from './config';
+import { configKeys, loadConfig, type ConsumerConfig } from './config';
 import { CircuitBreaker } from './delivery/circuit-breaker';
 import type { ProviderSlot } from './delivery/failover';
 import { handleEmail } from './delivery/handle-email';
 import { RateLimiter } from './delivery/rate-limiter';
 import { createProviders } from './providers/registry';
 
+/**
+ * The ledger's pool and the ledger, with `LEDGER=on`; with `MIGRATE_ON_START` the database is
+ * created if absent and migrated first (on a pool of its own, with no statement bound).
+ */
+async function openLedger(config: ConsumerConfig, logger: Logger) {
+  if (config.migrateOnStart) {
+    if (await ensureDatabase(config.databaseUrl)) logger.info('created the ledger database');
+    const migrator = createPool({ url: config.databaseUrl, max: 1, statementTimeoutMs: 0 });
+    try {
+      const { applied, version } = await migrate(migrator);
+      logger.info('ledger schema current', { applied, version });
+    } finally {
+      await migrator.end();
+    }
+  }
+  const pool = createPool({
+    url: config.databaseUrl,
+    max: config.databasePoolSize,
+    // An idle connection the server dropped: the next call reconnects, or fails as ledger-unavailable.
+    onError: (error) => logger.warn('ledger connection lost', { error: error.message }),
+  });
+  return { pool, ledger: new Ledger({ db: pool }) };
+}
+
 /** Reads the environment, connects, consumes; stops cleanly on SIGTERM or SIGINT. */
-function main(): void {
+async function main(): Promise<void> {
   const { config, logger } = startService({ name: 'consumer', env: process.env, keys: configKeys, load: loadConfig });
+  const ledger = config.ledger === 'on' ? await openLedger(config, logger) : undefined;
   const topology = buildTopology({
     prefix: config.amqpPrefix,
     retryDelaysMs: config.retryDelays,
@@ -42,12 +68,14 @@ function main(): void {
     prefetch: config.prefetch,
     maxHeldBytes: config.maxHeldBytes,
     logger,
+    ...(ledger === undefined ? {} : { ledger: ledger.ledger }),
     handle: (message, abandon) =>
       handleEmail(
         {
           chain,
           now: () => new Date(),
           policy: { maxAttempts: config.maxAttempts, maxAgeMs: config.maxAgeMs, tiers: topology.retryTiers },
+          ...(ledger === undefined ? {} : { ledger: { port: ledger.ledger, inDoubt: config.inDoubt } }),
         },
         message,
         abandon,
@@ -62,6 +90,7 @@ function main(): void {
   })
     .onStop(({ remainingMs }) => worker.stop(remainingMs()))
     .onStop(() => broker.close())
+    .onStop(() => ledger?.pool.end())
     .onStop(async () => {
       await Promise.allSettled(providers.map(({ provider }) => provider.close?.() ?? Promise.resolve()));
     })
@@ -70,7 +99,12 @@ function main(): void {
   explainUnreachableBroker(broker, logger, { url: config.amqpUrl, consequence: 'no email is sent until it is' });
   worker.start();
   broker.start().catch(() => undefined);
-  logger.info('consumer started', { providers: chain.map((slot) => slot.provider.name), prefetch: config.prefetch });
+  logger.info('consumer started', {
+    providers: chain.map((slot) => slot.provider.name),
+    prefetch: config.prefetch,
+    ledger: config.ledger,
+    ...(ledger === undefined ? {} : { in_doubt: config.inDoubt }),
+  });
 }
 
 runMain('consumer', main);

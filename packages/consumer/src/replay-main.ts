@@ -3,6 +3,7 @@ import type { ConfirmChannel } from 'amqplib';
 import { buildTopology } from '@mailer/contract';
 import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
 import { loadKeys, sharedKeys } from '@mailer/config';
+import { Ledger, createPool, ledgerKeys } from '@mailer/ledger';
 import { explainUnreachableBroker, readCommandLine, runMain, startService } from '@mailer/service';
 import { replayParked } from './amqp/replay';
 
@@ -11,7 +12,8 @@ const usage = `usage: pnpm replay [-- --limit N]
 
 Moves parked emails (the dead-letter queue) back to the work queue, oldest first, each with a
 fresh delivery history. Reads AMQP_URL, AMQP_PREFIX, RETRY_DELAYS, DELIVERY_LIMIT and LOG_LEVEL
-from the environment, as the services do.
+from the environment, as the services do, and LEDGER, DATABASE_URL and DATABASE_POOL_SIZE: with
+the ledger on, each copy's attempts count on past the attempt the ledger recorded.
 
   --limit N    move at most N emails (default: every email parked when it starts)
   -h, --help   print this and exit; nothing is moved`;
@@ -32,14 +34,23 @@ function readLimit(args: readonly string[]): number {
  * The operator's replay command: sends parked emails back to the work queue with a fresh
  * delivery history. Reads the same AMQP settings as the services.
  */
+const keys = {
+  ...sharedKeys,
+  ledger: ledgerKeys.ledger,
+  databaseUrl: ledgerKeys.databaseUrl,
+  databasePoolSize: ledgerKeys.databasePoolSize,
+};
+
 async function main(): Promise<void> {
   const limit = readLimit(process.argv.slice(2));
   const { config, logger } = startService({
     name: 'replay',
     env: process.env,
-    keys: sharedKeys,
-    load: (env) => loadKeys(sharedKeys, env),
+    keys,
+    load: (env) => loadKeys(keys, env),
   });
+  const pool = config.ledger === 'on' ? createPool({ url: config.databaseUrl, max: 1 }) : undefined;
+  const ledger = pool === undefined ? undefined : new Ledger({ db: pool });
   const topology = buildTopology({
     prefix: config.amqpPrefix,
     retryDelaysMs: config.retryDelays,
@@ -59,10 +70,17 @@ async function main(): Promise<void> {
   try {
     // Only what is parked now: emails parked again while this runs wait for the next replay.
     const { messageCount } = await channel.checkQueue(topology.deadQueue.name);
-    const { replayed, skipped } = await replayParked(channel, publisher, topology, Math.min(limit, messageCount));
+    const { replayed, skipped } = await replayParked(
+      channel,
+      publisher,
+      topology,
+      Math.min(limit, messageCount),
+      ledger === undefined ? {} : { ledgerAttempt: async (client, id) => (await ledger.getEmail(client, id))?.attempt },
+    );
     logger.info('replayed parked emails', { count: replayed.length, skipped, email_ids: replayed });
   } finally {
     await broker.close();
+    await pool?.end();
     await logger.flush();
   }
 }

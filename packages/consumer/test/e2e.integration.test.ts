@@ -6,6 +6,7 @@ import path from 'node:path';
 import { DEFAULT_DELIVERY_LIMIT, DEFAULT_RETRY_DELAYS_MS, buildTopology } from '@mailer/contract';
 import { AMQP_URL, deleteTopology, freePort, runService as run, uniquePrefix, type Service } from '@mailer/testkit';
 import { parseMime } from './support/conformance';
+import { testLedger } from './support/consumer';
 
 const mains = {
   producer: path.resolve(__dirname, '../../producer/dist/main.js'),
@@ -44,7 +45,11 @@ describe('producer and consumer, as processes', () => {
       { name: 'e2e', key_sha256: createHash('sha256').update(KEY).digest('hex'), senders: ['example.com'] },
     ]);
     const producer = run(mains.producer, { ...common, PORT: String(port), API_KEYS: apiKeys });
-    const consumer = run(mains.consumer, { ...common, CAPTURE_DIR: captureDir });
+    const consumer = run(mains.consumer, {
+      ...common,
+      CAPTURE_DIR: captureDir,
+      DATABASE_URL: (await testLedger()).url,
+    });
     services.push(producer, consumer);
     await producer.logged((line) => line['message'] === 'broker connected');
     await consumer.logged((line) => line['message'] === 'consuming');

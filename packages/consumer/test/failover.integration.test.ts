@@ -58,7 +58,7 @@ describe('failover from Postmark (A) to capture (B) on the real broker', () => {
 
     const id = await consumer.publish(email(`A fails: ${fault}`));
 
-    expect(await settled).toEqual({ action: 'sent', id, provider: 'capture', attempts: 1 });
+    expect(await settled).toMatchObject({ action: 'sent', id, provider: 'capture', attempts: 1 });
     expect(postmark.requestCount).toBe(1);
     await expect(Promise.race([postmark.received(id), Promise.resolve('not accepted')])).resolves.toBe('not accepted');
     expect(existsSync(path.join(directory, `${id}.eml`))).toBe(true);
@@ -89,7 +89,7 @@ describe('failover from Postmark (A) to capture (B) on the real broker', () => {
     const second = nextSettlement(consumer);
     const id = await consumer.publish(email('A skipped'));
 
-    expect(await second).toEqual({ action: 'sent', id, provider: 'capture', attempts: 1 });
+    expect(await second).toMatchObject({ action: 'sent', id, provider: 'capture', attempts: 1 });
     expect(postmark.requestCount).toBe(1);
     expect(consumer.chain[0]?.circuit.state).toBe('open');
   });
@@ -99,7 +99,7 @@ describe('failover from Postmark (A) to capture (B) on the real broker', () => {
 
     const id = await consumer.publish(email('A healthy'));
 
-    expect(await settled).toEqual({ action: 'sent', id, provider: 'postmark', attempts: 1 });
+    expect(await settled).toMatchObject({ action: 'sent', id, provider: 'postmark', attempts: 1 });
     expect((await postmark.received(id)).json.Subject).toBe('A healthy');
     expect(existsSync(path.join(directory, `${id}.eml`))).toBe(false);
   });
@@ -117,7 +117,7 @@ describe('when A refuses connections (nothing listens) and B is healthy', () => 
       const settled = nextSettlement(consumer);
       const id = await consumer.publish(email('A refused'));
 
-      expect(await settled).toEqual({ action: 'sent', id, provider: 'capture', attempts: 1 });
+      expect(await settled).toMatchObject({ action: 'sent', id, provider: 'capture', attempts: 1 });
       expect(existsSync(path.join(directory, `${id}.eml`))).toBe(true);
     } finally {
       await consumer.close();

@@ -13,6 +13,7 @@ import {
 } from '@mailer/contract';
 import { AMQP_URL, deleteTopology, queueDepth, runService, uniquePrefix, type Service } from '@mailer/testkit';
 import { startFakePostmark, type FakePostmark } from './support/postmark-server';
+import { testLedger } from './support/consumer';
 import { TestSmtpServer } from './support/smtp-server';
 
 const main = path.resolve(__dirname, '../dist/main.js');
@@ -44,6 +45,7 @@ describe('the consumer process, sending through Postmark', () => {
   const topology = buildTopology({ prefix, retryDelaysMs: RETRY_DELAYS_MS, deliveryLimit: DEFAULT_DELIVERY_LIMIT });
   const services: Service[] = [];
   let postmark: FakePostmark;
+  let databaseUrl: string;
 
   const start = (env: Record<string, string> = {}): Service => {
     const service = runService(main, {
@@ -55,6 +57,7 @@ describe('the consumer process, sending through Postmark', () => {
       POSTMARK_API_HOST: postmark.host,
       POSTMARK_TIMEOUT: '60s',
       LOG_LEVEL: 'info',
+      DATABASE_URL: databaseUrl,
       ...env,
     });
     services.push(service);
@@ -64,6 +67,7 @@ describe('the consumer process, sending through Postmark', () => {
   beforeAll(async () => {
     if (!existsSync(main)) throw new Error(`${main} is missing: run "pnpm run build" first (pnpm test does)`);
     postmark = await startFakePostmark();
+    databaseUrl = (await testLedger()).url;
   });
 
   afterEach(() => {
@@ -95,10 +99,19 @@ describe('the consumer process, sending through Postmark', () => {
 
     expect(accepted.json.Subject).toBe('Killed mid-send');
     // One send that hung when the process died (the provider may or may not have sent it) and
-    // one that went through: the email went out once more at most. A ledger of sent ids would
-    // let the second consumer see the first attempt; until then this duplicate is possible.
+    // one that went through: the email went out once more at most. The ledger saw the first
+    // try claimed and never finished: in doubt, resent (IN_DOUBT=resend), and marked so.
     expect(requestsBefore).toBe(1);
     expect(postmark.requestCount).toBe(2);
+    const { ledger } = await testLedger();
+    expect(await ledger.getEmail('test', id)).toMatchObject({
+      state: 'sent',
+      inDoubt: true,
+      attempts: [
+        expect.objectContaining({ outcome: 'in-doubt', ambiguous: true }),
+        expect.objectContaining({ outcome: 'sent' }),
+      ],
+    });
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
     expect(await queueDepth(topology.workQueue.name)).toBe(0);

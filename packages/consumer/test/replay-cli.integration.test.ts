@@ -5,6 +5,7 @@ import path from 'node:path';
 import { connect } from 'amqplib';
 import { DEFAULT_DELIVERY_LIMIT, buildTopology } from '@mailer/contract';
 import { AMQP_URL, deleteTopology, queueDepth, uniquePrefix } from '@mailer/testkit';
+import { testLedger } from './support/consumer';
 
 const replayMain = path.resolve(__dirname, '../dist/replay-main.js');
 
@@ -23,7 +24,7 @@ async function replay(args: string[], env: Record<string, string>) {
 
 describe('the replay command line', () => {
   const prefix = uniquePrefix('replay-cli');
-  const env = { AMQP_PREFIX: prefix, RETRY_DELAYS: '60s' };
+  const env: Record<string, string> = { AMQP_PREFIX: prefix, RETRY_DELAYS: '60s' };
   const topology = buildTopology({ prefix, retryDelaysMs: [60_000], deliveryLimit: DEFAULT_DELIVERY_LIMIT });
   const depths = async () => ({
     parked: await queueDepth(topology.deadQueue.name),
@@ -31,6 +32,7 @@ describe('the replay command line', () => {
   });
 
   beforeAll(async () => {
+    env['DATABASE_URL'] = (await testLedger()).url;
     if (!existsSync(replayMain))
       throw new Error(`${replayMain} is missing: run "pnpm run build" first (pnpm test does)`);
     // A replay with nothing parked declares the topology and moves nothing.

@@ -61,7 +61,7 @@ describe('the delivery worker on the real broker', () => {
 
     const id = await consumer.publish(email('Welcome aboard'));
 
-    expect(await sent).toEqual([{ action: 'sent', id, provider: 'capture', attempts: 1 }]);
+    expect(await sent).toEqual([expect.objectContaining({ action: 'sent', id, provider: 'capture', attempts: 1 })]);
     const mime = await parseMime(await readFile(path.join(directory, `${id}.eml`)), []);
     expect(mime.subject).toBe('Welcome aboard');
     expect(mime.to).toEqual(['jane@example.org', 'joe@example.org']);
@@ -179,7 +179,7 @@ describe('the delivery worker on the real broker', () => {
     await rm(blocked);
 
     expect(retries.map((s) => (s.action === 'retry' ? s.tier.routingKey : s.action))).toEqual(['200ms', '400ms']);
-    expect(await sent).toEqual([{ action: 'sent', id, provider: 'capture', attempts: 3 }]);
+    expect(await sent).toEqual([expect.objectContaining({ action: 'sent', id, provider: 'capture', attempts: 3 })]);
     expect((await parseMime(await readFile(path.join(blocked, `${id}.eml`)), [])).subject).toBe(
       'Heals after two failures',
     );
@@ -258,7 +258,7 @@ describe('the delivery worker on the real broker', () => {
       await operator.close();
     }
 
-    expect(await sent).toEqual([{ action: 'sent', id, provider: 'capture', attempts: 1 }]);
+    expect(await sent).toEqual([expect.objectContaining({ action: 'sent', id, provider: 'capture', attempts: 1 })]);
     expect(await queueDepth(consumer.topology.deadQueue.name)).toBe(0);
   });
 });

@@ -3,6 +3,7 @@ import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { DeliveryHeaders, type Topology } from '@mailer/contract';
 import type { BrokerConnection, ConfirmPublisher, Logger } from '@mailer/amqp';
 import type { IncomingMessage, ParkSettlement, RetrySettlement, Settlement } from '../delivery/handle-email';
+import { isLedgerUnavailable, type DeliveryLedger, type FailureRecord, type SentRecord } from '../delivery/send-guard';
 import { Holdings } from './holdings';
 import { copiedProperties, messageIdOf } from './message-properties';
 
@@ -30,13 +31,21 @@ export interface DeliveryWorkerOptions {
   /** Decides what to do with a message; `abandon` fires if its channel closes meanwhile. */
   readonly handle: (message: IncomingMessage, abandon: AbortSignal) => Promise<Settlement>;
   readonly logger: Logger;
+  /**
+   * The ledger (`LEDGER=on`): the records a settlement carries are written before its ack, and
+   * while it cannot be reached the worker takes no messages and asks it with `ping()` until it
+   * answers. Absent: nothing is recorded.
+   */
+  readonly ledger?: DeliveryLedger;
+  /** How often an unreachable ledger is asked again: from `initial`, doubling to `max`. */
+  readonly ledgerRetryMs?: { readonly initial: number; readonly max: number };
 }
 
 /** What the `settled` event reports. */
 export type WorkerSettlement = Settlement | { readonly action: 'requeued'; readonly id: string | undefined };
 
 /** Why the worker is not consuming while its channel is open. */
-export type PauseReason = 'providers-unavailable' | 'held-bytes' | 'stopping';
+export type PauseReason = 'providers-unavailable' | 'ledger-unavailable' | 'held-bytes' | 'stopping';
 
 /** A delivery the worker took, with the channel that must settle it. */
 interface Taken {
@@ -55,6 +64,14 @@ interface Held {
   readonly taken: Taken;
   readonly id: string;
 }
+
+/** A message kept unacked and unsent while the ledger cannot be reached. */
+interface LedgerHeld extends Held {
+  /** A failed try of its attempt that must be recorded before it is handled again. */
+  readonly unrecorded?: FailureRecord;
+}
+
+const DEFAULT_LEDGER_RETRY_MS = { initial: 200, max: 5_000 };
 
 interface Consumer {
   readonly channel: ConfirmChannel;
@@ -78,6 +95,12 @@ interface Consumer {
  *   the work queue without spending their delivery limit. Consuming resumes once none is held.
  * - the bodies it holds unsettled reach `maxHeldBytes`: each consumer's prefetch window is sized
  *   to the bytes left (see {@link Holdings}), and none is started while none are left.
+ * - the ledger cannot be reached: messages whose claim failed are kept unacked and unsent, sends
+ *   that went out wait for their record, and everything resumes once `ping()` answers.
+ *
+ * A message redelivered while an earlier delivery of the same email is still being handled here
+ * (its channel closed mid-send) waits for that one to end, so the ledger has the earlier send's
+ * outcome before the redelivery claims.
  */
 export class DeliveryWorker extends EventEmitter<{
   /** A message was settled: acked after its settlement was carried out, or requeued. */
@@ -93,6 +116,14 @@ export class DeliveryWorker extends EventEmitter<{
   private readonly channelSignals = new WeakMap<ConfirmChannel, AbortSignal>();
   private consumer: Consumer | undefined;
   private held: Held[] = [];
+  private ledgerHeld: LedgerHeld[] = [];
+  private ledgerDown = false;
+  private ledgerPoll: NodeJS.Timeout | undefined;
+  private readonly ledgerWaiters: ((answered: boolean) => void)[] = [];
+  /** Set once stop() gave up waiting: nothing more is recorded or acked. */
+  private closed = false;
+  /** Per email id, the handling of its latest delivery. */
+  private readonly handling = new Map<string, Promise<void>>();
   /** Held messages being handled again after a wake-up. */
   private rehandling = 0;
   private wake: { readonly timer: NodeJS.Timeout; readonly at: number } | undefined;
@@ -123,6 +154,11 @@ export class DeliveryWorker extends EventEmitter<{
     return this.held.length;
   }
 
+  /** Messages kept unacked and unsent because the ledger could not be reached. */
+  get waitingForLedger(): number {
+    return this.ledgerHeld.length;
+  }
+
   /** Bytes of message bodies taken and not yet settled. */
   get heldBytes(): number {
     return this.holdings.heldBytes;
@@ -131,6 +167,7 @@ export class DeliveryWorker extends EventEmitter<{
   /** Why the worker takes no messages now, or `undefined` when it does (or could, given a channel). */
   get paused(): PauseReason | undefined {
     if (this.stopping) return 'stopping';
+    if (this.ledgerDown || this.ledgerHeld.length > 0) return 'ledger-unavailable';
     if (this.held.length > 0 || this.rehandling > 0) return 'providers-unavailable';
     if (this.holdings.bytesExhausted()) return 'held-bytes';
     return undefined;
@@ -145,6 +182,7 @@ export class DeliveryWorker extends EventEmitter<{
     this.stopping = true;
     this.clearWake();
     this.held = [];
+    this.ledgerHeld = [];
     await this.reconcile();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -152,6 +190,11 @@ export class DeliveryWorker extends EventEmitter<{
       new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs))),
     ]);
     clearTimeout(timer);
+    // Sends still waiting for their record stay unacked: the broker redelivers them.
+    this.closed = true;
+    clearTimeout(this.ledgerPoll);
+    this.ledgerPoll = undefined;
+    for (const wake of this.ledgerWaiters.splice(0)) wake(false);
   }
 
   private attach(channel: ConfirmChannel): void {
@@ -173,9 +216,13 @@ export class DeliveryWorker extends EventEmitter<{
       this.emit('consuming', false);
     }
     // Held messages of that channel can no longer be settled: the broker delivers them again.
-    const dropped = this.held.filter(({ taken }) => taken.channel === channel);
+    const dropped = [
+      ...this.held.filter(({ taken }) => taken.channel === channel),
+      ...this.ledgerHeld.filter(({ taken }) => taken.channel === channel),
+    ];
     if (dropped.length === 0) return;
     this.held = this.held.filter(({ taken }) => taken.channel !== channel);
+    this.ledgerHeld = this.ledgerHeld.filter(({ taken }) => taken.channel !== channel);
     if (this.held.length === 0) this.clearWake();
     for (const { taken, id } of dropped) this.finish(taken, { action: 'abandoned', id });
   }
@@ -273,10 +320,20 @@ export class DeliveryWorker extends EventEmitter<{
     this.run(taken);
   }
 
-  /** Handles a taken message, tracked as in flight until it is settled or held. */
+  /**
+   * Handles a taken message, tracked as in flight until it is settled or held. A redelivery of an
+   * email still being handled (from a channel that closed) starts once that handling has ended.
+   */
   private run(taken: Taken): void {
-    const work = this.process(taken).finally(() => this.inflight.delete(work));
+    const id = messageIdOf(taken.message.properties);
+    const earlier = id === undefined ? undefined : this.handling.get(id);
+    const start = () => this.process(taken);
+    const work = (earlier === undefined ? start() : earlier.then(start, start)).finally(() => {
+      this.inflight.delete(work);
+      if (id !== undefined && this.handling.get(id) === work) this.handling.delete(id);
+    });
     this.inflight.add(work);
+    if (id !== undefined) this.handling.set(id, work);
   }
 
   /** A message is done with: settled, requeued or abandoned. Its bytes are free again. */
@@ -318,7 +375,31 @@ export class DeliveryWorker extends EventEmitter<{
       this.finish(taken, settlement);
       return;
     }
+    if (settlement.action === 'ledger-unavailable') {
+      this.holdForLedger({
+        taken,
+        id: settlement.id,
+        ...(settlement.unrecorded === undefined ? {} : { unrecorded: settlement.unrecorded }),
+      });
+      return;
+    }
+    if (settlement.action === 'skipped') {
+      this.settle(channel, message, 'ack');
+      this.finish(taken, settlement);
+      logger.info(
+        settlement.reason === 'already-sent'
+          ? 'email sent before; acked without sending'
+          : 'this attempt already ended in a retry or a park; acked without sending',
+        { email_id: settlement.id },
+      );
+      return;
+    }
     if (settlement.action === 'sent') {
+      // Never acked before the ledger has the send: a redelivery must find it sent.
+      if (settlement.record !== undefined && !(await this.recordUntilDone(settlement.record))) {
+        this.finish(taken, { action: 'abandoned', id: settlement.id });
+        return;
+      }
       this.settle(channel, message, 'ack');
       this.finish(taken, settlement);
       logger.info('email sent', {
@@ -355,8 +436,18 @@ export class DeliveryWorker extends EventEmitter<{
         action: settlement.action,
         error: error instanceof Error ? error.message : String(error),
       });
+      if (settlement.record !== undefined && this.options.ledger !== undefined) {
+        // Best effort: the failed try closed without a move, so the requeued message is not in doubt.
+        const { next: _next, ...failure } = settlement.record;
+        await this.options.ledger.recordFailure(failure).catch(() => undefined);
+      }
       this.settle(channel, message, 'requeue');
       this.finish(taken, { action: 'requeued', id });
+      return;
+    }
+    // Recorded only once the copy is confirmed: a redelivered original is then `superseded`, with a copy queued.
+    if (settlement.record !== undefined && !(await this.recordUntilDone(settlement.record))) {
+      this.finish(taken, { action: 'abandoned', id });
       return;
     }
     this.settle(channel, message, 'ack');
@@ -378,6 +469,98 @@ export class DeliveryWorker extends EventEmitter<{
         failure: settlement.headers[DeliveryHeaders.lastFailureKind],
       });
     }
+  }
+
+  /**
+   * Writes a record to the ledger, asking again (after `ping()` answers) while it cannot be
+   * reached. Resolves true once written, or when the ledger refused it for another reason (logged:
+   * the message is acked all the same, since what it records has happened); false when the worker
+   * stopped first, so the message must stay unacked.
+   */
+  private async recordUntilDone(record: SentRecord | FailureRecord): Promise<boolean> {
+    const ledger = this.options.ledger;
+    if (ledger === undefined) return true;
+    for (;;) {
+      if (this.closed) return false;
+      try {
+        if ('kind' in record) await ledger.recordFailure(record);
+        else await ledger.recordSent(record);
+        return true;
+      } catch (error) {
+        if (!isLedgerUnavailable(error)) {
+          this.options.logger.error('the ledger refused a record; acking all the same', {
+            email_id: record.id,
+            attempt: record.attempt,
+            error: error instanceof Error ? error.message : String(error),
+          });
+          return true;
+        }
+        this.markLedgerDown(error);
+        if (!(await this.ledgerAnswers())) return false;
+      }
+    }
+  }
+
+  /** Keeps a message unacked and unsent until the ledger answers, and takes no more meanwhile. */
+  private holdForLedger(held: LedgerHeld): void {
+    if (held.taken.closed.aborted || this.stopping) {
+      this.finish(held.taken, { action: 'abandoned', id: held.id });
+      return;
+    }
+    this.ledgerHeld.push(held);
+    this.markLedgerDown();
+    void this.reconcile();
+  }
+
+  /** Pauses consuming and starts asking the ledger until it answers. */
+  private markLedgerDown(error?: unknown): void {
+    if (this.ledgerDown || this.closed || this.options.ledger === undefined) return;
+    this.ledgerDown = true;
+    this.options.logger.warn('ledger unavailable; nothing is sent until it answers', {
+      ...(error instanceof Error ? { error: error.message } : {}),
+    });
+    void this.reconcile();
+    this.pollLedger((this.options.ledgerRetryMs ?? DEFAULT_LEDGER_RETRY_MS).initial);
+  }
+
+  private pollLedger(inMs: number): void {
+    const ledger = this.options.ledger;
+    if (ledger === undefined || this.closed) return;
+    this.ledgerPoll = setTimeout(() => {
+      this.ledgerPoll = undefined;
+      ledger.ping().then(
+        () => this.ledgerBack(),
+        () => this.pollLedger(Math.min(inMs * 2, (this.options.ledgerRetryMs ?? DEFAULT_LEDGER_RETRY_MS).max)),
+      );
+    }, inMs);
+  }
+
+  /** Resolves true once the ledger answers again, false if the worker stops first. */
+  private ledgerAnswers(): Promise<boolean> {
+    if (this.closed) return Promise.resolve(false);
+    if (!this.ledgerDown) return Promise.resolve(true);
+    return new Promise((resolve) => this.ledgerWaiters.push(resolve));
+  }
+
+  /** The ledger answers again: finish the waiting records, hand the kept messages back, consume again. */
+  private ledgerBack(): void {
+    if (this.closed) return;
+    this.ledgerDown = false;
+    this.options.logger.info('ledger available again; consuming resumes');
+    for (const wake of this.ledgerWaiters.splice(0)) wake(true);
+    const batch = this.ledgerHeld;
+    this.ledgerHeld = [];
+    for (const { taken, id, unrecorded } of batch) {
+      const work = (async () => {
+        if (unrecorded !== undefined && !(await this.recordUntilDone(unrecorded))) {
+          this.finish(taken, { action: 'abandoned', id });
+          return;
+        }
+        await this.process(taken);
+      })().finally(() => this.inflight.delete(work));
+      this.inflight.add(work);
+    }
+    void this.reconcile();
   }
 
   /** Keeps a message unacked and unsent until a provider may be usable, and takes no more meanwhile. */

@@ -1,6 +1,7 @@
 import type { Channel, GetMessage } from 'amqplib';
 import { DeliveryHeaders, WORK_ROUTING_KEY, decodeEnvelope, type Topology } from '@mailer/contract';
 import type { ConfirmPublisher } from '@mailer/amqp';
+import { ATTEMPT_BASE_HEADER, replayedAttemptBase } from '../delivery/attempt-number';
 import { copiedProperties, messageIdOf } from './message-properties';
 
 /** Header set on a replayed message: when an operator sent it back from the dead-letter queue. */
@@ -30,6 +31,17 @@ export interface ReplayResult {
   readonly skipped: number;
 }
 
+/** How a replay runs besides what it moves. */
+export interface ReplayOptions {
+  readonly now?: () => Date;
+  /**
+   * The attempt the ledger recorded for an email (`undefined`: not recorded), asked for each
+   * message with an envelope, so the copy's attempts count on past it ({@link ATTEMPT_BASE_HEADER}).
+   * Absent (`LEDGER=off`): the parked copy's own history is counted on.
+   */
+  readonly ledgerAttempt?: (client: string, id: string) => Promise<number | undefined>;
+}
+
 /**
  * Moves up to `limit` parked messages, oldest first, from the dead-letter queue back to the work
  * exchange with a fresh delivery history, so each gets the full set of attempts again. Each copy
@@ -37,15 +49,18 @@ export interface ReplayResult {
  *
  * `channel` reads the dead-letter queue; `publisher` publishes (confirmed) on the same broker.
  * A message's id is its AMQP message id or, failing that, its envelope's id; one with neither is
- * skipped and stays parked.
+ * skipped and stays parked. The copy carries an attempt base past the ledger's attempt for the
+ * email: numbered from 1 again, its claim would be `superseded` and it would be acked unsent. If
+ * the ledger cannot be asked, the message stays parked and the replay stops with that error.
  */
 export async function replayParked(
   channel: Channel,
   publisher: ConfirmPublisher,
   topology: Topology,
   limit: number,
-  now: () => Date = () => new Date(),
+  options: ReplayOptions = {},
 ): Promise<ReplayResult> {
+  const now = options.now ?? (() => new Date());
   const replayed: string[] = [];
   // Kept unacked until the end, so that the next get moves past them; then given back.
   const skipped: GetMessage[] = [];
@@ -63,15 +78,25 @@ export async function replayParked(
         Object.entries(properties.headers ?? {}).filter(([name]) => !historyHeaders.has(name)),
       );
       try {
+        const client = envelopeClientOf(message.content);
+        const recorded =
+          client === undefined || options.ledgerAttempt === undefined
+            ? undefined
+            : await options.ledgerAttempt(client, messageId);
+        const base = replayedAttemptBase(properties.headers ?? {}, recorded);
         await publisher.publish({
           exchange: topology.workExchange.name,
           routingKey: WORK_ROUTING_KEY,
           body: message.content,
           messageId,
-          properties: copiedProperties(properties, { ...headers, [REPLAYED_AT_HEADER]: now().toISOString() }),
+          properties: copiedProperties(properties, {
+            ...headers,
+            [REPLAYED_AT_HEADER]: now().toISOString(),
+            ...(base > 0 ? { [ATTEMPT_BASE_HEADER]: base } : {}),
+          }),
         });
       } catch (error) {
-        // Not confirmed: leave the parked message where it is and stop.
+        // Not asked or not confirmed: leave the parked message where it is and stop.
         channel.nack(message, false, true);
         throw error;
       }
@@ -82,6 +107,12 @@ export async function replayParked(
     for (const message of skipped) channel.nack(message, false, true);
   }
   return { replayed, skipped: skipped.length };
+}
+
+/** The client of the body's envelope, when it is a readable one. */
+function envelopeClientOf(body: Buffer): string | undefined {
+  const decoded = decodeEnvelope(body);
+  return decoded.ok ? decoded.envelope.client : undefined;
 }
 
 /** The id in the body's envelope, if the body is one with an id (readable or not otherwise). */

@@ -7,6 +7,7 @@ import {
 } from '../providers/provider';
 import type { CircuitBreaker } from './circuit-breaker';
 import type { RateLimiter } from './rate-limiter';
+import type { GuardVerdict, SendGate } from './send-guard';
 
 /** A provider in the failover chain, with its own circuit, rate limit and timeout. */
 export interface ProviderSlot {
@@ -35,6 +36,12 @@ export type DeliveryOutcome =
   | { readonly kind: 'rejected'; readonly error: ProviderError; readonly tried: readonly ProviderAttempt[] }
   | { readonly kind: 'failed'; readonly error: ProviderError; readonly tried: readonly ProviderAttempt[] }
   | { readonly kind: 'abandoned'; readonly tried: readonly ProviderAttempt[] }
+  /** The gate (the ledger's claim) said not to call the provider; nothing was sent by this attempt. */
+  | {
+      readonly kind: 'stopped';
+      readonly verdict: Exclude<GuardVerdict, { readonly send: true }>;
+      readonly tried: readonly ProviderAttempt[];
+    }
   /**
    * No provider could be tried: every circuit is open (or probing). Nothing was sent and no
    * attempt was made; a provider may be usable again in `resumeInMs`.
@@ -92,6 +99,13 @@ async function sendWithTimeout(
   }
 }
 
+/** Whether the message's channel has closed (read again after an await). */
+const closedMeanwhile = (abandon: AbortSignal | undefined): boolean => abandon?.aborted === true;
+
+/** What a send not yet on the wire tells the gate when its channel closed after the claim. */
+const abandonedAfterClaim = (): ProviderError =>
+  new ProviderError('transient', 'not sent: the message was given back to the broker before the send', {});
+
 /**
  * One delivery attempt: tries the providers in order. If `abandon` fires (the message's channel
  * closed), no further send is started, a send still waiting in a rate limiter or for one of the
@@ -107,11 +121,16 @@ async function sendWithTimeout(
  *
  * When every circuit is open, nothing is tried and the outcome is `unavailable`, with the time
  * until the first circuit lets a probe through.
+ *
+ * With a `gate` (the ledger's send guard), each provider call is claimed right before it is made
+ * and each failure is told to the gate; when the gate says no (sent before, superseded, in doubt,
+ * the ledger unreachable) nothing more is sent and the outcome is `stopped`.
  */
 export async function deliverOnce(
   chain: readonly ProviderSlot[],
   email: OutboundEmail,
   abandon?: AbortSignal,
+  gate?: SendGate,
 ): Promise<DeliveryOutcome> {
   const tried: ProviderAttempt[] = [];
   let lastError: ProviderError | undefined;
@@ -134,6 +153,25 @@ export async function deliverOnce(
       slot.circuit.cancelProbe();
       return { kind: 'abandoned', tried };
     }
+    if (gate !== undefined) {
+      let verdict: GuardVerdict;
+      try {
+        verdict = await gate.beforeSend(name);
+      } catch (error) {
+        slot.circuit.cancelProbe();
+        throw error;
+      }
+      if (!verdict.send) {
+        slot.circuit.cancelProbe();
+        return { kind: 'stopped', verdict, tried };
+      }
+      if (closedMeanwhile(abandon)) {
+        // Claimed, then the channel closed: close the try as not sent, so the redelivery is not in doubt.
+        slot.circuit.cancelProbe();
+        gate.failed(name, abandonedAfterClaim());
+        return { kind: 'abandoned', tried };
+      }
+    }
     try {
       const receipt = await sendWithTimeout(slot, email, abandon);
       slot.circuit.recordSuccess();
@@ -143,10 +181,12 @@ export async function deliverOnce(
       if (caught instanceof SendAbandonedError) {
         // Dropped before the wire (it waited for a connection): says nothing about the provider.
         slot.circuit.cancelProbe();
+        gate?.failed(name, abandonedAfterClaim());
         return { kind: 'abandoned', tried };
       }
       const error = caught instanceof ProviderError ? caught : new ProviderError('transient', String(caught));
       tried.push({ provider: name, outcome: error.kind, error });
+      gate?.failed(name, error);
       lastError = error;
       if (error.kind === 'recipient-rejected') {
         slot.circuit.recordSuccess();

@@ -4,6 +4,7 @@ import { CircuitBreaker } from './circuit-breaker';
 import type { ProviderSlot } from './failover';
 import { handleEmail, type HandleDeps, type IncomingMessage } from './handle-email';
 import { RateLimiter } from './rate-limiter';
+import type { ClaimAnswer, DeliveryLedger, InDoubtPolicy } from './send-guard';
 
 const tiers = buildTopology({ prefix: 'unit', retryDelaysMs: [10_000, 60_000], deliveryLimit: 5 }).retryTiers;
 const ID = '01a2207a-0000-7000-8000-0000000000aa';
@@ -181,5 +182,138 @@ describe('handleEmail', () => {
 
     expect(settlement).toEqual({ action: 'abandoned', id: ID });
     expect(a.calls).toBe(0);
+  });
+});
+
+describe('handleEmail with the ledger', () => {
+  type Call = { method: string; args: unknown };
+  /** A ledger that claims as scripted (then `claimed`) and records every call. */
+  function ledger(claims: ClaimAnswer[] = [], options: { down?: boolean } = {}) {
+    const calls: Call[] = [];
+    const fail = () => Promise.reject(Object.assign(new Error('down'), { reason: 'ledger-unavailable' }));
+    const port: DeliveryLedger = {
+      claimAttempt: (args) => {
+        calls.push({ method: 'claim', args });
+        return options.down === true ? fail() : Promise.resolve(claims.shift() ?? { outcome: 'claimed' });
+      },
+      recordAccepted: (args) => (calls.push({ method: 'accepted', args }), Promise.resolve()),
+      recordSent: (args) => (calls.push({ method: 'sent', args }), Promise.resolve('advanced')),
+      recordFailure: (args) => (calls.push({ method: 'failure', args }), Promise.resolve('advanced')),
+      ping: () => Promise.resolve(),
+    };
+    return { port, calls };
+  }
+  const withLedger = (providers: EmailProvider[], port: DeliveryLedger, inDoubt: InDoubtPolicy = 'resend') => ({
+    ...deps(providers),
+    ledger: { port, inDoubt },
+  });
+
+  it('when a provider takes it, then the settlement carries the sent record with the provider message id', async () => {
+    const { port, calls } = ledger();
+
+    await expect(
+      handleEmail(withLedger([provider('a', 'ok')], port), queued({}, { 'x-mailer-attempts': 1 })),
+    ).resolves.toEqual({
+      action: 'sent',
+      id: ID,
+      provider: 'a',
+      attempts: 2,
+      record: { id: ID, attempt: 2, provider: 'a', providerMessageId: 'a-1' },
+    });
+    // Recorded by the worker before the ack, not here.
+    expect(calls).toEqual([{ method: 'claim', args: { id: ID, attempt: 2, provider: 'a' } }]);
+  });
+
+  it('when the first provider fails, then its failure is recorded before the second is claimed; the last waits for the copy', async () => {
+    const { port, calls } = ledger();
+    const a = provider('a', transient());
+    const b = provider('b', transient());
+
+    const settlement = await handleEmail(withLedger([a, b], port), queued());
+
+    expect(calls.map((c) => c.method)).toEqual(['claim', 'failure', 'claim']);
+    expect(calls[1]?.args).toEqual({
+      id: ID,
+      attempt: 1,
+      provider: 'a',
+      kind: 'transient',
+      error: '503 from provider',
+      ambiguous: false,
+    });
+    expect(settlement).toMatchObject({
+      action: 'retry',
+      record: { id: ID, attempt: 1, provider: 'b', kind: 'transient', next: 'retrying', ambiguous: false },
+    });
+  });
+
+  it('when the recipient is refused, then the park carries the failure with next parked', async () => {
+    const { port } = ledger();
+    const a = provider('a', new ProviderError('recipient-rejected', '550 no such user'));
+
+    await expect(handleEmail(withLedger([a], port), queued())).resolves.toMatchObject({
+      action: 'park',
+      reason: 'recipient-rejected',
+      record: { attempt: 1, provider: 'a', kind: 'recipient-rejected', next: 'parked' },
+    });
+  });
+
+  it('when it was sent before, then nothing is sent and the message is skipped', async () => {
+    const { port } = ledger([{ outcome: 'already-sent', provider: 'a', providerMessageId: 'a-1' }]);
+    const a = provider('a', 'ok');
+
+    await expect(handleEmail(withLedger([a], port), queued())).resolves.toEqual({
+      action: 'skipped',
+      id: ID,
+      reason: 'already-sent',
+    });
+    expect(a.calls).toBe(0);
+  });
+
+  it('when the last try is in doubt under IN_DOUBT=park, then nothing is sent and it is parked in doubt, ambiguous', async () => {
+    const { port } = ledger([{ outcome: 'in-doubt', attempt: 1, provider: 'a', startedAt: NOW }]);
+    const a = provider('a', 'ok');
+
+    const settlement = await handleEmail(withLedger([a], port, 'park'), queued());
+
+    expect(a.calls).toBe(0);
+    expect(settlement).toMatchObject({
+      action: 'park',
+      id: ID,
+      reason: 'in-doubt',
+      headers: { [DeliveryHeaders.lastFailureKind]: 'in-doubt', [DeliveryHeaders.ambiguous]: 'true' },
+      record: { id: ID, attempt: 1, provider: 'a', kind: 'in-doubt', ambiguous: true, next: 'parked' },
+    });
+  });
+
+  it('when the last try is in doubt under IN_DOUBT=resend, then it is claimed again and sent', async () => {
+    const { port, calls } = ledger([{ outcome: 'in-doubt', attempt: 1, provider: 'a', startedAt: NOW }]);
+    const a = provider('a', 'ok');
+
+    await expect(handleEmail(withLedger([a], port), queued())).resolves.toMatchObject({ action: 'sent' });
+    expect(calls.map((c) => c.method)).toEqual(['claim', 'claim']);
+    expect(a.calls).toBe(1);
+  });
+
+  it('when the ledger cannot be reached, then nothing is sent and the message waits for the ledger', async () => {
+    const { port } = ledger([], { down: true });
+    const a = provider('a', 'ok');
+
+    await expect(handleEmail(withLedger([a], port), queued())).resolves.toEqual({
+      action: 'ledger-unavailable',
+      id: ID,
+    });
+    expect(a.calls).toBe(0);
+  });
+
+  it('when the envelope id is not a UUID, then it is parked as invalid without asking the ledger', async () => {
+    const { port, calls } = ledger();
+
+    await expect(
+      handleEmail(withLedger([provider('a', 'ok')], port), queued({ id: 'not-a-uuid' })),
+    ).resolves.toMatchObject({
+      action: 'park',
+      reason: 'invalid',
+    });
+    expect(calls).toEqual([]);
   });
 });

@@ -11,14 +11,47 @@ import {
   type Topology,
 } from '@mailer/contract';
 import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
+import { Ledger, createPool, migrate } from '@mailer/ledger';
 import { DeliveryWorker } from '../../src/amqp/delivery-worker';
 import { CircuitBreaker } from '../../src/delivery/circuit-breaker';
 import type { ProviderSlot } from '../../src/delivery/failover';
 import { handleEmail, type IncomingMessage, type Settlement } from '../../src/delivery/handle-email';
 import { RateLimiter } from '../../src/delivery/rate-limiter';
+import type { InDoubtPolicy } from '../../src/delivery/send-guard';
 import { createLogger } from '@mailer/service';
 import type { EmailProvider } from '../../src/providers/provider';
-import { AMQP_URL, deleteTopology, uniquePrefix } from '@mailer/testkit';
+import { AMQP_URL, createScratchDatabase, deleteTopology, uniquePrefix } from '@mailer/testkit';
+
+/** The test file's ledger: a scratch database, migrated, made on first use and dropped after the file. */
+export interface TestLedger {
+  readonly url: string;
+  readonly pool: ReturnType<typeof createPool>;
+  readonly ledger: Ledger;
+}
+
+let fileLedger: Promise<TestLedger & { drop(): Promise<void> }> | undefined;
+
+/**
+ * The scratch ledger of this test file (Jest loads this module once per file), created on first
+ * use; consumers use it unless told `ledger: 'off'`.
+ */
+export function testLedger(): Promise<TestLedger> {
+  fileLedger ??= (async () => {
+    const database = await createScratchDatabase('consumer_test');
+    const pool = createPool({ url: database.url, max: 4 });
+    await migrate(pool);
+    return { url: database.url, pool, ledger: new Ledger({ db: pool }), drop: () => database.drop() };
+  })();
+  return fileLedger;
+}
+
+afterAll(async () => {
+  if (fileLedger === undefined) return;
+  const scratch = await fileLedger;
+  fileLedger = undefined;
+  await scratch.pool.end();
+  await scratch.drop();
+});
 
 /** Settings a test may change; delays are short so retries happen within a test. */
 export interface TestConsumerOptions {
@@ -35,6 +68,10 @@ export interface TestConsumerOptions {
   readonly circuit?: { readonly failureThreshold: number; readonly coolDownMs: number };
   /** Replaces the real handler (to make processing crash, for example). */
   readonly handle?: (message: IncomingMessage, abandon: AbortSignal) => Promise<Settlement>;
+  /** The ledger to claim and record in; default the file's scratch ledger ({@link testLedger}). */
+  readonly ledger?: Ledger | 'off';
+  readonly inDoubt?: InDoubtPolicy;
+  readonly ledgerRetryMs?: { readonly initial: number; readonly max: number };
 }
 
 /** A consumer running in-process against the real broker, on a topology of its own. */
@@ -45,8 +82,15 @@ export interface TestConsumer {
   readonly worker: DeliveryWorker;
   readonly connectionName: string;
   readonly chain: readonly ProviderSlot[];
-  /** Publishes an email to the work queue as the producer would; returns its id. */
-  publish(request: EmailRequest): Promise<string>;
+  /** The ledger it records in; undefined with `ledger: 'off'`. */
+  readonly ledger: Ledger | undefined;
+  /**
+   * Publishes an email to the work queue as the producer would (recording it as accepted first,
+   * when there is a ledger, unless `record` is false); returns its id.
+   */
+  publish(request: EmailRequest, options?: { readonly record?: boolean }): Promise<string>;
+  /** Publishes this envelope to the work queue as it is (nothing recorded). */
+  publishEnvelope(envelope: EmailEnvelope): Promise<void>;
   /** Publishes raw bytes to the work queue (for undecodable messages). */
   publishRaw(body: Buffer, messageId: string): Promise<void>;
   close(): Promise<void>;
@@ -58,6 +102,31 @@ export const testLogger = createLogger({
   silent: process.env['TEST_LOGS'] === undefined,
 });
 
+/** The client (API key name) of the emails tests publish. */
+export const TEST_CLIENT = 'test';
+
+/** A new envelope for `request`, as the producer makes one: a UUIDv7 id, accepted now, client {@link TEST_CLIENT}. */
+export function envelopeOf(request: EmailRequest): EmailEnvelope {
+  return {
+    version: ENVELOPE_VERSION,
+    id: uuidv7(),
+    accepted_at: new Date().toISOString(),
+    client: TEST_CLIENT,
+    request,
+  };
+}
+
+/** What the producer records for an envelope before publishing it. */
+export function acceptedOf(envelope: EmailEnvelope) {
+  const { to, cc, bcc } = envelope.request;
+  return {
+    id: envelope.id,
+    client: envelope.client,
+    acceptedAt: new Date(envelope.accepted_at),
+    recipients: [...(to ?? []), ...(cc ?? []), ...(bcc ?? [])].map((address) => address.email),
+  };
+}
+
 /** Starts the delivery worker on a unique prefix, consuming once the first channel is ready. */
 export async function startTestConsumer(label: string, options: TestConsumerOptions): Promise<TestConsumer> {
   const prefix = uniquePrefix(label);
@@ -67,6 +136,7 @@ export async function startTestConsumer(label: string, options: TestConsumerOpti
     deliveryLimit: options.deliveryLimit ?? 3,
   });
   const connectionName = `test-consumer-${prefix}`;
+  const ledger = options.ledger === 'off' ? undefined : (options.ledger ?? (await testLedger()).ledger);
   const broker = new BrokerConnection({
     url: AMQP_URL,
     topology,
@@ -89,6 +159,7 @@ export async function startTestConsumer(label: string, options: TestConsumerOpti
           chain,
           now: () => new Date(),
           policy: { maxAttempts: options.maxAttempts ?? 3, maxAgeMs: 3_600_000, tiers: topology.retryTiers },
+          ...(ledger === undefined ? {} : { ledger: { port: ledger, inDoubt: options.inDoubt ?? 'resend' } }),
         },
         message,
         abandon,
@@ -101,6 +172,8 @@ export async function startTestConsumer(label: string, options: TestConsumerOpti
     ...(options.maxHeldBytes === undefined ? {} : { maxHeldBytes: options.maxHeldBytes }),
     logger: testLogger,
     handle,
+    ...(ledger === undefined ? {} : { ledger }),
+    ...(options.ledgerRetryMs === undefined ? {} : { ledgerRetryMs: options.ledgerRetryMs }),
   });
   worker.start();
   const consuming = once(broker, 'channel');
@@ -121,19 +194,15 @@ export async function startTestConsumer(label: string, options: TestConsumerOpti
     worker,
     connectionName,
     chain,
+    ledger,
     publishRaw,
-    publish: async (request) => {
-      const id = uuidv7();
-      const envelope: EmailEnvelope = {
-        version: ENVELOPE_VERSION,
-        id,
-        accepted_at: new Date().toISOString(),
-        client: 'test',
-        request,
-      };
-      await publishRaw(encodeEnvelope(envelope), id);
-      return id;
+    publish: async (request, publishOptions = {}) => {
+      const envelope = envelopeOf(request);
+      if (ledger !== undefined && publishOptions.record !== false) await ledger.recordAccepted([acceptedOf(envelope)]);
+      await publishRaw(encodeEnvelope(envelope), envelope.id);
+      return envelope.id;
     },
+    publishEnvelope: (envelope) => publishRaw(encodeEnvelope(envelope), envelope.id),
     close: async () => {
       await worker.stop(5000);
       await broker.close();

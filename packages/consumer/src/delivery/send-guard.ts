@@ -1,0 +1,227 @@
+import type { FailureKind } from '@mailer/contract';
+import type { OutboundEmail, ProviderError } from '../providers/provider';
+
+/** What the ledger answers to a claim (the shape of `@mailer/ledger`'s `ClaimOutcome`). */
+export type ClaimAnswer =
+  | { readonly outcome: 'claimed' }
+  | {
+      readonly outcome: 'already-sent';
+      readonly provider: string | null;
+      readonly providerMessageId: string | null;
+    }
+  | { readonly outcome: 'superseded'; readonly state: string; readonly attempt: number }
+  | {
+      readonly outcome: 'in-doubt';
+      readonly attempt: number;
+      readonly provider: string | null;
+      readonly startedAt: Date;
+    }
+  | { readonly outcome: 'unknown' };
+
+/** A provider accepted the email in this attempt. */
+export interface SentRecord {
+  readonly id: string;
+  readonly attempt: number;
+  readonly provider: string;
+  readonly providerMessageId: string | null;
+}
+
+/** A try that did not send; with `next`, the email's move to a delay tier or the dead letters. */
+export interface FailureRecord {
+  readonly id: string;
+  readonly attempt: number;
+  readonly provider?: string;
+  readonly kind: FailureKind | 'in-doubt';
+  readonly error: string;
+  readonly ambiguous: boolean;
+  readonly next?: 'retrying' | 'parked';
+}
+
+/** An email recorded from its envelope, for one the producer never recorded. */
+export interface AcceptedRecord {
+  readonly id: string;
+  readonly client: string;
+  readonly acceptedAt: Date;
+  readonly recipients: readonly string[];
+  readonly tags?: Readonly<Record<string, string>>;
+  readonly metadata?: Readonly<Record<string, string | number | boolean | null>>;
+}
+
+/**
+ * The part of the ledger (`@mailer/ledger`'s `Ledger`) the consumer uses, as a port: delivery/
+ * never sees PostgreSQL. Every method may reject with an error whose `reason` is
+ * `ledger-unavailable` ({@link isLedgerUnavailable}).
+ */
+export interface DeliveryLedger {
+  claimAttempt(claim: {
+    readonly id: string;
+    readonly attempt: number;
+    readonly provider?: string;
+  }): Promise<ClaimAnswer>;
+  recordAccepted(emails: readonly AcceptedRecord[]): Promise<void>;
+  recordSent(report: SentRecord): Promise<'advanced' | 'stale' | 'unknown'>;
+  recordFailure(report: FailureRecord): Promise<'advanced' | 'stale' | 'unknown'>;
+  ping(): Promise<void>;
+}
+
+/**
+ * What to do with a redelivered email whose last try was claimed and never finished (the worker
+ * died mid-send): `resend` claims again and sends (it may arrive twice; the ledger keeps the
+ * ambiguous try), `park` parks it for an operator (it may not have been sent at all).
+ */
+export type InDoubtPolicy = 'resend' | 'park';
+
+/** Whether `error` is the ledger's `LedgerUnavailableError` (told by its `reason`, not its class). */
+export function isLedgerUnavailable(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { reason?: unknown }).reason === 'ledger-unavailable';
+}
+
+/** The step a claim's answer calls for. */
+export type ClaimStep =
+  | { readonly step: 'send' }
+  /** The ledger does not know the email: record it from the envelope, then claim again. */
+  | { readonly step: 'record-accepted' }
+  /** In doubt, resend policy: the ledger closed the open try; claim again. */
+  | { readonly step: 'claim-again' }
+  /** Sent before, or this attempt already ended in a confirmed retry or park: ack, send nothing. */
+  | { readonly step: 'skip'; readonly reason: 'already-sent' | 'superseded' }
+  /** In doubt, park policy: park it (dead-letter copy, then record the park), send nothing. */
+  | { readonly step: 'park-in-doubt'; readonly provider: string | null };
+
+/** The step for a claim's answer under the in-doubt policy; pure. */
+export function decideClaim(answer: ClaimAnswer, inDoubt: InDoubtPolicy): ClaimStep {
+  switch (answer.outcome) {
+    case 'claimed':
+      return { step: 'send' };
+    case 'unknown':
+      return { step: 'record-accepted' };
+    case 'already-sent':
+      return { step: 'skip', reason: 'already-sent' };
+    case 'superseded':
+      return { step: 'skip', reason: 'superseded' };
+    case 'in-doubt':
+      return inDoubt === 'resend' ? { step: 'claim-again' } : { step: 'park-in-doubt', provider: answer.provider };
+  }
+}
+
+/** What the guard says before a provider call. */
+export type GuardVerdict =
+  | { readonly send: true }
+  | { readonly send: false; readonly why: 'already-sent' | 'superseded' }
+  | { readonly send: false; readonly why: 'in-doubt'; readonly provider: string | null }
+  /** The ledger could not be reached: nothing may be sent until it can. */
+  | { readonly send: false; readonly why: 'ledger-unavailable'; readonly error: unknown };
+
+/** What failover asks before each provider call and tells after each failure. */
+export interface SendGate {
+  /** Resolves with whether this provider may be called now; never rejects for an unreachable ledger. */
+  beforeSend(provider: string): Promise<GuardVerdict>;
+  /** A provider failed; the failure is recorded before the next claim, or by the caller at the end. */
+  failed(provider: string, error: ProviderError): void;
+}
+
+/** A claim that keeps coming back with a step to take again means the ledger misbehaves. */
+const MAX_CLAIM_ROUNDS = 3;
+
+/** Every recipient of the request, as the ledger counts them (it keeps them masked only). */
+function recipientsOf(email: GuardedEmail): string[] {
+  const { to, cc, bcc } = email.request;
+  return [...(to ?? []), ...(cc ?? []), ...(bcc ?? [])].map((address) => address.email);
+}
+
+/** The email a guard claims for: what the envelope says of it. */
+export interface GuardedEmail extends OutboundEmail {
+  readonly client: string;
+  readonly acceptedAt: Date;
+}
+
+/**
+ * The ledger's side of one delivery attempt: claims each try before its provider is called, so an
+ * email is sent once however often its message is delivered. One guard per attempt; failover
+ * keeps the attempt number for every provider it tries. Calls of all the messages in flight go
+ * out in the same turn, so the ledger batches them.
+ */
+export class SendGuard implements SendGate {
+  private pending: FailureRecord | undefined;
+
+  constructor(
+    private readonly ledger: DeliveryLedger,
+    private readonly email: GuardedEmail,
+    readonly attempt: number,
+    private readonly inDoubt: InDoubtPolicy,
+  ) {}
+
+  async beforeSend(provider: string): Promise<GuardVerdict> {
+    try {
+      // The earlier provider's try is closed first: a claim behind an open try answers in-doubt.
+      await this.flush();
+      let recorded = false;
+      let reclaimed = false;
+      for (let round = 0; round < MAX_CLAIM_ROUNDS; round += 1) {
+        const answer = await this.ledger.claimAttempt({ id: this.email.id, attempt: this.attempt, provider });
+        const step = decideClaim(answer, this.inDoubt);
+        switch (step.step) {
+          case 'send':
+            return { send: true };
+          case 'skip':
+            return { send: false, why: step.reason };
+          case 'park-in-doubt':
+            return { send: false, why: 'in-doubt', provider: step.provider };
+          case 'record-accepted':
+            if (recorded) break;
+            recorded = true;
+            await this.ledger.recordAccepted([this.accepted()]);
+            continue;
+          case 'claim-again':
+            if (reclaimed) break;
+            reclaimed = true;
+            continue;
+        }
+        break;
+      }
+      throw new Error(`the ledger gave no claim for email ${this.email.id} attempt ${this.attempt}`);
+    } catch (error) {
+      if (isLedgerUnavailable(error)) return { send: false, why: 'ledger-unavailable', error };
+      throw error;
+    }
+  }
+
+  failed(provider: string, error: ProviderError): void {
+    this.pending = {
+      id: this.email.id,
+      attempt: this.attempt,
+      provider,
+      kind: error.kind,
+      error: error.message,
+      ambiguous: error.ambiguous,
+    };
+  }
+
+  /**
+   * The last failure not recorded yet: the caller records it, with `next`, once the retry or park
+   * copy is confirmed (or without, when it gives the message back).
+   */
+  unrecorded(): FailureRecord | undefined {
+    return this.pending;
+  }
+
+  /** Records the failure still pending, without `next` (failing over). */
+  async flush(): Promise<void> {
+    const pending = this.pending;
+    if (pending === undefined) return;
+    await this.ledger.recordFailure(pending);
+    this.pending = undefined;
+  }
+
+  private accepted(): AcceptedRecord {
+    const { request } = this.email;
+    return {
+      id: this.email.id,
+      client: this.email.client,
+      acceptedAt: this.email.acceptedAt,
+      recipients: recipientsOf(this.email),
+      ...(request.tags === undefined ? {} : { tags: request.tags }),
+      ...(request.metadata === undefined ? {} : { metadata: request.metadata }),
+    };
+  }
+}

@@ -1,0 +1,220 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { connect } from 'amqplib';
+import {
+  DEFAULT_DELIVERY_LIMIT,
+  DeliveryHeaders,
+  WORK_ROUTING_KEY,
+  buildTopology,
+  encodeEnvelope,
+  type Topology,
+} from '@mailer/contract';
+import {
+  AMQP_URL,
+  TcpProxy,
+  deleteTopology,
+  queueDepth,
+  runService,
+  takeMessages,
+  uniquePrefix,
+  type Service,
+} from '@mailer/testkit';
+import { TEST_CLIENT, acceptedOf, envelopeOf, testLedger } from './support/consumer';
+import { TestSmtpServer } from './support/smtp-server';
+
+const main = path.resolve(__dirname, '../dist/main.js');
+
+/** Resolves once a condition that needs an await holds, looking again every few milliseconds. */
+async function untilAsync(condition: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/**
+ * The built consumer as a process, killed with SIGKILL at chosen moments around one SMTP send,
+ * then started again: the ledger decides whether the redelivered email goes out again.
+ */
+describe('when the consumer process is killed (-9) around an SMTP send, with the ledger', () => {
+  const services: Service[] = [];
+  const topologies: Topology[] = [];
+  let smtp: TestSmtpServer;
+
+  beforeAll(async () => {
+    if (!existsSync(main)) throw new Error(`${main} is missing: run "pnpm run build" first (pnpm test does)`);
+    smtp = await TestSmtpServer.start();
+  });
+
+  afterEach(() => {
+    smtp.reset();
+    for (const service of services.splice(0)) {
+      if (service.child.exitCode === null && service.child.signalCode === null && service.child.pid !== undefined)
+        process.kill(service.child.pid, 'SIGKILL');
+    }
+  });
+
+  afterAll(async () => {
+    await smtp.close();
+    for (const topology of topologies) await deleteTopology(topology);
+  });
+
+  /** A topology of the test's own, and a way to start consumers on it. */
+  function setUp(label: string) {
+    const prefix = uniquePrefix(label);
+    const topology = buildTopology({ prefix, retryDelaysMs: [60_000], deliveryLimit: DEFAULT_DELIVERY_LIMIT });
+    topologies.push(topology);
+    const start = (env: Record<string, string>): Service => {
+      const service = runService(main, {
+        AMQP_URL,
+        AMQP_PREFIX: prefix,
+        RETRY_DELAYS: '60s',
+        PROVIDERS: 'smtp',
+        SMTP_HOST: '127.0.0.1',
+        SMTP_PORT: String(smtp.port),
+        SMTP_TIMEOUT: '60s',
+        LOG_LEVEL: 'info',
+        ...env,
+      });
+      services.push(service);
+      return service;
+    };
+    return { prefix, topology, start };
+  }
+
+  /** Records the email as the producer does, then publishes it; returns its id. */
+  async function publish(prefix: string, subject: string): Promise<string> {
+    const envelope = envelopeOf({
+      from: { email: 'sender@example.com' },
+      to: [{ email: 'jane@example.org' }],
+      subject,
+      text: 'Hi',
+    });
+    await (await testLedger()).ledger.recordAccepted([acceptedOf(envelope)]);
+    const model = await connect(AMQP_URL);
+    try {
+      const channel = await model.createConfirmChannel();
+      channel.publish(`${prefix}.work`, WORK_ROUTING_KEY, encodeEnvelope(envelope), {
+        persistent: true,
+        messageId: envelope.id,
+      });
+      await channel.waitForConfirms();
+      return envelope.id;
+    } finally {
+      await model.close();
+    }
+  }
+
+  const kill = async (service: Service): Promise<void> => {
+    if (service.child.pid === undefined) throw new Error('no pid');
+    process.kill(service.child.pid, 'SIGKILL');
+    await service.exited;
+  };
+
+  it('when sent was recorded and the ack never went out, then the restarted consumer acks it without sending (sent once)', async () => {
+    const { url, ledger } = await testLedger();
+    const { prefix, topology, start } = setUp('kill-recorded');
+    // The first consumer reaches the ledger through a proxy that can hold PostgreSQL's answers:
+    // its record of the send commits, the answer never arrives, so it never acks.
+    const proxy = new TcpProxy('127.0.0.1', Number(new URL(url).port || 5432));
+    const proxied = new URL(url);
+    proxied.port = String(await proxy.start());
+    try {
+      const first = start({ DATABASE_URL: proxied.toString() });
+      await first.logged((line) => line['message'] === 'consuming');
+      const held = smtp.hold('DATA');
+      const id = await publish(prefix, 'Recorded, not acked');
+      await held.reached;
+      proxy.silence();
+      held.release();
+      await smtp.message(id);
+      await untilAsync(async () => (await ledger.getEmail(TEST_CLIENT, id))?.state === 'sent', 'the send is recorded');
+
+      await kill(first);
+      const second = start({ DATABASE_URL: url });
+      await second.logged(
+        (line) => line['message'] === 'email sent before; acked without sending' && line['email_id'] === id,
+      );
+
+      process.stdout.write(
+        `kill -9 after the sent record, before the ack: SMTP accepted it ${smtp.timesAccepted(id)} time(s)\n`,
+      );
+      expect(smtp.timesAccepted(id)).toBe(1);
+      expect(await ledger.getEmail(TEST_CLIENT, id)).toMatchObject({ state: 'sent', attempt: 1, inDoubt: false });
+      second.child.kill('SIGTERM');
+      expect(await second.exited).toBe(0);
+      expect(await queueDepth(topology.workQueue.name)).toBe(0);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('when it died after the data and before the record, with IN_DOUBT=park, then the email is parked in doubt and not sent again', async () => {
+    const { url, ledger } = await testLedger();
+    const { prefix, topology, start } = setUp('kill-park');
+    const env = { DATABASE_URL: url, IN_DOUBT: 'park' };
+    const first = start(env);
+    await first.logged((line) => line['message'] === 'consuming');
+    const held = smtp.hold('DATA');
+    const id = await publish(prefix, 'In doubt, parked');
+    await held.reached;
+
+    // The whole message is at the server and the 250 not yet answered: killed there, then the
+    // server takes it (it may have been sent, as far as anyone can tell).
+    await kill(first);
+    held.release();
+    await smtp.message(id);
+    const second = start(env);
+    await second.logged((line) => line['message'] === 'email parked' && line['email_id'] === id);
+
+    process.stdout.write(
+      `kill -9 before the record, IN_DOUBT=park: SMTP accepted it ${smtp.timesAccepted(id)} time(s)\n`,
+    );
+    expect(smtp.timesAccepted(id)).toBe(1);
+    expect(await ledger.getEmail(TEST_CLIENT, id)).toMatchObject({
+      state: 'parked',
+      attempt: 1,
+      inDoubt: true,
+      attempts: [expect.objectContaining({ attempt: 1, provider: 'smtp', outcome: 'in-doubt', ambiguous: true })],
+    });
+    const [parked] = await takeMessages(topology.deadQueue.name, 1);
+    expect(parked?.properties.headers?.[DeliveryHeaders.parkedReason]).toBe('in-doubt');
+    expect(parked?.properties.headers?.[DeliveryHeaders.ambiguous]).toBe('true');
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+  });
+
+  it('when it died after the data and before the record, with IN_DOUBT=resend, then the email is sent again and marked in doubt', async () => {
+    const { url, ledger } = await testLedger();
+    const { prefix, topology, start } = setUp('kill-resend');
+    const first = start({ DATABASE_URL: url });
+    await first.logged((line) => line['message'] === 'consuming');
+    const held = smtp.hold('DATA');
+    const id = await publish(prefix, 'In doubt, resent');
+    await held.reached;
+
+    await kill(first);
+    held.release();
+    await smtp.message(id);
+    const second = start({ DATABASE_URL: url });
+    await second.logged((line) => line['message'] === 'email sent' && line['email_id'] === id);
+
+    process.stdout.write(
+      `kill -9 before the record, IN_DOUBT=resend: SMTP accepted it ${smtp.timesAccepted(id)} time(s)\n`,
+    );
+    expect(smtp.timesAccepted(id)).toBe(2);
+    expect(await ledger.getEmail(TEST_CLIENT, id)).toMatchObject({
+      state: 'sent',
+      attempt: 1,
+      inDoubt: true,
+      attempts: [
+        expect.objectContaining({ attempt: 1, outcome: 'in-doubt', ambiguous: true }),
+        expect.objectContaining({ attempt: 1, outcome: 'sent', ambiguous: false }),
+      ],
+    });
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+    expect(await queueDepth(topology.workQueue.name)).toBe(0);
+  });
+});
