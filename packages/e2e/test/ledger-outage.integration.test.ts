@@ -162,17 +162,23 @@ describe('PostgreSQL stopped under load, then started again (a private server of
     const twice = [...counts.entries()].filter(([, count]) => count > 1);
     const unknown = [...counts.keys()].filter((id) => !accepted.has(id));
 
-    // The ledger's record of each: sent, on one finished try.
+    // The ledger's record of each: sent, on one finished try (recorded just before each ack).
     const pool = createPool({ url: database.url, max: 1 });
-    let rows: { state: string; tries: number; sent: number }[];
-    try {
+    const records = async () => {
       const result = await pool.query(
         `SELECT e.state, count(a.*)::int AS tries, count(a.*) FILTER (WHERE a.outcome = 'sent')::int AS sent
            FROM emails e LEFT JOIN attempts a ON a.email_id = e.id
           WHERE e.id = ANY($1::uuid[]) GROUP BY e.id, e.state`,
         [[...accepted]],
       );
-      rows = result.rows as { state: string; tries: number; sent: number }[];
+      return result.rows as { state: string; tries: number; sent: number }[];
+    };
+    let rows: { state: string; tries: number; sent: number }[] = [];
+    try {
+      await until(async () => {
+        rows = await records();
+        return rows.filter((row) => row.state === 'sent').length === accepted.size;
+      }, 'the ledger recorded every accepted email as sent');
     } finally {
       await pool.end();
     }
