@@ -74,8 +74,10 @@ export async function ensureDatabase(url: string): Promise<boolean> {
     try {
       await admin.query(`CREATE DATABASE ${quoteIdentifier(name)}`);
     } catch (error) {
-      // Another migrator created it between the look-up and here.
-      if ((error as { code?: string }).code === '42P04') return false;
+      // Another migrator created it between the look-up and here: duplicate_database, or, when the
+      // two CREATEs race inside the catalog, a unique_violation on pg_database's name index.
+      const code = (error as { code?: string }).code;
+      if (code === '42P04' || code === '23505') return false;
       throw error;
     }
     return true;

@@ -90,4 +90,16 @@ describe('ensureDatabase', () => {
       await admin.end();
     }
   });
+
+  test('when four processes ensure the same new database at once, then exactly one creates it and none fails', async () => {
+    const url = withDatabase(SERVER_URL, `ledger_test_race_${process.pid}_${Date.now()}`);
+    const admin = createPool({ url: SERVER_URL, max: 1 });
+    try {
+      const created = await Promise.all(Array.from({ length: 4 }, () => ensureDatabase(url)));
+      expect(created.filter(Boolean)).toHaveLength(1);
+    } finally {
+      await admin.query(`DROP DATABASE IF EXISTS "${databaseName(url)}" WITH (FORCE)`);
+      await admin.end();
+    }
+  });
 });
