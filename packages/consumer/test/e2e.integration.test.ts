@@ -4,7 +4,15 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DEFAULT_DELIVERY_LIMIT, DEFAULT_RETRY_DELAYS_MS, buildTopology } from '@mailer/contract';
-import { AMQP_URL, deleteTopology, freePort, runService as run, uniquePrefix, type Service } from '@mailer/testkit';
+import {
+  AMQP_URL,
+  deleteTopology,
+  freePort,
+  runService as run,
+  uniquePrefix,
+  until,
+  type Service,
+} from '@mailer/testkit';
 import { parseMime } from './support/conformance';
 import { testLedger } from './support/consumer';
 
@@ -40,16 +48,13 @@ describe('producer and consumer, as processes', () => {
 
   it('when an email is POSTed, then the capture provider writes it as .eml with the same subject and recipients, and both stop cleanly', async () => {
     const port = await freePort();
-    const common = { AMQP_URL, AMQP_PREFIX: prefix, LOG_LEVEL: 'info' };
+    // Both record into the file's scratch ledger.
+    const common = { AMQP_URL, AMQP_PREFIX: prefix, LOG_LEVEL: 'info', DATABASE_URL: (await testLedger()).url };
     const apiKeys = JSON.stringify([
       { name: 'e2e', key_sha256: createHash('sha256').update(KEY).digest('hex'), senders: ['example.com'] },
     ]);
     const producer = run(mains.producer, { ...common, PORT: String(port), API_KEYS: apiKeys });
-    const consumer = run(mains.consumer, {
-      ...common,
-      CAPTURE_DIR: captureDir,
-      DATABASE_URL: (await testLedger()).url,
-    });
+    const consumer = run(mains.consumer, { ...common, CAPTURE_DIR: captureDir });
     services.push(producer, consumer);
     await producer.logged((line) => line['message'] === 'broker connected');
     await consumer.logged((line) => line['message'] === 'consuming');
@@ -74,6 +79,19 @@ describe('producer and consumer, as processes', () => {
     expect(mime.to).toEqual(['ann@example.org', 'bob@example.org']);
     expect(mime.cc).toEqual(['carol@example.org']);
     expect(mime.headers['x-mailer-email-id']).toBe(id);
+
+    // The 202's Location shows the email sent, through the capture provider, on one try.
+    const location = response.headers.get('location') ?? '';
+    let status: { status?: string; provider?: string; attempts?: { outcome: string | null }[] } = {};
+    await until(async () => {
+      const answer = await fetch(`http://127.0.0.1:${port}${location}`, {
+        headers: { authorization: `Bearer ${KEY}` },
+      });
+      status = (await answer.json()) as typeof status;
+      return status.status === 'sent';
+    }, 'GET on the Location said sent');
+    expect(status.provider).toBe('capture');
+    expect(status.attempts?.map((a) => a.outcome)).toEqual(['sent']);
 
     producer.child.kill('SIGTERM');
     consumer.child.kill('SIGTERM');

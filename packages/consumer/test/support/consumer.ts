@@ -212,14 +212,6 @@ export async function startTestConsumer(label: string, options: TestConsumerOpti
   };
 }
 
-/**
- * Resolves once `condition` holds, looking again every few milliseconds (for state that has no
- * event of its own); rejects naming `what` after `timeoutMs`.
- */
-export async function until(condition: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+/** Waits for a condition with no event of its own (shared with the other packages' tests). */
+export { until } from '@mailer/testkit';
 }
