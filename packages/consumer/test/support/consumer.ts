@@ -214,4 +214,3 @@ export async function startTestConsumer(label: string, options: TestConsumerOpti
 
 /** Waits for a condition with no event of its own (shared with the other packages' tests). */
 export { until } from '@mailer/testkit';
-}
