@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { buildTopology } from '@mailer/contract';
 import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
-import { Ledger, createPool, ensureDatabase, migrate } from '@mailer/ledger';
+import { Ledger, createPool, migrateDatabase } from '@mailer/ledger';
 import { Lifecycle, explainUnreachableBroker, runMain, startService, type Logger } from '@mailer/service';
 import { DeliveryWorker } from './amqp/delivery-worker';
 import { configKeys, loadConfig, type ConsumerConfig } from './config';
@@ -11,28 +11,24 @@ import { handleEmail } from './delivery/handle-email';
 import { RateLimiter } from './delivery/rate-limiter';
 import { createProviders } from './providers/registry';
 
+/** Batch shape of the consumer's ledger writes: at most 25 calls per statement, 4 statements of a kind at once. */
+const CONSUMER_LEDGER_BATCH = { maxItems: 25, maxConcurrent: 4 };
+
 /**
  * The ledger's pool and the ledger, with `LEDGER=on`; with `MIGRATE_ON_START` the database is
  * created if absent and migrated first (on a pool of its own, with no statement bound).
  */
 async function openLedger(config: ConsumerConfig, logger: Logger) {
-  if (config.migrateOnStart) {
-    if (await ensureDatabase(config.databaseUrl)) logger.info('created the ledger database');
-    const migrator = createPool({ url: config.databaseUrl, max: 1, statementTimeoutMs: 0 });
-    try {
-      const { applied, version } = await migrate(migrator);
-      logger.info('ledger schema current', { applied, version });
-    } finally {
-      await migrator.end();
-    }
-  }
+  if (config.migrateOnStart) await migrateDatabase(config.databaseUrl, logger);
   const pool = createPool({
     url: config.databaseUrl,
     max: config.databasePoolSize,
     // An idle connection the server dropped: the next call reconnects, or fails as ledger-unavailable.
     onError: (error) => logger.warn('ledger connection lost', { error: error.message }),
   });
-  return { pool, ledger: new Ledger({ db: pool }) };
+  // Smaller batches, more at once: a claim or a record waits less behind a long batch, and
+  // several PostgreSQL backends share the work (docs/benchmarks.md, the ledger rows).
+  return { pool, ledger: new Ledger({ db: pool, batch: CONSUMER_LEDGER_BATCH }) };
 }
 
 /** Reads the environment, connects, consumes; stops cleanly on SIGTERM or SIGINT. */

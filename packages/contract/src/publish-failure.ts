@@ -31,6 +31,14 @@ export class PublishError extends Error {
   }
 }
 
+/**
+ * Whether a message whose publish failed this way may be in the queue all the same: the broker
+ * may have taken it before its confirm was lost or late. A retry can then queue it twice.
+ */
+export function mayHaveBeenQueued(error: PublishError): boolean {
+  return error.reason === 'timeout' || error.reason === 'channel-closed';
+}
+
 /** Whether a service can take work now, and if not, why (answers `GET /readyz`). */
 export interface Readiness {
   readonly ready: boolean;

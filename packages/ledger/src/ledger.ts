@@ -254,6 +254,27 @@ export class Ledger {
   }
 
   /**
+   * Forgets emails recorded by {@link recordAccepted} whose publish then failed in a way that
+   * leaves them off the queue (the caller was answered 503): those still `queued` at attempt 0
+   * with no try are deleted, so the ledger does not show them as queued for ever. An email a
+   * consumer has touched meanwhile is kept. Resolves with how many went. Not batched: it follows
+   * a broker failure, not the hot path.
+   */
+  async discardUnpublished(ids: readonly string[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    const rows = await this.query<{ n: number }>(
+      'discarding unpublished emails',
+      `WITH gone AS (
+        DELETE FROM emails e WHERE e.id = ANY($1::uuid[]) AND e.state = 'queued' AND e.attempt = 0
+          AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.email_id = e.id)
+        RETURNING 1
+      ) SELECT count(*)::integer AS n FROM gone`,
+      [ids],
+    );
+    return rows[0]?.n ?? 0;
+  }
+
+  /**
    * Deletes up to `limit` expired keys (their answers are no longer replayed) and resolves with
    * how many went. A reservation past its TTL is reused anyway; this only keeps the table small,
    * so a producer calls it now and then (say, every minute) rather than on each request.

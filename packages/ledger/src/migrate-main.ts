@@ -1,8 +1,8 @@
 import { loadKeys, sharedKeys } from '@mailer/config';
 import { readCommandLine, runMain, startService } from '@mailer/service';
-import { createPool, databaseName, ensureDatabase, ledgerKeys } from './database';
+import { databaseName, ledgerKeys } from './database';
 import { isUnavailable } from './errors';
-import { migrate } from './migrate';
+import { migrateDatabase } from './migrate-database';
 
 const usage = `usage: pnpm migrate
        node packages/ledger/dist/migrate-main.js
@@ -28,18 +28,7 @@ async function main(): Promise<void> {
   const database = databaseName(config.databaseUrl);
   const { host, port } = new URL(config.databaseUrl);
   try {
-    if (await ensureDatabase(config.databaseUrl)) logger.info('created the ledger database', { database });
-    const pool = createPool({ url: config.databaseUrl, max: 1, statementTimeoutMs: 0 });
-    try {
-      const { applied, version } = await migrate(pool);
-      logger.info(applied.length === 0 ? 'ledger schema already current' : 'ledger schema migrated', {
-        database,
-        applied,
-        version,
-      });
-    } finally {
-      await pool.end();
-    }
+    await migrateDatabase(config.databaseUrl, logger);
   } catch (error) {
     if (!isUnavailable(error)) throw error;
     // One line an operator can act on, rather than a socket error's stack.

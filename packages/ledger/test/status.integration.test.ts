@@ -127,3 +127,23 @@ describe('listEmails', () => {
     await expect(fixture.ledger.listEmails(client, { limit: 0 })).rejects.toThrow(RangeError);
   });
 });
+
+describe('discardUnpublished', () => {
+  test('when emails were recorded and their publish failed, then those no consumer touched are forgotten and the rest kept', async () => {
+    const [untouched, claimed, other] = [randomUUID(), randomUUID(), randomUUID()];
+    const acceptedAt = new Date();
+    await fixture.ledger.recordAccepted(
+      [untouched, claimed, other].map((id) => ({ id, client: 'acme', acceptedAt, recipients: ['a@example.com'] })),
+    );
+    expect(await fixture.ledger.claimAttempt({ id: claimed, attempt: 1, provider: 'smtp' })).toEqual({
+      outcome: 'claimed',
+    });
+
+    expect(await fixture.ledger.discardUnpublished([untouched, claimed, randomUUID()])).toBe(1);
+
+    expect(await fixture.ledger.getEmail('acme', untouched)).toBeNull();
+    expect(await fixture.ledger.getEmail('acme', claimed)).toMatchObject({ state: 'sending' });
+    expect(await fixture.ledger.getEmail('acme', other)).toMatchObject({ state: 'queued' });
+    expect(await fixture.ledger.discardUnpublished([])).toBe(0);
+  });
+});

@@ -2,29 +2,14 @@ import { hostname } from 'node:os';
 import { v7 as uuidv7 } from 'uuid';
 import { WORK_ROUTING_KEY, buildTopology } from '@mailer/contract';
 import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
-import { Ledger, createPool, ensureDatabase, isUnavailable, migrate } from '@mailer/ledger';
-import { Lifecycle, explainUnreachableBroker, runMain, startService, type Logger } from '@mailer/service';
+import { Ledger, createPool, isUnavailable, migrateDatabase } from '@mailer/ledger';
+import { Lifecycle, explainUnreachableBroker, runMain, startService } from '@mailer/service';
 import { AmqpEmailPublisher } from './amqp/email-publisher';
 import { configKeys, loadConfig } from './config';
 import { createApp } from './http/app';
 import { combineReadiness } from './http/routes/health';
 import { HttpServer } from './http/server';
 import { LedgerAdapter } from './ledger/ledger-adapter';
-
-/** MIGRATE_ON_START: creates the ledger's database if absent and applies the migrations, unbounded. */
-async function migrateLedger(url: string, logger: Logger): Promise<void> {
-  if (await ensureDatabase(url)) logger.info('created the ledger database');
-  const pool = createPool({ url, max: 1, statementTimeoutMs: 0 });
-  try {
-    const { applied, version } = await migrate(pool);
-    logger.info(applied.length === 0 ? 'ledger schema already current' : 'ledger schema migrated', {
-      applied,
-      version,
-    });
-  } finally {
-    await pool.end();
-  }
-}
 
 /** Reads the environment, connects, listens; stops cleanly on SIGTERM or SIGINT. */
 async function main(): Promise<void> {
@@ -61,7 +46,7 @@ async function main(): Promise<void> {
       : undefined;
   if (pool !== undefined && config.migrateOnStart) {
     try {
-      await migrateLedger(config.databaseUrl, logger);
+      await migrateDatabase(config.databaseUrl, logger);
     } catch (error) {
       if (!isUnavailable(error)) throw error;
       await lifecycle.fail('stopping: MIGRATE_ON_START=true and PostgreSQL is not reachable (check DATABASE_URL)', {

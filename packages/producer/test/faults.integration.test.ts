@@ -126,14 +126,19 @@ describe('when the work queue has been deleted (the publish is unroutable)', () 
     await producer.close();
   });
 
-  it('then the producer answers 503, not 202, and declares the topology again so that later emails get 202', async () => {
+  it('then the producer answers 503, not 202, forgets the email it recorded, and declares the topology again so that later emails get 202', async () => {
     const model = await connect(AMQP_URL);
     const channel = await model.createChannel();
     await channel.deleteQueue(producer.topology.workQueue.name);
     await model.close();
 
     const declaredAgain = once(producer.broker, 'declared');
+    const countEmails = async () =>
+      (await scratch.current().rows<{ n: number }>('SELECT count(*)::int AS n FROM emails'))[0]?.n;
+    const before = await countEmails();
     const response = await request(producer.app).post('/v1/emails').set(auth).send(validEmail());
+    // Recorded before the publish, then forgotten: the broker surely did not queue it.
+    expect(await countEmails()).toBe(before);
 
     expect(response.status).toBe(503);
     expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);

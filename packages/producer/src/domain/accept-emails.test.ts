@@ -18,7 +18,7 @@ function fakes(reserve: KeyOutcome = { outcome: 'new', reservation, previousEmai
   const recorded: AcceptedRecord[] = [];
   const published: OutgoingEmail[] = [];
   let failRecord = false;
-  let failPublish: PublishError | undefined;
+  let failPublish: PublishError | ((id: string) => PublishError | undefined) | undefined;
   const ledger: EmailLedger = {
     reserveKey: (request) => {
       calls.push(`reserve ${request.route}`);
@@ -38,6 +38,10 @@ function fakes(reserve: KeyOutcome = { outcome: 'new', reservation, previousEmai
       calls.push('release');
       return Promise.resolve(true);
     },
+    discardUnpublished: (ids) => {
+      calls.push(`discard ${ids.join(',')}`);
+      return Promise.resolve();
+    },
     getEmail: () => Promise.resolve(null),
     listEmails: () => Promise.resolve({ emails: [] }),
   };
@@ -49,7 +53,8 @@ function fakes(reserve: KeyOutcome = { outcome: 'new', reservation, previousEmai
     publisher: {
       publish: (email) => {
         calls.push(`publish ${email.id}`);
-        if (failPublish !== undefined) return Promise.reject(failPublish);
+        const failure = typeof failPublish === 'function' ? failPublish(email.id) : failPublish;
+        if (failure !== undefined) return Promise.reject(failure);
         published.push(email);
         return Promise.resolve();
       },
@@ -61,7 +66,7 @@ function fakes(reserve: KeyOutcome = { outcome: 'new', reservation, previousEmai
     recorded,
     published,
     failRecord: () => (failRecord = true),
-    failPublish: (error: PublishError) => (failPublish = error),
+    failPublish: (error: PublishError | ((id: string) => PublishError | undefined)) => (failPublish = error),
   };
 }
 
@@ -111,12 +116,20 @@ describe('acceptEmail with the ledger', () => {
     expect(f.calls).toEqual(['reserve /v1/emails', 'record 1 under key', 'release']);
   });
 
-  it('when the broker does not confirm, then the key is released for a retry', async () => {
+  it('when the broker refuses the email, then its record is discarded and the key released for a retry', async () => {
     const f = fakes();
     f.failPublish(new PublishError('nacked', 'the broker refused the message'));
 
     expect(await acceptEmail(f.deps, keyed, body)).toMatchObject({ kind: 'unavailable' });
-    expect(f.calls).toEqual(['reserve /v1/emails', 'record 1 under key', 'publish new-1', 'release']);
+    expect(f.calls).toEqual(['reserve /v1/emails', 'record 1 under key', 'publish new-1', 'discard new-1', 'release']);
+  });
+
+  it('when the confirm is late (the email may be queued), then its record is kept and the key released', async () => {
+    const f = fakes();
+    f.failPublish(new PublishError('timeout', 'no confirm in time'));
+
+    expect(await acceptEmail(f.deps, plain, body)).toMatchObject({ kind: 'unavailable' });
+    expect(f.calls).toEqual(['record 1', 'publish new-1']);
   });
 
   it('when a stale holder is taken over, then its id is used again and published again while still queued', async () => {
@@ -178,6 +191,29 @@ describe('acceptBatch with the ledger', () => {
     expect(f.published.map((e) => e.id)).toEqual(['old-2', 'old-3']);
     expect(f.calls[0]).toBe('reserve /v1/emails/batch');
     expect(f.calls.at(-1)).toBe('complete 202');
+  });
+
+  it('when some items fail, then only those surely off the queue are discarded', async () => {
+    const f = fakes();
+    f.failPublish((id) =>
+      id === 'new-1'
+        ? new PublishError('not-connected', 'no broker')
+        : id === 'new-2'
+          ? new PublishError('channel-closed', 'lost')
+          : undefined,
+    );
+
+    const outcome = await acceptBatch(f.deps, plain, batch);
+
+    expect(outcome).toMatchObject({
+      kind: 'published',
+      items: [
+        { index: 0, status: 'failed' },
+        { index: 1, status: 'failed' },
+        { index: 2, status: 'queued', id: 'new-3' },
+      ],
+    });
+    expect(f.calls.at(-1)).toBe('discard new-1');
   });
 
   it('when there is no ledger (LEDGER=off), then the batch is published with new ids and nothing else', async () => {

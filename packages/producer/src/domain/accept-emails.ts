@@ -4,6 +4,7 @@ import {
   encodeEnvelope,
   PublishError,
   isOverAttachmentCap,
+  mayHaveBeenQueued,
   validateEmailBatch,
   validateEmailRequest,
   type EmailRequest,
@@ -197,6 +198,26 @@ async function release(ledger: EmailLedger, reservation: KeyReservation): Promis
 }
 
 /**
+ * After a failed publish: forgets the recorded emails the broker surely did not queue (they were
+ * answered 503 and would show as `queued` for ever), then gives the key up. Those that may be
+ * queued (a lost or late confirm) keep their record. A ledger out of reach leaves both as they
+ * are: the records stay `queued` and the key goes stale.
+ */
+async function afterFailedPublish(
+  ledger: EmailLedger,
+  failed: readonly { readonly id: string; readonly error: PublishError }[],
+  reservation: KeyReservation | undefined,
+): Promise<void> {
+  const unqueued = failed.filter(({ error }) => !mayHaveBeenQueued(error)).map(({ id }) => id);
+  try {
+    if (unqueued.length > 0) await ledger.discardUnpublished(unqueued);
+  } catch (error) {
+    if (!(error instanceof LedgerOutageError)) throw error;
+  }
+  if (reservation !== undefined) await release(ledger, reservation);
+}
+
+/**
  * Stores the 202 under the key. The emails are recorded and confirmed whatever happens here,
  * so a ledger that went away now does not turn the 202 into a 503: the key then goes stale, and
  * a retry takes it over with the same ids.
@@ -250,9 +271,8 @@ export async function acceptEmail(deps: AcceptDeps, caller: Caller, body: unknow
     await publish(deps, caller, email);
   } catch (error) {
     if (!(error instanceof PublishError)) throw error;
-    if (admission.reservation !== undefined && deps.ledger !== undefined) {
-      await release(deps.ledger, admission.reservation);
-    }
+    if (deps.ledger !== undefined)
+      await afterFailedPublish(deps.ledger, [{ id: email.id, error }], admission.reservation);
     return { kind: 'unavailable', error };
   }
   const notStored = await complete(deps, admission.reservation, acceptedBody(email.id));
@@ -283,10 +303,12 @@ export async function acceptBatch(deps: AcceptDeps, caller: Caller, body: unknow
       }
     }),
   );
-  if (items.some((item) => item.status === 'failed')) {
-    if (admission.reservation !== undefined && deps.ledger !== undefined) {
-      await release(deps.ledger, admission.reservation);
-    }
+  const failed = admission.emails.flatMap((email, index) => {
+    const item = items[index];
+    return item?.status === 'failed' ? [{ id: email.id, error: item.error }] : [];
+  });
+  if (failed.length > 0) {
+    if (deps.ledger !== undefined) await afterFailedPublish(deps.ledger, failed, admission.reservation);
     return { kind: 'published', items };
   }
   const notStored = await complete(

@@ -136,6 +136,8 @@ export interface EmailLedger {
   completeKey(reservation: KeyReservation, status: number, body: unknown): Promise<boolean>;
   /** Gives a key up after a failed publish, so a retry of the same request may take it at once. */
   releaseKey(reservation: KeyReservation): Promise<boolean>;
+  /** Forgets recorded emails whose publish failed and left them off the queue (answered 503). */
+  discardUnpublished(ids: readonly string[]): Promise<void>;
   /** One of `client`'s emails; null for an unknown id or another client's email. */
   getEmail(client: string, id: string): Promise<EmailView | null>;
   /** A page of `client`'s emails; rejects with {@link BadCursorError} for a cursor it did not give. */

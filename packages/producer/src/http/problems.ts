@@ -1,5 +1,5 @@
 import type { Response } from 'express';
-import { batchIndexOf, type PublishError, type ValidationProblem } from '@mailer/contract';
+import { batchIndexOf, mayHaveBeenQueued, type PublishError, type ValidationProblem } from '@mailer/contract';
 import type { Refusal } from '../domain/accept-emails';
 
 /** An RFC 9457 problem document; extension members sit beside the standard ones. */
@@ -39,14 +39,6 @@ export const RETRY_AFTER_SECONDS = 5;
 /** Sends `problem` as `application/problem+json` with its status. */
 export function sendProblem(res: Response, problem: Problem): void {
   res.status(problem.status).type('application/problem+json').send(JSON.stringify(problem));
-}
-
-/**
- * Whether an email whose publish failed this way may be in the queue all the same: the broker
- * may have taken it before its confirm was lost or late. A retry can then queue it twice.
- */
-export function mayHaveBeenQueued(error: PublishError): boolean {
-  return error.reason === 'timeout' || error.reason === 'channel-closed';
 }
 
 /** 503: the broker did not confirm; `extra` adds or overrides members (the batch's items). */

@@ -73,6 +73,10 @@ export class LedgerAdapter implements EmailLedger {
     return translated(() => this.ledger.releaseIdempotencyKey(reservation));
   }
 
+  async discardUnpublished(ids: readonly string[]): Promise<void> {
+    await translated(() => this.ledger.discardUnpublished(ids));
+  }
+
   getEmail(client: string, id: string): Promise<EmailView | null> {
     return translated(() => this.ledger.getEmail(client, id));
   }
