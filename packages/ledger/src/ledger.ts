@@ -277,7 +277,7 @@ export class Ledger {
   /**
    * Deletes up to `limit` expired keys (their answers are no longer replayed) and resolves with
    * how many went. A reservation past its TTL is reused anyway; this only keeps the table small,
-   * so a producer calls it now and then (say, every minute) rather than on each request.
+   * so the producer calls it once a minute (its `KeyPurger`) rather than on each request.
    */
   async purgeExpiredIdempotencyKeys(limit = 1000): Promise<number> {
     const rows = await this.query<{ n: number }>(

@@ -9,6 +9,7 @@ import { configKeys, loadConfig } from './config';
 import { createApp } from './http/app';
 import { combineReadiness } from './http/routes/health';
 import { HttpServer } from './http/server';
+import { KeyPurger } from './ledger/key-purger';
 import { LedgerAdapter } from './ledger/ledger-adapter';
 
 /** Reads the environment, connects, listens; stops cleanly on SIGTERM or SIGINT. */
@@ -55,13 +56,19 @@ async function main(): Promise<void> {
       return;
     }
   }
+  const records = pool === undefined ? undefined : new Ledger({ db: pool });
   const ledger =
-    pool === undefined
+    records === undefined
       ? undefined
-      : new LedgerAdapter(new Ledger({ db: pool }), {
+      : new LedgerAdapter(records, {
           ttlMs: config.idempotencyKeyTtlMs,
           staleAfterMs: config.idempotencyStaleAfterMs,
         });
+  // Expired keys are deleted now and then, so the table holds about a TTL's worth of them.
+  const purger =
+    records === undefined
+      ? undefined
+      : new KeyPurger({ purge: (limit) => records.purgeExpiredIdempotencyKeys(limit), logger }).start();
   const app = createApp({
     publisher,
     newId: uuidv7,
@@ -88,6 +95,7 @@ async function main(): Promise<void> {
   lifecycle
     .onStop(({ remainingMs }) => server.close(remainingMs()))
     .onStop(() => broker.close())
+    .onStop(() => purger?.stop())
     .onStop(() => pool?.end());
   logger.info('producer listening', { port: await server.listen(config.port, config.host) });
 }
