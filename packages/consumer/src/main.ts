@@ -11,9 +11,6 @@ import { handleEmail } from './delivery/handle-email';
 import { RateLimiter } from './delivery/rate-limiter';
 import { createProviders } from './providers/registry';
 
-/** Batch shape of the consumer's ledger writes: at most 25 calls per statement, 4 statements of a kind at once. */
-const CONSUMER_LEDGER_BATCH = { maxItems: 25, maxConcurrent: 4 };
-
 /**
  * The ledger's pool and the ledger, with `LEDGER=on`; with `MIGRATE_ON_START` the database is
  * created if absent and migrated first (on a pool of its own, with no statement bound).
@@ -26,9 +23,7 @@ async function openLedger(config: ConsumerConfig, logger: Logger) {
     // An idle connection the server dropped: the next call reconnects, or fails as ledger-unavailable.
     onError: (error) => logger.warn('ledger connection lost', { error: error.message }),
   });
-  // Smaller batches, more at once: a claim or a record waits less behind a long batch, and
-  // several PostgreSQL backends share the work (docs/benchmarks.md, the ledger rows).
-  return { pool, ledger: new Ledger({ db: pool, batch: CONSUMER_LEDGER_BATCH }) };
+  return { pool, ledger: new Ledger({ db: pool }) };
 }
 
 /** Reads the environment, connects, consumes; stops cleanly on SIGTERM or SIGINT. */

@@ -27,9 +27,9 @@ import {
 
 /** How the ledger groups its writes. */
 export interface BatchOptions {
-  /** Most calls of one kind in one statement; 1 turns batching off. Default 100. */
+  /** Most calls of one kind in one statement; 1 turns batching off. Default 25. */
   readonly maxItems?: number;
-  /** Most statements of one kind under way at once. Default 2. */
+  /** Most statements of one kind under way at once. Default 4. */
   readonly maxConcurrent?: number;
 }
 
@@ -179,7 +179,7 @@ export class Ledger {
 
   constructor(options: LedgerOptions) {
     this.db = options.db;
-    const shape = { maxItems: options.batch?.maxItems ?? 100, maxConcurrent: options.batch?.maxConcurrent ?? 2 };
+    const shape = { maxItems: options.batch?.maxItems ?? 25, maxConcurrent: options.batch?.maxConcurrent ?? 4 };
     this.reserveBatch = new Batcher({ ...shape, run: (items) => this.call('ledger_reserve_keys', items, reserveJson) });
     this.completeBatch = new Batcher({ ...shape, run: (items) => this.runComplete(items) });
     this.releaseBatch = new Batcher({ ...shape, run: (items) => this.runRelease(items) });
