@@ -161,6 +161,87 @@ describe('claims', () => {
     expect(email.attempts).toEqual([expect.objectContaining({ provider: 'smtp', outcome: 'sent' })]);
   });
 
+  test('when one batch mixes every answer, then each caller gets the answer it would get alone (the set-based path and the loop together)', async () => {
+    const sent = await queued();
+    await fixture.ledger.claimAttempt({ id: sent, attempt: 1, provider: 'ses' });
+    await fixture.ledger.recordSent({ id: sent, attempt: 1, provider: 'ses', providerMessageId: 'ses-9' });
+    const parked = await queued();
+    await fixture.ledger.claimAttempt({ id: parked, attempt: 1, provider: 'ses' });
+    await fixture.ledger.recordFailure({
+      id: parked,
+      attempt: 1,
+      provider: 'ses',
+      kind: 'recipient-rejected',
+      error: '550',
+      ambiguous: false,
+      next: 'parked',
+    });
+    const open = await queued();
+    await fixture.ledger.claimAttempt({ id: open, attempt: 1, provider: 'smtp' });
+    const twice = await queued();
+    const fresh = await Promise.all(Array.from({ length: 6 }, () => queued()));
+    const unknown = randomUUID();
+
+    // Made in one turn of the event loop: one statement of 11 requests.
+    const claims = await Promise.all([
+      ...fresh.map((id) => fixture.ledger.claimAttempt({ id, attempt: 1, provider: 'ses' })),
+      fixture.ledger.claimAttempt({ id: sent, attempt: 1, provider: 'ses' }),
+      fixture.ledger.claimAttempt({ id: parked, attempt: 1, provider: 'ses' }),
+      fixture.ledger.claimAttempt({ id: open, attempt: 1, provider: 'smtp' }),
+      fixture.ledger.claimAttempt({ id: unknown, attempt: 1, provider: 'ses' }),
+      fixture.ledger.claimAttempt({ id: twice, attempt: 1, provider: 'ses' }),
+      fixture.ledger.claimAttempt({ id: twice, attempt: 1, provider: 'ses' }),
+    ]);
+    expect(claims.slice(0, 6)).toEqual(fresh.map(() => ({ outcome: 'claimed' })));
+    expect(claims.slice(6)).toEqual([
+      { outcome: 'already-sent', provider: 'ses', providerMessageId: 'ses-9' },
+      { outcome: 'superseded', state: 'parked', attempt: 1 },
+      { outcome: 'in-doubt', attempt: 1, provider: 'smtp', startedAt: expect.any(Date) },
+      { outcome: 'unknown' },
+      // The second request for one email in one batch finds the first one's try open.
+      { outcome: 'claimed' },
+      { outcome: 'in-doubt', attempt: 1, provider: 'ses', startedAt: expect.any(Date) },
+    ]);
+    for (const id of fresh) expect(await stateOf(id)).toMatchObject({ state: 'sending', attempt: 1 });
+
+    const finishes = await Promise.all([
+      ...fresh.map((id, k) =>
+        fixture.ledger.recordSent({ id, attempt: 1, provider: 'ses', providerMessageId: `ses-${k}` }),
+      ),
+      // A late failure for a sent email: recorded, the state kept.
+      fixture.ledger.recordFailure({
+        id: sent,
+        attempt: 1,
+        provider: 'ses',
+        kind: 'transient',
+        error: 'late',
+        ambiguous: false,
+        next: 'retrying',
+      }),
+      fixture.ledger.recordSent({ id: unknown, attempt: 1, provider: 'ses', providerMessageId: null }),
+      fixture.ledger.recordFailure({
+        id: twice,
+        attempt: 1,
+        provider: 'ses',
+        kind: 'transient',
+        error: 'a',
+        ambiguous: false,
+      }),
+      fixture.ledger.recordSent({ id: twice, attempt: 1, provider: 'ses', providerMessageId: 'ses-twice' }),
+    ]);
+    expect(finishes).toEqual([...fresh.map(() => 'advanced'), 'stale', 'unknown', 'advanced', 'advanced']);
+    for (const [k, id] of fresh.entries()) {
+      const email = await stateOf(id);
+      expect(email).toMatchObject({ state: 'sent', providerMessageId: `ses-${k}` });
+      expect(email.attempts).toEqual([expect.objectContaining({ outcome: 'sent', providerMessageId: `ses-${k}` })]);
+    }
+    expect(await stateOf(sent)).toMatchObject({ state: 'sent', providerMessageId: 'ses-9' });
+    expect((await stateOf(sent)).attempts.map((t) => t.outcome)).toEqual(['sent', 'transient']);
+    const both = await stateOf(twice);
+    expect(both).toMatchObject({ state: 'sent', providerMessageId: 'ses-twice', inDoubt: true });
+    expect(both.attempts.map((t) => t.outcome)).toEqual(['transient', 'sent']);
+  });
+
   test('when the email is not in the ledger, then the claim says unknown', async () => {
     expect(await fixture.ledger.claimAttempt({ id: randomUUID(), attempt: 1 })).toEqual({ outcome: 'unknown' });
     expect(
