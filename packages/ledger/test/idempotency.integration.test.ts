@@ -59,6 +59,51 @@ describe('idempotency keys', () => {
     expect(await fixture.ledger.reserveIdempotencyKey(other)).toEqual({ outcome: 'mismatch' });
   });
 
+  test('when one batch mixes new keys with every other answer, then each caller gets the answer it would get alone', async () => {
+    const answered = request();
+    const held = await reserveNew(answered);
+    await fixture.ledger.completeIdempotencyKey({ reservation: held.reservation, status: 202, body: { id: 'x' } });
+    const inFlight = request();
+    await reserveNew(inFlight);
+    const twice = request();
+    const fresh = Array.from({ length: 6 }, () => request());
+    const other = { ...answered, requestHash: hashRequest('POST /v1/emails', { to: 'b@example.com' }) };
+
+    // Made in one turn of the event loop: one statement of 11 requests.
+    const outcomes = await Promise.all([
+      ...fresh.map((req) => fixture.ledger.reserveIdempotencyKey(req)),
+      fixture.ledger.reserveIdempotencyKey(answered),
+      fixture.ledger.reserveIdempotencyKey(other),
+      fixture.ledger.reserveIdempotencyKey(inFlight),
+      fixture.ledger.reserveIdempotencyKey(twice),
+      fixture.ledger.reserveIdempotencyKey(twice),
+    ]);
+
+    const tokens = new Set<string>();
+    for (const [k, outcome] of outcomes.slice(0, 6).entries()) {
+      expect(outcome).toEqual({
+        outcome: 'new',
+        reservation: { client: 'acme', key: fresh[k]?.key, token: expect.any(String) },
+        previousEmails: [],
+      });
+      if (outcome.outcome === 'new') tokens.add(outcome.reservation.token);
+    }
+    expect(tokens.size).toBe(6);
+    expect(outcomes[6]).toEqual({ outcome: 'replay', status: 202, body: { id: 'x' }, emailIds: [] });
+    expect(outcomes[7]).toEqual({ outcome: 'mismatch' });
+    expect(outcomes[8]).toMatchObject({ outcome: 'in-flight' });
+    // The second request for one key in one batch finds the first one's reservation.
+    expect(outcomes[9]).toMatchObject({ outcome: 'new' });
+    expect(outcomes[10]).toMatchObject({ outcome: 'in-flight' });
+    // Each new reservation is the key's: it completes.
+    for (const outcome of outcomes.slice(0, 6)) {
+      if (outcome.outcome !== 'new') throw new Error('expected new');
+      expect(
+        await fixture.ledger.completeIdempotencyKey({ reservation: outcome.reservation, status: 202, body: {} }),
+      ).toBe(true);
+    }
+  });
+
   test('when the first request is still in flight, then the second is told so, with the time until it is stale', async () => {
     const req = request();
     await reserveNew(req);
