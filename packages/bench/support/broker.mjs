@@ -13,7 +13,7 @@ async function openChannel(model) {
  * Polls a passive declare of `queue` until it holds at least `expected` messages or `timeoutMs`
  * runs out (quorum queue counts can lag the confirms a moment). Resolves with the last count.
  */
-export async function awaitQueueDepth(url, queue, expected, timeoutMs = 10_000) {
+export async function awaitQueueDepth(url, queue, expected, timeoutMs = 10_000, { purge = false } = {}) {
   const model = await amqplib.connect(url);
   model.on('error', () => undefined);
   const started = Date.now();
@@ -28,6 +28,8 @@ export async function awaitQueueDepth(url, queue, expected, timeoutMs = 10_000) 
         channel = await openChannel(model);
       }
       if (depth >= expected || Date.now() - started > timeoutMs) {
+        // Purged once counted: a queue that only grows makes every later run pay for the earlier ones.
+        if (purge) await channel.purgeQueue(queue);
         return { depth, waitedMs: Date.now() - started };
       }
       await sleep(200);
