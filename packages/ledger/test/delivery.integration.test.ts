@@ -242,6 +242,24 @@ describe('claims', () => {
     expect(both.attempts.map((t) => t.outcome)).toEqual(['transient', 'sent']);
   });
 
+  test('when a report comes again (its first commit happened but the answer was lost), then it adds no second try', async () => {
+    const id = await queued();
+    await fixture.ledger.claimAttempt({ id, attempt: 1, provider: 'ses' });
+    const sent = { id, attempt: 1, provider: 'ses', providerMessageId: 'ses-1' };
+    expect(await fixture.ledger.recordSent(sent)).toBe('advanced');
+    expect(await fixture.ledger.recordSent(sent)).toBe('stale');
+    // The same in a batch big enough for the set-based path.
+    const more = await Promise.all(Array.from({ length: 8 }, () => queued()));
+    await Promise.all(more.map((m) => fixture.ledger.claimAttempt({ id: m, attempt: 1, provider: 'ses' })));
+    await Promise.all(more.map((m) => fixture.ledger.recordSent({ ...sent, id: m })));
+    expect(await Promise.all(more.map((m) => fixture.ledger.recordSent({ ...sent, id: m })))).toEqual(
+      more.map(() => 'stale'),
+    );
+    for (const email of [id, ...more]) {
+      expect((await stateOf(email)).attempts.map((t) => t.outcome)).toEqual(['sent']);
+    }
+  });
+
   test('when the email is not in the ledger, then the claim says unknown', async () => {
     expect(await fixture.ledger.claimAttempt({ id: randomUUID(), attempt: 1 })).toEqual({ outcome: 'unknown' });
     expect(

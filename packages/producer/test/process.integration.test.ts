@@ -166,7 +166,7 @@ describe('the producer process', () => {
         headers: { authorization: `Bearer ${TEST_KEY}` },
       });
 
-      expect(migrated['applied']).toEqual([1, 2, 3]);
+      expect(migrated['applied']).toEqual([1, 2, 3, 4]);
       expect(response.status).toBe(202);
       expect(((await shown.json()) as { status: string }).status).toBe('queued');
       await drainQueue(`${prefix}.work`, 1);
