@@ -64,12 +64,7 @@ export class ConfirmPublisher {
   async publish(message: OutgoingMessage): Promise<void> {
     const deadline = Date.now() + this.options.timeoutMs;
     this.assertReady();
-    const acquired = await this.slots.acquire(deadline);
-    // A slot freed only at the deadline (its holder timed out then) came too late all the same: the
-    // publish waited its whole time for a slot, whichever of the two timers fired first.
-    const late = acquired && Date.now() >= deadline;
-    if (late) this.slots.release();
-    if (!acquired || late) {
+    if (!(await this.slots.acquire(deadline))) {
       throw new PublishError('busy', `more than ${this.options.maxInflight} publishes awaiting a confirm`);
     }
     try {

@@ -4,7 +4,7 @@
  */
 export class Slots {
   private used = 0;
-  private readonly waiters: { grant: () => void; timer: NodeJS.Timeout }[] = [];
+  private readonly waiters: { grant: () => void; refuse: () => void; deadline: number; timer: NodeJS.Timeout }[] = [];
 
   constructor(private readonly capacity: number) {}
 
@@ -25,6 +25,11 @@ export class Slots {
           clearTimeout(waiter.timer);
           resolve(true);
         },
+        refuse: () => {
+          clearTimeout(waiter.timer);
+          resolve(false);
+        },
+        deadline,
         timer: setTimeout(
           () => {
             this.waiters.splice(this.waiters.indexOf(waiter), 1);
@@ -37,11 +42,24 @@ export class Slots {
     });
   }
 
-  /** Gives a slot back, handing it straight to the longest waiter if there is one. */
+  /**
+   * Gives a slot back, handing it straight to the longest waiter if there is one. A waiter whose
+   * deadline has passed (its timer not run yet: both fell due in the same millisecond) is told
+   * false instead: a slot freed at the deadline came too late.
+   */
   release(): void {
     if (this.used === 0) throw new Error('Slots.release() without a matching acquire()');
-    const next = this.waiters.shift();
-    if (next === undefined) this.used -= 1;
-    else next.grant();
+    for (;;) {
+      const next = this.waiters.shift();
+      if (next === undefined) {
+        this.used -= 1;
+        return;
+      }
+      if (Date.now() < next.deadline) {
+        next.grant();
+        return;
+      }
+      next.refuse();
+    }
   }
 }

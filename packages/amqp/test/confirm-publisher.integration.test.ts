@@ -192,6 +192,11 @@ describe('ConfirmPublisher against the real broker', () => {
     it('when every slot stays taken until the deadline, then the next publish rejects with busy', async () => {
       const broker = await through('held-busy', { timeoutMs: 300, maxInflight: 2 });
       proxy.silence();
+      // All three start within one millisecond, so they share a deadline: the slots stay taken
+      // until the third's deadline (a millisecond boundary between them would give the third a
+      // slot 1 ms before its own deadline, and a publish that then times out).
+      const started = Date.now();
+      while (Date.now() === started); // spins for less than a millisecond
       const results = await outcomes([0, 1, 2].map(() => broker.publisher.publish(message(broker))));
 
       expect(results).toEqual(['timeout', 'timeout', 'busy']);

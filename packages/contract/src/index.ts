@@ -4,3 +4,4 @@ export * from './topology';
 export * from './validation';
 export * from './delivery';
 export * from './publish-failure';
+export * from './email-state';

@@ -1,16 +1,7 @@
-/** Where an email is in its life; `suppressed` and `bounced` are reserved for what comes next. */
-export type EmailState = 'queued' | 'sending' | 'retrying' | 'parked' | 'suppressed' | 'sent' | 'bounced';
+import type { EmailState } from '@mailer/contract';
 
-/** Every state, in rank order. */
-export const EMAIL_STATES: readonly EmailState[] = [
-  'queued',
-  'sending',
-  'retrying',
-  'parked',
-  'suppressed',
-  'sent',
-  'bounced',
-];
+/** The states are the contract's (the API shows them); re-exported as the ledger's own names. */
+export { EMAIL_STATES, type EmailState } from '@mailer/contract';
 
 /**
  * Each state's rank; the migration's `ledger_state_rank` says the same and both change together.

@@ -1,16 +1,6 @@
-/** Where an email is in its life, as the ledger records it. */
-export type EmailState = 'queued' | 'sending' | 'retrying' | 'parked' | 'suppressed' | 'sent' | 'bounced';
+import type { EmailState } from '@mailer/contract';
 
-/** Every state, in the order an email usually passes them. */
-export const EMAIL_STATES: readonly EmailState[] = [
-  'queued',
-  'sending',
-  'retrying',
-  'parked',
-  'suppressed',
-  'sent',
-  'bounced',
-];
+export { EMAIL_STATES, type EmailState } from '@mailer/contract';
 
 /** One accepted email as the ledger keeps it: no body, recipients masked by the ledger. */
 export interface AcceptedRecord {

@@ -1,5 +1,11 @@
-import { MAX_ATTACHMENT_BYTES, MAX_BATCH_SIZE, emailBatchSchema, emailRequestSchema } from '@mailer/contract';
-import { EMAIL_STATES } from '../domain/email-ledger';
+import {
+  EMAIL_STATES,
+  MAX_ATTACHMENT_BYTES,
+  MAX_BATCH_SIZE,
+  PUBLISH_FAILURE_REASONS,
+  emailBatchSchema,
+  emailRequestSchema,
+} from '@mailer/contract';
 import { MAX_IDEMPOTENCY_KEY_LENGTH } from '../domain/idempotency-key';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './email-views';
 
@@ -178,16 +184,7 @@ export const openApiDocument = {
           reason: {
             type: 'string',
             description: '503 only: why the broker did not confirm, or ledger-unavailable',
-            enum: [
-              'not-connected',
-              'blocked',
-              'busy',
-              'timeout',
-              'nacked',
-              'unroutable',
-              'channel-closed',
-              'ledger-unavailable',
-            ],
+            enum: [...PUBLISH_FAILURE_REASONS, 'ledger-unavailable'],
           },
           items: {
             type: 'array',
