@@ -124,6 +124,9 @@ export class DeliveryWorker extends EventEmitter<{
   private closed = false;
   /** Per email id, the handling of its latest delivery. */
   private readonly handling = new Map<string, Promise<void>>();
+  private get ledgerRetryMs(): { readonly initial: number; readonly max: number } {
+    return this.options.ledgerRetryMs ?? DEFAULT_LEDGER_RETRY_MS;
+  }
   /** Held messages being handled again after a wake-up. */
   private rehandling = 0;
   private wake: { readonly timer: NodeJS.Timeout; readonly at: number } | undefined;
@@ -520,7 +523,7 @@ export class DeliveryWorker extends EventEmitter<{
       ...(error instanceof Error ? { error: error.message } : {}),
     });
     void this.reconcile();
-    this.pollLedger((this.options.ledgerRetryMs ?? DEFAULT_LEDGER_RETRY_MS).initial);
+    this.pollLedger(this.ledgerRetryMs.initial);
   }
 
   private pollLedger(inMs: number): void {
@@ -530,7 +533,7 @@ export class DeliveryWorker extends EventEmitter<{
       this.ledgerPoll = undefined;
       ledger.ping().then(
         () => this.ledgerBack(),
-        () => this.pollLedger(Math.min(inMs * 2, (this.options.ledgerRetryMs ?? DEFAULT_LEDGER_RETRY_MS).max)),
+        () => this.pollLedger(Math.min(inMs * 2, this.ledgerRetryMs.max)),
       );
     }, inMs);
   }
