@@ -178,6 +178,12 @@ export const configKeys = {
   },
   smtpTimeoutMs: smtp.timeoutMs,
   smtpRatePerSecond: smtp.ratePerSecond,
+  httpPort: {
+    name: 'HTTP_PORT',
+    description: 'Port of the small HTTP server for `/metrics`, `/healthz` and `/readyz` (0: any free port).',
+    default: '3001',
+    parse: integer(0, 65535),
+  },
   inDoubt: {
     name: 'IN_DOUBT',
     description:

@@ -9,6 +9,8 @@ import { CircuitBreaker } from './delivery/circuit-breaker';
 import type { ProviderSlot } from './delivery/failover';
 import { handleEmail } from './delivery/handle-email';
 import { RateLimiter } from './delivery/rate-limiter';
+import { ConsumerMetrics } from './metrics/consumer-metrics';
+import { ConsumerHttpPort, consumerReadiness } from './metrics/http-port';
 import { createProviders } from './providers/registry';
 
 /**
@@ -35,9 +37,10 @@ async function main(): Promise<void> {
     retryDelaysMs: config.retryDelays,
     deliveryLimit: config.deliveryLimit,
   });
+  const metrics = new ConsumerMetrics();
   const providers = createProviders(config, logger);
   const chain: ProviderSlot[] = providers.map(({ provider, timeoutMs, ratePerSecond }) => ({
-    provider,
+    provider: metrics.instrumentProvider(provider),
     timeoutMs,
     limiter: new RateLimiter(ratePerSecond),
     circuit: new CircuitBreaker({
@@ -51,6 +54,8 @@ async function main(): Promise<void> {
     logger,
     connectionName: `mailer-consumer@${hostname()}:${process.pid}`,
   });
+  metrics.watchChain(chain);
+  const deliveryLedger = ledger === undefined ? undefined : metrics.instrumentLedger(ledger.ledger, config.inDoubt);
   const publisher = new ConfirmPublisher(broker, { timeoutMs: 10_000, maxInflight: config.prefetch * 2, logger });
   const worker = new DeliveryWorker({
     broker,
@@ -59,19 +64,23 @@ async function main(): Promise<void> {
     prefetch: config.prefetch,
     maxHeldBytes: config.maxHeldBytes,
     logger,
-    ...(ledger === undefined ? {} : { ledger: ledger.ledger }),
+    ...(deliveryLedger === undefined ? {} : { ledger: deliveryLedger }),
     handle: (message, abandon) =>
       handleEmail(
         {
           chain,
           now: () => new Date(),
           policy: { maxAttempts: config.maxAttempts, maxAgeMs: config.maxAgeMs, tiers: topology.retryTiers },
-          ...(ledger === undefined ? {} : { ledger: { port: ledger.ledger, inDoubt: config.inDoubt } }),
+          ...(deliveryLedger === undefined ? {} : { ledger: { port: deliveryLedger, inDoubt: config.inDoubt } }),
+          observe: (outcome, acceptedAt) => metrics.observeDelivery(outcome, acceptedAt),
         },
         message,
         abandon,
       ),
   });
+
+  metrics.watchWorker(worker, config.prefetch);
+  const httpPort = new ConsumerHttpPort(metrics.registry, () => consumerReadiness({ broker, worker }));
 
   const lifecycle = new Lifecycle({
     logger,
@@ -80,6 +89,7 @@ async function main(): Promise<void> {
     outcome: () => ({ unsettled: worker.busy }),
   })
     .onStop(({ remainingMs }) => worker.stop(remainingMs()))
+    .onStop(() => httpPort.close())
     .onStop(() => broker.close())
     .onStop(() => ledger?.pool.end())
     .onStop(async () => {
@@ -90,7 +100,9 @@ async function main(): Promise<void> {
   explainUnreachableBroker(broker, logger, { url: config.amqpUrl, consequence: 'no email is sent until it is' });
   worker.start();
   broker.start().catch(() => undefined);
+  const httpPortNumber = await httpPort.listen(config.httpPort, '0.0.0.0');
   logger.info('consumer started', {
+    http_port: httpPortNumber,
     providers: chain.map((slot) => slot.provider.name),
     prefetch: config.prefetch,
     ledger: config.ledger,

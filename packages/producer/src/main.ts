@@ -11,6 +11,7 @@ import { combineReadiness } from './http/routes/health';
 import { HttpServer } from './http/server';
 import { KeyPurger } from './ledger/key-purger';
 import { LedgerAdapter } from './ledger/ledger-adapter';
+import { ProducerMetrics } from './metrics/producer-metrics';
 
 /** Reads the environment, connects, listens; stops cleanly on SIGTERM or SIGINT. */
 async function main(): Promise<void> {
@@ -28,7 +29,8 @@ async function main(): Promise<void> {
     logger,
     connectionName: `mailer-producer@${hostname()}:${process.pid}`,
   });
-  const publisher = new AmqpEmailPublisher(
+  const metrics = new ProducerMetrics();
+  const amqpPublisher = new AmqpEmailPublisher(
     new ConfirmPublisher(broker, {
       timeoutMs: config.publishTimeoutMs,
       maxInflight: config.maxInflightPublishes,
@@ -36,6 +38,7 @@ async function main(): Promise<void> {
     }),
     { exchange: topology.workExchange.name, routingKey: WORK_ROUTING_KEY },
   );
+  const publisher = metrics.instrumentPublisher(amqpPublisher);
   // LEDGER=off: broker only, as before the ledger; keys and status are refused.
   const pool =
     config.ledger === 'on'
@@ -60,10 +63,12 @@ async function main(): Promise<void> {
   const ledger =
     records === undefined
       ? undefined
-      : new LedgerAdapter(records, {
-          ttlMs: config.idempotencyKeyTtlMs,
-          staleAfterMs: config.idempotencyStaleAfterMs,
-        });
+      : metrics.instrumentLedger(
+          new LedgerAdapter(records, {
+            ttlMs: config.idempotencyKeyTtlMs,
+            staleAfterMs: config.idempotencyStaleAfterMs,
+          }),
+        );
   // Expired keys are deleted now and then, so the table holds about a TTL's worth of them.
   const purger =
     records === undefined
@@ -80,6 +85,7 @@ async function main(): Promise<void> {
     readiness: async () =>
       combineReadiness(ledger === undefined ? [broker.readiness()] : [broker.readiness(), await ledger.readiness()]),
     draining: () => lifecycle.stopping,
+    metrics,
   });
 
   // A topology the broker refuses cannot be fixed by retrying, at start-up or on a reconnect.

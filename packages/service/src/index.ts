@@ -5,3 +5,4 @@ export * from './start/command-line';
 export * from './start/host';
 export * from './start/lifecycle';
 export * from './start/start-service';
+export * from './metrics';

@@ -24,6 +24,8 @@ export interface HandleDeps {
   readonly now: () => Date;
   /** Absent with `LEDGER=off`: nothing is claimed or recorded. */
   readonly ledger?: LedgerDeps;
+  /** Told each attempt's outcome and the email's accept time (the metrics); must not throw. */
+  readonly observe?: (outcome: DeliveryOutcome, acceptedAt: Date) => void;
 }
 
 /** A queued message as the worker hands it over. */
@@ -217,6 +219,7 @@ export async function handleEmail(
     );
   }
   const outcome = await deliverOnce(deps.chain, email, abandon, guard);
+  deps.observe?.(outcome, acceptedAt);
   if (outcome.kind === 'abandoned') {
     // Best effort: a try claimed and then given back is closed as not sent, so its redelivery is not in doubt.
     await guard?.flush().catch(() => undefined);

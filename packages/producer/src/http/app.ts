@@ -9,6 +9,7 @@ import { errorHandler, notFound } from './middleware/fallback';
 import { jsonBody, rejectDeclaredOversize } from './middleware/json-body';
 import { idempotencyKey } from './middleware/idempotency-key';
 import { requestContext } from './middleware/request-context';
+import type { ProducerMetrics } from '../metrics/producer-metrics';
 import { docsRoutes } from './routes/docs';
 import { emailRoutes } from './routes/emails';
 import { healthRoutes } from './routes/health';
@@ -23,6 +24,8 @@ export interface AppDeps extends AcceptDeps {
   readonly readiness: () => Readiness | Promise<Readiness>;
   /** True once shutdown began: from then on every new request gets 503 and `Connection: close`. */
   readonly draining?: () => boolean;
+  /** Times requests and serves `GET /metrics`; absent: neither. */
+  readonly metrics?: ProducerMetrics;
 }
 
 /** Paths this API serves, with the methods each allows (for 405 and `Allow`). */
@@ -32,6 +35,7 @@ const allowedMethods: Readonly<Record<string, string>> = {
   '/healthz': 'GET, HEAD',
   '/readyz': 'GET, HEAD',
   '/openapi.json': 'GET, HEAD',
+  '/metrics': 'GET, HEAD',
 };
 
 /** The methods `path` allows; `/v1/emails/<id>` for any id. */
@@ -49,7 +53,10 @@ export function createApp(deps: AppDeps): express.Express {
   app.set('etag', false);
 
   const draining = deps.draining ?? (() => false);
+  if (deps.metrics !== undefined) app.use(deps.metrics.middleware);
   app.use(requestContext(deps.logger));
+  // Scraped while draining too: the last figures of a stopping producer are still read.
+  if (deps.metrics !== undefined) app.get('/metrics', deps.metrics.handler);
   // Probes still answer while draining, so a load balancer sees /readyz turn 503.
   app.use(healthRoutes(() => (draining() ? { ready: false, reason: 'shutting down' } : deps.readiness())));
   app.use(drainGate(draining));

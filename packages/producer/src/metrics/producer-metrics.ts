@@ -1,0 +1,123 @@
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import {
+  Counter,
+  Histogram,
+  createMetricsRegistry,
+  metricsHandler,
+  nowSeconds,
+  timeMethods,
+  type Registry,
+} from '@mailer/service';
+import type { EmailLedger } from '../domain/email-ledger';
+import type { EmailPublisher } from '../domain/publisher';
+
+const CALL_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+/** The EmailLedger calls timed, by name. */
+const LEDGER_OPERATIONS = [
+  'reserveKey',
+  'recordAccepted',
+  'completeKey',
+  'releaseKey',
+  'discardUnpublished',
+  'getEmail',
+  'listEmails',
+] as const satisfies readonly (keyof EmailLedger)[];
+
+/** `reserveKey` → `reserve_key`: the ledger operation labels both services use. */
+const OPERATION_LABELS: ReadonlyMap<string, string> = new Map(
+  LEDGER_OPERATIONS.map((name) => [name, name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`)]),
+);
+
+/**
+ * The producer's series (docs/metrics.md): HTTP requests by route template and status, publish
+ * latency and failures by reason, ledger latency by operation. Route labels are the templates
+ * Express matched (`/v1/emails/:id`), never the raw path, so ids cannot multiply series.
+ */
+export class ProducerMetrics {
+  readonly registry: Registry;
+  private readonly requests: Histogram<'method' | 'route' | 'status'>;
+  private readonly publishLatency: Histogram<'outcome'>;
+  private readonly publishFailures: Counter<'reason'>;
+  private readonly ledgerLatency: Histogram<'operation' | 'outcome'>;
+
+  constructor(options: { readonly registry?: Registry } = {}) {
+    const registers = [(this.registry = options.registry ?? createMetricsRegistry('producer'))];
+    this.requests = new Histogram({
+      name: 'mailer_http_request_duration_seconds',
+      help: 'HTTP requests answered, by method, route template and status code.',
+      labelNames: ['method', 'route', 'status'],
+      buckets: CALL_BUCKETS,
+      registers,
+    });
+    this.publishLatency = new Histogram({
+      name: 'mailer_producer_publish_duration_seconds',
+      help: 'Time from publishing an email to the broker confirming it (or the publish failing), by outcome.',
+      labelNames: ['outcome'],
+      buckets: CALL_BUCKETS,
+      registers,
+    });
+    this.publishFailures = new Counter({
+      name: 'mailer_producer_publish_failures_total',
+      help: 'Publishes the broker did not confirm, by reason.',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.ledgerLatency = new Histogram({
+      name: 'mailer_ledger_operation_duration_seconds',
+      help: 'Duration of one ledger call, by operation and outcome (ok or error).',
+      labelNames: ['operation', 'outcome'],
+      buckets: CALL_BUCKETS,
+      registers,
+    });
+    this.handler = metricsHandler(this.registry);
+  }
+
+  /** `GET /metrics`. */
+  readonly handler: RequestHandler;
+
+  /** Times each request and labels it, once answered, with the route template Express matched. */
+  readonly middleware: RequestHandler = (req: Request, res: Response, next: NextFunction) => {
+    const start = nowSeconds();
+    res.once('finish', () => {
+      const template = (req.route as { path?: unknown } | undefined)?.path;
+      this.requests.observe(
+        {
+          method: METHODS.has(req.method) ? req.method : 'OTHER',
+          route: typeof template === 'string' ? `${req.baseUrl}${template}` : 'unmatched',
+          status: String(res.statusCode),
+        },
+        nowSeconds() - start,
+      );
+    });
+    next();
+  };
+
+  /** The publisher with each publish timed and each failure counted by its `PublishError` reason. */
+  instrumentPublisher(publisher: EmailPublisher): EmailPublisher {
+    return {
+      publish: async (email) => {
+        const start = nowSeconds();
+        try {
+          await publisher.publish(email);
+          this.publishLatency.observe({ outcome: 'confirmed' }, nowSeconds() - start);
+        } catch (error) {
+          this.publishLatency.observe({ outcome: 'failed' }, nowSeconds() - start);
+          const reason = (error as { reason?: unknown }).reason;
+          this.publishFailures.inc({ reason: typeof reason === 'string' ? reason : 'error' });
+          throw error;
+        }
+      },
+    };
+  }
+
+  /** The ledger with each call timed; its other members (`readiness()`) are its own. */
+  instrumentLedger<T extends EmailLedger>(ledger: T): T {
+    return timeMethods(ledger, LEDGER_OPERATIONS, (method, seconds, failed) =>
+      this.ledgerLatency.observe(
+        { operation: OPERATION_LABELS.get(method) ?? method, outcome: failed ? 'error' : 'ok' },
+        seconds,
+      ),
+    );
+  }
+}
