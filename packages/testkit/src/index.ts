@@ -5,3 +5,4 @@ export * from './process';
 export * from './private-postgres';
 export * from './scratch-database';
 export * from './until';
+export * from './metrics-text';

@@ -20,6 +20,7 @@ import { RateLimiter } from '../../src/delivery/rate-limiter';
 import type { InDoubtPolicy } from '../../src/delivery/send-guard';
 import { createLogger } from '@mailer/service';
 import type { EmailProvider } from '../../src/providers/provider';
+import type { ConsumerMetrics } from '../../src/metrics/consumer-metrics';
 import { AMQP_URL, createScratchDatabase, deleteTopology, uniquePrefix } from '@mailer/testkit';
 
 /** The test file's ledger: a scratch database, migrated, made on first use and dropped after the file. */
@@ -72,6 +73,8 @@ export interface TestConsumerOptions {
   readonly ledger?: Ledger | 'off';
   readonly inDoubt?: InDoubtPolicy;
   readonly ledgerRetryMs?: { readonly initial: number; readonly max: number };
+  /** Metrics wired as main.ts wires them: providers and ledger wrapped, outcomes and settlements observed. */
+  readonly metrics?: ConsumerMetrics;
 }
 
 /** A consumer running in-process against the real broker, on a topology of its own. */
@@ -137,6 +140,11 @@ export async function startTestConsumer(label: string, options: TestConsumerOpti
   });
   const connectionName = `test-consumer-${prefix}`;
   const ledger = options.ledger === 'off' ? undefined : (options.ledger ?? (await testLedger()).ledger);
+  const { metrics } = options;
+  const deliveryLedger =
+    ledger === undefined || metrics === undefined
+      ? ledger
+      : metrics.instrumentLedger(ledger, options.inDoubt ?? 'resend');
   const broker = new BrokerConnection({
     url: AMQP_URL,
     topology,
@@ -146,7 +154,7 @@ export async function startTestConsumer(label: string, options: TestConsumerOpti
   });
   const publisher = new ConfirmPublisher(broker, { timeoutMs: 5000, maxInflight: 1000, logger: testLogger });
   const chain: ProviderSlot[] = options.providers.map((provider) => ({
-    provider,
+    provider: metrics === undefined ? provider : metrics.instrumentProvider(provider),
     timeoutMs: options.providerTimeoutMs ?? 2000,
     limiter: new RateLimiter(options.ratePerSecond ?? Number.POSITIVE_INFINITY),
     circuit: new CircuitBreaker(options.circuit ?? { failureThreshold: 1000, coolDownMs: 60_000 }),
@@ -159,7 +167,12 @@ export async function startTestConsumer(label: string, options: TestConsumerOpti
           chain,
           now: () => new Date(),
           policy: { maxAttempts: options.maxAttempts ?? 3, maxAgeMs: 3_600_000, tiers: topology.retryTiers },
-          ...(ledger === undefined ? {} : { ledger: { port: ledger, inDoubt: options.inDoubt ?? 'resend' } }),
+          ...(deliveryLedger === undefined
+            ? {}
+            : { ledger: { port: deliveryLedger, inDoubt: options.inDoubt ?? 'resend' } }),
+          ...(metrics === undefined
+            ? {}
+            : { observe: (outcome, acceptedAt) => metrics.observeDelivery(outcome, acceptedAt) }),
         },
         message,
         abandon,
@@ -172,9 +185,13 @@ export async function startTestConsumer(label: string, options: TestConsumerOpti
     ...(options.maxHeldBytes === undefined ? {} : { maxHeldBytes: options.maxHeldBytes }),
     logger: testLogger,
     handle,
-    ...(ledger === undefined ? {} : { ledger }),
+    ...(deliveryLedger === undefined ? {} : { ledger: deliveryLedger }),
     ...(options.ledgerRetryMs === undefined ? {} : { ledgerRetryMs: options.ledgerRetryMs }),
   });
+  if (metrics !== undefined) {
+    metrics.watchChain(chain);
+    metrics.watchWorker(worker, options.prefetch ?? 10);
+  }
   worker.start();
   const consuming = once(broker, 'channel');
   await broker.start();

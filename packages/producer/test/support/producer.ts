@@ -5,6 +5,7 @@ import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
 import { AmqpEmailPublisher } from '../../src/amqp/email-publisher';
 import { hashKey, type ApiKey } from '../../src/domain/api-keys';
 import { createApp } from '../../src/http/app';
+import type { ProducerMetrics } from '../../src/metrics/producer-metrics';
 import { combineReadiness } from '../../src/http/routes/health';
 import type { LedgerAdapter } from '../../src/ledger/ledger-adapter';
 import { createLogger } from '@mailer/service';
@@ -57,6 +58,8 @@ export interface TestProducerOptions {
   readonly draining?: () => boolean;
   /** The ledger to record in; absent, the producer runs as with `LEDGER=off`. */
   readonly ledger?: LedgerAdapter;
+  /** Metrics to time requests, publishes and ledger calls with, and serve on `GET /metrics`. */
+  readonly metrics?: ProducerMetrics;
 }
 
 /** Starts the real app with a real broker connection, on a unique prefix. */
@@ -78,11 +81,13 @@ export async function startTestProducer(label: string, options: TestProducerOpti
     logger,
   });
   await broker.start();
+  const emailPublisher = new AmqpEmailPublisher(publisher, {
+    exchange: topology.workExchange.name,
+    routingKey: WORK_ROUTING_KEY,
+  });
+  const { metrics } = options;
   const app = createApp({
-    publisher: new AmqpEmailPublisher(publisher, {
-      exchange: topology.workExchange.name,
-      routingKey: WORK_ROUTING_KEY,
-    }),
+    publisher: metrics === undefined ? emailPublisher : metrics.instrumentPublisher(emailPublisher),
     newId: uuidv7,
     now: () => new Date(),
     ...(options.ledger === undefined ? {} : { ledger: options.ledger }),
@@ -94,6 +99,7 @@ export async function startTestProducer(label: string, options: TestProducerOpti
         options.ledger === undefined ? [broker.readiness()] : [broker.readiness(), await options.ledger.readiness()],
       ),
     ...(options.draining === undefined ? {} : { draining: options.draining }),
+    ...(metrics === undefined ? {} : { metrics }),
   });
   return {
     app,
