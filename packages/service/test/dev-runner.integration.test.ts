@@ -34,6 +34,7 @@ describe('pnpm dev', () => {
         AMQP_URL,
         AMQP_PREFIX: prefix,
         PORT: String(await freePort()),
+        HTTP_PORT: String(await freePort()),
         CAPTURE_DIR: captureDir,
       },
     });

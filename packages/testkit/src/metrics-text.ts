@@ -37,3 +37,47 @@ export function labelValues(text: string, name: string, label: string): string[]
   }
   return [...values];
 }
+
+/** A series as docs/metrics.md lists it. */
+export interface DocumentedSeries {
+  readonly name: string;
+  readonly type: string;
+  /** `producer`, `consumer` or `both`. */
+  readonly service: string;
+}
+
+/** The rows of the series table of docs/metrics.md: `| \`name\` | type | labels | service | meaning |`. */
+export function documentedSeries(markdown: string): DocumentedSeries[] {
+  const rows: DocumentedSeries[] = [];
+  for (const match of markdown.matchAll(/^\| `(mailer_[a-z0-9_]+)` +\| (\w+) +\|[^|]*\| (\w+) +\|/gm)) {
+    rows.push({ name: match[1] as string, type: match[2] as string, service: match[3] as string });
+  }
+  return rows;
+}
+
+/** Every PromQL expression of a Grafana dashboard (its panels' targets, rows' panels included). */
+export function dashboardExpressions(dashboard: unknown): string[] {
+  const expressions: string[] = [];
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) node.forEach(visit);
+    else if (typeof node === 'object' && node !== null) {
+      for (const [key, value] of Object.entries(node)) {
+        if (key === 'expr' && typeof value === 'string') expressions.push(value);
+        else visit(value);
+      }
+    }
+  };
+  visit(dashboard);
+  return expressions;
+}
+
+/**
+ * The `mailer_` series an expression names, with a histogram's `_bucket`, `_sum` and `_count`
+ * taken back to the histogram's name when `histograms` has it.
+ */
+export function seriesNamed(expression: string, histograms: ReadonlySet<string>): string[] {
+  return [...expression.matchAll(/\bmailer_[a-zA-Z0-9_]+/g)].map(([name]) => {
+    const base = name.replace(/_(bucket|sum|count)$/, '');
+    return histograms.has(base) ? base : name;
+  });
+}

@@ -12,9 +12,12 @@ export interface Service {
   readonly logged: (match: (line: Record<string, unknown>) => boolean) => Promise<Record<string, unknown>>;
 }
 
-/** Runs a built service (`dist/main.js`) as its own process, as `pnpm start` does. */
+/**
+ * Runs a built service (`dist/main.js`) as its own process, as `pnpm start` does. The consumer's
+ * HTTP port is any free one (`HTTP_PORT=0`) unless `env` names one: test processes run side by side.
+ */
 export function runService(main: string, env: Record<string, string>): Service {
-  const child = spawn(process.execPath, [main], { env: { PATH: process.env['PATH'] ?? '', ...env } });
+  const child = spawn(process.execPath, [main], { env: { PATH: process.env['PATH'] ?? '', HTTP_PORT: '0', ...env } });
   let output = '';
   const lines = () =>
     output

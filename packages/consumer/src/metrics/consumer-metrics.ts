@@ -30,6 +30,7 @@ export class ConsumerMetrics {
   private readonly providerLatency: Histogram<'provider' | 'outcome'>;
   private readonly acceptToSend: Histogram;
   private readonly ledgerLatency: Histogram<'operation' | 'outcome'>;
+  private readonly prefetchLimit: Gauge;
   private chain: readonly ProviderSlot[] = [];
   private worker: DeliveryWorker | undefined;
 
@@ -91,14 +92,21 @@ export class ConsumerMetrics {
       buckets: CALL_BUCKETS,
       registers,
     });
-    const metrics = this;
+    // A gauge's collect() gets the gauge as `this`; these read the worker and chain watched since.
+    const watchedWorker = (): DeliveryWorker | undefined => this.worker;
+    const watchedChain = (): readonly ProviderSlot[] => this.chain;
+    this.prefetchLimit = new Gauge({
+      name: 'mailer_consumer_prefetch_limit',
+      help: 'PREFETCH: the most messages taken unsettled at once.',
+      registers,
+    });
     // Read at each scrape: nothing is done per message for these two.
     new Gauge({
       name: 'mailer_consumer_unsettled_messages',
       help: 'Messages taken from the work queue and not yet settled (prefetch in use), held ones included.',
       registers,
       collect() {
-        const worker = metrics.worker;
+        const worker = watchedWorker();
         this.set(worker === undefined ? 0 : worker.busy + worker.holding + worker.waitingForLedger);
       },
     });
@@ -108,7 +116,7 @@ export class ConsumerMetrics {
       labelNames: ['provider'],
       registers,
       collect() {
-        for (const slot of metrics.chain)
+        for (const slot of watchedChain())
           this.set({ provider: slot.provider.name }, CIRCUIT_STATE_VALUES[slot.circuit.state]);
       },
     });
@@ -122,11 +130,7 @@ export class ConsumerMetrics {
   /** Counts retries and parks as the worker settles them, and reads its unsettled messages at each scrape. */
   watchWorker(worker: DeliveryWorker, prefetch: number): void {
     this.worker = worker;
-    new Gauge({
-      name: 'mailer_consumer_prefetch_limit',
-      help: 'PREFETCH: the most messages taken unsettled at once.',
-      registers: [this.registry],
-    }).set(prefetch);
+    this.prefetchLimit.set(prefetch);
     worker.on('settled', (settlement) => this.settled(settlement));
   }
 

@@ -1,0 +1,48 @@
+import { Registry } from '@mailer/service';
+import type { PauseReason } from '../amqp/delivery-worker';
+import { ConsumerHttpPort, consumerReadiness } from './http-port';
+
+describe('consumerReadiness', () => {
+  const state = (connected: boolean, paused: PauseReason | undefined) =>
+    consumerReadiness({
+      broker: {
+        readiness: () => (connected ? { ready: true } : { ready: false, reason: 'not connected to the broker' }),
+      },
+      worker: { paused },
+    });
+
+  it.each<[boolean, PauseReason | undefined, boolean]>([
+    [true, undefined, true],
+    [true, 'held-bytes', true],
+    [true, 'ledger-unavailable', false],
+    [true, 'providers-unavailable', false],
+    [true, 'stopping', false],
+    [false, undefined, false],
+  ])('connected %s, paused %s: ready %s', (connected, paused, ready) => {
+    const answer = state(connected, paused);
+    expect(answer.ready).toBe(ready);
+    if (!ready) expect(answer.reason).toEqual(expect.any(String));
+  });
+});
+
+describe('ConsumerHttpPort', () => {
+  it('answers /readyz 503 problem+json with the reason while not ready, 200 once ready', async () => {
+    let ready = false;
+    const port = new ConsumerHttpPort(new Registry(), () =>
+      ready ? { ready: true } : { ready: false, reason: 'the ledger is unavailable' },
+    );
+    const url = `http://127.0.0.1:${await port.listen(0, '127.0.0.1')}`;
+    try {
+      const refused = await fetch(`${url}/readyz`);
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('content-type')).toBe('application/problem+json');
+      expect(await refused.json()).toMatchObject({ status: 503, reason: 'the ledger is unavailable' });
+      expect((await fetch(`${url}/healthz`)).status).toBe(200);
+      expect((await fetch(`${url}/metrics`, { method: 'POST' })).status).toBe(405);
+      ready = true;
+      expect((await fetch(`${url}/readyz`)).status).toBe(200);
+    } finally {
+      await port.close();
+    }
+  });
+});
