@@ -45,6 +45,7 @@ describe('loadConfig', () => {
       smtpMaxConnections: 5,
       smtpTimeoutMs: 30_000,
       smtpRatePerSecond: Number.POSITIVE_INFINITY,
+      httpPort: 3001,
       inDoubt: 'resend',
       shutdownTimeoutMs: 20_000,
       ledger: 'on',
