@@ -32,6 +32,7 @@ const allowedMethods: Readonly<Record<string, string>> = {
   '/healthz': 'GET, HEAD',
   '/readyz': 'GET, HEAD',
   '/openapi.json': 'GET, HEAD',
+  '/docs': 'GET, HEAD',
 };
 
 /** The methods `path` allows; `/v1/emails/<id>` for any id. */
