@@ -36,6 +36,7 @@ const allowedMethods: Readonly<Record<string, string>> = {
   '/readyz': 'GET, HEAD',
   '/openapi.json': 'GET, HEAD',
   '/metrics': 'GET, HEAD',
+  '/docs': 'GET, HEAD',
 };
 
 /** The methods `path` allows; `/v1/emails/<id>` for any id. */
