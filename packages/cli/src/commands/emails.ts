@@ -1,0 +1,94 @@
+import type { Command } from 'commander';
+import { loadKeys } from '@mailer/config';
+import { Ledger, createPool, ledgerKeys, type EmailRecord } from '@mailer/ledger';
+import { CliError, EXIT, type Io } from '../io';
+
+/** The email as `GET /v1/emails/{id}` answers it: snake_case, recipients masked, never a body. */
+export function emailJson(email: EmailRecord): Record<string, unknown> {
+  return {
+    id: email.id,
+    status: email.state,
+    attempt: email.attempt,
+    accepted_at: email.acceptedAt.toISOString(),
+    updated_at: email.updatedAt.toISOString(),
+    provider: email.provider,
+    provider_message_id: email.providerMessageId,
+    recipient_count: email.recipientCount,
+    recipients: email.recipients,
+    tags: email.tags ?? {},
+    metadata: email.metadata ?? {},
+    in_doubt: email.inDoubt,
+    attempts: email.attempts.map((a) => ({
+      attempt: a.attempt,
+      provider: a.provider,
+      started_at: a.startedAt.toISOString(),
+      finished_at: a.finishedAt === null ? null : a.finishedAt.toISOString(),
+      outcome: a.outcome,
+      error: a.error,
+      ambiguous: a.ambiguous,
+      provider_message_id: a.providerMessageId,
+    })),
+  };
+}
+
+/** The same record for a person: one line per field, one per try. */
+export function emailText(email: EmailRecord): string {
+  const lines = [
+    `id:          ${email.id}`,
+    `status:      ${email.state}${email.inDoubt ? ' (in doubt)' : ''}`,
+    `accepted:    ${email.acceptedAt.toISOString()}`,
+    `updated:     ${email.updatedAt.toISOString()}`,
+    `recipients:  ${email.recipients.join(', ')} (${email.recipientCount})`,
+    `provider:    ${email.provider ?? '-'}${email.providerMessageId === null ? '' : ` (${email.providerMessageId})`}`,
+    `tries:       ${email.attempts.length}`,
+    ...email.attempts.map(
+      (a) =>
+        `  #${a.attempt} ${a.startedAt.toISOString()} ${a.provider ?? '-'} ${a.outcome ?? 'under way'}` +
+        `${a.ambiguous ? ' (ambiguous)' : ''}${a.error === null ? '' : `: ${a.error}`}`,
+    ),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+const keys = { ledger: ledgerKeys.ledger, databaseUrl: ledgerKeys.databaseUrl };
+
+/** `mailer emails show ID --client NAME`. */
+export function emailsCommand(program: Command, io: Io): void {
+  const emails = program.command('emails').description('read emails from the ledger');
+  emails
+    .command('show')
+    .description("print one email's record and every try, as GET /v1/emails/{id} shows it")
+    .argument('<id>', 'the email id the producer answered with')
+    .requiredOption('--client <name>', 'the API key name that sent it (the ledger keeps each caller apart)')
+    .option('--json', 'print the record as the API does: one JSON object')
+    .addHelpText(
+      'after',
+      `
+Reads LEDGER and DATABASE_URL from the environment, as the services do.
+
+Example:
+  pnpm mailer emails show 01890a5d-ac96-774b-bcce-b302099a8057 --client billing --json`,
+    )
+    .action(async (id: string, options: { client: string; json?: boolean }) => {
+      let config;
+      try {
+        config = loadKeys(keys, io.env);
+      } catch (error) {
+        throw new CliError((error as Error).message, EXIT.usage);
+      }
+      if (config.ledger === 'off') throw new CliError('LEDGER=off: there is no ledger to read', EXIT.usage);
+      const pool = createPool({ url: config.databaseUrl, max: 1 });
+      try {
+        let email;
+        try {
+          email = await new Ledger({ db: pool }).getEmail(options.client, id);
+        } catch (error) {
+          throw new CliError(`the ledger could not be read: ${(error as Error).message}`);
+        }
+        if (email === null) throw new CliError(`no email ${id} of client ${options.client}`);
+        io.out(options.json === true ? `${JSON.stringify(emailJson(email))}\n` : emailText(email));
+      } finally {
+        await pool.end();
+      }
+    });
+}

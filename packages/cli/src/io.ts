@@ -1,0 +1,28 @@
+import type { Env } from '@mailer/config';
+
+/** Where a command writes and what it reads: the process's own in `main`, captured in tests. */
+export interface Io {
+  readonly out: (text: string) => void;
+  readonly err: (text: string) => void;
+  readonly env: Env;
+}
+
+/** Exit codes: documented in docs/cli.md, relied on by scripts. */
+export const EXIT = {
+  ok: 0,
+  /** The command ran and found nothing, or the work failed (unknown email, unreachable ledger). */
+  failed: 1,
+  /** The command line or the configuration is wrong; nothing was done. */
+  usage: 2,
+} as const;
+
+/** A refusal a command reports on stderr with its exit code, instead of a stack trace. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number = EXIT.failed,
+  ) {
+    super(message);
+    this.name = 'CliError';
+  }
+}

@@ -1,0 +1,65 @@
+import { runCaptured } from './testing';
+
+// DATABASE_URL points at a port nothing listens on: a command that started work would fail
+// there (exit 1 and an error), so exit 0 with usage shows that --help did nothing else.
+const env = { DATABASE_URL: 'postgres://postgres@127.0.0.1:9/none' };
+
+describe('--help', () => {
+  test.each([
+    [[], 'Usage: mailer [options] [command]'],
+    [['keys'], 'Usage: mailer keys [options] [command]'],
+    [['keys', 'create'], 'Usage: mailer keys create [options] <name>'],
+    [['emails'], 'Usage: mailer emails [options] [command]'],
+    [['emails', 'show'], 'Usage: mailer emails show [options] <id>'],
+  ])(
+    'when `mailer %j --help` runs, then it prints its usage on stdout, exits 0 and does nothing else',
+    async (path, usage) => {
+      const { code, stdout, stderr } = await runCaptured([...path, '--help'], env);
+      expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+      expect(stdout).toContain(usage);
+      expect(stdout).not.toMatch(/key: mk_|"id":/);
+    },
+  );
+
+  test('when `emails show ID --client c --help` runs, then the ledger is not read', async () => {
+    const { code, stdout, stderr } = await runCaptured(
+      ['emails', 'show', '01890a5d-ac96-774b-bcce-b302099a8057', '--client', 'c', '--help'],
+      env,
+    );
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    expect(stdout).toContain('--client <name>');
+  });
+
+  test('when `keys create NAME --senders ... --help` runs, then no key is made', async () => {
+    const { code, stdout } = await runCaptured(['keys', 'create', 'x', '--senders', 'a@b.com', '--help']);
+    expect(code).toBe(0);
+    expect(stdout).not.toContain('mk_');
+  });
+});
+
+describe('refusals', () => {
+  test.each([
+    [['--bogus'], "unknown option '--bogus'"],
+    [['kyes'], "unknown command 'kyes'"],
+    [['keys', 'crate'], "unknown command 'crate'"],
+    [['keys', 'create', 'x', '--senders', 'a@b.com', '--sender', 'c@d.com'], "unknown option '--sender'"],
+    [['keys', 'create', 'x', 'y', '--senders', 'a@b.com'], 'too many arguments'],
+    [['keys', 'create', 'x'], "required option '--senders <list>' not specified"],
+    [['emails', 'show', 'some-id', '--client', 'c', '--jsn'], "unknown option '--jsn'"],
+    [['emails', 'show', 'some-id'], "required option '--client <name>' not specified"],
+  ])(
+    'when `mailer %j` runs, then it is refused with exit 2 and a message, and nothing is printed on stdout',
+    async (args, message) => {
+      const { code, stdout, stderr } = await runCaptured(args, env);
+      expect(code).toBe(2);
+      expect(stderr).toContain(message);
+      expect(stdout).toBe('');
+    },
+  );
+
+  test('when a group is given no subcommand, then its help goes to stderr with exit 2', async () => {
+    const { code, stdout, stderr } = await runCaptured(['emails'], env);
+    expect({ code, stdout }).toEqual({ code: 2, stdout: '' });
+    expect(stderr).toContain('Usage: mailer emails');
+  });
+});

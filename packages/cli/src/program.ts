@@ -1,0 +1,47 @@
+import { Command, CommanderError } from 'commander';
+import { emailsCommand } from './commands/emails';
+import { keysCommand } from './commands/keys';
+import { CliError, EXIT, type Io } from './io';
+
+/**
+ * The whole command tree. Every command refuses unknown options, unknown subcommands and extra
+ * arguments before its action runs: a typo must never start work.
+ */
+export function buildProgram(io: Io): Command {
+  const program = new Command('mailer')
+    .description('Operate the distributed mailer: ledger records and API keys.')
+    .addHelpText('after', '\nExit codes: 0 done, 1 failed or not found, 2 wrong command line or configuration.');
+  keysCommand(program, io);
+  emailsCommand(program, io);
+  const strict = (command: Command): void => {
+    command
+      .exitOverride()
+      .allowExcessArguments(false)
+      .allowUnknownOption(false)
+      .showHelpAfterError('(add --help for usage)')
+      .configureOutput({ writeOut: io.out, writeErr: io.err });
+    // A group without an action refuses an unknown subcommand, and prints its help on stderr
+    // with a non-zero exit when none is given.
+    command.commands.forEach(strict);
+  };
+  strict(program);
+  return program;
+}
+
+/** Runs one command line (without `node` and the script) and returns the exit code. */
+export async function run(args: readonly string[], io: Io): Promise<number> {
+  try {
+    await buildProgram(io).parseAsync(args, { from: 'user' });
+    return EXIT.ok;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version print and exit 0; every parse error is a usage error.
+      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (error instanceof CliError) {
+      io.err(`mailer: ${error.message}\n`);
+      return error.exitCode;
+    }
+    throw error;
+  }
+}
