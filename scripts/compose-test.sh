@@ -251,13 +251,13 @@ EOF
   rm -rf "$ctx"
 }
 
-build_maildev() { # maildev/maildev: the npm package maildev on the node stand-in
+build_maildev() { # maildev/maildev: the npm package maildev@2 (the official image's line; 3.0.0 answered 404 on every path here)
   have_image maildev/maildev && { echo "maildev/maildev exists"; return; }
   local ctx=$WORK/ctx-maildev
   rm -rf "$ctx" && mkdir -p "$ctx"
   cat >"$ctx/Dockerfile" <<'EOF'
 FROM node:24-bookworm-slim
-RUN npm install -g --no-audit --no-fund --loglevel=error maildev && maildev --version
+RUN npm install -g --no-audit --no-fund --loglevel=error maildev@2 && maildev --version
 USER node
 EXPOSE 1025 1080
 ENV MAILDEV_SMTP_PORT=1025 MAILDEV_WEB_PORT=1080
