@@ -320,9 +320,15 @@ consumer_has_healthz() { grep -rqs "healthz" packages/consumer/src; }
 
 post_and_find() {
   local code subject="compose-test $(date -u +%FT%TZ) $$"
+  # 503 (broker not yet connected) means "retry": the API says so in Retry-After.
+  local t_post=$SECONDS
+  while :; do
   code=$(curl -sS -o "$WORK/post.json" -w '%{http_code}' -X POST "http://127.0.0.1:$PRODUCER_PORT/v1/emails" \
     -H 'Authorization: Bearer dev-key-change-me' -H 'Content-Type: application/json' \
     -d "{\"from\":{\"email\":\"no-reply@example.com\"},\"to\":[{\"email\":\"jane@example.org\"}],\"subject\":\"$subject\",\"text\":\"hello from the compose test\"}")
+  [[ $code == 503 ]] && ((SECONDS - t_post < 60)) || break
+  sleep 2
+  done
   echo "POST /v1/emails -> HTTP $code $(cat "$WORK/post.json")"
   [[ $code == 202 ]] || { "${C[@]}" logs --tail 30 producer; return 1; }
   local t0=$SECONDS
