@@ -7,23 +7,24 @@
 ARG NODE_IMAGE=node:24-bookworm-slim
 
 # --- build: install the workspace, compile, and cut a production-only copy of one service -------
-FROM ${NODE_IMAGE} AS build
-ARG SERVICE=producer
+FROM ${NODE_IMAGE} AS build-base
 # Keep in step with "packageManager" in package.json.
 ARG PNPM_VERSION=10.34.9
 RUN npm install -g --no-audit --no-fund "pnpm@${PNPM_VERSION}"
 WORKDIR /repo
 
-# Manifests first, so the dependency layer is rebuilt only when they change.
+# Manifests first, so the dependency layer is rebuilt only when they change. pnpm's
+# --frozen-lockfile needs the manifest of every workspace package (packages/*), so a small stage
+# picks all of them out with their paths kept; a package added later needs no change here. That
+# stage reruns on any source change, but its output is the same, so the install layer stays cached.
+FROM ${NODE_IMAGE} AS manifests
+COPY packages /src/packages
+RUN cd /src && mkdir /out && find packages -mindepth 2 -maxdepth 2 -name package.json -exec cp --parents {} /out \;
+
+FROM build-base AS build
+ARG SERVICE=producer
 COPY package.json pnpm-lock.yaml pnpm-workspace.yaml ./
-COPY packages/contract/package.json packages/contract/
-COPY packages/config/package.json packages/config/
-COPY packages/service/package.json packages/service/
-COPY packages/amqp/package.json packages/amqp/
-COPY packages/ledger/package.json packages/ledger/
-COPY packages/testkit/package.json packages/testkit/
-COPY packages/producer/package.json packages/producer/
-COPY packages/consumer/package.json packages/consumer/
+COPY --from=manifests /out/ ./
 RUN pnpm install --frozen-lockfile
 
 COPY tsconfig.base.json ./
