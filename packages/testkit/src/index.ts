@@ -3,5 +3,6 @@ export * from './management';
 export * from './tcp-proxy';
 export * from './process';
 export * from './private-postgres';
+export * from './private-rabbitmq';
 export * from './scratch-database';
 export * from './until';
