@@ -43,10 +43,10 @@ describe('a node of a three-node RabbitMQ cluster (private to the test) stopped 
     deliveryLimit: DEFAULT_DELIVERY_LIMIT,
   });
   const services: Service[] = [];
-  let cluster: PrivateRabbitCluster;
-  let postgres: PrivatePostgres;
+  let cluster: PrivateRabbitCluster | undefined;
+  let postgres: PrivatePostgres | undefined;
   let database: ScratchDatabase;
-  let captureDir: string;
+  let captureDir: string | undefined;
 
   beforeAll(async () => {
     for (const main of Object.values(mains)) {
@@ -78,6 +78,7 @@ describe('a node of a three-node RabbitMQ cluster (private to the test) stopped 
   });
 
   it('when the node holding the work queue leader (and the services connections) stops, then every accepted email is delivered, none twice', async () => {
+    if (cluster === undefined || captureDir === undefined) throw new Error('beforeAll did not finish');
     const port = await freePort();
     const common = {
       AMQP_URL: cluster.url,
