@@ -16,6 +16,17 @@ module.exports = {
       testMatch: ['<rootDir>/packages/*/test/**/*.integration.test.ts'],
       slowTestThreshold: 30,
     },
+    // Heavy (a private three-node RabbitMQ cluster): only with `pnpm test:cluster`, see docs/cluster.md.
+    ...(process.env['MAILER_CLUSTER_TESTS'] === '1'
+      ? [
+          {
+            ...shared,
+            displayName: 'cluster',
+            testMatch: ['<rootDir>/packages/*/test/**/*.cluster.test.ts'],
+            testTimeout: 600_000,
+          },
+        ]
+      : []),
   ],
   maxWorkers: 2,
   testTimeout: 60_000,

@@ -3,10 +3,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type ChannelModel, type ConfirmChannel } from 'amqplib';
 import type { Readiness, Topology } from '@mailer/contract';
 import { TopologyMismatchError, declareTopology } from './declare-topology';
+import { NodeRotation, nodeAddress } from './nodes';
 import type { Logger } from './types';
 
 /** How to reach the broker and what to declare there. */
 export interface BrokerConnectionOptions {
+  /** One URL, or a comma-separated list of a cluster's nodes, tried in turn. */
   readonly url: string;
   readonly topology: Topology;
   readonly logger: Logger;
@@ -43,9 +45,16 @@ export class BrokerConnection extends EventEmitter<Events> {
   private loop: Promise<void> | undefined;
   private redeclaring = false;
   private lastRedeclareAt = 0;
+  private readonly nodes: NodeRotation;
 
   constructor(private readonly options: BrokerConnectionOptions) {
     super();
+    this.nodes = new NodeRotation(options.url);
+  }
+
+  /** `host:port` of the node connected to, or tried next. */
+  get node(): string {
+    return nodeAddress(this.nodes.current);
   }
 
   /** The open confirm channel, if any. */
@@ -142,8 +151,13 @@ export class BrokerConnection extends EventEmitter<Events> {
           throw error;
         }
         this.emit('connect-failed', error instanceof Error ? error : new Error(String(error)));
+        const failed = this.node;
+        // With several nodes the next attempt goes to the next one: this one may be down.
+        this.nodes.advance();
         this.options.logger.warn('broker connection failed; retrying', {
           attempt,
+          node: failed,
+          ...(this.nodes.size > 1 ? { next_node: this.node } : {}),
           retry_in_ms: delay,
           error: error instanceof Error ? error.message : String(error),
         });
@@ -155,7 +169,7 @@ export class BrokerConnection extends EventEmitter<Events> {
 
   private async open(): Promise<void> {
     const { logger } = this.options;
-    const model = await connect(this.options.url, {
+    const model = await connect(this.nodes.current, {
       clientProperties: { connection_name: this.options.connectionName },
       timeout: 5000,
     });
@@ -182,7 +196,7 @@ export class BrokerConnection extends EventEmitter<Events> {
       await model.close().catch(() => undefined);
       throw error;
     }
-    logger.info('broker connected', { connection_name: this.options.connectionName });
+    logger.info('broker connected', { connection_name: this.options.connectionName, node: this.node });
   }
 
   private async openChannel(model: ChannelModel): Promise<void> {
@@ -208,7 +222,13 @@ export class BrokerConnection extends EventEmitter<Events> {
     this.confirmChannel = undefined;
     this.blockedReason = undefined;
     if (this.stopping) return;
-    this.options.logger.warn('broker connection lost; reconnecting');
+    const lost = this.node;
+    // The node that dropped the connection is likely going down: reconnect to the next one.
+    this.nodes.advance();
+    this.options.logger.warn('broker connection lost; reconnecting', {
+      node: lost,
+      ...(this.nodes.size > 1 ? { next_node: this.node } : {}),
+    });
     this.loop = this.connectUntilReady();
     // A refused topology is reported through 'fatal'; nothing else ends the loop.
     this.loop.catch(() => undefined);

@@ -11,6 +11,21 @@ function isAmqpUrl(raw: string): boolean {
   }
 }
 
+/**
+ * One URL, or a comma-separated list of them (the nodes of a cluster, tried in turn). A bad entry
+ * is named by its position only: it may hold a password, and problems are printed at start-up.
+ */
+export function parseAmqpUrls(raw: string): Parsed<string> {
+  const entries = raw.split(',').map((entry) => entry.trim());
+  if (entries.length === 1) {
+    return isAmqpUrl(raw) ? ok(raw) : fail('must be an amqp:// or amqps:// URL with a host');
+  }
+  const bad = entries.findIndex((entry) => !isAmqpUrl(entry));
+  return bad === -1
+    ? ok(entries.join(','))
+    : fail(`entry ${bad + 1} of ${entries.length} must be an amqp:// or amqps:// URL with a host`);
+}
+
 /** A comma-separated list of increasing durations (`10s,1m,2h`), in milliseconds. */
 export function parseDelays(raw: string): Parsed<number[]> {
   const delays = raw.split(',').map(parseDuration);
@@ -32,9 +47,9 @@ const logLevels = ['error', 'warn', 'info', 'debug'];
 export const sharedKeys = {
   amqpUrl: {
     name: 'AMQP_URL',
-    description: 'RabbitMQ URL (amqp:// or amqps://).',
+    description: 'RabbitMQ URL (amqp:// or amqps://), or a comma-separated list of them, one per cluster node.',
     default: 'amqp://guest:guest@127.0.0.1:5672',
-    parse: text(isAmqpUrl, 'must be an amqp:// or amqps:// URL with a host'),
+    parse: parseAmqpUrls,
   },
   amqpPrefix: {
     name: 'AMQP_PREFIX',

@@ -3,6 +3,7 @@ export * from './management';
 export * from './tcp-proxy';
 export * from './process';
 export * from './private-postgres';
+export * from './private-rabbitmq';
 export * from './scratch-database';
 export * from './until';
 export * from './metrics-text';

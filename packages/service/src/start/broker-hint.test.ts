@@ -54,6 +54,21 @@ describe('describeUnreachableBroker', () => {
     expect(line).not.toContain('alice');
     expect(line).not.toContain('s3cret');
   });
+
+  it('when AMQP_URL lists cluster nodes, then the line names each host:port, without users or passwords', () => {
+    const line = describeUnreachableBroker(
+      'amqp://alice:s3cret@127.0.0.1:5672, amqp://alice:s3cret@127.0.0.1:5673,amqps://alice:s3cret@mq-3',
+      refused,
+      'x',
+    );
+
+    expect(line).toContain(
+      'RabbitMQ is not reachable at 127.0.0.1:5672, 127.0.0.1:5673, mq-3:5671 (connection refused)',
+    );
+    expect(line).toContain('check AMQP_URL and that the broker is running');
+    expect(line).not.toContain('alice');
+    expect(line).not.toContain('s3cret');
+  });
 });
 
 describe('explainUnreachableBroker', () => {

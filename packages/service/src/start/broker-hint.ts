@@ -12,20 +12,34 @@ function cause(error: Error): string {
   return error.message;
 }
 
-/**
- * One line saying why the broker at `url` cannot be reached, what that means for the service
- * (`consequence`), and how to start it. The URL's user and password are left out.
- */
-export function describeUnreachableBroker(url: string, error: Error, consequence: string): string {
-  let host = url;
-  let local = false;
+/** `host:port` of one node URL, and whether it is on this machine; the user and password are left out. */
+function node(url: string): { readonly host: string; readonly local: boolean } {
   try {
     const parsed = new URL(url);
-    host = `${parsed.hostname}:${parsed.port === '' ? (parsed.protocol === 'amqps:' ? '5671' : '5672') : parsed.port}`;
-    local = localHosts.has(parsed.hostname) || parsed.hostname.startsWith('127.');
+    const port = parsed.port === '' ? (parsed.protocol === 'amqps:' ? '5671' : '5672') : parsed.port;
+    return {
+      host: `${parsed.hostname}:${port}`,
+      local: localHosts.has(parsed.hostname) || parsed.hostname.startsWith('127.'),
+    };
   } catch {
-    // AMQP_URL was checked at start-up; an unparsable one is shown as it is.
+    // AMQP_URL was checked at start-up; an unparsable entry is not echoed, it may hold a password.
+    return { host: 'an unparsable URL', local: false };
   }
+}
+
+/**
+ * One line saying why the broker at `url` (one URL, or a comma-separated list of cluster nodes)
+ * cannot be reached, what that means for the service (`consequence`), and how to start it. The
+ * URLs' users and passwords are left out.
+ */
+export function describeUnreachableBroker(url: string, error: Error, consequence: string): string {
+  const nodes = url
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '')
+    .map(node);
+  const host = nodes.map((n) => n.host).join(', ');
+  const local = nodes.every((n) => n.local);
   const why = cause(error);
   const fix =
     why === 'login refused'
