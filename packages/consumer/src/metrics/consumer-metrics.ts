@@ -1,4 +1,13 @@
-import { Counter, Gauge, Histogram, createMetricsRegistry, nowSeconds, type Registry } from '@mailer/service';
+import {
+  CALL_BUCKETS_SECONDS,
+  Counter,
+  Gauge,
+  Histogram,
+  createMetricsRegistry,
+  ledgerLatencyHistogram,
+  nowSeconds,
+  type Registry,
+} from '@mailer/service';
 import type { DeliveryWorker, WorkerSettlement } from '../amqp/delivery-worker';
 import type { CircuitState } from '../delivery/circuit-breaker';
 import type { DeliveryOutcome, ProviderSlot } from '../delivery/failover';
@@ -9,7 +18,7 @@ import type { EmailProvider } from '../providers/provider';
 export const CIRCUIT_STATE_VALUES: Readonly<Record<CircuitState, number>> = { closed: 0, 'half-open': 1, open: 2 };
 
 /** Buckets for a provider call or a ledger query: milliseconds to the providers' timeouts. */
-const CALL_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const CALL_BUCKETS = [...CALL_BUCKETS_SECONDS];
 /** Buckets for accept-to-send: a queue that keeps up, then retries through the delay tiers. */
 const ACCEPT_TO_SEND_BUCKETS = [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 14_400, 86_400];
 
@@ -85,13 +94,7 @@ export class ConsumerMetrics {
       buckets: ACCEPT_TO_SEND_BUCKETS,
       registers,
     });
-    this.ledgerLatency = new Histogram({
-      name: 'mailer_ledger_operation_duration_seconds',
-      help: 'Duration of one ledger call, by operation and outcome (ok or error).',
-      labelNames: ['operation', 'outcome'],
-      buckets: CALL_BUCKETS,
-      registers,
-    });
+    this.ledgerLatency = ledgerLatencyHistogram(registers);
     // A gauge's collect() gets the gauge as `this`; these read the worker and chain watched since.
     const watchedWorker = (): DeliveryWorker | undefined => this.worker;
     const watchedChain = (): readonly ProviderSlot[] => this.chain;

@@ -1,8 +1,10 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import {
+  CALL_BUCKETS_SECONDS,
   Counter,
   Histogram,
   createMetricsRegistry,
+  ledgerLatencyHistogram,
   metricsHandler,
   nowSeconds,
   timeMethods,
@@ -11,7 +13,7 @@ import {
 import type { EmailLedger } from '../domain/email-ledger';
 import type { EmailPublisher } from '../domain/publisher';
 
-const CALL_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const CALL_BUCKETS = [...CALL_BUCKETS_SECONDS];
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 /** The EmailLedger calls timed, by name. */
 const LEDGER_OPERATIONS = [
@@ -63,13 +65,7 @@ export class ProducerMetrics {
       labelNames: ['reason'],
       registers,
     });
-    this.ledgerLatency = new Histogram({
-      name: 'mailer_ledger_operation_duration_seconds',
-      help: 'Duration of one ledger call, by operation and outcome (ok or error).',
-      labelNames: ['operation', 'outcome'],
-      buckets: CALL_BUCKETS,
-      registers,
-    });
+    this.ledgerLatency = ledgerLatencyHistogram(registers);
     this.handler = metricsHandler(this.registry);
   }
 

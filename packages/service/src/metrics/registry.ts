@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 
 /** Every series this project registers starts with it (docs/metrics.md). */
 export const METRIC_PREFIX = 'mailer_';
@@ -58,5 +58,27 @@ export function timeMethods<T extends object>(
       // Unwrapped methods keep their own `this`.
       return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(object) : value;
     },
+  });
+}
+
+/**
+ * Buckets for one call to a dependency (ledger statement, publish, provider send), in seconds:
+ * from 1 ms, where a local PostgreSQL answers, to 30 s, past every timeout the services set.
+ */
+export const CALL_BUCKETS_SECONDS: readonly number[] = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+];
+
+/**
+ * `mailer_ledger_operation_duration_seconds`, which both services register: defined once, so the
+ * two share buckets and help text and a dashboard can aggregate them.
+ */
+export function ledgerLatencyHistogram(registers: Registry[]): Histogram<'operation' | 'outcome'> {
+  return new Histogram({
+    name: 'mailer_ledger_operation_duration_seconds',
+    help: 'Duration of one ledger call, by operation and outcome (ok or error).',
+    labelNames: ['operation', 'outcome'],
+    buckets: [...CALL_BUCKETS_SECONDS],
+    registers,
   });
 }
