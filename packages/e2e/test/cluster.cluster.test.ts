@@ -146,6 +146,9 @@ describe('a node of a three-node RabbitMQ cluster (private to the test) stopped 
     const acceptedBefore = tally.accepted.length;
 
     // 2. The node holding the work queue's leader stops (the services start on the first node listed).
+    const running = cluster;
+    const membership = () => running.ctl(['list_queues', 'name', 'leader', 'members', 'online', '--no-table-headers']);
+    console.log(`cluster: queues before the stop:\n${await membership()}`);
     const leader = await cluster.leaderOf(topology.workQueue.name);
     const victim = leader ?? cluster.nodes[0];
     if (victim === undefined) throw new Error('no node');
@@ -165,7 +168,20 @@ describe('a node of a three-node RabbitMQ cluster (private to the test) stopped 
       () => tally.acceptedAt.some((at) => at > stoppedAt + stopTook),
       'an email was accepted after the stop',
       120_000,
-    );
+    ).catch(async (error: unknown) => {
+      console.log(
+        `cluster: no 202 after the stop; answers ${JSON.stringify([...tally.statuses])}, reasons ${JSON.stringify([...tally.reasons])}`,
+      );
+      const warnings = (service: Service) =>
+        service
+          .output()
+          .split('\n')
+          .filter((line) => /"level":"(warn|error)"/.test(line))
+          .slice(-3);
+      console.log(`cluster: queues after the stop:\n${await membership().catch(String)}`);
+      console.log(`producer warnings:\n${warnings(producer).join('\n')}`);
+      throw error;
+    });
     const firstAcceptedAfter = tally.acceptedAt.find((at) => at > stoppedAt + stopTook) ?? Number.NaN;
     const recoverMs = firstAcceptedAfter - stoppedAt;
     const acceptedAtStop = tally.accepted.length;
@@ -200,7 +216,13 @@ describe('a node of a three-node RabbitMQ cluster (private to the test) stopped 
         `${unknown.length} unknown; time to recover (stop to first 202 after it) ${recoverMs} ms`,
     );
     expect(missing).toEqual([]);
-    expect(unknown).toEqual([]);
+    // Delivered but never answered 202: only a publish whose confirm was lost may be one of these,
+    // and the producer answered it 503 with a reason that says so (docs/errors.md: "maybe").
+    const maybeQueued = (tally.reasons.get('channel-closed') ?? 0) + (tally.reasons.get('timeout') ?? 0);
+    console.log(
+      `cluster: ${unknown.length} delivered without a 202, ${maybeQueued} answered 503 "may have been queued"`,
+    );
+    expect(unknown.length).toBeLessThanOrEqual(maybeQueued);
     // With the ledger on, a redelivery after the failover is recognised as already sent.
     expect(duplicates).toBe(0);
     expect(Number.isFinite(recoverMs)).toBe(true);
