@@ -116,7 +116,7 @@ export interface DeadLetterReplayResult {
 
 /**
  * The dead-letter queue as operators work on it. Every operation makes one pass over what is
- * parked when it starts (its depth then): it gets each message unacked, holds it, acts on the
+ * parked (until a get finds nothing ready): it gets each message unacked, holds it, acts on the
  * matching ones, and gives the rest back with a requeue in the order it got them. Holding them
  * unacked is what moves `get` past them; a message is never out of the queue without a
  * confirmed copy (replay) or an explicit ack (purge).
@@ -131,7 +131,7 @@ export class DeadLetters {
   /** The matching parked messages, oldest first; the queue is left as it was. */
   async list(filter: DeadLetterFilter = {}): Promise<ParkedMessage[]> {
     const found: ParkedMessage[] = [];
-    await this.pass(filter, async (_message, view) => {
+    await this.pass(filter, (_message, view) => {
       found.push(view);
       return 'keep';
     });
@@ -186,7 +186,7 @@ export class DeadLetters {
     onProgress?: (progress: DeadLetterProgress) => void,
   ): Promise<{ purged: (string | undefined)[]; kept: number }> {
     const purged: (string | undefined)[] = [];
-    const { kept } = await this.pass(filter, async (_message, view, matched) => {
+    const { kept } = await this.pass(filter, (_message, view, matched) => {
       purged.push(view.id);
       onProgress?.({ done: purged.length, matched, id: view.id });
       return 'ack';
@@ -200,17 +200,19 @@ export class DeadLetters {
    */
   private async pass(
     filter: DeadLetterFilter,
-    act: (message: GetMessage, view: ParkedMessage, matched: number) => Promise<'ack' | 'keep'>,
+    act: (message: GetMessage, view: ParkedMessage, matched: number) => Promise<'ack' | 'keep'> | 'ack' | 'keep',
   ): Promise<{ kept: number }> {
     const queue = this.topology.deadQueue.name;
-    const { messageCount } = await this.channel.checkQueue(queue);
     const now = this.now();
     const limit = filter.limit ?? Number.POSITIVE_INFINITY;
     const held: GetMessage[] = [];
     const matches: { message: GetMessage; view: ParkedMessage }[] = [];
     const acked = new Set<GetMessage>();
     try {
-      while (held.length < messageCount) {
+      // Until the queue has nothing ready left: everything got is held, so this is one pass.
+      // (Not bounded by checkQueue's count: right after an earlier pass's requeues it can read
+      // short, while a get on this channel already sees them.)
+      for (;;) {
         const message = await this.channel.get(queue, { noAck: false });
         if (message === false) break;
         held.push(message);
