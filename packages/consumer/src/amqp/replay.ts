@@ -74,27 +74,8 @@ export async function replayParked(
         skipped.push(message);
         continue;
       }
-      const headers = Object.fromEntries(
-        Object.entries(properties.headers ?? {}).filter(([name]) => !historyHeaders.has(name)),
-      );
       try {
-        const client = envelopeClientOf(message.content);
-        const recorded =
-          client === undefined || options.ledgerAttempt === undefined
-            ? undefined
-            : await options.ledgerAttempt(client, messageId);
-        const base = replayedAttemptBase(properties.headers ?? {}, recorded);
-        await publisher.publish({
-          exchange: topology.workExchange.name,
-          routingKey: WORK_ROUTING_KEY,
-          body: message.content,
-          messageId,
-          properties: copiedProperties(properties, {
-            ...headers,
-            [REPLAYED_AT_HEADER]: now().toISOString(),
-            ...(base > 0 ? { [ATTEMPT_BASE_HEADER]: base } : {}),
-          }),
-        });
+        await replayOne(message, messageId, publisher, topology, { ...options, now });
       } catch (error) {
         // Not asked or not confirmed: leave the parked message where it is and stop.
         channel.nack(message, false, true);
@@ -107,6 +88,41 @@ export async function replayParked(
     for (const message of skipped) channel.nack(message, false, true);
   }
   return { replayed, skipped: skipped.length };
+}
+
+/**
+ * Publishes one parked message's copy to the work exchange with a fresh history and waits for
+ * its confirm; the caller acks the parked original after it returns (and requeues it if it throws).
+ */
+export async function replayOne(
+  message: Pick<GetMessage, 'content' | 'properties'>,
+  messageId: string,
+  publisher: ConfirmPublisher,
+  topology: Topology,
+  options: ReplayOptions = {},
+): Promise<void> {
+  const now = options.now ?? (() => new Date());
+  const { properties } = message;
+  const headers = Object.fromEntries(
+    Object.entries(properties.headers ?? {}).filter(([name]) => !historyHeaders.has(name)),
+  );
+  const client = envelopeClientOf(message.content);
+  const recorded =
+    client === undefined || options.ledgerAttempt === undefined
+      ? undefined
+      : await options.ledgerAttempt(client, messageId);
+  const base = replayedAttemptBase(properties.headers ?? {}, recorded);
+  await publisher.publish({
+    exchange: topology.workExchange.name,
+    routingKey: WORK_ROUTING_KEY,
+    body: message.content,
+    messageId,
+    properties: copiedProperties(properties, {
+      ...headers,
+      [REPLAYED_AT_HEADER]: now().toISOString(),
+      ...(base > 0 ? { [ATTEMPT_BASE_HEADER]: base } : {}),
+    }),
+  });
 }
 
 /** The client of the body's envelope, when it is a readable one. */

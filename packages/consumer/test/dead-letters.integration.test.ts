@@ -1,0 +1,122 @@
+import { once } from 'node:events';
+import type { ConfirmChannel } from 'amqplib';
+import { connect } from 'amqplib';
+import { DEFAULT_DELIVERY_LIMIT, DeliveryHeaders, buildTopology } from '@mailer/contract';
+import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
+import { AMQP_URL, deleteTopology, drainQueue, queueDepth, uniquePrefix } from '@mailer/testkit';
+import { DeadLetters } from '@mailer/consumer/dead-letters';
+import { testLogger } from './support/consumer';
+
+/** Six parked messages: three provider outages, two rejections, one invalid. */
+const parked = [
+  { id: 'down-1', reason: 'max-attempts', kind: 'provider-unavailable', tried: 'smtp' },
+  { id: 'reject-1', reason: 'recipient-rejected', kind: 'recipient-rejected', tried: 'smtp' },
+  { id: 'down-2', reason: 'max-attempts', kind: 'provider-unavailable', tried: 'ses,smtp' },
+  { id: 'invalid-1', reason: 'invalid', kind: 'invalid', tried: '' },
+  { id: 'down-3', reason: 'max-age', kind: 'transient', tried: 'ses' },
+  { id: 'reject-2', reason: 'recipient-rejected', kind: 'recipient-rejected', tried: 'ses' },
+];
+
+describe('the dead-letter engine', () => {
+  let prefix: string;
+  let topology: ReturnType<typeof buildTopology>;
+  let operator: BrokerConnection;
+  let channel: ConfirmChannel;
+  let publisher: ConfirmPublisher;
+  let letters: DeadLetters;
+
+  const ids = async () => (await letters.list()).map((view) => view.id);
+
+  beforeEach(async () => {
+    prefix = uniquePrefix('dead-letters');
+    topology = buildTopology({ prefix, retryDelaysMs: [60_000], deliveryLimit: DEFAULT_DELIVERY_LIMIT });
+    operator = new BrokerConnection({ url: AMQP_URL, topology, logger: testLogger, connectionName: `test-${prefix}` });
+    publisher = new ConfirmPublisher(operator, { timeoutMs: 5000, maxInflight: 1, logger: testLogger });
+    const ready = once(operator, 'channel');
+    await operator.start();
+    [channel] = (await ready) as [ConfirmChannel];
+    const model = await connect(AMQP_URL);
+    try {
+      const publishing = await model.createConfirmChannel();
+      parked.forEach(({ id, reason, kind, tried }, index) => {
+        publishing.publish(topology.deadExchange.name, '', Buffer.from('{}'), {
+          persistent: true,
+          messageId: id,
+          headers: {
+            [DeliveryHeaders.parkedReason]: reason,
+            [DeliveryHeaders.lastFailureKind]: kind,
+            [DeliveryHeaders.providersTried]: tried,
+            [DeliveryHeaders.attempts]: 3,
+            // Parked an hour apart, the first the oldest.
+            [DeliveryHeaders.lastAttemptAt]: new Date(Date.now() - (10 - index) * 3_600_000).toISOString(),
+          },
+        });
+      });
+      await publishing.waitForConfirms();
+    } finally {
+      await model.close();
+    }
+    letters = new DeadLetters(channel, topology);
+  });
+
+  afterEach(async () => {
+    await operator.close();
+    await deleteTopology(topology);
+  });
+
+  it('when it lists with and without filters, then the queue keeps every message in its order', async () => {
+    expect(await ids()).toEqual(parked.map(({ id }) => id));
+    expect((await letters.list({ reasons: ['recipient-rejected'] })).map((view) => view.id)).toEqual([
+      'reject-1',
+      'reject-2',
+    ]);
+    expect((await letters.list({ providers: ['ses'], limit: 2 })).map((view) => view.id)).toEqual(['down-2', 'down-3']);
+    expect((await letters.list({ olderThanMs: 7.5 * 3_600_000 })).map((view) => view.id)).toEqual([
+      'down-1',
+      'reject-1',
+      'down-2',
+    ]);
+    expect(await letters.show('down-2')).toMatchObject({
+      id: 'down-2',
+      reason: 'max-attempts',
+      failureKind: 'provider-unavailable',
+      providersTried: ['ses', 'smtp'],
+      attempts: 3,
+    });
+    expect(await ids()).toEqual(parked.map(({ id }) => id));
+    expect(await queueDepth(topology.deadQueue.name)).toBe(6);
+  });
+
+  it('when it replays a filtered set, then exactly those move and the others stay parked', async () => {
+    const progress: string[] = [];
+    const result = await letters.replay(
+      publisher,
+      { failureKinds: ['provider-unavailable', 'transient'] },
+      { ratePerSecond: 50, onProgress: ({ id }) => progress.push(id ?? '') },
+    );
+
+    expect(result).toEqual({ replayed: ['down-1', 'down-2', 'down-3'], skipped: 0, kept: 3 });
+    expect(progress).toEqual(['down-1', 'down-2', 'down-3']);
+    expect(await ids()).toEqual(['reject-1', 'invalid-1', 'reject-2']);
+    const moved = await drainQueue(topology.workQueue.name, 3);
+    expect(moved.map((message) => message.properties.messageId as string)).toEqual(['down-1', 'down-2', 'down-3']);
+    // Fresh history: the parked headers are gone.
+    expect(moved[0]?.properties.headers?.[DeliveryHeaders.parkedReason]).toBeUndefined();
+  });
+
+  it('when a replay is run again with the ids it already copied, then it acks those without a second copy', async () => {
+    const result = await letters.replay(publisher, { reasons: ['max-attempts'] }, { resume: ['down-1'] });
+
+    expect(result.replayed).toEqual(['down-1', 'down-2']);
+    expect(await queueDepth(topology.workQueue.name)).toBe(1);
+    expect(await ids()).toEqual(['reject-1', 'invalid-1', 'down-3', 'reject-2']);
+  });
+
+  it('when it purges a filtered set, then only those are deleted', async () => {
+    const result = await letters.purge({ reasons: ['recipient-rejected', 'invalid'] });
+
+    expect(result).toEqual({ purged: ['reject-1', 'invalid-1', 'reject-2'], kept: 3 });
+    expect(await ids()).toEqual(['down-1', 'down-2', 'down-3']);
+    expect(await queueDepth(topology.workQueue.name)).toBe(0);
+  });
+});
