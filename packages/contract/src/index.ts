@@ -5,3 +5,4 @@ export * from './validation';
 export * from './delivery';
 export * from './publish-failure';
 export * from './email-state';
+export * from './email-view';

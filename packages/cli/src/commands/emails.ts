@@ -1,35 +1,8 @@
 import type { Command } from 'commander';
 import { loadKeys } from '@mailer/config';
+import { emailJson } from '@mailer/contract';
 import { Ledger, createPool, ledgerKeys, type EmailRecord } from '@mailer/ledger';
 import { CliError, EXIT, type Io } from '../io';
-
-/** The email as `GET /v1/emails/{id}` answers it: snake_case, recipients masked, never a body. */
-export function emailJson(email: EmailRecord): Record<string, unknown> {
-  return {
-    id: email.id,
-    status: email.state,
-    attempt: email.attempt,
-    accepted_at: email.acceptedAt.toISOString(),
-    updated_at: email.updatedAt.toISOString(),
-    provider: email.provider,
-    provider_message_id: email.providerMessageId,
-    recipient_count: email.recipientCount,
-    recipients: email.recipients,
-    tags: email.tags ?? {},
-    metadata: email.metadata ?? {},
-    in_doubt: email.inDoubt,
-    attempts: email.attempts.map((a) => ({
-      attempt: a.attempt,
-      provider: a.provider,
-      started_at: a.startedAt.toISOString(),
-      finished_at: a.finishedAt === null ? null : a.finishedAt.toISOString(),
-      outcome: a.outcome,
-      error: a.error,
-      ambiguous: a.ambiguous,
-      provider_message_id: a.providerMessageId,
-    })),
-  };
-}
 
 /** The same record for a person: one line per field, one per try. */
 export function emailText(email: EmailRecord): string {

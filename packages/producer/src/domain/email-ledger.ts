@@ -1,6 +1,12 @@
-import type { EmailState } from '@mailer/contract';
+import type { EmailState, EmailSummaryView, EmailView } from '@mailer/contract';
 
-export { EMAIL_STATES, type EmailState } from '@mailer/contract';
+export {
+  EMAIL_STATES,
+  type AttemptView,
+  type EmailState,
+  type EmailSummaryView,
+  type EmailView,
+} from '@mailer/contract';
 
 /** One accepted email as the ledger keeps it: no body, recipients masked by the ledger. */
 export interface AcceptedRecord {
@@ -49,42 +55,6 @@ export type KeyOutcome =
   | { readonly outcome: 'mismatch' }
   /** The first request with the key is still under way; it may be taken over in `staleInMs`. */
   | { readonly outcome: 'in-flight'; readonly staleInMs: number };
-
-/** One try of an email. */
-export interface AttemptView {
-  readonly attempt: number;
-  readonly provider: string | null;
-  readonly startedAt: Date;
-  readonly finishedAt: Date | null;
-  /** `null` while the try is under way. */
-  readonly outcome: string | null;
-  readonly error: string | null;
-  /** The provider may have sent it although the try did not end in `sent`. */
-  readonly ambiguous: boolean;
-  readonly providerMessageId: string | null;
-}
-
-/** An email's record without its tries. */
-export interface EmailSummaryView {
-  readonly id: string;
-  readonly state: EmailState;
-  readonly attempt: number;
-  readonly acceptedAt: Date;
-  readonly updatedAt: Date;
-  readonly provider: string | null;
-  readonly providerMessageId: string | null;
-  readonly recipientCount: number;
-  /** Masked: `j***@example.com`. */
-  readonly recipients: readonly string[];
-  readonly tags: Readonly<Record<string, string>> | null;
-  readonly metadata: Readonly<Record<string, string | number | boolean | null>> | null;
-  readonly inDoubt: boolean;
-}
-
-/** An email's record with every try, oldest first. */
-export interface EmailView extends EmailSummaryView {
-  readonly attempts: readonly AttemptView[];
-}
 
 /** Filters and paging of a list. */
 export interface EmailFilter {

@@ -1,49 +1,11 @@
-import {
-  EMAIL_STATES,
-  type EmailFilter,
-  type EmailState,
-  type EmailSummaryView,
-  type EmailView,
-} from '../domain/email-ledger';
+import { EMAIL_STATES, type EmailFilter, type EmailState } from '../domain/email-ledger';
+
+/** The JSON of one email and of a list's entry, shared with the CLI. */
+export { emailJson, summaryJson } from '@mailer/contract';
 
 /** The most emails one page of `GET /v1/emails` holds, and how many when `limit` is not given. */
 export const MAX_PAGE_SIZE = 100;
 export const DEFAULT_PAGE_SIZE = 50;
-
-/** An email's record as `GET /v1/emails` lists it (snake_case, as the rest of the API). */
-export function summaryJson(email: EmailSummaryView): Record<string, unknown> {
-  return {
-    id: email.id,
-    status: email.state,
-    attempt: email.attempt,
-    accepted_at: email.acceptedAt.toISOString(),
-    updated_at: email.updatedAt.toISOString(),
-    provider: email.provider,
-    provider_message_id: email.providerMessageId,
-    recipient_count: email.recipientCount,
-    recipients: email.recipients,
-    tags: email.tags ?? {},
-    metadata: email.metadata ?? {},
-    in_doubt: email.inDoubt,
-  };
-}
-
-/** An email's record with every try, as `GET /v1/emails/{id}` answers it. Never a body. */
-export function emailJson(email: EmailView): Record<string, unknown> {
-  return {
-    ...summaryJson(email),
-    attempts: email.attempts.map((a) => ({
-      attempt: a.attempt,
-      provider: a.provider,
-      started_at: a.startedAt.toISOString(),
-      finished_at: a.finishedAt === null ? null : a.finishedAt.toISOString(),
-      outcome: a.outcome,
-      error: a.error,
-      ambiguous: a.ambiguous,
-      provider_message_id: a.providerMessageId,
-    })),
-  };
-}
 
 /** A problem with one query parameter. */
 export interface QueryProblem {

@@ -1,0 +1,78 @@
+import type { EmailState } from './email-state';
+
+/*
+ * An email's record as the API shows it (`GET /v1/emails`, `GET /v1/emails/{id}`) and the
+ * operator's CLI prints it with `--json`: one definition, so the two cannot drift. The ledger's
+ * records satisfy these types as they are.
+ */
+
+/** One try of an email. */
+export interface AttemptView {
+  readonly attempt: number;
+  readonly provider: string | null;
+  readonly startedAt: Date;
+  readonly finishedAt: Date | null;
+  /** `null` while the try is under way. */
+  readonly outcome: string | null;
+  readonly error: string | null;
+  /** The provider may have sent it although the try did not end in `sent`. */
+  readonly ambiguous: boolean;
+  readonly providerMessageId: string | null;
+}
+
+/** An email's record without its tries. */
+export interface EmailSummaryView {
+  readonly id: string;
+  readonly state: EmailState;
+  readonly attempt: number;
+  readonly acceptedAt: Date;
+  readonly updatedAt: Date;
+  readonly provider: string | null;
+  readonly providerMessageId: string | null;
+  readonly recipientCount: number;
+  /** Masked: `j***@example.com`. */
+  readonly recipients: readonly string[];
+  readonly tags: Readonly<Record<string, string>> | null;
+  readonly metadata: Readonly<Record<string, string | number | boolean | null>> | null;
+  readonly inDoubt: boolean;
+}
+
+/** An email's record with every try, oldest first. */
+export interface EmailView extends EmailSummaryView {
+  readonly attempts: readonly AttemptView[];
+}
+
+/** An email's record as `GET /v1/emails` lists it (snake_case, as the rest of the API). */
+export function summaryJson(email: EmailSummaryView): Record<string, unknown> {
+  return {
+    id: email.id,
+    status: email.state,
+    attempt: email.attempt,
+    accepted_at: email.acceptedAt.toISOString(),
+    updated_at: email.updatedAt.toISOString(),
+    provider: email.provider,
+    provider_message_id: email.providerMessageId,
+    recipient_count: email.recipientCount,
+    recipients: email.recipients,
+    tags: email.tags ?? {},
+    metadata: email.metadata ?? {},
+    in_doubt: email.inDoubt,
+  };
+}
+
+/** An email's record with every try, as `GET /v1/emails/{id}` answers it. Never a body. */
+export function emailJson(email: EmailView): Record<string, unknown> {
+  return {
+    ...summaryJson(email),
+    attempts: email.attempts.map((a) => ({
+      attempt: a.attempt,
+      provider: a.provider,
+      started_at: a.startedAt.toISOString(),
+      finished_at: a.finishedAt === null ? null : a.finishedAt.toISOString(),
+      outcome: a.outcome,
+      error: a.error,
+      ambiguous: a.ambiguous,
+      provider_message_id: a.providerMessageId,
+    })),
+  };
+}
