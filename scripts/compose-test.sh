@@ -70,13 +70,17 @@ free_port() { # first port from $1 on that nobody listens on
 # --- the daemon and the client -------------------------------------------------------------------
 # Debian's docker.io client (20.10) matches its dockerd; compose 1.29 builds with `docker build`
 # from PATH, so $WORK/bin/docker points at the same client and both share one build cache.
-DOCKER=$(command -v /usr/bin/docker docker 2>/dev/null | head -1 || true)
+# Another client on PATH (a newer static one, as in /usr/local/bin on some machines) is not used: it
+# wants the buildx plugin for BuildKit builds, which Debian's docker.io does not ship.
+DOCKER=
 d() { "$DOCKER" "$@"; }
 ensure_daemon() {
   if [[ -z ${DOCKER_HOST:-} ]]; then
     export DOCKER_HOST=unix://$CACHE/docker.sock
   fi
-  [[ -n $DOCKER ]] || { apt_install docker.io; DOCKER=/usr/bin/docker; }
+  [[ -x /usr/bin/docker ]] || apt_install docker.io
+  DOCKER=/usr/bin/docker
+  echo "client: $("$DOCKER" --version)"
   ln -sfn "$DOCKER" "$WORK/bin/docker"
   d version >/dev/null 2>&1 && { echo "dockerd answers on $DOCKER_HOST"; return; }
   [[ $DOCKER_HOST == "unix://$CACHE/docker.sock" ]] || { echo "no daemon at $DOCKER_HOST" >&2; return 1; }
