@@ -2,7 +2,21 @@ import type { Channel, GetMessage } from 'amqplib';
 import { DeliveryHeaders, decodeEnvelope, type Topology } from '@mailer/contract';
 import type { ConfirmPublisher } from '@mailer/amqp';
 import { messageIdOf } from './message-properties';
-import { replayOne, type ReplayOptions } from './replay';
+import type { ParkReason } from '../delivery/handle-email';
+import { REPLAYED_AT_HEADER, replayOne, type ReplayOptions } from './replay';
+
+/** The provider names `x-mailer-providers-tried` holds. */
+export { PROVIDER_NAMES } from '../config';
+
+/** Every reason the consumer parks a message for (`x-mailer-parked-reason`). */
+export const PARK_REASONS: readonly ParkReason[] = [
+  'recipient-rejected',
+  'max-attempts',
+  'max-age',
+  'undecodable',
+  'invalid',
+  'in-doubt',
+];
 
 /**
  * What an operator sees of a parked message: its delivery history, never its body. Fields the
@@ -25,6 +39,8 @@ export interface ParkedMessage {
   readonly ageMs: number | undefined;
   /** The last failure's text as the consumer recorded it (no content). */
   readonly lastFailure: string | undefined;
+  /** When an operator (or automatic release) last sent it back from the dead-letter queue, ISO 8601. */
+  readonly replayedAt: string | undefined;
 }
 
 /**
@@ -58,6 +74,7 @@ export function parkedView(message: Pick<GetMessage, 'content' | 'properties'>, 
   const parkedAt = text(DeliveryHeaders.lastAttemptAt);
   const parkedMs = parkedAt === undefined ? Number.NaN : Date.parse(parkedAt);
   const tried = text(DeliveryHeaders.providersTried);
+  const replayedMs = Date.parse(text(REPLAYED_AT_HEADER) ?? '');
   return {
     id: messageIdOf(message.properties) ?? (decoded.ok ? decoded.envelope.id : decoded.id),
     client: decoded.ok ? decoded.envelope.client : undefined,
@@ -68,6 +85,7 @@ export function parkedView(message: Pick<GetMessage, 'content' | 'properties'>, 
     parkedAt: Number.isNaN(parkedMs) ? undefined : new Date(parkedMs).toISOString(),
     ageMs: Number.isNaN(parkedMs) ? undefined : now.getTime() - parkedMs,
     lastFailure: text(DeliveryHeaders.lastFailure),
+    replayedAt: Number.isNaN(replayedMs) ? undefined : new Date(replayedMs).toISOString(),
   };
 }
 
@@ -102,6 +120,12 @@ export interface DeadLetterReplayOptions extends ReplayOptions {
    * confirmed already, so a parked message with one of these ids is acked without a second copy.
    */
   readonly resume?: readonly string[];
+  /**
+   * When the interrupted replay that `resume` comes from started. A parked message with a
+   * `resume` id whose {@link ParkedMessage.replayedAt} is at or after it is a copy that replay made
+   * and that was parked again since: it is replayed again, not acked as already copied.
+   */
+  readonly resumeSince?: Date;
   readonly onProgress?: (progress: DeadLetterProgress) => void;
 }
 
@@ -167,7 +191,14 @@ export class DeadLetters {
         skipped += 1;
         return 'keep';
       }
-      if (!resumed.has(view.id)) {
+      const copiedBefore =
+        resumed.has(view.id) &&
+        !(
+          options.resumeSince !== undefined &&
+          view.replayedAt !== undefined &&
+          Date.parse(view.replayedAt) >= options.resumeSince.getTime()
+        );
+      if (!copiedBefore) {
         const wait = next - Date.now();
         if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
         next = Date.now() + gapMs;
