@@ -5,6 +5,10 @@ export interface Io {
   readonly out: (text: string) => void;
   readonly err: (text: string) => void;
   readonly env: Env;
+  /** A person is at a terminal (stdin and stderr are TTYs): progress bars are drawn, questions asked. */
+  readonly interactive?: boolean;
+  /** Asks a question on stderr and resolves with the line typed (absent: nothing can be asked). */
+  readonly ask?: (question: string) => Promise<string>;
 }
 
 /** Exit codes: documented in docs/cli.md, relied on by scripts. */

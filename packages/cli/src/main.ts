@@ -1,10 +1,20 @@
 #!/usr/bin/env node
+import { createInterface } from 'node:readline/promises';
 import { run } from './program';
 
 run(process.argv.slice(2), {
   out: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text),
   env: process.env,
+  interactive: process.stdin.isTTY && process.stderr.isTTY,
+  ask: async (question) => {
+    const prompt = createInterface({ input: process.stdin, output: process.stderr });
+    try {
+      return await prompt.question(question);
+    } finally {
+      prompt.close();
+    }
+  },
 }).then(
   (code) => {
     process.exitCode = code;

@@ -1,8 +1,8 @@
 import { runCaptured } from './testing';
 
-// DATABASE_URL points at a port nothing listens on: a command that started work would fail
-// there (exit 1 and an error), so exit 0 with usage shows that --help did nothing else.
-const env = { DATABASE_URL: 'postgres://postgres@127.0.0.1:9/none' };
+// DATABASE_URL and AMQP_URL point at a port nothing listens on: a command that started work
+// would fail there (exit 1 and an error), so exit 0 with usage shows that --help did nothing else.
+const env = { DATABASE_URL: 'postgres://postgres@127.0.0.1:9/none', AMQP_URL: 'amqp://guest:guest@127.0.0.1:9' };
 
 describe('--help', () => {
   test.each([
@@ -11,6 +11,11 @@ describe('--help', () => {
     [['keys', 'create'], 'Usage: mailer keys create [options] <name>'],
     [['emails'], 'Usage: mailer emails [options] [command]'],
     [['emails', 'show'], 'Usage: mailer emails show [options] <id>'],
+    [['dead-letters'], 'Usage: mailer dead-letters [options] [command]'],
+    [['dead-letters', 'list'], 'Usage: mailer dead-letters list [options]'],
+    [['dead-letters', 'show'], 'Usage: mailer dead-letters show [options] <id>'],
+    [['dead-letters', 'replay'], 'Usage: mailer dead-letters replay [options]'],
+    [['dead-letters', 'purge'], 'Usage: mailer dead-letters purge [options]'],
   ])(
     'when `mailer %j --help` runs, then it prints its usage on stdout, exits 0 and does nothing else',
     async (path, usage) => {
@@ -30,6 +35,16 @@ describe('--help', () => {
     expect(stdout).toContain('--client <name>');
   });
 
+  test.each([
+    [['dead-letters', 'replay', '--kind', 'transient', '--help'], '--rate <n>'],
+    [['dead-letters', 'purge', '--reason', 'invalid', '--yes', '--help'], '-y, --yes'],
+  ])('when `mailer %j` runs, then it prints usage and connects to nothing', async (args, option) => {
+    const { code, stdout, stderr } = await runCaptured(args, env);
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    expect(stdout).toContain(option);
+    expect(stdout).not.toMatch(/replayed \d|purged \d/);
+  });
+
   test('when `keys create NAME --senders ... --help` runs, then no key is made', async () => {
     const { code, stdout } = await runCaptured(['keys', 'create', 'x', '--senders', 'a@b.com', '--help']);
     expect(code).toBe(0);
@@ -47,6 +62,18 @@ describe('refusals', () => {
     [['keys', 'create', 'x'], "required option '--senders <list>' not specified"],
     [['emails', 'show', 'some-id', '--client', 'c', '--jsn'], "unknown option '--jsn'"],
     [['emails', 'show', 'some-id'], "required option '--client <name>' not specified"],
+    [['dead-letters', 'list', '--reason', 'max-atempts'], 'unknown max-atempts; use recipient-rejected, max-attempts'],
+    [
+      ['dead-letters', 'list', '--kind', 'transient,down'],
+      'unknown down; use recipient-rejected, provider-unavailable',
+    ],
+    [['dead-letters', 'list', '--provider', 'smpt'], 'unknown smpt; use ses, postmark, smtp, capture'],
+    [['dead-letters', 'list', '--older-than', '2 days'], 'must be a duration such as 90s, 30m or 48h'],
+    [['dead-letters', 'list', '--limit', '0'], 'must be a whole number from 1'],
+    [['dead-letters', 'replay', '--rate', 'fast'], 'must be a number of emails per second'],
+    [['dead-letters', 'replay', '--all'], "unknown option '--all'"],
+    [['dead-letters', 'show'], "missing required argument 'id'"],
+    [['dead-letters', 'purge', '--reason', 'invalid'], 'give --yes, or run it in a terminal to be asked'],
   ])(
     'when `mailer %j` runs, then it is refused with exit 2 and a message, and nothing is printed on stdout',
     async (args, message) => {

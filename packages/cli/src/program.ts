@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { deadLettersCommand } from './commands/dead-letters';
 import { emailsCommand } from './commands/emails';
 import { keysCommand } from './commands/keys';
 import { CliError, EXIT, type Io } from './io';
@@ -9,10 +10,11 @@ import { CliError, EXIT, type Io } from './io';
  */
 export function buildProgram(io: Io): Command {
   const program = new Command('mailer')
-    .description('Operate the distributed mailer: ledger records and API keys.')
+    .description('Operate the distributed mailer: parked emails, ledger records and API keys.')
     .addHelpText('after', '\nExit codes: 0 done, 1 failed or not found, 2 wrong command line or configuration.');
   keysCommand(program, io);
   emailsCommand(program, io);
+  deadLettersCommand(program, io);
   const strict = (command: Command): void => {
     command
       .exitOverride()

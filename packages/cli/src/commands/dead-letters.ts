@@ -1,0 +1,305 @@
+import { appendFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import type { Command } from 'commander';
+import type { ConfirmChannel } from 'amqplib';
+import { loadKeys, sharedKeys } from '@mailer/config';
+import { buildTopology } from '@mailer/contract';
+import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
+import { DeadLetters, type DeadLetterFilter } from '@mailer/consumer/dead-letters';
+import { Ledger, createPool, ledgerKeys } from '@mailer/ledger';
+import { describeUnreachableBroker, type Logger } from '@mailer/service';
+import { CliError, EXIT, type Io } from '../io';
+import {
+  filterOf,
+  parkedJson,
+  parkedTable,
+  progressBar,
+  rate,
+  withFilters,
+  type FilterOptions,
+} from './dead-letters-options';
+
+const keys = {
+  amqpUrl: sharedKeys.amqpUrl,
+  amqpPrefix: sharedKeys.amqpPrefix,
+  retryDelays: sharedKeys.retryDelays,
+  deliveryLimit: sharedKeys.deliveryLimit,
+  ledger: ledgerKeys.ledger,
+  databaseUrl: ledgerKeys.databaseUrl,
+};
+type Config = ReturnType<typeof loadKeys<typeof keys>>;
+
+const environment = `
+Reads AMQP_URL, AMQP_PREFIX, RETRY_DELAYS and DELIVERY_LIMIT from the environment, as the services
+do (replay also LEDGER and DATABASE_URL). Filters combine with AND; a list matches any of its values.`;
+
+function configFrom(io: Io): Config {
+  try {
+    return loadKeys(keys, io.env);
+  } catch (error) {
+    throw new CliError((error as Error).message, EXIT.usage);
+  }
+}
+
+/** Warnings and errors of the broker connection on stderr, as text; nothing else. */
+function stderrLogger(io: Io): Logger {
+  const write = (level: string) => (message: string) => io.err(`mailer: ${level}: ${message}\n`);
+  return { debug: () => undefined, info: () => undefined, warn: write('warning'), error: write('error') };
+}
+
+/**
+ * Runs `work` with the dead-letter queue on one confirm channel of its own (the topology declared,
+ * as the services do). A broker that cannot be reached fails at the first attempt: a command
+ * does not wait in the background the way a service does.
+ */
+async function withDeadLetters<T>(
+  io: Io,
+  config: Config,
+  work: (letters: DeadLetters, publisher: ConfirmPublisher) => Promise<T>,
+): Promise<T> {
+  const topology = buildTopology({
+    prefix: config.amqpPrefix,
+    retryDelaysMs: config.retryDelays,
+    deliveryLimit: config.deliveryLimit,
+  });
+  const logger = stderrLogger(io);
+  const broker = new BrokerConnection({
+    url: config.amqpUrl,
+    topology,
+    logger,
+    connectionName: `mailer-cli@${hostname()}:${process.pid}`,
+  });
+  const publisher = new ConfirmPublisher(broker, { timeoutMs: 10_000, maxInflight: 1, logger });
+  try {
+    const channel = await new Promise<ConfirmChannel>((resolve, reject) => {
+      broker.once('channel', resolve);
+      broker.once('fatal', (error) => reject(new CliError(error.message)));
+      broker.once('connect-failed', (error) =>
+        reject(new CliError(describeUnreachableBroker(config.amqpUrl, error, 'nothing was done'))),
+      );
+      broker.start().catch(reject);
+    });
+    return await work(new DeadLetters(channel, topology), publisher);
+  } finally {
+    // The channel closes before the connection, so the last acks are not lost.
+    await broker.close();
+  }
+}
+
+/** Draws a progress bar on stderr when a person watches; a script sees only the result. */
+function progress(io: Io, verb: string) {
+  let drawn = false;
+  return {
+    step: (done: number, total: number) => {
+      if (io.interactive !== true) return;
+      io.err(`\r${progressBar(done, total, verb)}`);
+      drawn = true;
+    },
+    end: () => {
+      if (drawn) io.err('\n');
+      drawn = false;
+    },
+  };
+}
+
+/**
+ * A replay's journal: the ids whose copy is confirmed, one per line, after a first line with
+ * the time the replay started. Re-running with the same journal acks those without a second
+ * copy (unless a copy was parked again since); a replay that completes removes it.
+ */
+interface Journal {
+  readonly ids: string[];
+  readonly since: Date;
+  add(id: string): void;
+  remove(): void;
+}
+
+const JOURNAL_HEADER = '# mailer dead-letters replay journal, started ';
+
+function openJournal(path: string): Journal {
+  let since = new Date();
+  let ids: string[] = [];
+  if (existsSync(path)) {
+    const [first = '', ...rest] = readFileSync(path, 'utf8').split('\n');
+    const started = first.startsWith(JOURNAL_HEADER) ? new Date(first.slice(JOURNAL_HEADER.length)) : undefined;
+    if (started === undefined || Number.isNaN(started.getTime())) {
+      throw new CliError(
+        `${path} is not a replay journal (its first line must be "${JOURNAL_HEADER}<time>")`,
+        EXIT.usage,
+      );
+    }
+    since = started;
+    ids = rest.filter((line) => line !== '');
+  } else {
+    writeFileSync(path, `${JOURNAL_HEADER}${since.toISOString()}\n`, { flag: 'wx' });
+  }
+  return {
+    ids,
+    since,
+    // Written (synchronously) after the copy is confirmed and before the parked one is acked.
+    add: (id) => appendFileSync(path, `${id}\n`),
+    remove: () => rmSync(path, { force: true }),
+  };
+}
+
+async function ask(io: Io, question: string): Promise<boolean> {
+  if (io.ask === undefined) return false;
+  const answer = (await io.ask(question)).trim().toLowerCase();
+  return answer === 'y' || answer === 'yes';
+}
+
+/** `mailer dead-letters list|show|replay|purge`. */
+export function deadLettersCommand(program: Command, io: Io): void {
+  const group = program
+    .command('dead-letters')
+    .description('read, replay and purge parked emails (the dead-letter queue)');
+
+  withFilters(group.command('list'))
+    .description('print the parked emails that match, oldest first; the queue is left as it was')
+    .option('--json', 'print a JSON array, one object per parked email')
+    .addHelpText(
+      'after',
+      `${environment}
+
+Examples:
+  pnpm mailer dead-letters list --kind provider-unavailable,transient
+  pnpm mailer dead-letters list --reason recipient-rejected --older-than 48h --json`,
+    )
+    .action(async (options: FilterOptions & { json?: boolean }) => {
+      const config = configFrom(io);
+      const views = await withDeadLetters(io, config, (letters) => letters.list(filterOf(options)));
+      if (options.json === true) io.out(`${JSON.stringify(views.map(parkedJson))}\n`);
+      else io.out(`${views.length === 0 ? '' : `${parkedTable(views)}\n`}${views.length} parked email(s) match\n`);
+    });
+
+  group
+    .command('show')
+    .description('print one parked email: why it was parked, each provider tried, its last failure')
+    .argument('<id>', 'the email id')
+    .option('--json', 'print one JSON object')
+    .addHelpText('after', environment)
+    .action(async (id: string, options: { json?: boolean }) => {
+      const config = configFrom(io);
+      const view = await withDeadLetters(io, config, (letters) => letters.show(id));
+      if (view === undefined) throw new CliError(`no parked email ${id}`);
+      const shown = parkedJson(view);
+      io.out(
+        options.json === true
+          ? `${JSON.stringify(shown)}\n`
+          : Object.entries(shown)
+              .map(
+                ([name, value]) =>
+                  `${`${name}:`.padEnd(17)}${Array.isArray(value) ? value.join(', ') : String(value ?? '-')}`,
+              )
+              .join('\n') + '\n',
+      );
+    });
+
+  withFilters(group.command('replay'))
+    .description('send the matching parked emails back to the work queue, each with a fresh delivery history')
+    .option('--rate <n>', 'at most this many emails per second', rate, 10)
+    .option('--journal <file>', 'record each confirmed copy in this file; re-run with it to resume')
+    .option('--json', 'print the result as one JSON object')
+    .addHelpText(
+      'after',
+      `${environment}
+
+Each copy is confirmed by the broker before its parked original is acked: an email is never in
+neither queue. Interrupted, a re-run continues with what is still parked; with --journal it also
+skips a second copy of the email whose copy was confirmed just before the interruption. A replay
+that completes removes its journal.
+
+Examples:
+  pnpm mailer dead-letters replay --kind provider-unavailable --rate 20
+  pnpm mailer dead-letters replay --id 01890a5d-ac96-774b-bcce-b302099a8057
+  pnpm mailer dead-letters replay --reason max-attempts --journal /tmp/replay.journal`,
+    )
+    .action(async (options: FilterOptions & { rate: number; journal?: string; json?: boolean }) => {
+      const config = configFrom(io);
+      const journal = options.journal === undefined ? undefined : openJournal(options.journal);
+      const pool = config.ledger === 'on' ? createPool({ url: config.databaseUrl, max: 1 }) : undefined;
+      const ledger = pool === undefined ? undefined : new Ledger({ db: pool });
+      const bar = progress(io, 'replayed');
+      try {
+        const result = await withDeadLetters(io, config, (letters, publisher) =>
+          letters.replay(publisher, filterOf(options), {
+            ratePerSecond: options.rate,
+            ...(journal === undefined ? {} : { resume: journal.ids, resumeSince: journal.since }),
+            ...(ledger === undefined
+              ? {}
+              : { ledgerAttempt: async (client, id) => (await ledger.getEmail(client, id))?.attempt }),
+            onProgress: ({ done, matched, id }) => {
+              if (id !== undefined) journal?.add(id);
+              bar.step(done, matched);
+            },
+          }),
+        );
+        bar.end();
+        journal?.remove();
+        io.out(
+          options.json === true
+            ? `${JSON.stringify({ replayed: result.replayed, skipped_without_id: result.skipped, kept: result.kept })}\n`
+            : `replayed ${result.replayed.length} parked email(s); ${result.kept} left parked` +
+                `${result.skipped === 0 ? '' : ` (${result.skipped} matching but without an id)`}\n`,
+        );
+      } finally {
+        bar.end();
+        await pool?.end();
+      }
+    });
+
+  withFilters(group.command('purge'))
+    .description('delete the matching parked emails for good, after asking (or with --yes)')
+    .option('-y, --yes', 'do not ask; needed when stdin is not a terminal')
+    .option('--json', 'print the result as one JSON object')
+    .addHelpText(
+      'after',
+      `${environment}
+
+Lists what matches and asks before deleting; exactly the emails listed are deleted (one parked
+after the question is not). Without a terminal it refuses unless --yes is given.
+
+Examples:
+  pnpm mailer dead-letters purge --reason recipient-rejected --older-than 7d
+  pnpm mailer dead-letters purge --id 01890a5d-ac96-774b-bcce-b302099a8057 --yes`,
+    )
+    .action(async (options: FilterOptions & { yes?: boolean; json?: boolean }) => {
+      if (options.yes !== true && io.interactive !== true) {
+        throw new CliError(
+          'purge deletes parked emails for good: give --yes, or run it in a terminal to be asked',
+          EXIT.usage,
+        );
+      }
+      const config = configFrom(io);
+      const bar = progress(io, 'purged');
+      try {
+        const result = await withDeadLetters(io, config, async (letters) => {
+          const filter = filterOf(options);
+          const matching = await letters.list(filter);
+          const ids = matching.flatMap((view) => (view.id === undefined ? [] : [view.id]));
+          const withoutId = matching.length - ids.length;
+          if (withoutId > 0)
+            io.err(
+              `mailer: ${withoutId} matching parked email(s) have no id and are left; delete them in the management UI\n`,
+            );
+          if (ids.length === 0) return { purged: [], kept: undefined };
+          if (options.yes !== true) {
+            io.err(`${parkedTable(matching.filter((view) => view.id !== undefined))}\n`);
+            if (!(await ask(io, `Delete these ${ids.length} parked email(s) for good? [y/N] `))) {
+              throw new CliError('purge cancelled: nothing was deleted');
+            }
+          }
+          const exact: DeadLetterFilter = { ...filter, ids };
+          return letters.purge(exact, ({ done, matched }) => bar.step(done, matched));
+        });
+        bar.end();
+        io.out(
+          options.json === true
+            ? `${JSON.stringify({ purged: result.purged, kept: result.kept ?? null })}\n`
+            : `purged ${result.purged.length} parked email(s)\n`,
+        );
+      } finally {
+        bar.end();
+      }
+    });
+}
