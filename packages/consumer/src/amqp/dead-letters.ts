@@ -138,6 +138,9 @@ export interface DeadLetterReplayResult {
   readonly kept: number;
 }
 
+/** What a held match carries instead of its body when the operation does not need it. */
+const NO_BODY = Buffer.alloc(0);
+
 /**
  * The dead-letter queue as operators work on it. Every operation makes one pass over what is
  * parked (until a get finds nothing ready): it gets each message unacked, holds it, acts on the
@@ -186,28 +189,32 @@ export class DeadLetters {
     const gapMs = options.ratePerSecond === undefined ? 0 : 1000 / options.ratePerSecond;
     let next = 0;
     let skipped = 0;
-    const { kept } = await this.pass(filter, async (message, view, matched) => {
-      if (view.id === undefined) {
-        skipped += 1;
-        return 'keep';
-      }
-      const copiedBefore =
-        resumed.has(view.id) &&
-        !(
-          options.resumeSince !== undefined &&
-          view.replayedAt !== undefined &&
-          Date.parse(view.replayedAt) >= options.resumeSince.getTime()
-        );
-      if (!copiedBefore) {
-        const wait = next - Date.now();
-        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-        next = Date.now() + gapMs;
-        await replayOne(message, view.id, publisher, this.topology, { ...options, now: options.now ?? this.now });
-      }
-      replayed.push(view.id);
-      options.onProgress?.({ done: replayed.length, matched, id: view.id });
-      return 'ack';
-    });
+    const { kept } = await this.pass(
+      filter,
+      async (message, view, matched) => {
+        if (view.id === undefined) {
+          skipped += 1;
+          return 'keep';
+        }
+        const copiedBefore =
+          resumed.has(view.id) &&
+          !(
+            options.resumeSince !== undefined &&
+            view.replayedAt !== undefined &&
+            Date.parse(view.replayedAt) >= options.resumeSince.getTime()
+          );
+        if (!copiedBefore) {
+          const wait = next - Date.now();
+          if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+          next = Date.now() + gapMs;
+          await replayOne(message, view.id, publisher, this.topology, { ...options, now: options.now ?? this.now });
+        }
+        replayed.push(view.id);
+        options.onProgress?.({ done: replayed.length, matched, id: view.id });
+        return 'ack';
+      },
+      true,
+    );
     return { replayed, skipped, kept };
   }
 
@@ -228,27 +235,36 @@ export class DeadLetters {
   /**
    * Scans the queue once; `act` runs on each match (up to the limit) after the scan and says
    * whether to ack the message or give it back. Whatever is not acked is requeued, also on error.
+   * Only what a requeue needs (the delivery tag) is held of a message that does not match, and of
+   * a match its body only when `act` needs it (`withBodies`): a list or a purge of a large dead
+   * queue holds headers, not emails.
    */
   private async pass(
     filter: DeadLetterFilter,
     act: (message: GetMessage, view: ParkedMessage, matched: number) => Promise<'ack' | 'keep'> | 'ack' | 'keep',
+    withBodies = false,
   ): Promise<{ kept: number }> {
     const queue = this.topology.deadQueue.name;
     const now = this.now();
     const limit = filter.limit ?? Number.POSITIVE_INFINITY;
-    const held: GetMessage[] = [];
+    const held: Pick<GetMessage, 'fields'>[] = [];
     const matches: { message: GetMessage; view: ParkedMessage }[] = [];
-    const acked = new Set<GetMessage>();
+    const acked = new Set<Pick<GetMessage, 'fields'>>();
     try {
       // Until the queue has nothing ready left: everything got is held, so this is one pass.
       // (Not bounded by checkQueue's count: right after an earlier pass's requeues it can read
       // short, while a get on this channel already sees them.)
       for (;;) {
-        const message = await this.channel.get(queue, { noAck: false });
-        if (message === false) break;
-        held.push(message);
-        const view = parkedView(message, now);
-        if (matches.length < limit && matchesFilter(view, filter)) matches.push({ message, view });
+        const got = await this.channel.get(queue, { noAck: false });
+        if (got === false) break;
+        const view = parkedView(got, now);
+        if (matches.length < limit && matchesFilter(view, filter)) {
+          const message = withBodies ? got : { ...got, content: NO_BODY };
+          matches.push({ message, view });
+          held.push(message);
+        } else {
+          held.push({ fields: got.fields });
+        }
       }
       for (const { message, view } of matches) {
         if ((await act(message, view, matches.length)) === 'ack') {
@@ -257,8 +273,9 @@ export class DeadLetters {
         }
       }
     } finally {
-      // Given back oldest first, so that they keep their order among themselves.
-      for (const message of held) if (!acked.has(message)) this.channel.nack(message, false, true);
+      // Given back oldest first, so that they keep their order among themselves. A requeue
+      // reads only the delivery tag.
+      for (const message of held) if (!acked.has(message)) this.channel.nack(message as GetMessage, false, true);
     }
     return { kept: held.length - acked.size };
   }
