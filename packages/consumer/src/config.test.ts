@@ -47,6 +47,10 @@ describe('loadConfig', () => {
       smtpRatePerSecond: Number.POSITIVE_INFINITY,
       httpPort: 3001,
       inDoubt: 'resend',
+      autoRelease: false,
+      autoReleaseRate: 10,
+      autoReleaseIntervalMs: 300_000,
+      autoReleaseMax: 3,
       shutdownTimeoutMs: 20_000,
       ledger: 'on',
       migrateOnStart: false,
@@ -100,6 +104,8 @@ describe('loadConfig', () => {
     ['SMTP_TIMEOUT', '600s'],
     ['MAX_AGE', '720h'],
     ['CIRCUIT_COOL_DOWN', '1h'],
+    ['AUTO_RELEASE_INTERVAL', '1s'],
+    ['AUTO_RELEASE_INTERVAL', '24h'],
     ['SHUTDOWN_TIMEOUT', '10m'],
     ['SHUTDOWN_TIMEOUT', '0ms'],
   ])('when the duration %s is at its bound %p, then it is accepted', (name, value) => {
@@ -114,11 +120,22 @@ describe('loadConfig', () => {
     ['CIRCUIT_COOL_DOWN', '61m', durationProblem('from 1ms to 1h')],
     ['SHUTDOWN_TIMEOUT', '20', durationProblem('at most 10m')],
     ['PREFETCH', '0', 'must be a whole number from 1 to 1000'],
+    ['AUTO_RELEASE', 'yes', 'must be true or false'],
+    ['AUTO_RELEASE_RATE', '0', 'must be a whole number from 1 to 1000'],
+    ['AUTO_RELEASE_MAX', '101', 'must be a whole number from 1 to 100'],
+    ['AUTO_RELEASE_INTERVAL', '999ms', durationProblem('from 1s to 24h')],
     ['SMTP_SECURE', 'yes', 'must be true or false'],
     ['PROVIDERS', 'ses,pigeon', 'names unknown providers (pigeon); use ses, postmark, smtp, capture'],
     ['PROVIDERS', 'capture,capture', 'names a provider twice'],
   ])('when %s is %p, then that one problem is reported', (name, value, problem) => {
     expect(problemsOf({ [name]: value })).toEqual([`${name} ${problem}`]);
+  });
+
+  it('when automatic release is turned on with a rate, then both are read', () => {
+    expect(loadConfig({ AUTO_RELEASE: 'true', AUTO_RELEASE_RATE: '25' })).toMatchObject({
+      autoRelease: true,
+      autoReleaseRate: 25,
+    });
   });
 
   it('when providers are named without their required settings, then each missing one is reported together', () => {

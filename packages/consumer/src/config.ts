@@ -192,6 +192,32 @@ export const configKeys = {
     parse: (raw: string): Parsed<InDoubtPolicy> =>
       raw === 'resend' || raw === 'park' ? ok(raw) : fail('must be resend or park'),
   },
+  autoRelease: {
+    name: 'AUTO_RELEASE',
+    description:
+      'Send parked emails back by itself once a provider works again: only those parked after max-attempts or max-age with a last failure provider-unavailable or transient.',
+    default: 'false',
+    parse: boolean,
+  },
+  autoReleaseRate: {
+    name: 'AUTO_RELEASE_RATE',
+    description: 'Automatic release: emails sent back per second at most.',
+    default: '10',
+    parse: integer(1, 1000),
+  },
+  autoReleaseIntervalMs: {
+    name: 'AUTO_RELEASE_INTERVAL',
+    description:
+      'Automatic release: how often to look while releasable emails may be parked (one is sent back as a probe when nothing was sent since).',
+    default: '5m',
+    parse: duration('1s', '24h'),
+  },
+  autoReleaseMax: {
+    name: 'AUTO_RELEASE_MAX',
+    description: 'Automatic release: times one email is sent back at most (probes not counted); then it stays parked.',
+    default: '3',
+    parse: integer(1, 100),
+  },
   shutdownTimeoutMs: {
     name: 'SHUTDOWN_TIMEOUT',
     description:

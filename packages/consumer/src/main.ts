@@ -3,6 +3,7 @@ import { buildTopology } from '@mailer/contract';
 import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
 import { Ledger, createPool, migrateDatabase } from '@mailer/ledger';
 import { Lifecycle, explainUnreachableBroker, runMain, startService, type Logger } from '@mailer/service';
+import { AutoRelease } from './amqp/auto-release';
 import { DeliveryWorker } from './amqp/delivery-worker';
 import { configKeys, loadConfig, type ConsumerConfig } from './config';
 import { CircuitBreaker } from './delivery/circuit-breaker';
@@ -80,6 +81,20 @@ async function main(): Promise<void> {
   });
 
   metrics.watchWorker(worker, config.prefetch);
+  const autoRelease = config.autoRelease
+    ? new AutoRelease({
+        url: config.amqpUrl,
+        topology,
+        logger,
+        ratePerSecond: config.autoReleaseRate,
+        maxReleases: config.autoReleaseMax,
+        intervalMs: config.autoReleaseIntervalMs,
+        ...(ledger === undefined
+          ? {}
+          : { ledgerAttempt: async (client, id) => (await ledger.ledger.getEmail(client, id))?.attempt }),
+        observe: (trigger, count) => metrics.observeAutoRelease(trigger, count),
+      })
+    : undefined;
   const httpPort = new ConsumerHttpPort(metrics.registry, () => consumerReadiness({ broker, worker }));
 
   const lifecycle = new Lifecycle({
@@ -88,6 +103,7 @@ async function main(): Promise<void> {
     status: () => ({ in_flight: worker.busy }),
     outcome: () => ({ unsettled: worker.busy }),
   })
+    .onStop(() => autoRelease?.stop())
     .onStop(({ remainingMs }) => worker.stop(remainingMs()))
     .onStop(() => httpPort.close())
     .onStop(() => broker.close())
@@ -100,6 +116,10 @@ async function main(): Promise<void> {
   explainUnreachableBroker(broker, logger, { url: config.amqpUrl, consequence: 'no email is sent until it is' });
   worker.start();
   broker.start().catch(() => undefined);
+  autoRelease?.start(
+    worker,
+    chain.map((slot) => slot.circuit),
+  );
   const httpPortNumber = await httpPort.listen(config.httpPort, '0.0.0.0');
   logger.info('consumer started', {
     http_port: httpPortNumber,
@@ -107,6 +127,7 @@ async function main(): Promise<void> {
     prefetch: config.prefetch,
     ledger: config.ledger,
     ...(ledger === undefined ? {} : { in_doubt: config.inDoubt }),
+    auto_release: config.autoRelease,
   });
 }
 

@@ -23,6 +23,7 @@ const view: ParkedMessage = {
   ageMs: 3 * 3_600_000 + 5_000,
   lastFailure: 'smtp: 421 try later',
   replayedAt: undefined,
+  autoReleases: 0,
 };
 
 describe('dead-letters options', () => {
@@ -81,6 +82,7 @@ describe('dead-letters options', () => {
       age_seconds: 10_805,
       last_failure: 'smtp: 421 try later',
       replayed_at: null,
+      auto_releases: 0,
     });
     const lines = parkedTable([view, { ...view, id: undefined, providersTried: [] }]).split('\n');
     expect(lines).toHaveLength(3);

@@ -90,6 +90,7 @@ export function parkedJson(view: ParkedMessage): Record<string, string | number 
     age_seconds: view.ageMs === undefined ? null : Math.floor(view.ageMs / 1000),
     last_failure: view.lastFailure ?? null,
     replayed_at: view.replayedAt ?? null,
+    auto_releases: view.autoReleases,
   };
 }
 

@@ -5,6 +5,12 @@ import { messageIdOf } from './message-properties';
 import type { ParkReason } from '../delivery/handle-email';
 import { REPLAYED_AT_HEADER, replayOne, type ReplayOptions } from './replay';
 
+/**
+ * Header counting how many times automatic release sent a message back (`AUTO_RELEASE`); kept
+ * across retries and parks, so that one that keeps failing stops coming back.
+ */
+export const AUTO_RELEASED_HEADER = 'x-mailer-auto-released';
+
 /** The provider names `x-mailer-providers-tried` holds. */
 export { PROVIDER_NAMES } from '../config';
 
@@ -41,6 +47,8 @@ export interface ParkedMessage {
   readonly lastFailure: string | undefined;
   /** When an operator (or automatic release) last sent it back from the dead-letter queue, ISO 8601. */
   readonly replayedAt: string | undefined;
+  /** Times automatic release sent it back ({@link AUTO_RELEASED_HEADER}), 0 when never. */
+  readonly autoReleases: number;
 }
 
 /**
@@ -57,6 +65,8 @@ export interface DeadLetterFilter {
   readonly olderThanMs?: number;
   /** Parked less than this long ago; a message with no parked time never matches. */
   readonly newerThanMs?: number;
+  /** Sent back by automatic release fewer than this many times. */
+  readonly autoReleasedFewerThan?: number;
   /** At most this many matches are acted on (listed, replayed, purged), oldest first. */
   readonly limit?: number;
 }
@@ -75,6 +85,7 @@ export function parkedView(message: Pick<GetMessage, 'content' | 'properties'>, 
   const parkedMs = parkedAt === undefined ? Number.NaN : Date.parse(parkedAt);
   const tried = text(DeliveryHeaders.providersTried);
   const replayedMs = Date.parse(text(REPLAYED_AT_HEADER) ?? '');
+  const autoReleases = Number(headers[AUTO_RELEASED_HEADER]);
   return {
     id: messageIdOf(message.properties) ?? (decoded.ok ? decoded.envelope.id : decoded.id),
     client: decoded.ok ? decoded.envelope.client : undefined,
@@ -86,6 +97,7 @@ export function parkedView(message: Pick<GetMessage, 'content' | 'properties'>, 
     ageMs: Number.isNaN(parkedMs) ? undefined : now.getTime() - parkedMs,
     lastFailure: text(DeliveryHeaders.lastFailure),
     replayedAt: Number.isNaN(replayedMs) ? undefined : new Date(replayedMs).toISOString(),
+    autoReleases: Number.isInteger(autoReleases) && autoReleases > 0 ? autoReleases : 0,
   };
 }
 
@@ -99,6 +111,7 @@ export function matchesFilter(view: ParkedMessage, filter: DeadLetterFilter): bo
   if (filter.providers !== undefined && !filter.providers.some((p) => view.providersTried.includes(p))) return false;
   if (filter.olderThanMs !== undefined && !(view.ageMs !== undefined && view.ageMs >= filter.olderThanMs)) return false;
   if (filter.newerThanMs !== undefined && !(view.ageMs !== undefined && view.ageMs < filter.newerThanMs)) return false;
+  if (filter.autoReleasedFewerThan !== undefined && !(view.autoReleases < filter.autoReleasedFewerThan)) return false;
   return true;
 }
 

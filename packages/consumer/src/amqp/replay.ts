@@ -40,6 +40,8 @@ export interface ReplayOptions {
    * Absent (`LEDGER=off`): the parked copy's own history is counted on.
    */
   readonly ledgerAttempt?: (client: string, id: string) => Promise<number | undefined>;
+  /** Headers to set on each copy besides the fresh history, from the parked message's headers. */
+  readonly stamp?: (headers: Readonly<Record<string, unknown>>) => Record<string, unknown>;
 }
 
 /**
@@ -121,6 +123,7 @@ export async function replayOne(
       ...headers,
       [REPLAYED_AT_HEADER]: now().toISOString(),
       ...(base > 0 ? { [ATTEMPT_BASE_HEADER]: base } : {}),
+      ...options.stamp?.(properties.headers ?? {}),
     }),
   });
 }

@@ -78,4 +78,20 @@ describe('CircuitBreaker', () => {
     expect(breaker.state).toBe('open');
     expect(breaker.tryAcquire()).toBe(false);
   });
+
+  it('when it closes again after being open, then its close listeners are told once, and not for successes while closed', () => {
+    const { breaker, clock } = circuit(5, 1000);
+    const closed: string[] = [];
+    breaker.onClose(() => closed.push(breaker.state));
+    breaker.recordSuccess();
+    expect(closed).toEqual([]);
+
+    breaker.open();
+    clock.now = 1000;
+    breaker.tryAcquire();
+    breaker.recordSuccess();
+    breaker.recordSuccess();
+
+    expect(closed).toEqual(['closed']);
+  });
 });

@@ -20,6 +20,7 @@ export class CircuitBreaker {
   private failures = 0;
   private openedAt = 0;
   private readonly now: () => number;
+  private readonly closeListeners: (() => void)[] = [];
 
   constructor(private readonly options: CircuitOptions) {
     this.now = options.now ?? Date.now;
@@ -60,10 +61,20 @@ export class CircuitBreaker {
     if (this.current === 'half-open') this.current = 'open';
   }
 
+  /**
+   * Calls `listener` each time the circuit closes again (a success after it had opened), after
+   * the state changed. Listeners must not throw.
+   */
+  onClose(listener: () => void): void {
+    this.closeListeners.push(listener);
+  }
+
   /** The provider took an email, or refused it for a reason about the email alone: it works. */
   recordSuccess(): void {
+    const reopened = this.current !== 'closed';
     this.current = 'closed';
     this.failures = 0;
+    if (reopened) for (const listener of this.closeListeners) listener();
   }
 
   /** A transient failure: the circuit opens after `failureThreshold` in a row, or if it was probing. */

@@ -36,6 +36,7 @@ export class ConsumerMetrics {
   private readonly retries: Counter<'tier'>;
   private readonly parked: Counter<'reason'>;
   private readonly inDoubt: Counter<'policy'>;
+  private readonly autoReleased: Counter<'trigger'>;
   private readonly providerLatency: Histogram<'provider' | 'outcome'>;
   private readonly acceptToSend: Histogram;
   private readonly ledgerLatency: Histogram<'operation' | 'outcome'>;
@@ -73,6 +74,12 @@ export class ConsumerMetrics {
       name: 'mailer_consumer_parked_total',
       help: 'Emails parked in the dead-letter queue (copy confirmed, original acked), by reason.',
       labelNames: ['reason'],
+      registers,
+    });
+    this.autoReleased = new Counter({
+      name: 'mailer_consumer_auto_released_total',
+      help: 'Parked emails sent back by automatic release (AUTO_RELEASE), copy confirmed, by trigger.',
+      labelNames: ['trigger'],
       registers,
     });
     this.inDoubt = new Counter({
@@ -140,6 +147,11 @@ export class ConsumerMetrics {
   private settled(settlement: WorkerSettlement): void {
     if (settlement.action === 'retry') this.retries.inc({ tier: settlement.tier.routingKey });
     else if (settlement.action === 'park') this.parked.inc({ reason: settlement.reason });
+  }
+
+  /** Parked emails automatic release sent back, by what set it off. */
+  observeAutoRelease(trigger: string, count: number): void {
+    if (count > 0) this.autoReleased.inc({ trigger }, count);
   }
 
   /** One delivery attempt's outcome across the chain (`HandleDeps.observe`). */

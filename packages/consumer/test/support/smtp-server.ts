@@ -119,10 +119,10 @@ export class TestSmtpServer {
     });
   }
 
-  /** Starts a server and waits until it listens. */
-  static async start(): Promise<TestSmtpServer> {
+  /** Starts a server and waits until it listens, on `port` (default: any free one). */
+  static async start(port = 0): Promise<TestSmtpServer> {
     const server = new TestSmtpServer();
-    server.server.listen(0, '127.0.0.1');
+    server.server.listen(port, '127.0.0.1');
     await once(server.server.server, 'listening');
     return server;
   }

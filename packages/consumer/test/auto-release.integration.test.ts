@@ -1,0 +1,140 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { ConfirmChannel } from 'amqplib';
+import { connect } from 'amqplib';
+import {
+  DEFAULT_DELIVERY_LIMIT,
+  WORK_ROUTING_KEY,
+  buildTopology,
+  encodeEnvelope,
+  type Topology,
+} from '@mailer/contract';
+import {
+  AMQP_URL,
+  deleteTopology,
+  freePort,
+  queueDepth,
+  runService,
+  uniquePrefix,
+  until,
+  type Service,
+} from '@mailer/testkit';
+import { DeadLetters } from '../src/amqp/dead-letters';
+import { TEST_CLIENT, acceptedOf, envelopeOf, testLedger } from './support/consumer';
+import { TestSmtpServer } from './support/smtp-server';
+
+const main = path.resolve(__dirname, '../dist/main.js');
+const DOWN = 4;
+
+/**
+ * The built consumer with AUTO_RELEASE=true, the ledger on, and one SMTP provider on a port of
+ * the test's: "down" is nothing listening there (connection refused), "healed" a server started
+ * on it again.
+ */
+describe('automatic release (AUTO_RELEASE=true), the built consumer on the broker', () => {
+  const prefix = uniquePrefix('auto-release');
+  const topology: Topology = buildTopology({ prefix, retryDelaysMs: [200], deliveryLimit: DEFAULT_DELIVERY_LIMIT });
+  let consumer: Service | undefined;
+  let smtp: TestSmtpServer | undefined;
+  let operator: Awaited<ReturnType<typeof connect>>;
+  let channel: ConfirmChannel;
+
+  beforeAll(async () => {
+    if (!existsSync(main)) throw new Error(`${main} is missing: run "pnpm run build" first (pnpm test does)`);
+    operator = await connect(AMQP_URL);
+    channel = await operator.createConfirmChannel();
+  });
+
+  afterAll(async () => {
+    if (consumer?.child.pid !== undefined && consumer.child.exitCode === null) {
+      process.kill(consumer.child.pid, 'SIGTERM');
+      await consumer.exited;
+    }
+    await smtp?.close();
+    await operator.close();
+    await deleteTopology(topology);
+  });
+
+  async function publish(to: string): Promise<string> {
+    const envelope = envelopeOf({
+      from: { email: 'sender@example.com' },
+      to: [{ email: to }],
+      subject: to,
+      text: 'Hi',
+    });
+    await (await testLedger()).ledger.recordAccepted([acceptedOf(envelope)]);
+    channel.publish(`${prefix}.work`, WORK_ROUTING_KEY, encodeEnvelope(envelope), {
+      persistent: true,
+      messageId: envelope.id,
+    });
+    await channel.waitForConfirms();
+    return envelope.id;
+  }
+
+  const parked = async () =>
+    (await new DeadLetters(channel, topology).list()).map(({ id, reason }) => ({ id, reason }));
+
+  it('when every provider was down until emails parked and one heals, then those are delivered by themselves, once each, and a rejected recipient stays parked', async () => {
+    const { url, ledger } = await testLedger();
+    const port = await freePort();
+    consumer = runService(main, {
+      AMQP_URL,
+      AMQP_PREFIX: prefix,
+      RETRY_DELAYS: '200ms',
+      PROVIDERS: 'smtp',
+      SMTP_HOST: '127.0.0.1',
+      SMTP_PORT: String(port),
+      MAX_ATTEMPTS: '2',
+      CIRCUIT_FAILURE_THRESHOLD: '1',
+      CIRCUIT_COOL_DOWN: '300ms',
+      LEDGER: 'on',
+      DATABASE_URL: url,
+      LOG_LEVEL: 'info',
+      AUTO_RELEASE: 'true',
+      AUTO_RELEASE_INTERVAL: '1s',
+      AUTO_RELEASE_RATE: '50',
+    });
+    const service = consumer;
+    await service.logged((line) => line['message'] === 'consuming');
+
+    // While the provider is up, one recipient is refused for good: parked at once.
+    smtp = await TestSmtpServer.start(port);
+    smtp.refuseRecipient('gone@example.org', { code: 550, text: '5.1.1 No such user' });
+    const rejected = await publish('gone@example.org');
+    await until(async () => (await parked()).some(({ id }) => id === rejected), 'the rejected email is parked');
+    await smtp.close();
+    smtp = undefined;
+
+    // Every provider down: these use up their attempts and park.
+    const down: string[] = [];
+    for (let i = 0; i < DOWN; i += 1) down.push(await publish(`user${i}@example.org`));
+    await until(async () => (await parked()).length === DOWN + 1, `all ${DOWN + 1} emails are parked`);
+    const before = await parked();
+    expect(
+      before
+        .filter(({ reason }) => reason === 'max-attempts')
+        .map(({ id }) => id)
+        .sort(),
+    ).toEqual([...down].sort());
+
+    // The provider comes back; nobody posts anything or touches the dead letters.
+    const healedAt = Date.now();
+    const healed = await TestSmtpServer.start(port);
+    smtp = healed;
+    const delivered = await Promise.all(down.map((id) => healed.message(id)));
+    const tookMs = Date.now() - healedAt;
+
+    expect(delivered.map(({ id }) => id).sort()).toEqual([...down].sort());
+    await until(async () => (await queueDepth(topology.workQueue.name)) === 0, 'the work queue is empty');
+    expect(down.map((id) => healed.timesAccepted(id))).toEqual(down.map(() => 1));
+    expect(healed.hasMessage(rejected)).toBe(false);
+    expect(await parked()).toEqual([{ id: rejected, reason: 'recipient-rejected' }]);
+    for (const id of down) expect((await ledger.getEmail(TEST_CLIENT, id))?.state).toBe('sent');
+    const released = await service.logged((line) => line['message'] === 'released parked emails');
+    expect(['probe', 'circuit-closed', 'sending']).toContain(released['trigger']);
+    if (process.env['TEST_LOGS'] === '1') process.stdout.write(service.output());
+    process.stdout.write(
+      `automatic release: ${DOWN} parked while SMTP was down (+1 rejected), all ${DOWN} delivered ${tookMs} ms after it healed, each once; the rejected one still parked\n`,
+    );
+  });
+});
