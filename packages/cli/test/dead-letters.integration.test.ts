@@ -7,7 +7,6 @@ import { connect } from 'amqplib';
 import {
   DEFAULT_DELIVERY_LIMIT,
   DEFAULT_RETRY_DELAYS_MS,
-  DeliveryHeaders,
   ENVELOPE_VERSION,
   buildTopology,
   encodeEnvelope,
@@ -19,6 +18,7 @@ import {
   deleteTopology,
   drainQueue,
   queueDepth,
+  publishParked,
   runService,
   uniquePrefix,
   until,
@@ -73,41 +73,38 @@ describe('mailer dead-letters, on the broker', () => {
   ): Promise<void> {
     const model = await connect(AMQP_URL);
     try {
-      const channel = await model.createConfirmChannel();
-      await declareTopology(channel, topology);
-      emails.forEach(({ tag, reason, kind, tried, replayedAt }, index) => {
-        const id = `${prefix}.${tag}`;
-        ids[tag] = id;
-        const body = encodeEnvelope({
-          version: ENVELOPE_VERSION,
-          id,
-          accepted_at: new Date().toISOString(),
-          client: 'billing',
-          request: {
-            from: { email: 'billing@example.com' },
-            to: [{ email: `${tag}@example.org` }],
-            subject: tag,
-            text: 'hello',
-          },
-        });
-        channel.publish(topology.deadExchange.name, '', body, {
-          persistent: true,
-          messageId: id,
-          headers: {
-            [DeliveryHeaders.parkedReason]: reason,
-            [DeliveryHeaders.lastFailureKind]: kind,
-            [DeliveryHeaders.providersTried]: tried,
-            [DeliveryHeaders.attempts]: 5,
-            [DeliveryHeaders.lastAttemptAt]: new Date(Date.now() - (10 - index) * 3_600_000).toISOString(),
-            ...(replayedAt === undefined ? {} : { [REPLAYED_AT]: replayedAt }),
-          },
-        });
-      });
-      await channel.waitForConfirms();
-      await channel.close();
+      await declareTopology(await model.createChannel(), topology);
     } finally {
       await model.close();
     }
+    await publishParked(
+      topology,
+      emails.map(({ tag, reason, kind, tried, replayedAt }, index) => {
+        const id = `${prefix}.${tag}`;
+        ids[tag] = id;
+        return {
+          id,
+          reason,
+          kind,
+          tried,
+          attempts: 5,
+          parkedAt: new Date(Date.now() - (10 - index) * 3_600_000),
+          body: encodeEnvelope({
+            version: ENVELOPE_VERSION,
+            id,
+            accepted_at: new Date().toISOString(),
+            client: 'billing',
+            request: {
+              from: { email: 'billing@example.com' },
+              to: [{ email: `${tag}@example.org` }],
+              subject: tag,
+              text: 'hello',
+            },
+          }),
+          headers: replayedAt === undefined ? {} : { [REPLAYED_AT]: replayedAt },
+        };
+      }),
+    );
   }
 
   const listed = async (): Promise<string[]> => {

@@ -1,9 +1,8 @@
 import { once } from 'node:events';
 import type { ConfirmChannel } from 'amqplib';
-import { connect } from 'amqplib';
 import { DEFAULT_DELIVERY_LIMIT, DeliveryHeaders, buildTopology } from '@mailer/contract';
 import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
-import { AMQP_URL, deleteTopology, drainQueue, queueDepth, uniquePrefix, until } from '@mailer/testkit';
+import { AMQP_URL, deleteTopology, drainQueue, publishParked, queueDepth, uniquePrefix, until } from '@mailer/testkit';
 import { DeadLetters } from '@mailer/consumer/dead-letters';
 import { testLogger } from './support/consumer';
 
@@ -35,27 +34,17 @@ describe('the dead-letter engine', () => {
     const ready = once(operator, 'channel');
     await operator.start();
     [channel] = (await ready) as [ConfirmChannel];
-    const model = await connect(AMQP_URL);
-    try {
-      const publishing = await model.createConfirmChannel();
-      parked.forEach(({ id, reason, kind, tried }, index) => {
-        publishing.publish(topology.deadExchange.name, '', Buffer.from('{}'), {
-          persistent: true,
-          messageId: id,
-          headers: {
-            [DeliveryHeaders.parkedReason]: reason,
-            [DeliveryHeaders.lastFailureKind]: kind,
-            [DeliveryHeaders.providersTried]: tried,
-            [DeliveryHeaders.attempts]: 3,
-            // Parked an hour apart, the first the oldest.
-            [DeliveryHeaders.lastAttemptAt]: new Date(Date.now() - (10 - index) * 3_600_000).toISOString(),
-          },
-        });
-      });
-      await publishing.waitForConfirms();
-    } finally {
-      await model.close();
-    }
+    // Parked an hour apart, the first the oldest.
+    await publishParked(
+      topology,
+      parked.map(({ id, reason, kind, tried }, index) => ({
+        id,
+        reason,
+        kind,
+        tried,
+        parkedAt: new Date(Date.now() - (10 - index) * 3_600_000),
+      })),
+    );
     letters = new DeadLetters(channel, topology);
   });
 

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { connect, type ConsumeMessage } from 'amqplib';
-import type { Topology } from '@mailer/contract';
+import { DeliveryHeaders, type Topology } from '@mailer/contract';
 
 const run = promisify(execFile);
 
@@ -165,6 +165,46 @@ export async function consumeUntilSeen(
     }
     await channel.close();
     return seen;
+  } finally {
+    await model.close();
+  }
+}
+
+/** A message as the consumer parks it: an id, a body and the history headers operators read. */
+export interface ParkedFixture {
+  readonly id: string;
+  readonly reason: string;
+  readonly kind: string;
+  /** `x-mailer-providers-tried`: comma-separated, in order. */
+  readonly tried: string;
+  readonly parkedAt: Date;
+  readonly attempts?: number;
+  readonly body?: Buffer;
+  /** More headers (e.g. `x-mailer-replayed-at`). */
+  readonly headers?: Readonly<Record<string, unknown>>;
+}
+
+/** Publishes parked messages to the topology's dead-letter exchange, in order, and waits for the confirms. */
+export async function publishParked(topology: Topology, messages: readonly ParkedFixture[]): Promise<void> {
+  const model = await connect(AMQP_URL);
+  try {
+    const channel = await model.createConfirmChannel();
+    for (const message of messages) {
+      channel.publish(topology.deadExchange.name, '', message.body ?? Buffer.from('{}'), {
+        persistent: true,
+        messageId: message.id,
+        headers: {
+          [DeliveryHeaders.parkedReason]: message.reason,
+          [DeliveryHeaders.lastFailureKind]: message.kind,
+          [DeliveryHeaders.providersTried]: message.tried,
+          [DeliveryHeaders.attempts]: message.attempts ?? 3,
+          [DeliveryHeaders.lastAttemptAt]: message.parkedAt.toISOString(),
+          ...message.headers,
+        },
+      });
+    }
+    await channel.waitForConfirms();
+    await channel.close();
   } finally {
     await model.close();
   }
