@@ -248,10 +248,23 @@ describe('mailer dead-letters, on the broker', () => {
     }
   });
 
+  it('when the first node of AMQP_URL is down and the next is up, then the command works on the next', async () => {
+    await park(parked.slice(0, 1));
+    const { code, stdout, stderr } = await mailer(['dead-letters', 'list', '--json'], {
+      ...env,
+      AMQP_URL: `amqp://guest:guest@127.0.0.1:9,${AMQP_URL}`,
+    });
+    expect(code).toBe(0);
+    expect(stderr).toMatch(/^mailer: warning: broker connection failed; retrying \(.*"127\.0\.0\.1:9"/);
+    expect(stderr).not.toContain('guest');
+    expect((JSON.parse(stdout) as { id: string }[]).map(({ id }) => id)).toEqual([ids['down-1']]);
+  });
+
   it('when the broker cannot be reached, then the command fails at once with exit 1 and says so', async () => {
     const down = await mailer(['dead-letters', 'list'], { ...env, AMQP_URL: 'amqp://guest:guest@127.0.0.1:9' });
     expect(down.code).toBe(1);
     expect(down.stderr).toContain('RabbitMQ is not reachable at 127.0.0.1:9');
+    expect(down.stderr).not.toContain('Retrying');
     expect(down.stderr).not.toContain('guest:guest');
     expect(down.stdout).toBe('');
   });

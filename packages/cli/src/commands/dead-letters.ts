@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import type { ConfirmChannel } from 'amqplib';
 import { loadKeys, sharedKeys } from '@mailer/config';
 import { buildTopology } from '@mailer/contract';
-import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
+import { BrokerConnection, ConfirmPublisher, splitAmqpUrls } from '@mailer/amqp';
 import { DeadLetters, type DeadLetterFilter } from '@mailer/consumer/dead-letters';
 import { Ledger, createPool, ledgerKeys } from '@mailer/ledger';
 import { describeUnreachableBroker, type Logger } from '@mailer/service';
@@ -41,16 +41,22 @@ function configFrom(io: Io): Config {
   }
 }
 
-/** Warnings and errors of the broker connection on stderr, as text; nothing else. */
+/**
+ * Warnings and errors of the broker connection on stderr, as text with their fields (node names
+ * as host:port, never a user or password); nothing else.
+ */
 function stderrLogger(io: Io): Logger {
-  const write = (level: string) => (message: string) => io.err(`mailer: ${level}: ${message}\n`);
+  const write = (level: string) => (message: string, meta?: Record<string, unknown>) => {
+    const fields = Object.entries(meta ?? {}).map(([name, value]) => `${name}=${JSON.stringify(value)}`);
+    io.err(`mailer: ${level}: ${message}${fields.length === 0 ? '' : ` (${fields.join(' ')})`}\n`);
+  };
   return { debug: () => undefined, info: () => undefined, warn: write('warning'), error: write('error') };
 }
 
 /**
  * Runs `work` with the dead-letter queue on one confirm channel of its own (the topology declared,
- * as the services do). A broker that cannot be reached fails at the first attempt: a command
- * does not wait in the background the way a service does.
+ * as the services do). A broker that cannot be reached fails once each node of `AMQP_URL` refused
+ * once: a command does not wait in the background the way a service does.
  */
 async function withDeadLetters<T>(
   io: Io,
@@ -63,6 +69,7 @@ async function withDeadLetters<T>(
     deliveryLimit: config.deliveryLimit,
   });
   const logger = stderrLogger(io);
+  const nodes = splitAmqpUrls(config.amqpUrl).length;
   const broker = new BrokerConnection({
     url: config.amqpUrl,
     topology,
@@ -74,9 +81,13 @@ async function withDeadLetters<T>(
     const channel = await new Promise<ConfirmChannel>((resolve, reject) => {
       broker.once('channel', resolve);
       broker.once('fatal', (error) => reject(new CliError(error.message)));
-      broker.once('connect-failed', (error) =>
-        reject(new CliError(describeUnreachableBroker(config.amqpUrl, error, 'nothing was done'))),
-      );
+      // Each node listed gets one try; the command fails once every one has refused.
+      let failures = 0;
+      broker.on('connect-failed', (error) => {
+        failures += 1;
+        if (failures >= nodes)
+          reject(new CliError(describeUnreachableBroker(config.amqpUrl, error, 'nothing was done', false)));
+      });
       broker.start().catch(reject);
     });
     return await work(new DeadLetters(channel, topology), publisher);

@@ -30,9 +30,10 @@ function node(url: string): { readonly host: string; readonly local: boolean } {
 /**
  * One line saying why the broker at `url` (one URL, or a comma-separated list of cluster nodes)
  * cannot be reached, what that means for the service (`consequence`), and how to start it. The
- * URLs' users and passwords are left out.
+ * URLs' users and passwords are left out. A service retries in the background and says so; a
+ * command that gives up passes `retrying: false`.
  */
-export function describeUnreachableBroker(url: string, error: Error, consequence: string): string {
+export function describeUnreachableBroker(url: string, error: Error, consequence: string, retrying = true): string {
   const nodes = url
     .split(',')
     .map((entry) => entry.trim())
@@ -47,7 +48,7 @@ export function describeUnreachableBroker(url: string, error: Error, consequence
       : local
         ? 'start it with `docker compose up rabbitmq`, or a local install with `systemctl start rabbitmq-server` (or `rabbitmq-server -detached`)'
         : 'check AMQP_URL and that the broker is running';
-  return `RabbitMQ is not reachable at ${host} (${why}): ${consequence}; ${fix}. Retrying in the background.`;
+  return `RabbitMQ is not reachable at ${host} (${why}): ${consequence}; ${fix}.${retrying ? ' Retrying in the background.' : ''}`;
 }
 
 /** The events of a broker connection {@link explainUnreachableBroker} listens to. */
