@@ -47,6 +47,8 @@ describe('a node of a three-node RabbitMQ cluster (private to the test) stopped 
   let postgres: PrivatePostgres | undefined;
   let database: ScratchDatabase;
   let captureDir: string | undefined;
+  /** Ends the clients' loop; also set in afterAll, so a failed test does not leave them running. */
+  let stopLoad = false;
 
   beforeAll(async () => {
     for (const main of Object.values(mains)) {
@@ -67,6 +69,7 @@ describe('a node of a three-node RabbitMQ cluster (private to the test) stopped 
   });
 
   afterAll(async () => {
+    stopLoad = true;
     for (const service of services) {
       if (service.child.exitCode === null && service.child.signalCode === null && service.child.pid !== undefined)
         process.kill(service.child.pid, 'SIGKILL');
@@ -124,7 +127,6 @@ describe('a node of a three-node RabbitMQ cluster (private to the test) stopped 
     };
 
     const tally: LoadTally = { accepted: [], acceptedAt: [], statuses: new Map(), reasons: new Map() };
-    let stopLoad = false;
     let n = 0;
     const client = async () => {
       while (!stopLoad) {
