@@ -45,6 +45,9 @@ export class BrokerConnection extends EventEmitter<Events> {
   private loop: Promise<void> | undefined;
   private redeclaring = false;
   private lastRedeclareAt = 0;
+  private renewing = false;
+  /** Channels replaced by {@link renewChannel}: their close opens no other. */
+  private readonly retired = new WeakSet<ConfirmChannel>();
   private readonly nodes: NodeRotation;
 
   constructor(private readonly options: BrokerConnectionOptions) {
@@ -118,6 +121,42 @@ export class BrokerConnection extends EventEmitter<Events> {
       })
       .finally(() => {
         this.redeclaring = false;
+      });
+  }
+
+  /**
+   * Replaces `channel`, if it is still the open one, by a new confirm channel on the same
+   * connection; the old one closes once its pending confirms are in. For a publisher whose every
+   * publish the broker nacks: RabbitMQ 3.10 keeps a quorum queue's client state per channel, and
+   * a channel whose first publish to the queue found the queue record naming a stopped node as
+   * leader nacks every later publish to it (docs/cluster.md). A new channel reads the record again.
+   */
+  renewChannel(channel: ConfirmChannel): void {
+    const model = this.model;
+    if (model === undefined || this.confirmChannel !== channel || this.renewing || this.stopping) return;
+    this.renewing = true;
+    this.retired.add(channel);
+    const { logger } = this.options;
+    logger.warn('every publish is nacked: opening a new channel', { node: this.node });
+    this.openChannel(model)
+      .then(
+        () =>
+          // Publishes already sent on the old channel settle there first.
+          void channel
+            .waitForConfirms()
+            .catch(() => undefined)
+            .then(() => channel.close())
+            .catch(() => undefined),
+        (error: unknown) => {
+          // No new channel: keep the old one rather than none.
+          this.retired.delete(channel);
+          logger.warn('opening a new channel failed', {
+            error: error instanceof Error ? error.message : String(error),
+          });
+        },
+      )
+      .finally(() => {
+        this.renewing = false;
       });
   }
 
@@ -205,6 +244,7 @@ export class BrokerConnection extends EventEmitter<Events> {
     channel.on('error', (error: Error) => logger.warn('broker channel error', { error: error.message }));
     channel.on('close', () => {
       if (this.confirmChannel === channel) this.confirmChannel = undefined;
+      if (this.retired.has(channel)) return;
       if (this.model === model && !this.stopping) {
         // The connection is still up, so a channel error closed just the channel: open another.
         this.openChannel(model).catch((error: unknown) =>

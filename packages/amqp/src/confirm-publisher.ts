@@ -21,6 +21,12 @@ export interface ConfirmPublisherOptions {
   /** Publishes awaiting a confirm at once. */
   readonly maxInflight: number;
   readonly logger: Logger;
+  /**
+   * When the broker has nacked every publish on the channel for this long (no confirm between),
+   * replace the channel ({@link BrokerConnection.renewChannel}). Off when absent. Only for a
+   * connection whose channel carries no consumer: the consumer's deliveries would come back.
+   */
+  readonly renewChannelAfterNacksMs?: number;
 }
 
 interface Pending {
@@ -45,6 +51,8 @@ export class ConfirmPublisher {
   private readonly slots: Slots;
   private drainWaiters: (() => void)[] = [];
   private needsDrain = false;
+  /** Since when every publish on `channel` was nacked, none confirmed. */
+  private nackStreak: { channel: ConfirmChannel; since: number } | undefined;
 
   constructor(
     private readonly broker: BrokerConnection,
@@ -118,15 +126,17 @@ export class ConfirmPublisher {
               // this publisher's. Decide once that 'close' has been seen, a microtask later: a
               // closed channel means the message may be queued, which a retry would duplicate.
               queueMicrotask(() => {
-                entry.settle(
-                  this.closedChannels.has(channel)
-                    ? channelClosedError()
-                    : new PublishError('nacked', 'the broker refused the message', { cause: error }),
-                );
+                if (this.closedChannels.has(channel)) {
+                  entry.settle(channelClosedError());
+                  return;
+                }
+                entry.settle(new PublishError('nacked', 'the broker refused the message', { cause: error }));
+                this.onNack(channel);
               });
             } else if (entry.returned) {
               entry.settle(new PublishError('unroutable', 'no queue is bound for the message'));
             } else {
+              if (this.nackStreak?.channel === channel) this.nackStreak = undefined;
               entry.settle();
             }
           },
@@ -136,6 +146,17 @@ export class ConfirmPublisher {
         entry.settle(new PublishError('channel-closed', 'the channel closed before publishing', { cause: error }));
       }
     });
+  }
+
+  private onNack(channel: ConfirmChannel): void {
+    const after = this.options.renewChannelAfterNacksMs;
+    if (after === undefined) return;
+    const now = Date.now();
+    if (this.nackStreak?.channel !== channel) this.nackStreak = { channel, since: now };
+    else if (now - this.nackStreak.since >= after) {
+      this.nackStreak = undefined;
+      this.broker.renewChannel(channel);
+    }
   }
 
   private attach(channel: ConfirmChannel): void {

@@ -2,8 +2,8 @@ import { once } from 'node:events';
 import { connect } from 'amqplib';
 import { PublishError, WORK_ROUTING_KEY, type PublishFailureReason } from '@mailer/contract';
 import { AMQP_URL, TcpProxy, drainQueue, queueDepth } from '@mailer/testkit';
-import type { OutgoingMessage } from '../src';
-import { startTestBroker, until, type TestBroker } from './support/broker';
+import { ConfirmPublisher, type OutgoingMessage } from '../src';
+import { startTestBroker, testLogger, until, type TestBroker } from './support/broker';
 
 let sequence = 0;
 
@@ -125,6 +125,28 @@ describe('ConfirmPublisher against the real broker', () => {
       expect(await outcomes([broker.publisher.publish(message(broker))])).toEqual(['confirmed']);
       expect(await outcomes([broker.publisher.publish(message(broker))])).toEqual(['nacked']);
       expect(broker.broker.channel).toBe(channel);
+    });
+
+    it('when renewChannelAfterNacksMs is set and publishes go on being nacked, then a new channel replaces the old one, which closes', async () => {
+      const renewing = new ConfirmPublisher(broker.broker, {
+        timeoutMs: 5000,
+        maxInflight: 10,
+        logger: testLogger,
+        renewChannelAfterNacksMs: 0,
+      });
+      const channel = broker.broker.channel;
+      if (channel === undefined) throw new Error('no channel');
+      const closed = once(channel, 'close');
+      // The cap queue is full from the test above: every publish is nacked.
+      expect(await outcomes([renewing.publish(message(broker))])).toEqual(['nacked']);
+      expect(await outcomes([renewing.publish(message(broker))])).toEqual(['nacked']);
+      await until(
+        () => broker.broker.channel !== undefined && broker.broker.channel !== channel,
+        'a new channel is open',
+      );
+      await closed;
+      // The new channel publishes (still nacked here: the queue is full, not the channel stuck).
+      expect(await outcomes([renewing.publish(message(broker))])).toEqual(['nacked']);
     });
   });
 

@@ -47,6 +47,8 @@ describe('a node of a three-node RabbitMQ cluster (private to the test) stopped 
   let postgres: PrivatePostgres | undefined;
   let database: ScratchDatabase;
   let captureDir: string | undefined;
+  /** Ends the clients' loop; also set in afterAll, so a failed test does not leave them running. */
+  let stopLoad = false;
 
   beforeAll(async () => {
     for (const main of Object.values(mains)) {
@@ -67,6 +69,7 @@ describe('a node of a three-node RabbitMQ cluster (private to the test) stopped 
   });
 
   afterAll(async () => {
+    stopLoad = true;
     for (const service of services) {
       if (service.child.exitCode === null && service.child.signalCode === null && service.child.pid !== undefined)
         process.kill(service.child.pid, 'SIGKILL');
@@ -97,6 +100,20 @@ describe('a node of a three-node RabbitMQ cluster (private to the test) stopped 
     const consumerFirst = await consumer.logged((line) => line['message'] === 'broker connected');
     await consumer.logged((line) => line['message'] === 'consuming');
 
+    // Precondition: the services declared every queue on the whole cluster, so each is a quorum
+    // queue with all three nodes as members, all online (a queue declared on a partial cluster
+    // would have fewer, and stopping one of them could take it down).
+    const replicas = await cluster.queues();
+    const nodeNames = cluster.nodes.map((node) => node.name).sort();
+    for (const queue of topology.queues) {
+      const found = replicas.get(queue.name);
+      expect({ queue: queue.name, members: [...(found?.members ?? [])].sort() }).toEqual({
+        queue: queue.name,
+        members: nodeNames,
+      });
+      expect([...(found?.online ?? [])].sort()).toEqual(nodeNames);
+    }
+
     const captures = () =>
       consumer
         .output()
@@ -110,7 +127,6 @@ describe('a node of a three-node RabbitMQ cluster (private to the test) stopped 
     };
 
     const tally: LoadTally = { accepted: [], acceptedAt: [], statuses: new Map(), reasons: new Map() };
-    let stopLoad = false;
     let n = 0;
     const client = async () => {
       while (!stopLoad) {
@@ -179,6 +195,11 @@ describe('a node of a three-node RabbitMQ cluster (private to the test) stopped 
           .filter((line) => /"level":"(warn|error)"/.test(line))
           .slice(-3);
       console.log(`cluster: queues after the stop:\n${await membership().catch(String)}`);
+      console.log(
+        `cluster: quorum_status of the work queue on a running node:\n${await running
+          .quorumStatus(topology.workQueue.name)
+          .catch(String)}`,
+      );
       console.log(`producer warnings:\n${warnings(producer).join('\n')}`);
       throw error;
     });
@@ -219,6 +240,11 @@ describe('a node of a three-node RabbitMQ cluster (private to the test) stopped 
     // Delivered but never answered 202: only a publish whose confirm was lost may be one of these,
     // and the producer answered it 503 with a reason that says so (docs/errors.md: "maybe").
     const maybeQueued = (tally.reasons.get('channel-closed') ?? 0) + (tally.reasons.get('timeout') ?? 0);
+    const renewals = producer
+      .output()
+      .split('\n')
+      .filter((line) => line.includes('"every publish is nacked')).length;
+    console.log(`cluster: the producer renewed its channel ${renewals} times after a run of nacks`);
     console.log(
       `cluster: ${unknown.length} delivered without a 202, ${maybeQueued} answered 503 "may have been queued"`,
     );

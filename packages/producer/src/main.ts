@@ -35,6 +35,8 @@ async function main(): Promise<void> {
       timeoutMs: config.publishTimeoutMs,
       maxInflight: config.maxInflightPublishes,
       logger,
+      // Its channel only publishes: a new one is safe, and ends RabbitMQ 3.10's stale-leader nacks.
+      renewChannelAfterNacksMs: 1000,
     }),
     { exchange: topology.workExchange.name, routingKey: WORK_ROUTING_KEY },
   );

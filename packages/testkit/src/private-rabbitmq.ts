@@ -28,6 +28,13 @@ export interface PrivateRabbitNode {
   readonly stopped: boolean;
 }
 
+/** Where a queue's replicas are, as `rabbitmqctl list_queues` reports them. */
+export interface QueueReplicas {
+  readonly leader: string;
+  readonly members: readonly string[];
+  readonly online: readonly string[];
+}
+
 /** A RabbitMQ cluster of the test's own: its own node names, ports, folders and cookie. */
 export interface PrivateRabbitCluster {
   readonly nodes: readonly PrivateRabbitNode[];
@@ -37,6 +44,13 @@ export interface PrivateRabbitCluster {
   ctl(args: readonly string[], node?: PrivateRabbitNode): Promise<string>;
   /** The node holding the leader of a quorum queue, asked of a running node. */
   leaderOf(queue: string): Promise<PrivateRabbitNode | undefined>;
+  /**
+   * Every queue's leader, members and online members (node names), asked of a running node;
+   * a classic queue has no members.
+   */
+  queues(): Promise<Map<string, QueueReplicas>>;
+  /** `rabbitmq-queues quorum_status <queue>` as a running node prints it (raft state per member). */
+  quorumStatus(queue: string): Promise<string>;
   /** Stops one node cleanly (`rabbitmqctl -n <node> stop`). */
   stop(node: PrivateRabbitNode): Promise<void>;
   /** Stops every node still running (by name, then by pid) and removes the folder. */
@@ -71,11 +85,13 @@ export async function startPrivateRabbitCluster(size = 3): Promise<PrivateRabbit
   }
   const distPorts = await Promise.all(nodes.map(() => freePort()));
 
-  const ctl = async (args: readonly string[], node = nodes.find((n) => !n.stopped)): Promise<string> => {
+  const tool = async (name: string, args: readonly string[], node = nodes.find((n) => !n.stopped)): Promise<string> => {
     if (node === undefined) throw new Error('no private node is running');
-    const { stdout } = await run(bin('rabbitmqctl'), ['-q', '-n', node.name, ...args], { env, timeout: 120_000 });
+    const { stdout } = await run(bin(name), ['-q', '-n', node.name, ...args], { env, timeout: 120_000 });
     return stdout;
   };
+  const ctl = (args: readonly string[], node?: PrivateRabbitNode): Promise<string> =>
+    tool('rabbitmqctl', args, node ?? nodes.find((n) => !n.stopped));
 
   nodes.forEach((node, i) => {
     const home = join(dir, `n${i + 1}`);
@@ -107,6 +123,20 @@ export async function startPrivateRabbitCluster(size = 3): Promise<PrivateRabbit
       const line = out.split('\n').find((row) => row.split('\t')[0] === queue);
       const leader = line?.split('\t')[1]?.trim();
       return nodes.find((node) => node.name === leader);
+    },
+    async queues() {
+      const out = await ctl(['list_queues', 'name', 'leader', 'members', 'online', '--no-table-headers']);
+      // Members are printed as an Erlang list of node names: pick this cluster's names out of it.
+      const named = (field = '') => nodes.filter((node) => field.includes(node.name)).map((node) => node.name);
+      const result = new Map<string, QueueReplicas>();
+      for (const row of out.split('\n').filter((line) => line.trim() !== '')) {
+        const [name = '', leader = '', members, online] = row.split('\t');
+        result.set(name, { leader: leader.trim(), members: named(members), online: named(online) });
+      }
+      return result;
+    },
+    quorumStatus(queue) {
+      return tool('rabbitmq-queues', ['quorum_status', queue]);
     },
     async stop(node) {
       const own = nodes.find((n) => n.name === node.name);
@@ -150,6 +180,16 @@ export async function startPrivateRabbitCluster(size = 3): Promise<PrivateRabbit
       await ctl(['start_app'], node);
     }
     for (const node of nodes) await ctl(['await_startup', '--timeout', '120'], node);
+    // A quorum queue gets as members the cluster's nodes when it is declared: the cluster must
+    // be whole, as every node sees it, before anything declares one.
+    for (const node of nodes) {
+      const status = JSON.parse(await ctl(['cluster_status', '--formatter', 'json'], node)) as {
+        running_nodes?: string[];
+      };
+      const running = status.running_nodes ?? [];
+      if (!nodes.every((n) => running.includes(n.name)))
+        throw new Error(`${node.name} sees running nodes ${running.join(', ')}, not the ${size} of the cluster`);
+    }
   } catch (error) {
     await cluster.remove();
     throw error;
