@@ -136,6 +136,10 @@ describe('automatic release (AUTO_RELEASE=true), the built consumer on the broke
     // Nothing was sent after the emails parked, so the first release can only have been a probe.
     const released = await service.logged((line) => line['message'] === 'released parked emails');
     expect(released).toMatchObject({ trigger: 'probe', count: 1 });
+    // SIGTERM stops the release loop and its connection with the rest: a clean exit.
+    process.kill(service.child.pid as number, 'SIGTERM');
+    expect(await service.exited).toBe(0);
+    expect(await service.logged((line) => line['message'] === 'stopped')).toMatchObject({ unsettled: 0 });
     if (process.env['TEST_LOGS'] === '1') process.stdout.write(service.output());
     process.stdout.write(
       `automatic release: ${DOWN} parked while Postmark and SMTP were down (+1 rejected), all ${DOWN} delivered through SMTP ${tookMs} ms after it healed, each once; the rejected one still parked\n`,

@@ -56,6 +56,7 @@ export class AutoRelease {
   private readonly publisher: ConfirmPublisher;
   private readonly schedule: ReleaseSchedule;
   private channel: ConfirmChannel | undefined;
+  private stopping = false;
   /** The probe out, until this consumer sees it sent or parked again, or it is overdue. */
   private probe: { readonly id: string; readonly at: number } | undefined;
   /** Longest a probe can take through every retry tier, plus one look. */
@@ -80,11 +81,14 @@ export class AutoRelease {
     this.schedule = new ReleaseSchedule({
       intervalMs: options.intervalMs,
       release: (trigger, limit) => this.release(trigger, limit),
-      onError: (error, trigger) =>
+      onError: (error, trigger) => {
+        // A pass cut short by stop() is not a failure worth a warning.
+        if (this.stopping) return;
         logger.warn('automatic release failed; it is tried again at the next trigger', {
           trigger,
           error: error instanceof Error ? error.message : String(error),
-        }),
+        });
+      },
     });
   }
 
@@ -104,6 +108,7 @@ export class AutoRelease {
 
   /** Stops looking, ends a pass under way and closes the connection. */
   async stop(): Promise<void> {
+    this.stopping = true;
     const ending = this.schedule.stop();
     await this.broker.close();
     await ending;
