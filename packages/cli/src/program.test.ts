@@ -16,6 +16,8 @@ describe('--help', () => {
     [['dead-letters', 'show'], 'Usage: mailer dead-letters show [options] <id>'],
     [['dead-letters', 'replay'], 'Usage: mailer dead-letters replay [options]'],
     [['dead-letters', 'purge'], 'Usage: mailer dead-letters purge [options]'],
+    // As `pnpm replay -- --help` hands it over.
+    [['dead-letters', 'replay', '--'], 'Usage: mailer dead-letters replay [options]'],
   ])(
     'when `mailer %j --help` runs, then it prints its usage on stdout, exits 0 and does nothing else',
     async (path, usage) => {
@@ -72,6 +74,9 @@ describe('refusals', () => {
     [['dead-letters', 'list', '--limit', '0'], 'must be a whole number from 1'],
     [['dead-letters', 'replay', '--rate', 'fast'], 'must be a number of emails per second'],
     [['dead-letters', 'replay', '--all'], "unknown option '--all'"],
+    [['dead-letters', 'replay', 'everything'], 'too many arguments'],
+    [['dead-letters', 'replay', '--', '--limit', '0'], 'must be a whole number from 1'],
+    [['dead-letters', 'replay', '--limit'], "option '--limit <n>' argument missing"],
     [['dead-letters', 'show'], "missing required argument 'id'"],
     [['dead-letters', 'purge', '--reason', 'invalid'], 'give --yes, or run it in a terminal to be asked'],
   ])(

@@ -30,10 +30,16 @@ export function buildProgram(io: Io): Command {
   return program;
 }
 
-/** Runs one command line (without `node` and the script) and returns the exit code. */
+/**
+ * Runs one command line (without `node` and the script) and returns the exit code. The first
+ * `--` is dropped: `pnpm replay -- --limit 10` hands the script `-- --limit 10`, and no argument
+ * of these commands starts with a dash.
+ */
 export async function run(args: readonly string[], io: Io): Promise<number> {
+  const dash = args.indexOf('--');
+  const line = dash === -1 ? args : [...args.slice(0, dash), ...args.slice(dash + 1)];
   try {
-    await buildProgram(io).parseAsync(args, { from: 'user' });
+    await buildProgram(io).parseAsync(line, { from: 'user' });
     return EXIT.ok;
   } catch (error) {
     if (error instanceof CommanderError) {

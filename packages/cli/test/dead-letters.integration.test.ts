@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -70,6 +71,7 @@ describe('mailer dead-letters, on the broker', () => {
   /** Parks the emails as the consumer does: a valid envelope and its delivery history. */
   async function park(
     emails: readonly { tag: string; reason: string; kind: string; tried: string; replayedAt?: string }[],
+    idOf: (tag: string) => string = (tag) => `${prefix}.${tag}`,
   ): Promise<void> {
     const model = await connect(AMQP_URL);
     try {
@@ -80,7 +82,7 @@ describe('mailer dead-letters, on the broker', () => {
     await publishParked(
       topology,
       emails.map(({ tag, reason, kind, tried, replayedAt }, index) => {
-        const id = `${prefix}.${tag}`;
+        const id = idOf(tag);
         ids[tag] = id;
         return {
           id,
@@ -174,6 +176,19 @@ describe('mailer dead-letters, on the broker', () => {
     }
   });
 
+  it('when a replay is given --limit 1 (as `pnpm replay -- --limit 1`), then it moves exactly the oldest', async () => {
+    await park(parked.slice(0, 3));
+    const run = await mailer(['dead-letters', 'replay', '--limit', '1'], env);
+    expect({ code: run.code, stdout: run.stdout }).toEqual({
+      code: 0,
+      stdout: 'replayed 1 parked email(s); 2 left parked\n',
+    });
+    expect((await drainQueue(topology.workQueue.name, 1)).map((m) => m.properties.messageId as string)).toEqual([
+      ids['down-1'],
+    ]);
+    expect(await listed()).toEqual([ids['reject-1'], ids['down-2']]);
+  });
+
   it('when a purge is answered no, nothing is deleted; answered yes, exactly the emails it listed are', async () => {
     await park(parked);
     const person = (answer: string, asked: string[]) => ({
@@ -246,6 +261,20 @@ describe('mailer dead-letters, on the broker', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it('when the ledger cannot be read during a replay, then it stops with exit 1 and the email stays parked', async () => {
+    // Ids the ledger would look up (UUIDs; it answers "no such email" for others without asking).
+    await park(parked.slice(0, 2), () => randomUUID());
+    const { code, stdout, stderr } = await mailer(['dead-letters', 'replay'], {
+      ...env,
+      LEDGER: 'on',
+      DATABASE_URL: 'postgres://postgres@127.0.0.1:9/none',
+    });
+    expect({ code, stdout }).toEqual({ code: 1, stdout: '' });
+    expect(stderr).toMatch(/^mailer: stopped: .*; what was not done is still parked$/m);
+    expect(await listed()).toEqual([ids['down-1'], ids['reject-1']]);
+    expect(await queueDepth(topology.workQueue.name)).toBe(0);
   });
 
   it('when the first node of AMQP_URL is down and the next is up, then the command works on the next', async () => {

@@ -3,7 +3,7 @@ import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
 import type { EmailRequest } from '@mailer/contract';
 import { AMQP_URL, queueDepth } from '@mailer/testkit';
 import type { WorkerSettlement } from '../src/amqp/delivery-worker';
-import { replayParked } from '../src/amqp/replay';
+import { DeadLetters } from '../src/amqp/dead-letters';
 import { SmtpProvider, createSmtpTransport } from '../src/providers/smtp';
 import {
   TEST_CLIENT,
@@ -135,10 +135,12 @@ describe('the consumer with the ledger, sending through SMTP', () => {
     const [channel] = await ready;
     const sent = settlement(consumer, id);
     try {
-      const result = await replayParked(channel, publisher, consumer.topology, 1, {
-        ledgerAttempt: async (client, emailId) => (await ledger.getEmail(client, emailId))?.attempt,
-      });
-      expect(result).toEqual({ replayed: [id], skipped: 0 });
+      const result = await new DeadLetters(channel, consumer.topology).replay(
+        publisher,
+        { limit: 1 },
+        { ledgerAttempt: async (client, emailId) => (await ledger.getEmail(client, emailId))?.attempt },
+      );
+      expect(result).toEqual({ replayed: [id], skipped: 0, kept: 0 });
     } finally {
       await operator.close();
     }

@@ -6,7 +6,7 @@ import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
 import { connect } from 'amqplib';
 import { DeliveryHeaders, WORK_ROUTING_KEY, type EmailRequest } from '@mailer/contract';
 import type { Settlement } from '../src/delivery/handle-email';
-import { replayParked } from '../src/amqp/replay';
+import { DeadLetters } from '../src/amqp/dead-letters';
 import { CaptureProvider } from '../src/providers/capture';
 import { AMQP_URL, queueDepth, takeMessages } from '@mailer/testkit';
 import { parseMime } from './support/conformance';
@@ -112,7 +112,11 @@ describe('the delivery worker on the real broker', () => {
     await operator.start();
     const [channel] = await ready;
     try {
-      expect(await replayParked(channel, publisher, running.topology, 10)).toEqual({ replayed: [], skipped: 1 });
+      expect(await new DeadLetters(channel, running.topology).replay(publisher, { limit: 10 })).toEqual({
+        replayed: [],
+        skipped: 1,
+        kept: 1,
+      });
     } finally {
       await operator.close();
     }
@@ -253,7 +257,11 @@ describe('the delivery worker on the real broker', () => {
     const [channel] = await ready;
     const sent = settledUntil(consumer, (all) => all.some((s) => s.action === 'sent'));
     try {
-      expect(await replayParked(channel, publisher, consumer.topology, 10)).toEqual({ replayed: [id], skipped: 0 });
+      expect(await new DeadLetters(channel, consumer.topology).replay(publisher, { limit: 10 })).toEqual({
+        replayed: [id],
+        skipped: 0,
+        kept: 0,
+      });
     } finally {
       await operator.close();
     }

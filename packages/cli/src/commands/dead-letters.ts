@@ -90,7 +90,13 @@ async function withDeadLetters<T>(
       });
       broker.start().catch(reject);
     });
-    return await work(new DeadLetters(channel, topology), publisher);
+    try {
+      return await work(new DeadLetters(channel, topology), publisher);
+    } catch (error) {
+      if (error instanceof CliError) throw error;
+      // The engine gives back whatever it did not ack: nothing is out of the queue uncopied.
+      throw new CliError(`stopped: ${(error as Error).message}; what was not done is still parked`);
+    }
   } finally {
     // The channel closes before the connection, so the last acks are not lost.
     await broker.close();

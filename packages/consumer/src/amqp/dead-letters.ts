@@ -185,8 +185,7 @@ export class DeadLetters {
   }
 
   /**
-   * Moves the matching messages to the work exchange with a fresh history (as `replayParked`
-   * does), each copy confirmed before its parked original is acked. Rate-capped. Running it
+   * Moves the matching messages to the work exchange with a fresh history ({@link replayOne}), each copy confirmed before its parked original is acked. Rate-capped. Running it
    * again after an interruption continues with what is still parked: each message is either
    * still parked (replayed by the re-run) or acked after its copy was confirmed. A crash
    * between confirm and ack leaves both; the re-run then copies it a second time, with the same
