@@ -1,4 +1,4 @@
-import type { FailureKind } from '@mailer/contract';
+import type { EmailSummaryView, FailureKind } from '@mailer/contract';
 import type { EmailState } from './states';
 
 /** The part of a `pg.Pool` (or `pg.Client`) the ledger's statements need. */
@@ -133,22 +133,8 @@ export interface AttemptRecord {
   readonly providerMessageId: string | null;
 }
 
-/** One email's record, without body or full addresses. */
-export interface EmailSummary {
-  readonly id: string;
-  readonly state: EmailState;
-  readonly attempt: number;
-  readonly acceptedAt: Date;
-  readonly updatedAt: Date;
-  readonly provider: string | null;
-  readonly providerMessageId: string | null;
-  readonly recipientCount: number;
-  /** Masked: `j***@example.com`. */
-  readonly recipients: readonly string[];
-  readonly tags: Readonly<Record<string, string>> | null;
-  readonly metadata: Readonly<Record<string, string | number | boolean | null>> | null;
-  readonly inDoubt: boolean;
-}
+/** One email's record, without body or full addresses: the API's view of it (`@mailer/contract`). */
+export type EmailSummary = EmailSummaryView;
 
 /** One email with every try, oldest first. */
 export interface EmailRecord extends EmailSummary {
