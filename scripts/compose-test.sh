@@ -14,8 +14,10 @@
 #                  else stand-ins made here; real: pull only; standin: always the stand-ins
 #   FORCE=1        remake the stand-in images even if they exist
 #   DOCKER_HOST    an existing daemon; default: a private dockerd whose data root and images are
-#                  kept in ~/.cache/mailer-docker (started when its socket does not answer), so a
-#                  second run reuses everything and takes ~30 s
+#                  kept in ~/.cache/mailer-docker, so a second run reuses the images and takes
+#                  ~40-70 s. The script starts that dockerd when its socket does not answer and
+#                  stops it (by pid) when done; one that already answered is left running.
+#   MAILER_DOCKER_KEEP=1  leave the dockerd this run started running
 # Needs root only to start the private dockerd and apt-get (docker.io, docker-compose, debootstrap).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -74,23 +76,80 @@ free_port() { # first port from $1 on that nobody listens on
 # wants the buildx plugin for BuildKit builds, which Debian's docker.io does not ship.
 DOCKER=
 d() { "$DOCKER" "$@"; }
+# answers: the daemon replies to `docker version` within 10 s (a stopped or wedged dockerd still
+# accepts the connection and would keep the client waiting forever).
+answers() { timeout 10 "$DOCKER" version >/dev/null 2>&1; }
+PIDFILE=$CACHE/docker.pid
+DOCKERD_PID= # set when this run started the daemon; on_exit/summary stop it by this pid
+# is_proc PID NAME: PID is alive and is the program NAME (not a pid reused by something else).
+is_proc() { [[ -n $1 && -r /proc/$1/comm ]] && [[ $(cat "/proc/$1/comm" 2>/dev/null) == "$2" ]]; }
+# stop_pid PID: SIGTERM, wait up to 30 s for it to exit, then SIGKILL.
+stop_pid() {
+  kill -TERM "$1" 2>/dev/null || return 0
+  for _ in $(seq 60); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.5; done
+  echo "pid $1 did not stop on SIGTERM in 30 s; SIGKILL" >&2
+  kill -KILL "$1" 2>/dev/null || true
+}
+# clear_stale_pidfile FILE NAME: an earlier daemon that is gone (the machine restarted, or it was
+# killed) leaves its pid file behind, and dockerd refuses to start while the pid in it is alive,
+# even when that pid is now an unrelated process. Such a file is removed; a NAME still running
+# under it is returned (echo) for the caller to decide.
+clear_stale_pidfile() {
+  local pid
+  [[ -f $1 ]] || return 0
+  pid=$(tr -dc 0-9 <"$1")
+  if is_proc "$pid" "$2"; then echo "$pid"; return 0; fi
+  echo "removing the stale pid file $1 (pid ${pid:-none} is not a running $2)" >&2
+  rm -f "$1"
+}
 ensure_daemon() {
   if [[ -z ${DOCKER_HOST:-} ]]; then
     export DOCKER_HOST=unix://$CACHE/docker.sock
   fi
   [[ -x /usr/bin/docker ]] || apt_install docker.io
   DOCKER=/usr/bin/docker
-  echo "client: $("$DOCKER" --version)"
+  echo "client: $(timeout 10 "$DOCKER" --version || echo "$DOCKER")"
   ln -sfn "$DOCKER" "$WORK/bin/docker"
-  d version >/dev/null 2>&1 && { echo "dockerd answers on $DOCKER_HOST"; return; }
+  answers && { echo "dockerd answers on $DOCKER_HOST (left running when done)"; return; }
   [[ $DOCKER_HOST == "unix://$CACHE/docker.sock" ]] || { echo "no daemon at $DOCKER_HOST" >&2; return 1; }
   command -v dockerd >/dev/null || apt_install docker.io
+  local old
+  old=$(clear_stale_pidfile "$PIDFILE" dockerd)
+  if [[ -n $old ]]; then # an earlier run's dockerd that does not answer: starting, or stuck
+    echo "an earlier private dockerd (pid $old) does not answer; waiting 30 s for it"
+    local t0=$SECONDS
+    while ((SECONDS - t0 < 30)); do answers && { echo "dockerd $old answers"; return; }; sleep 1; done
+    echo "stopping dockerd $old, which never answered"
+    stop_pid "$old"
+    rm -f "$PIDFILE"
+  fi
+  # dockerd's own containerd: a new dockerd would reuse a live pid in this file, and hang when that
+  # is an unrelated process or the orphan of a dockerd that was killed. Either goes.
+  old=$(clear_stale_pidfile "$CACHE/exec/containerd/containerd.pid" containerd)
+  if [[ -n $old ]] && tr '\0' ' ' <"/proc/$old/cmdline" | grep -qF "$CACHE/exec/"; then
+    echo "stopping containerd $old, left by an earlier private dockerd"
+    stop_pid "$old"
+  fi
+  rm -f "$CACHE/exec/containerd/containerd.pid"
   echo "starting a private dockerd (data root $CACHE/data)"
-  nohup dockerd --data-root "$CACHE/data" --exec-root "$CACHE/exec" -H "$DOCKER_HOST" \
-    --pidfile "$CACHE/docker.pid" >"$CACHE/dockerd.log" 2>&1 &
-  for _ in $(seq 60); do d version >/dev/null 2>&1 && return; sleep 1; done
+  dockerd --data-root "$CACHE/data" --exec-root "$CACHE/exec" -H "$DOCKER_HOST" \
+    --pidfile "$PIDFILE" >"$CACHE/dockerd.log" 2>&1 &
+  DOCKERD_PID=$!
+  for _ in $(seq 60); do
+    answers && { echo "dockerd $DOCKERD_PID answers (stopped when done)"; return; }
+    kill -0 "$DOCKERD_PID" 2>/dev/null || break
+    sleep 1
+  done
   tail -20 "$CACHE/dockerd.log" >&2
   return 1
+}
+# stop_daemon: stops the dockerd this run started (its containerd goes with it), by its pid, unless
+# MAILER_DOCKER_KEEP=1 (then the next run finds it answering and skips the start, ~5 s).
+stop_daemon() {
+  [[ -n $DOCKERD_PID ]] || return 0
+  if [[ ${MAILER_DOCKER_KEEP:-0} == 1 ]]; then echo "leaving dockerd $DOCKERD_PID running (MAILER_DOCKER_KEEP=1)"; return 0; fi
+  stop_pid "$DOCKERD_PID"
+  wait "$DOCKERD_PID" 2>/dev/null || true
 }
 export DOCKER_BUILDKIT=1 COMPOSE_DOCKER_CLI_BUILD=1
 export PATH="$WORK/bin:$PATH"
@@ -388,14 +447,15 @@ started=0
 on_exit() {
   local rc=$?
   if ((started)); then timed "compose down -v" down || true; fi
+  stop_daemon
   (exit $rc)
   summary
 }
 
 case ${1:-all} in
-  images) trap summary EXIT; ensure_daemon; images ;;
+  images) trap on_exit EXIT; ensure_daemon; images ;;
   all) trap on_exit EXIT; ensure_daemon; images; smoke ;;
   cluster) trap on_exit EXIT; ensure_daemon; images; cluster ;;
-  down) ensure_daemon; down ;;
+  down) trap stop_daemon EXIT; ensure_daemon; down ;;
   *) echo "usage: $0 [all|images|cluster|down]" >&2; exit 2 ;;
 esac
