@@ -1,4 +1,4 @@
-import type { Env } from '@mailer/config';
+import { loadKeys, type Env, type Keys, type Values } from '@mailer/config';
 
 /** Where a command writes and what it reads: the process's own in `main`, captured in tests. */
 export interface Io {
@@ -28,5 +28,14 @@ export class CliError extends Error {
   ) {
     super(message);
     this.name = 'CliError';
+  }
+}
+
+/** A command's configuration from the environment; a wrong value is a usage error (exit 2). */
+export function configFrom<K extends Keys>(keys: K, io: Io): Values<K> {
+  try {
+    return loadKeys(keys, io.env);
+  } catch (error) {
+    throw new CliError((error as Error).message, EXIT.usage);
   }
 }

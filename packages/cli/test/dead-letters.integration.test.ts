@@ -16,6 +16,7 @@ import {
 import { declareTopology } from '@mailer/amqp';
 import {
   AMQP_URL,
+  MIXED_PARKED,
   deleteTopology,
   drainQueue,
   queueDepth,
@@ -32,16 +33,6 @@ const mains = {
   consumer: path.resolve(__dirname, '../../consumer/dist/main.js'),
 };
 const REPLAYED_AT = 'x-mailer-replayed-at';
-
-/** Six parked emails: three parked while every provider was down, two rejected, one invalid. */
-const parked = [
-  { tag: 'down-1', reason: 'max-attempts', kind: 'provider-unavailable', tried: 'smtp' },
-  { tag: 'reject-1', reason: 'recipient-rejected', kind: 'recipient-rejected', tried: 'smtp' },
-  { tag: 'down-2', reason: 'max-attempts', kind: 'provider-unavailable', tried: 'ses,smtp' },
-  { tag: 'invalid-1', reason: 'invalid', kind: 'invalid', tried: '' },
-  { tag: 'down-3', reason: 'max-age', kind: 'transient', tried: 'ses' },
-  { tag: 'reject-2', reason: 'recipient-rejected', kind: 'recipient-rejected', tried: 'ses' },
-];
 
 interface Ran {
   code: number | null;
@@ -133,8 +124,8 @@ describe('mailer dead-letters, on the broker', () => {
   });
 
   it('when a filtered set is replayed, then exactly those are delivered by a consumer, the others stay parked and none is lost', async () => {
-    await park(parked);
-    const all = parked.map(({ tag }) => ids[tag]);
+    await park(MIXED_PARKED);
+    const all = MIXED_PARKED.map(({ tag }) => ids[tag]);
     expect(await listed()).toEqual(all);
 
     const replay = await mailer(
@@ -177,7 +168,7 @@ describe('mailer dead-letters, on the broker', () => {
   });
 
   it('when a replay is given --limit 1 (as `pnpm replay -- --limit 1`), then it moves exactly the oldest', async () => {
-    await park(parked.slice(0, 3));
+    await park(MIXED_PARKED.slice(0, 3));
     const run = await mailer(['dead-letters', 'replay', '--limit', '1'], env);
     expect({ code: run.code, stdout: run.stdout }).toEqual({
       code: 0,
@@ -190,7 +181,7 @@ describe('mailer dead-letters, on the broker', () => {
   });
 
   it('when a purge is answered no, nothing is deleted; answered yes, exactly the emails it listed are', async () => {
-    await park(parked);
+    await park(MIXED_PARKED);
     const person = (answer: string, asked: string[]) => ({
       interactive: true,
       ask: (question: string) => {
@@ -265,7 +256,7 @@ describe('mailer dead-letters, on the broker', () => {
 
   it('when the ledger cannot be read during a replay, then it stops with exit 1 and the email stays parked', async () => {
     // Ids the ledger would look up (UUIDs; it answers "no such email" for others without asking).
-    await park(parked.slice(0, 2), () => randomUUID());
+    await park(MIXED_PARKED.slice(0, 2), () => randomUUID());
     const { code, stdout, stderr } = await mailer(['dead-letters', 'replay'], {
       ...env,
       LEDGER: 'on',
@@ -278,7 +269,7 @@ describe('mailer dead-letters, on the broker', () => {
   });
 
   it('when the first node of AMQP_URL is down and the next is up, then the command works on the next', async () => {
-    await park(parked.slice(0, 1));
+    await park(MIXED_PARKED.slice(0, 1));
     const { code, stdout, stderr } = await mailer(['dead-letters', 'list', '--json'], {
       ...env,
       AMQP_URL: `amqp://guest:guest@127.0.0.1:9,${AMQP_URL}`,

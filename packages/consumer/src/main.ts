@@ -89,9 +89,7 @@ async function main(): Promise<void> {
         ratePerSecond: config.autoReleaseRate,
         maxReleases: config.autoReleaseMax,
         intervalMs: config.autoReleaseIntervalMs,
-        ...(ledger === undefined
-          ? {}
-          : { ledgerAttempt: async (client, id) => (await ledger.ledger.getEmail(client, id))?.attempt }),
+        ...(ledger === undefined ? {} : { ledgerAttempt: (client, id) => ledger.ledger.attemptOf(client, id) }),
         observe: (trigger, count) => metrics.observeAutoRelease(trigger, count),
       })
     : undefined;

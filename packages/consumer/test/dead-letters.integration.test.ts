@@ -2,19 +2,21 @@ import { once } from 'node:events';
 import type { ConfirmChannel } from 'amqplib';
 import { DEFAULT_DELIVERY_LIMIT, DeliveryHeaders, buildTopology } from '@mailer/contract';
 import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
-import { AMQP_URL, deleteTopology, drainQueue, publishParked, queueDepth, uniquePrefix, until } from '@mailer/testkit';
+import {
+  AMQP_URL,
+  MIXED_PARKED,
+  deleteTopology,
+  drainQueue,
+  publishParked,
+  queueDepth,
+  uniquePrefix,
+  until,
+} from '@mailer/testkit';
 import { DeadLetters } from '@mailer/consumer/dead-letters';
 import { testLogger } from './support/consumer';
 
-/** Six parked messages: three provider outages, two rejections, one invalid. */
-const parked = [
-  { id: 'down-1', reason: 'max-attempts', kind: 'provider-unavailable', tried: 'smtp' },
-  { id: 'reject-1', reason: 'recipient-rejected', kind: 'recipient-rejected', tried: 'smtp' },
-  { id: 'down-2', reason: 'max-attempts', kind: 'provider-unavailable', tried: 'ses,smtp' },
-  { id: 'invalid-1', reason: 'invalid', kind: 'invalid', tried: '' },
-  { id: 'down-3', reason: 'max-age', kind: 'transient', tried: 'ses' },
-  { id: 'reject-2', reason: 'recipient-rejected', kind: 'recipient-rejected', tried: 'ses' },
-];
+/** Six parked messages, each with its tag as its id. */
+const parked = MIXED_PARKED.map(({ tag, ...rest }) => ({ id: tag, ...rest }));
 
 describe('the dead-letter engine', () => {
   let prefix: string;

@@ -138,7 +138,7 @@ describe('the consumer with the ledger, sending through SMTP', () => {
       const result = await new DeadLetters(channel, consumer.topology).replay(
         publisher,
         { limit: 1 },
-        { ledgerAttempt: async (client, emailId) => (await ledger.getEmail(client, emailId))?.attempt },
+        { ledgerAttempt: (client, emailId) => ledger.attemptOf(client, emailId) },
       );
       expect(result).toEqual({ replayed: [id], skipped: 0, kept: 0 });
     } finally {

@@ -388,6 +388,21 @@ export class Ledger {
   }
 
   /**
+   * The attempt the ledger has reached for one of `client`'s emails (0 before the first), or
+   * `undefined` when it has no such email: what a replay numbers its copy past, without reading
+   * the email's tries as {@link getEmail} does.
+   */
+  async attemptOf(client: string, id: string): Promise<number | undefined> {
+    if (!UUID.test(id)) return undefined;
+    const rows = await this.query<{ attempt: number }>(
+      "reading an email's attempt",
+      'SELECT attempt FROM emails WHERE id = $1 AND client = $2',
+      [id, client],
+    );
+    return rows[0]?.attempt;
+  }
+
+  /**
    * One page of `client`'s emails, newest first, by keyset: the cursor is the last email of the
    * previous page, so rows added meanwhile never shift a page.
    *

@@ -46,6 +46,22 @@ describe('getEmail', () => {
   });
 });
 
+describe('attemptOf', () => {
+  test("when a replay asks for an email's attempt, then it gets the attempt getEmail shows, and undefined where getEmail gives null", async () => {
+    const id = randomUUID();
+    await fixture.ledger.recordAccepted([
+      { id, client: 'acme', acceptedAt: new Date(), recipients: ['a@example.com'] },
+    ]);
+    expect(await fixture.ledger.attemptOf('acme', id)).toBe(0);
+    await fixture.ledger.claimAttempt({ id, attempt: 3, provider: 'smtp' });
+    expect(await fixture.ledger.attemptOf('acme', id)).toBe(3);
+    expect((await fixture.ledger.getEmail('acme', id))?.attempt).toBe(3);
+    expect(await fixture.ledger.attemptOf('globex', id)).toBeUndefined();
+    expect(await fixture.ledger.attemptOf('acme', randomUUID())).toBeUndefined();
+    expect(await fixture.ledger.attemptOf('acme', 'not-a-uuid')).toBeUndefined();
+  });
+});
+
 describe('listEmails', () => {
   const client = `lister-${randomUUID()}`;
   const base = Date.parse('2026-03-01T00:00:00Z');

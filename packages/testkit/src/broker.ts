@@ -184,6 +184,19 @@ export interface ParkedFixture {
   readonly headers?: Readonly<Record<string, unknown>>;
 }
 
+/**
+ * Six parked emails, oldest first: three parked while every provider was down, two rejected, one
+ * invalid. `tag` names each; a test makes its id from it.
+ */
+export const MIXED_PARKED: readonly (Pick<ParkedFixture, 'reason' | 'kind' | 'tried'> & { readonly tag: string })[] = [
+  { tag: 'down-1', reason: 'max-attempts', kind: 'provider-unavailable', tried: 'smtp' },
+  { tag: 'reject-1', reason: 'recipient-rejected', kind: 'recipient-rejected', tried: 'smtp' },
+  { tag: 'down-2', reason: 'max-attempts', kind: 'provider-unavailable', tried: 'ses,smtp' },
+  { tag: 'invalid-1', reason: 'invalid', kind: 'invalid', tried: '' },
+  { tag: 'down-3', reason: 'max-age', kind: 'transient', tried: 'ses' },
+  { tag: 'reject-2', reason: 'recipient-rejected', kind: 'recipient-rejected', tried: 'ses' },
+];
+
 /** Publishes parked messages to the topology's dead-letter exchange, in order, and waits for the confirms. */
 export async function publishParked(topology: Topology, messages: readonly ParkedFixture[]): Promise<void> {
   const model = await connect(AMQP_URL);

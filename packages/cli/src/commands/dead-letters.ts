@@ -2,13 +2,13 @@ import { appendFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import type { ConfirmChannel } from 'amqplib';
-import { loadKeys, sharedKeys } from '@mailer/config';
+import { sharedKeys, type Values } from '@mailer/config';
 import { buildTopology } from '@mailer/contract';
 import { BrokerConnection, ConfirmPublisher, splitAmqpUrls } from '@mailer/amqp';
 import { DeadLetters, type DeadLetterFilter } from '@mailer/consumer/dead-letters';
 import { Ledger, createPool, ledgerKeys } from '@mailer/ledger';
 import { describeUnreachableBroker, type Logger } from '@mailer/service';
-import { CliError, EXIT, type Io } from '../io';
+import { CliError, EXIT, configFrom, type Io } from '../io';
 import {
   filterOf,
   parkedJson,
@@ -27,19 +27,11 @@ const keys = {
   ledger: ledgerKeys.ledger,
   databaseUrl: ledgerKeys.databaseUrl,
 };
-type Config = ReturnType<typeof loadKeys<typeof keys>>;
+type Config = Values<typeof keys>;
 
 const environment = `
 Reads AMQP_URL, AMQP_PREFIX, RETRY_DELAYS and DELIVERY_LIMIT from the environment, as the services
 do (replay also LEDGER and DATABASE_URL). Filters combine with AND; a list matches any of its values.`;
-
-function configFrom(io: Io): Config {
-  try {
-    return loadKeys(keys, io.env);
-  } catch (error) {
-    throw new CliError((error as Error).message, EXIT.usage);
-  }
-}
 
 /**
  * Warnings and errors of the broker connection on stderr, as text with their fields (node names
@@ -183,7 +175,7 @@ Examples:
   pnpm mailer dead-letters list --reason recipient-rejected --older-than 48h --json`,
     )
     .action(async (options: FilterOptions & { json?: boolean }) => {
-      const config = configFrom(io);
+      const config = configFrom(keys, io);
       const views = await withDeadLetters(io, config, (letters) => letters.list(filterOf(options)));
       if (options.json === true) io.out(`${JSON.stringify(views.map(parkedJson))}\n`);
       else io.out(`${views.length === 0 ? '' : `${parkedTable(views)}\n`}${views.length} parked email(s) match\n`);
@@ -196,7 +188,7 @@ Examples:
     .option('--json', 'print one JSON object')
     .addHelpText('after', environment)
     .action(async (id: string, options: { json?: boolean }) => {
-      const config = configFrom(io);
+      const config = configFrom(keys, io);
       const view = await withDeadLetters(io, config, (letters) => letters.show(id));
       if (view === undefined) throw new CliError(`no parked email ${id}`);
       const shown = parkedJson(view);
@@ -232,7 +224,7 @@ Examples:
   pnpm mailer dead-letters replay --reason max-attempts --journal /tmp/replay.journal`,
     )
     .action(async (options: FilterOptions & { rate: number; journal?: string; json?: boolean }) => {
-      const config = configFrom(io);
+      const config = configFrom(keys, io);
       const journal = options.journal === undefined ? undefined : openJournal(options.journal);
       const pool = config.ledger === 'on' ? createPool({ url: config.databaseUrl, max: 1 }) : undefined;
       const ledger = pool === undefined ? undefined : new Ledger({ db: pool });
@@ -242,9 +234,7 @@ Examples:
           letters.replay(publisher, filterOf(options), {
             ratePerSecond: options.rate,
             ...(journal === undefined ? {} : { resume: journal.ids, resumeSince: journal.since }),
-            ...(ledger === undefined
-              ? {}
-              : { ledgerAttempt: async (client, id) => (await ledger.getEmail(client, id))?.attempt }),
+            ...(ledger === undefined ? {} : { ledgerAttempt: (client, id) => ledger.attemptOf(client, id) }),
             onProgress: ({ done, matched, id }) => {
               if (id !== undefined) journal?.add(id);
               bar.step(done, matched);
@@ -287,7 +277,7 @@ Examples:
           EXIT.usage,
         );
       }
-      const config = configFrom(io);
+      const config = configFrom(keys, io);
       const bar = progress(io, 'purged');
       try {
         const result = await withDeadLetters(io, config, async (letters) => {

@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
-import { loadKeys } from '@mailer/config';
 import { emailJson } from '@mailer/contract';
 import { Ledger, createPool, ledgerKeys, type EmailRecord } from '@mailer/ledger';
-import { CliError, EXIT, type Io } from '../io';
+import { CliError, EXIT, configFrom, type Io } from '../io';
 
 /** The same record for a person: one line per field, one per try. */
 export function emailText(email: EmailRecord): string {
@@ -43,12 +42,7 @@ Example:
   pnpm mailer emails show 01890a5d-ac96-774b-bcce-b302099a8057 --client billing --json`,
     )
     .action(async (id: string, options: { client: string; json?: boolean }) => {
-      let config;
-      try {
-        config = loadKeys(keys, io.env);
-      } catch (error) {
-        throw new CliError((error as Error).message, EXIT.usage);
-      }
+      const config = configFrom(keys, io);
       if (config.ledger === 'off') throw new CliError('LEDGER=off: there is no ledger to read', EXIT.usage);
       const pool = createPool({ url: config.databaseUrl, max: 1 });
       try {

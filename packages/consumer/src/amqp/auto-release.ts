@@ -5,7 +5,7 @@ import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
 import type { Logger } from '@mailer/service';
 import type { CircuitBreaker } from '../delivery/circuit-breaker';
 import { ReleaseSchedule, type ReleaseTrigger } from '../delivery/release-schedule';
-import { AUTO_RELEASED_HEADER, DeadLetters, type DeadLetterFilter } from './dead-letters';
+import { AUTO_RELEASED_HEADER, DeadLetters, autoReleasesOf, type DeadLetterFilter } from './dead-letters';
 import type { DeliveryWorker, WorkerSettlement } from './delivery-worker';
 
 /**
@@ -132,7 +132,7 @@ export class AutoRelease {
       ratePerSecond,
       ...(ledgerAttempt === undefined ? {} : { ledgerAttempt }),
       // A probe is not counted: in a long outage the probes would use up every email's releases.
-      ...(trigger === 'probe' ? {} : { stamp: (headers) => ({ [AUTO_RELEASED_HEADER]: releasesOf(headers) + 1 }) }),
+      ...(trigger === 'probe' ? {} : { stamp: (headers) => ({ [AUTO_RELEASED_HEADER]: autoReleasesOf(headers) + 1 }) }),
     });
     if (trigger === 'probe') this.probe = replayed[0] === undefined ? undefined : { id: replayed[0], at: Date.now() };
     this.options.observe?.(trigger, replayed.length);
@@ -141,9 +141,4 @@ export class AutoRelease {
     }
     return { released: replayed.length, more: limit !== undefined && replayed.length >= limit };
   }
-}
-
-function releasesOf(headers: Readonly<Record<string, unknown>>): number {
-  const count = Number(headers[AUTO_RELEASED_HEADER]);
-  return Number.isInteger(count) && count > 0 ? count : 0;
 }

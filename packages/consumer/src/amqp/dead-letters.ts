@@ -11,6 +11,12 @@ import { REPLAYED_AT_HEADER, replayOne, type ReplayOptions } from './replay';
  */
 export const AUTO_RELEASED_HEADER = 'x-mailer-auto-released';
 
+/** Times automatic release sent a message back, from its headers ({@link AUTO_RELEASED_HEADER}); 0 when never. */
+export function autoReleasesOf(headers: Readonly<Record<string, unknown>>): number {
+  const count = Number(headers[AUTO_RELEASED_HEADER]);
+  return Number.isInteger(count) && count > 0 ? count : 0;
+}
+
 /** The provider names `x-mailer-providers-tried` holds. */
 export { PROVIDER_NAMES } from '../config';
 
@@ -85,7 +91,6 @@ export function parkedView(message: Pick<GetMessage, 'content' | 'properties'>, 
   const parkedMs = parkedAt === undefined ? Number.NaN : Date.parse(parkedAt);
   const tried = text(DeliveryHeaders.providersTried);
   const replayedMs = Date.parse(text(REPLAYED_AT_HEADER) ?? '');
-  const autoReleases = Number(headers[AUTO_RELEASED_HEADER]);
   return {
     id: messageIdOf(message.properties) ?? (decoded.ok ? decoded.envelope.id : decoded.id),
     client: decoded.ok ? decoded.envelope.client : undefined,
@@ -97,7 +102,7 @@ export function parkedView(message: Pick<GetMessage, 'content' | 'properties'>, 
     ageMs: Number.isNaN(parkedMs) ? undefined : now.getTime() - parkedMs,
     lastFailure: text(DeliveryHeaders.lastFailure),
     replayedAt: Number.isNaN(replayedMs) ? undefined : new Date(replayedMs).toISOString(),
-    autoReleases: Number.isInteger(autoReleases) && autoReleases > 0 ? autoReleases : 0,
+    autoReleases: autoReleasesOf(headers),
   };
 }
 
@@ -185,7 +190,8 @@ export class DeadLetters {
   }
 
   /**
-   * Moves the matching messages to the work exchange with a fresh history ({@link replayOne}), each copy confirmed before its parked original is acked. Rate-capped. Running it
+   * Moves the matching messages to the work exchange with a fresh history ({@link replayOne}),
+   * each copy confirmed before its parked original is acked. Rate-capped. Running it
    * again after an interruption continues with what is still parked: each message is either
    * still parked (replayed by the re-run) or acked after its copy was confirmed. A crash
    * between confirm and ack leaves both; the re-run then copies it a second time, with the same
@@ -219,7 +225,10 @@ export class DeadLetters {
           const wait = next - Date.now();
           if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
           next = Date.now() + gapMs;
-          await replayOne(message, view.id, publisher, this.topology, { ...options, now: options.now ?? this.now });
+          await replayOne(message, { id: view.id, client: view.client }, publisher, this.topology, {
+            ...options,
+            now: options.now ?? this.now,
+          });
         }
         replayed.push(view.id);
         options.onProgress?.({ done: replayed.length, matched, id: view.id });

@@ -1,5 +1,5 @@
 import type { GetMessage } from 'amqplib';
-import { DeliveryHeaders, WORK_ROUTING_KEY, decodeEnvelope, type Topology } from '@mailer/contract';
+import { DeliveryHeaders, WORK_ROUTING_KEY, type Topology } from '@mailer/contract';
 import type { ConfirmPublisher } from '@mailer/amqp';
 import { ATTEMPT_BASE_HEADER, replayedAttemptBase } from '../delivery/attempt-number';
 import { copiedProperties } from './message-properties';
@@ -36,10 +36,11 @@ export interface ReplayOptions {
 /**
  * Publishes one parked message's copy to the work exchange with a fresh history and waits for
  * its confirm; the caller acks the parked original after it returns (and requeues it if it throws).
+ * `email` is the id and client the caller read from the message (its dead-letter view).
  */
 export async function replayOne(
   message: Pick<GetMessage, 'content' | 'properties'>,
-  messageId: string,
+  email: { readonly id: string; readonly client: string | undefined },
   publisher: ConfirmPublisher,
   topology: Topology,
   options: ReplayOptions = {},
@@ -49,17 +50,16 @@ export async function replayOne(
   const headers = Object.fromEntries(
     Object.entries(properties.headers ?? {}).filter(([name]) => !historyHeaders.has(name)),
   );
-  const client = envelopeClientOf(message.content);
   const recorded =
-    client === undefined || options.ledgerAttempt === undefined
+    email.client === undefined || options.ledgerAttempt === undefined
       ? undefined
-      : await options.ledgerAttempt(client, messageId);
+      : await options.ledgerAttempt(email.client, email.id);
   const base = replayedAttemptBase(properties.headers ?? {}, recorded);
   await publisher.publish({
     exchange: topology.workExchange.name,
     routingKey: WORK_ROUTING_KEY,
     body: message.content,
-    messageId,
+    messageId: email.id,
     properties: copiedProperties(properties, {
       ...headers,
       [REPLAYED_AT_HEADER]: now().toISOString(),
@@ -67,10 +67,4 @@ export async function replayOne(
       ...options.stamp?.(properties.headers ?? {}),
     }),
   });
-}
-
-/** The client of the body's envelope, when it is a readable one. */
-function envelopeClientOf(body: Buffer): string | undefined {
-  const decoded = decodeEnvelope(body);
-  return decoded.ok ? decoded.envelope.client : undefined;
 }
