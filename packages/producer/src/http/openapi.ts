@@ -113,6 +113,7 @@ export const openApiDocument = {
           'Where the email is: queued (accepted, on the queue), sending (a provider is being tried), retrying ' +
           '(waiting in a delay tier), parked (in the dead-letter queue for an operator), sent (a provider accepted ' +
           'it); suppressed and bounced are reserved for later.',
+        type: 'string',
         enum: [...EMAIL_STATES],
       },
       Attempt: {
@@ -125,6 +126,7 @@ export const openApiDocument = {
           finished_at: { type: ['string', 'null'], format: 'date-time' },
           outcome: {
             description: 'null while under way',
+            type: ['string', 'null'],
             enum: ['sent', 'transient', 'provider-unavailable', 'recipient-rejected', 'in-doubt', null],
           },
           error: { ...nullableString, description: "The provider's error text, at most 1000 characters." },
@@ -194,7 +196,7 @@ export const openApiDocument = {
               required: ['index', 'status'],
               properties: {
                 index: { type: 'integer' },
-                status: { enum: ['queued', 'failed'] },
+                status: { type: 'string', enum: ['queued', 'failed'] },
                 id: { type: 'string', format: 'uuid' },
                 reason: { type: 'string' },
                 detail: { type: 'string' },
