@@ -75,6 +75,34 @@ export default tseslint.config(
     },
   },
   {
+    // Package rule: the CLI and the dead-letter engine it shares with the consumer never import a
+    // service, nor the provider SDKs the consumer carries: an operator's tool holds only what it uses.
+    files: ['packages/cli/src/**/*.ts', 'packages/dead-letters/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: [
+                '@mailer/consumer',
+                '@mailer/consumer/*',
+                '@mailer/producer',
+                '@mailer/producer/*',
+                'nodemailer',
+                'nodemailer/*',
+                'postmark',
+                '@aws-sdk/*',
+                'express',
+              ],
+              message: 'the CLI and the dead-letter engine must not depend on a service or a provider SDK',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {

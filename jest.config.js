@@ -2,8 +2,7 @@
 const shared = {
   transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2023' } }] },
   moduleNameMapper: {
-    '^@mailer/consumer/dead-letters$': '<rootDir>/packages/consumer/src/amqp/dead-letters.ts',
-    '^@mailer/(contract|config|service|amqp|ledger|testkit)$': '<rootDir>/packages/$1/src/index.ts',
+    '^@mailer/(contract|config|service|amqp|dead-letters|ledger|testkit)$': '<rootDir>/packages/$1/src/index.ts',
   },
   testEnvironment: 'node',
   rootDir: __dirname,

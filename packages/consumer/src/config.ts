@@ -12,16 +12,11 @@ import {
   type Key,
   type Parsed,
 } from '@mailer/config';
+import { PROVIDER_NAMES, type ProviderName } from '@mailer/contract';
 import { ledgerKeys } from '@mailer/ledger';
 import type { InDoubtPolicy } from './delivery/send-guard';
 
 export { ConfigError };
-
-/** Providers the consumer can send through. */
-export const PROVIDER_NAMES = ['ses', 'postmark', 'smtp', 'capture'] as const;
-
-/** A provider's name. */
-export type ProviderName = (typeof PROVIDER_NAMES)[number];
 
 function parseProviders(raw: string): Parsed<ProviderName[]> {
   if (raw.trim() === '') return ok(['capture']);

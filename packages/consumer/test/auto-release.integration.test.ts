@@ -19,7 +19,7 @@ import {
   until,
   type Service,
 } from '@mailer/testkit';
-import { DeadLetters } from '../src/amqp/dead-letters';
+import { DeadLetters } from '@mailer/dead-letters';
 import { TEST_CLIENT, acceptedOf, envelopeOf, testLedger } from './support/consumer';
 import { TestSmtpServer } from './support/smtp-server';
 

@@ -3,7 +3,7 @@ import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
 import type { EmailRequest } from '@mailer/contract';
 import { AMQP_URL, queueDepth } from '@mailer/testkit';
 import type { WorkerSettlement } from '../src/amqp/delivery-worker';
-import { DeadLetters } from '../src/amqp/dead-letters';
+import { DeadLetters } from '@mailer/dead-letters';
 import { SmtpProvider, createSmtpTransport } from '../src/providers/smtp';
 import {
   TEST_CLIENT,

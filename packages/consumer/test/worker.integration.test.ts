@@ -6,7 +6,7 @@ import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
 import { connect } from 'amqplib';
 import { DeliveryHeaders, WORK_ROUTING_KEY, type EmailRequest } from '@mailer/contract';
 import type { Settlement } from '../src/delivery/handle-email';
-import { DeadLetters } from '../src/amqp/dead-letters';
+import { DeadLetters } from '@mailer/dead-letters';
 import { CaptureProvider } from '../src/providers/capture';
 import { AMQP_URL, queueDepth, takeMessages } from '@mailer/testkit';
 import { parseMime } from './support/conformance';

@@ -14,6 +14,28 @@ export type FailureKind = 'recipient-rejected' | 'provider-unavailable' | 'trans
 /** Every {@link FailureKind}, for validation and tables. */
 export const FAILURE_KINDS: readonly FailureKind[] = ['recipient-rejected', 'provider-unavailable', 'transient'];
 
+/** Providers the consumer can send through, in no particular order (`PROVIDERS` picks and orders them). */
+export const PROVIDER_NAMES = ['ses', 'postmark', 'smtp', 'capture'] as const;
+
+/** A provider's name, as `PROVIDERS`, `x-mailer-providers-tried` and the ledger's attempts write it. */
+export type ProviderName = (typeof PROVIDER_NAMES)[number];
+
+/**
+ * Every reason the consumer parks a message for (`x-mailer-parked-reason`). `in-doubt`: its last
+ * try was claimed and never finished (it may have been sent), with `IN_DOUBT=park`.
+ */
+export const PARK_REASONS = [
+  'recipient-rejected',
+  'max-attempts',
+  'max-age',
+  'undecodable',
+  'invalid',
+  'in-doubt',
+] as const;
+
+/** Why a message is parked: one of {@link PARK_REASONS}. */
+export type ParkReason = (typeof PARK_REASONS)[number];
+
 /** Header the adapters put on every email, carrying its id (so bounces and logs can be matched). */
 export const EMAIL_ID_HEADER = 'X-Mailer-Email-Id';
 
@@ -31,7 +53,7 @@ export const DeliveryHeaders = {
   lastFailureKind: 'x-mailer-last-failure-kind',
   /** The last failure's text, without message content (truncated to 500 characters). */
   lastFailure: 'x-mailer-last-failure',
-  /** Why the message was parked: `recipient-rejected`, `max-attempts`, `max-age`, `undecodable`, `invalid`. */
+  /** Why the message was parked: one of {@link PARK_REASONS}. */
   parkedReason: 'x-mailer-parked-reason',
   /** When the last provider failure may have sent the email all the same (a timeout after handing it over). */
   ambiguous: 'x-mailer-ambiguous',

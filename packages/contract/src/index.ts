@@ -3,6 +3,7 @@ export * from './envelope';
 export * from './topology';
 export * from './validation';
 export * from './delivery';
+export * from './attempt-number';
 export * from './publish-failure';
 export * from './email-state';
 export * from './email-view';

@@ -7,3 +7,4 @@ export * from './private-rabbitmq';
 export * from './scratch-database';
 export * from './until';
 export * from './metrics-text';
+export * from './config-docs';

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from 'commander';
-import type { ParkedMessage } from '@mailer/consumer/dead-letters';
+import type { ParkedMessage } from '@mailer/dead-letters';
 import {
   age,
   ageText,

@@ -1,7 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { parseDurationMs } from '@mailer/config';
-import { FAILURE_KINDS } from '@mailer/contract';
-import { PARK_REASONS, PROVIDER_NAMES, type DeadLetterFilter, type ParkedMessage } from '@mailer/consumer/dead-letters';
+import { FAILURE_KINDS, PARK_REASONS, PROVIDER_NAMES } from '@mailer/contract';
+import type { DeadLetterFilter, ParkedMessage } from '@mailer/dead-letters';
 
 /** A comma-separated list whose every item must be one of `allowed` (any value when absent). */
 export function listOf(allowed?: readonly string[]): (raw: string, previous?: string[]) => string[] {

@@ -5,7 +5,7 @@ import type { ConfirmChannel } from 'amqplib';
 import { sharedKeys, type Values } from '@mailer/config';
 import { buildTopology } from '@mailer/contract';
 import { BrokerConnection, ConfirmPublisher, splitAmqpUrls } from '@mailer/amqp';
-import { DeadLetters, type DeadLetterFilter } from '@mailer/consumer/dead-letters';
+import { DeadLetters, type DeadLetterFilter } from '@mailer/dead-letters';
 import { Ledger, createPool, ledgerKeys } from '@mailer/ledger';
 import { describeUnreachableBroker, type Logger } from '@mailer/service';
 import { CliError, EXIT, configFrom, type Io } from '../io';

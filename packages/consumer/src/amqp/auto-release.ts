@@ -2,10 +2,10 @@ import { hostname } from 'node:os';
 import type { ConfirmChannel } from 'amqplib';
 import { DeliveryHeaders, type Topology } from '@mailer/contract';
 import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
+import { AUTO_RELEASED_HEADER, DeadLetters, autoReleasesOf, type DeadLetterFilter } from '@mailer/dead-letters';
 import type { Logger } from '@mailer/service';
 import type { CircuitBreaker } from '../delivery/circuit-breaker';
 import { ReleaseSchedule, type ReleaseTrigger } from '../delivery/release-schedule';
-import { AUTO_RELEASED_HEADER, DeadLetters, autoReleasesOf, type DeadLetterFilter } from './dead-letters';
 import type { DeliveryWorker, WorkerSettlement } from './delivery-worker';
 
 /**

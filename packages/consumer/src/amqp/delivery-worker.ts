@@ -2,10 +2,10 @@ import { EventEmitter } from 'node:events';
 import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { DeliveryHeaders, type Topology } from '@mailer/contract';
 import type { BrokerConnection, ConfirmPublisher, Logger } from '@mailer/amqp';
+import { copiedProperties, messageIdOf } from '@mailer/dead-letters';
 import type { IncomingMessage, ParkSettlement, RetrySettlement, Settlement } from '../delivery/handle-email';
 import { isLedgerUnavailable, type DeliveryLedger, type FailureRecord, type SentRecord } from '../delivery/send-guard';
 import { Holdings } from './holdings';
-import { copiedProperties, messageIdOf } from './message-properties';
 
 /**
  * Longest a message is kept unacked while no provider is usable. RabbitMQ closes the channel of a

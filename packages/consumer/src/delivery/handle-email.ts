@@ -1,12 +1,14 @@
 import {
   DeliveryHeaders,
+  attemptsMade,
   decodeEnvelope,
+  ledgerAttemptOf,
   type EnvelopeProblem,
   type FailureKind,
+  type ParkReason,
   type RetryTier,
 } from '@mailer/contract';
 import type { OutboundEmail } from '../providers/provider';
-import { attemptsMade, ledgerAttemptOf } from './attempt-number';
 import { deliverOnce, type DeliveryOutcome, type ProviderSlot } from './failover';
 import { decideRetry, type RetryPolicyOptions } from './retry-policy';
 import { SendGuard, type DeliveryLedger, type FailureRecord, type InDoubtPolicy, type SentRecord } from './send-guard';
@@ -33,12 +35,6 @@ export interface IncomingMessage {
   readonly body: Buffer;
   readonly headers: Readonly<Record<string, unknown>>;
 }
-
-/**
- * Why a message is parked. `in-doubt`: its last try was claimed and never finished (it may have
- * been sent), with `IN_DOUBT=park`.
- */
-export type ParkReason = 'recipient-rejected' | 'max-attempts' | 'max-age' | 'undecodable' | 'invalid' | 'in-doubt';
 
 /**
  * Retry later through a delay tier: a confirmed copy goes to the tier, then `record` is written to

@@ -1,4 +1,5 @@
-import type { ConsumerConfig, ProviderName } from '../config';
+import type { ProviderName } from '@mailer/contract';
+import type { ConsumerConfig } from '../config';
 import type { Logger } from '@mailer/service';
 import { Models, ServerClient } from 'postmark';
 import { CaptureProvider } from './capture';

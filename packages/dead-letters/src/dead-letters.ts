@@ -2,7 +2,6 @@ import type { Channel, GetMessage } from 'amqplib';
 import { DeliveryHeaders, decodeEnvelope, type Topology } from '@mailer/contract';
 import type { ConfirmPublisher } from '@mailer/amqp';
 import { messageIdOf } from './message-properties';
-import type { ParkReason } from '../delivery/handle-email';
 import { REPLAYED_AT_HEADER, replayOne, type ReplayOptions } from './replay';
 
 /**
@@ -17,19 +16,6 @@ export function autoReleasesOf(headers: Readonly<Record<string, unknown>>): numb
   return Number.isInteger(count) && count > 0 ? count : 0;
 }
 
-/** The provider names `x-mailer-providers-tried` holds. */
-export { PROVIDER_NAMES } from '../config';
-
-/** Every reason the consumer parks a message for (`x-mailer-parked-reason`). */
-export const PARK_REASONS: readonly ParkReason[] = [
-  'recipient-rejected',
-  'max-attempts',
-  'max-age',
-  'undecodable',
-  'invalid',
-  'in-doubt',
-];
-
 /**
  * What an operator sees of a parked message: its delivery history, never its body. Fields the
  * message does not carry (a hand-published message, an undecodable body) are `undefined`.
@@ -38,7 +24,7 @@ export interface ParkedMessage {
   /** AMQP message id or, failing that, the envelope's id. */
   readonly id: string | undefined;
   readonly client: string | undefined;
-  /** `x-mailer-parked-reason`: recipient-rejected, max-attempts, max-age, undecodable, invalid. */
+  /** `x-mailer-parked-reason`: one of the contract's `PARK_REASONS` (any text on a hand-published message). */
   readonly reason: string | undefined;
   /** `x-mailer-last-failure-kind`. */
   readonly failureKind: string | undefined;

@@ -1,7 +1,12 @@
 import type { GetMessage } from 'amqplib';
-import { DeliveryHeaders, WORK_ROUTING_KEY, type Topology } from '@mailer/contract';
+import {
+  DeliveryHeaders,
+  WORK_ROUTING_KEY,
+  ATTEMPT_BASE_HEADER,
+  replayedAttemptBase,
+  type Topology,
+} from '@mailer/contract';
 import type { ConfirmPublisher } from '@mailer/amqp';
-import { ATTEMPT_BASE_HEADER, replayedAttemptBase } from '../delivery/attempt-number';
 import { copiedProperties } from './message-properties';
 
 /** Header set on a replayed message: when an operator sent it back from the dead-letter queue. */

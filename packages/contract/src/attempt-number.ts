@@ -1,4 +1,4 @@
-import { DeliveryHeaders } from '@mailer/contract';
+import { DeliveryHeaders } from './delivery';
 
 /**
  * Header a replay from the dead-letter queue sets: the attempt number the email had reached

@@ -12,8 +12,14 @@ import {
   uniquePrefix,
   until,
 } from '@mailer/testkit';
-import { DeadLetters } from '@mailer/consumer/dead-letters';
-import { testLogger } from './support/consumer';
+import { createLogger } from '@mailer/service';
+import { DeadLetters } from '../src';
+
+const testLogger = createLogger({
+  service: 'dead-letters',
+  level: 'debug',
+  silent: process.env['TEST_LOGS'] === undefined,
+});
 
 /** Six parked messages, each with its tag as its id. */
 const parked = MIXED_PARKED.map(({ tag, ...rest }) => ({ id: tag, ...rest }));

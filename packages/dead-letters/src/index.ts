@@ -1,0 +1,3 @@
+export * from './dead-letters';
+export * from './replay';
+export * from './message-properties';
