@@ -6,3 +6,4 @@ export * from './delivery';
 export * from './publish-failure';
 export * from './email-state';
 export * from './email-view';
+export * from './mask';

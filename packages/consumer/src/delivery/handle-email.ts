@@ -1,6 +1,7 @@
 import {
   DeliveryHeaders,
   decodeEnvelope,
+  maskAddressesIn,
   type EnvelopeProblem,
   type FailureKind,
   type RetryTier,
@@ -137,7 +138,7 @@ function historyHeaders(
       ? {}
       : {
           [DeliveryHeaders.lastFailureKind]: failure.kind,
-          [DeliveryHeaders.lastFailure]: failure.text.slice(0, MAX_FAILURE_TEXT),
+          [DeliveryHeaders.lastFailure]: maskAddressesIn(failure.text).slice(0, MAX_FAILURE_TEXT),
           ...(failure.ambiguous === true ? { [DeliveryHeaders.ambiguous]: 'true' } : {}),
         }),
   };
