@@ -1,4 +1,5 @@
 import type { EmailState } from './email-state';
+import { maskAddressesIn } from './mask';
 
 /*
  * An email's record as the API shows it (`GET /v1/emails`, `GET /v1/emails/{id}`) and the
@@ -14,6 +15,7 @@ export interface AttemptView {
   readonly finishedAt: Date | null;
   /** `null` while the try is under way. */
   readonly outcome: string | null;
+  /** The try's error text; the views mask any address in it (rows written before the ledger masked them may hold one). */
   readonly error: string | null;
   /** The provider may have sent it although the try did not end in `sent`. */
   readonly ambiguous: boolean;
@@ -70,7 +72,7 @@ export function emailJson(email: EmailView): Record<string, unknown> {
       started_at: a.startedAt.toISOString(),
       finished_at: a.finishedAt === null ? null : a.finishedAt.toISOString(),
       outcome: a.outcome,
-      error: a.error,
+      error: a.error === null ? null : maskAddressesIn(a.error),
       ambiguous: a.ambiguous,
       provider_message_id: a.providerMessageId,
     })),

@@ -7,3 +7,4 @@ export * from './attempt-number';
 export * from './publish-failure';
 export * from './email-state';
 export * from './email-view';
+export * from './mask';

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Readiness } from '@mailer/contract';
-import { maskAddress } from '@mailer/service';
+import { maskAddress, maskAddressesIn, type Readiness } from '@mailer/contract';
 import { Batcher } from './batcher';
 import { classify } from './errors';
 import type { EmailState } from './states';
@@ -363,7 +362,8 @@ export class Ledger {
       provider: report.provider ?? null,
       outcome: report.kind,
       provider_message_id: null,
-      error: report.error.slice(0, MAX_ERROR_LENGTH),
+      // The consumer masks its texts already; the ledger holds no full address whoever writes to it.
+      error: maskAddressesIn(report.error).slice(0, MAX_ERROR_LENGTH),
       ambiguous: report.ambiguous,
       state: report.next ?? null,
     });

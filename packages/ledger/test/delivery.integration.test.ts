@@ -153,6 +153,26 @@ describe('claims', () => {
     expect(await stateOf(id)).toMatchObject({ state: 'sending', attempt: 2 });
   });
 
+  test('when a failure report quotes full addresses, then the attempts table holds them masked (whoever wrote the report)', async () => {
+    const id = await queued();
+    await fixture.ledger.claimAttempt({ id, attempt: 1, provider: 'smtp' });
+    await fixture.ledger.recordFailure({
+      id,
+      attempt: 1,
+      provider: 'smtp',
+      kind: 'recipient-rejected',
+      error: 'smtp: 550 5.1.1 <jane@example.com>: Recipient address rejected; "bcc person"@example.net: unknown',
+      ambiguous: false,
+      next: 'parked',
+    });
+    const { rows } = await fixture.db.pool.query<{ error: string }>('SELECT error FROM attempts WHERE email_id = $1', [
+      id,
+    ]);
+    expect(rows).toEqual([
+      { error: 'smtp: 550 5.1.1 <j***@example.com>: Recipient address rejected; "***@example.net: unknown' },
+    ]);
+  });
+
   test('when a claim named no provider, then the report naming one finishes that try', async () => {
     const id = await queued();
     await fixture.ledger.claimAttempt({ id, attempt: 1 });

@@ -1,5 +1,4 @@
 export * from './log/logger';
-export * from './log/mask';
 export * from './start/broker-hint';
 export * from './start/command-line';
 export * from './start/host';

@@ -91,6 +91,16 @@ describe('dead-letters options', () => {
     expect(lines[2]).toMatch(/^\(no id\) +max-attempts +provider-unavailable +- +5/);
   });
 
+  test('when the last failure quotes full addresses (a message parked before they were masked), then it is printed masked', () => {
+    const legacy = {
+      ...view,
+      lastFailure: 'smtp: 550 5.1.1 <jane@example.org>: unknown; bcc.person@example.net: unknown',
+    };
+    expect(parkedJson(legacy)['last_failure']).toBe(
+      'smtp: 550 5.1.1 <j***@example.org>: unknown; b***@example.net: unknown',
+    );
+  });
+
   test('when ages and progress are drawn, then they read for a person', () => {
     expect([
       ageText(undefined),

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { parseDurationMs } from '@mailer/config';
-import { FAILURE_KINDS, PARK_REASONS, PROVIDER_NAMES } from '@mailer/contract';
+import { FAILURE_KINDS, PARK_REASONS, PROVIDER_NAMES, maskAddressesIn } from '@mailer/contract';
 import type { DeadLetterFilter, ParkedMessage } from '@mailer/dead-letters';
 
 /** A comma-separated list whose every item must be one of `allowed` (any value when absent). */
@@ -77,7 +77,10 @@ export function filterOf(options: FilterOptions): DeadLetterFilter {
   };
 }
 
-/** A parked email as `--json` prints it: snake_case, as the API's JSON. */
+/**
+ * A parked email as `--json` and `show` print it: snake_case, as the API's JSON. The last failure's
+ * addresses are masked: a message parked before the consumer masked its headers may quote them.
+ */
 export function parkedJson(view: ParkedMessage): Record<string, string | number | readonly string[] | null> {
   return {
     id: view.id ?? null,
@@ -88,7 +91,7 @@ export function parkedJson(view: ParkedMessage): Record<string, string | number 
     attempts: view.attempts ?? null,
     parked_at: view.parkedAt ?? null,
     age_seconds: view.ageMs === undefined ? null : Math.floor(view.ageMs / 1000),
-    last_failure: view.lastFailure ?? null,
+    last_failure: view.lastFailure === undefined ? null : maskAddressesIn(view.lastFailure),
     replayed_at: view.replayedAt ?? null,
     auto_releases: view.autoReleases,
   };

@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
-import { emailJson } from '@mailer/contract';
+import { emailJson, maskAddressesIn } from '@mailer/contract';
 import { Ledger, createPool, ledgerKeys, type EmailRecord } from '@mailer/ledger';
 import { CliError, EXIT, configFrom, type Io } from '../io';
 
-/** The same record for a person: one line per field, one per try. */
+/** The same record for a person: one line per field, one per try; addresses in error texts masked, as emailJson does. */
 export function emailText(email: EmailRecord): string {
   const lines = [
     `id:          ${email.id}`,
@@ -16,7 +16,7 @@ export function emailText(email: EmailRecord): string {
     ...email.attempts.map(
       (a) =>
         `  #${a.attempt} ${a.startedAt.toISOString()} ${a.provider ?? '-'} ${a.outcome ?? 'under way'}` +
-        `${a.ambiguous ? ' (ambiguous)' : ''}${a.error === null ? '' : `: ${a.error}`}`,
+        `${a.ambiguous ? ' (ambiguous)' : ''}${a.error === null ? '' : `: ${maskAddressesIn(a.error)}`}`,
     ),
   ];
   return `${lines.join('\n')}\n`;

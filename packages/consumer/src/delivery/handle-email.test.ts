@@ -111,6 +111,32 @@ describe('handleEmail', () => {
     });
   });
 
+  it("when the provider's refusal quotes the recipients, then the failure header holds them masked", async () => {
+    const refusal = new ProviderError(
+      'recipient-rejected',
+      "RCPT TO: Can't send mail - all recipients were rejected: 550 5.1.1 <jane.doe@example.org>: Recipient address rejected",
+      { code: '550' },
+    );
+
+    const settlement = await handleEmail(deps([provider('a', refusal)]), queued());
+
+    expect(settlement.action === 'park' && settlement.headers[DeliveryHeaders.lastFailure]).toBe(
+      "a: RCPT TO: Can't send mail - all recipients were rejected: 550 5.1.1 <j***@example.org>: Recipient address rejected",
+    );
+  });
+
+  it('when the schema problem names an address (a property named after one), then the failure header holds it masked', async () => {
+    const settlement = await handleEmail(
+      deps([provider('a', 'ok')]),
+      queued({ request: { ...request, 'jane.doe@example.org': true } }),
+    );
+
+    expect(settlement).toMatchObject({ action: 'park', reason: 'invalid' });
+    const header = String(settlement.action === 'park' && settlement.headers[DeliveryHeaders.lastFailure]);
+    expect(header).toContain('***@example.org is not an allowed property');
+    expect(header).not.toContain('jane.doe@');
+  });
+
   it('when every provider fails transiently, then it is retried through the first tier with its history', async () => {
     const settlement = await handleEmail(deps([provider('a', transient()), provider('b', transient())]), queued());
 

@@ -3,6 +3,7 @@ import {
   attemptsMade,
   decodeEnvelope,
   ledgerAttemptOf,
+  maskAddressesIn,
   type EnvelopeProblem,
   type FailureKind,
   type ParkReason,
@@ -133,7 +134,7 @@ function historyHeaders(
       ? {}
       : {
           [DeliveryHeaders.lastFailureKind]: failure.kind,
-          [DeliveryHeaders.lastFailure]: failure.text.slice(0, MAX_FAILURE_TEXT),
+          [DeliveryHeaders.lastFailure]: maskAddressesIn(failure.text).slice(0, MAX_FAILURE_TEXT),
           ...(failure.ambiguous === true ? { [DeliveryHeaders.ambiguous]: 'true' } : {}),
         }),
   };

@@ -1,4 +1,4 @@
-import type { EmailRequest, FailureKind } from '@mailer/contract';
+import { maskAddressesIn, type EmailRequest, type FailureKind } from '@mailer/contract';
 
 /** One email to send: its id (also set as the X-Mailer-Email-Id header) and the validated request. */
 export interface OutboundEmail {
@@ -51,7 +51,12 @@ export interface EmailProvider {
   close?(): Promise<void>;
 }
 
-/** A provider did not take an email, classified where the provider's errors are understood. */
+/**
+ * A provider did not take an email, classified where the provider's errors are understood. Its
+ * message has every email address masked (a server's refusal often quotes the recipient), so
+ * neither the ledger, the dead-letter headers nor a log line built from it holds a full address;
+ * `cause` keeps the raw error for the classifier and must not be logged or stored.
+ */
 export class ProviderError extends Error {
   override readonly name = 'ProviderError';
   /** The provider's own code (SES error name, Postmark ErrorCode, SMTP reply code), if any. */
@@ -64,7 +69,7 @@ export class ProviderError extends Error {
     message: string,
     options: { readonly code?: string | undefined; readonly ambiguous?: boolean; readonly cause?: unknown } = {},
   ) {
-    super(message, { cause: options.cause });
+    super(maskAddressesIn(message), { cause: options.cause });
     this.code = options.code;
     this.ambiguous = options.ambiguous ?? false;
   }

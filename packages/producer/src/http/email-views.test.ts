@@ -78,6 +78,16 @@ describe('emailJson', () => {
     });
   });
 
+  it("when a try's error quotes a full address (a row written before the ledger masked them), then it is shown masked", () => {
+    const [first] = email.attempts;
+    if (first === undefined) throw new Error('the fixture has a try');
+    const legacy = { ...first, error: 'smtp: RCPT TO: 550 5.1.1 <jane.doe@example.org>: Recipient address rejected' };
+    const shown = emailJson({ ...email, attempts: [legacy] });
+    expect(shown['attempts']).toEqual([
+      expect.objectContaining({ error: 'smtp: RCPT TO: 550 5.1.1 <j***@example.org>: Recipient address rejected' }),
+    ]);
+  });
+
   it('when an email has no tags or metadata, then both are empty objects; a summary has no attempts', () => {
     const summary = summaryJson({ ...email, tags: null, metadata: null });
 

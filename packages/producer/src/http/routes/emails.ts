@@ -10,7 +10,8 @@ import {
   type LedgerOutcome,
 } from '../../domain/accept-emails';
 import type { LedgerOutageError } from '../../domain/email-ledger';
-import { maskAddress, type Logger } from '@mailer/service';
+import { maskAddress } from '@mailer/contract';
+import type { Logger } from '@mailer/service';
 import { locals } from '../locals';
 import { sendKeyInFlight, sendKeyReused, sendLedgerUnavailable, sendRefusal, sendUnavailable } from '../problems';
 
