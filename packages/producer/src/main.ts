@@ -11,6 +11,7 @@ import { combineReadiness } from './http/routes/health';
 import { HttpServer } from './http/server';
 import { KeyPurger } from './ledger/key-purger';
 import { LedgerAdapter } from './ledger/ledger-adapter';
+import { LedgerRepairs } from './ledger/ledger-repairs';
 import { ProducerMetrics } from './metrics/producer-metrics';
 
 /** Reads the environment, connects, listens; stops cleanly on SIGTERM or SIGINT. */
@@ -76,11 +77,13 @@ async function main(): Promise<void> {
     records === undefined
       ? undefined
       : new KeyPurger({ purge: (limit) => records.purgeExpiredIdempotencyKeys(limit), logger }).start();
+  // A 503's records are undone once the ledger answers again (see LedgerRepairs).
+  const repairs = ledger === undefined ? undefined : new LedgerRepairs({ ledger, logger });
   const app = createApp({
     publisher,
     newId: uuidv7,
     now: () => new Date(),
-    ...(ledger === undefined ? {} : { ledger }),
+    ...(ledger === undefined || repairs === undefined ? {} : { ledger, repairs }),
     apiKeys: config.apiKeys,
     logger,
     maxBodyBytes: config.maxBodyBytes,
@@ -104,6 +107,7 @@ async function main(): Promise<void> {
     .onStop(({ remainingMs }) => server.close(remainingMs()))
     .onStop(() => broker.close())
     .onStop(() => purger?.stop())
+    .onStop(() => repairs?.stop())
     .onStop(() => pool?.end());
   logger.info('producer listening', { port: await server.listen(config.port, config.host) });
 }
