@@ -183,6 +183,13 @@ describe('acceptEmail with the ledger', () => {
     expect(f.calls).toEqual(['reserve /v1/emails', 'record 1 under key', 'publish old-1', 'complete 202']);
   });
 
+  it('when the taken-over email was marked abandoned, then it is published again (nothing took it from the queue)', async () => {
+    const f = fakes({ outcome: 'new', reservation, previousEmails: [{ id: 'old-1', state: 'abandoned' }] });
+
+    expect(await acceptEmail(f.deps, keyed, body)).toEqual({ kind: 'accepted', id: 'old-1' });
+    expect(f.calls).toEqual(['reserve /v1/emails', 'record 1 under key', 'publish old-1', 'complete 202']);
+  });
+
   it('when the taken-over email is past queued, then it is not published again', async () => {
     const f = fakes({ outcome: 'new', reservation, previousEmails: [{ id: 'old-1', state: 'sent' }] });
 

@@ -187,7 +187,8 @@ async function admit(
               id: previous.id,
               request: requests[i] as EmailRequest,
               acceptedAt,
-              publish: previous.state === null || previous.state === 'queued',
+              // Abandoned: marked so because nothing took it from the queue; it may never have got there.
+              publish: previous.state === null || previous.state === 'queued' || previous.state === 'abandoned',
             }));
           }
       }
