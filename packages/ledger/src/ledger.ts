@@ -292,6 +292,32 @@ export class Ledger {
   }
 
   /**
+   * Moves up to `limit` emails still `queued` with no try, accepted more than `olderThanMs` ago,
+   * to `abandoned`, and resolves with how many moved. Such an email's request was answered 503
+   * (or never answered) and, as far as anyone can tell, never published: without this it would
+   * show `queued` for ever. `olderThanMs` must exceed the longest an email may wait in the work
+   * queue before a consumer claims it; one that was there after all moves on at its claim (a
+   * later attempt outranks it). The producer calls it once a minute, beside the key purge.
+   */
+  async abandonStaleQueued(olderThanMs: number, limit = 1000): Promise<number> {
+    const rows = await this.query<{ n: number }>(
+      'abandoning stale queued emails',
+      // MATERIALIZED: the LIMIT is applied once (inlined into the UPDATE it could be run again per row).
+      `WITH due AS MATERIALIZED (
+        SELECT e.id FROM emails e
+        WHERE e.state = 'queued' AND e.attempt = 0 AND e.accepted_at < now() - $1 * interval '1 millisecond'
+          AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.email_id = e.id)
+        ORDER BY e.accepted_at LIMIT $2 FOR UPDATE SKIP LOCKED
+      ), gone AS (
+        UPDATE emails em SET state = 'abandoned', updated_at = now() FROM due
+        WHERE em.id = due.id AND em.state = 'queued' RETURNING 1
+      ) SELECT count(*)::integer AS n FROM gone`,
+      [Math.round(olderThanMs), limit],
+    );
+    return rows[0]?.n ?? 0;
+  }
+
+  /**
    * Records accepted emails as `queued`, before they are published (the state exists as soon as
    * the 202 does). Ids already recorded are left as they are, so a takeover can record the same
    * ids again. With a reservation, the ids are stored under the key for a later takeover. Batched.

@@ -13,6 +13,7 @@ export const STATE_RANK: Readonly<Record<EmailState, number>> = {
   retrying: 2,
   parked: 3,
   suppressed: 4,
+  abandoned: 5,
   sent: 10,
   bounced: 11,
 };

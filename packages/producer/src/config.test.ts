@@ -39,6 +39,7 @@ describe('loadConfig', () => {
       databasePoolSize: 8,
       idempotencyKeyTtlMs: 24 * 3_600_000,
       idempotencyStaleAfterMs: 60_000,
+      queuedAbandonAfterMs: 2 * 3_600_000,
     });
   });
 
@@ -62,6 +63,7 @@ describe('loadConfig', () => {
       DATABASE_POOL_SIZE: '20',
       IDEMPOTENCY_KEY_TTL: '48h',
       IDEMPOTENCY_STALE_AFTER: '30s',
+      QUEUED_ABANDON_AFTER: '45m',
     });
 
     expect(config).toMatchObject({
@@ -82,6 +84,7 @@ describe('loadConfig', () => {
       databasePoolSize: 20,
       idempotencyKeyTtlMs: 48 * 3_600_000,
       idempotencyStaleAfterMs: 30_000,
+      queuedAbandonAfterMs: 45 * 60_000,
     });
   });
 
@@ -101,6 +104,8 @@ describe('loadConfig', () => {
     ['RETRY_DELAYS', '1s'],
     ['IDEMPOTENCY_KEY_TTL', '720h'],
     ['IDEMPOTENCY_STALE_AFTER', '1h'],
+    ['QUEUED_ABANDON_AFTER', '5m'],
+    ['QUEUED_ABANDON_AFTER', '720h'],
   ])('when %s is at its bound %p, then it is accepted', (name, value) => {
     // A stale bound above the longest publish timeout, so only the key under test is at a bound.
     expect(() => loadConfig({ API_KEYS, IDEMPOTENCY_STALE_AFTER: '3m', [name]: value })).not.toThrow();
@@ -121,6 +126,12 @@ describe('loadConfig', () => {
     const config = loadConfig({ API_KEYS, PUBLISH_TIMEOUT: '1s', IDEMPOTENCY_STALE_AFTER: '1001ms' });
 
     expect(config.idempotencyStaleAfterMs).toBe(1001);
+  });
+
+  it('when QUEUED_ABANDON_AFTER is not longer than the stale bound, then it is refused (a takeover may still publish)', () => {
+    expect(problemsOf({ API_KEYS, IDEMPOTENCY_STALE_AFTER: '10m', QUEUED_ABANDON_AFTER: '10m' })).toEqual([
+      'QUEUED_ABANDON_AFTER (10m) must be greater than IDEMPOTENCY_STALE_AFTER (10m)',
+    ]);
   });
 
   it('when the key TTL is not longer than the stale bound, then it is refused', () => {

@@ -36,6 +36,7 @@ export interface ProducerConfig {
   readonly databasePoolSize: number;
   readonly idempotencyKeyTtlMs: number;
   readonly idempotencyStaleAfterMs: number;
+  readonly queuedAbandonAfterMs: number;
 }
 
 /** The keys, in the order docs/configuration.md lists them. */
@@ -107,6 +108,15 @@ export const configKeys = {
     default: '1m',
     parse: duration('1ms', '1h'),
   },
+  queuedAbandonAfterMs: {
+    name: 'QUEUED_ABANDON_AFTER',
+    description:
+      'How long an email may stay queued with no try before it is marked abandoned (its request was answered 503 ' +
+      'or never answered, and nothing took it from the queue); must exceed the longest wait in the work queue ' +
+      'you expect, and IDEMPOTENCY_STALE_AFTER.',
+    default: '2h',
+    parse: duration('5m', '720h'),
+  },
 } satisfies Record<string, Key<unknown>>;
 
 /** Reads and checks the configuration; throws {@link ConfigError} naming every problem. */
@@ -123,6 +133,13 @@ export function loadConfig(env: Env): ProducerConfig {
   if (values.idempotencyKeyTtlMs <= values.idempotencyStaleAfterMs) {
     problems.push(
       `IDEMPOTENCY_KEY_TTL (${formatDuration(values.idempotencyKeyTtlMs)}) must be greater than ` +
+        `IDEMPOTENCY_STALE_AFTER (${formatDuration(values.idempotencyStaleAfterMs)})`,
+    );
+  }
+  // A takeover may still publish an email recorded up to IDEMPOTENCY_STALE_AFTER ago.
+  if (values.queuedAbandonAfterMs <= values.idempotencyStaleAfterMs) {
+    problems.push(
+      `QUEUED_ABANDON_AFTER (${formatDuration(values.queuedAbandonAfterMs)}) must be greater than ` +
         `IDEMPOTENCY_STALE_AFTER (${formatDuration(values.idempotencyStaleAfterMs)})`,
     );
   }

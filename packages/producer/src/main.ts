@@ -9,8 +9,9 @@ import { configKeys, loadConfig } from './config';
 import { createApp } from './http/app';
 import { combineReadiness } from './http/routes/health';
 import { HttpServer } from './http/server';
-import { KeyPurger } from './ledger/key-purger';
 import { LedgerAdapter } from './ledger/ledger-adapter';
+import { LedgerRepairs } from './ledger/ledger-repairs';
+import { PeriodicSweep } from './ledger/periodic-sweep';
 import { ProducerMetrics } from './metrics/producer-metrics';
 
 /** Reads the environment, connects, listens; stops cleanly on SIGTERM or SIGINT. */
@@ -71,16 +72,33 @@ async function main(): Promise<void> {
             staleAfterMs: config.idempotencyStaleAfterMs,
           }),
         );
-  // Expired keys are deleted now and then, so the table holds about a TTL's worth of them.
-  const purger =
+  // Expired keys are deleted now and then, so the table holds about a TTL's worth of them; emails
+  // left queued by requests that were never published are marked abandoned.
+  const sweeps =
     records === undefined
-      ? undefined
-      : new KeyPurger({ purge: (limit) => records.purgeExpiredIdempotencyKeys(limit), logger }).start();
+      ? []
+      : [
+          new PeriodicSweep({
+            task: 'purge expired idempotency keys',
+            result: 'expired idempotency keys purged',
+            sweep: (limit) => records.purgeExpiredIdempotencyKeys(limit),
+            logger,
+          }).start(),
+          new PeriodicSweep({
+            task: 'mark stale queued emails abandoned',
+            result: 'stale queued emails marked abandoned',
+            sweep: (limit) => records.abandonStaleQueued(config.queuedAbandonAfterMs, limit),
+            logger,
+            announce: true,
+          }).start(),
+        ];
+  // A 503's records are undone once the ledger answers again (see LedgerRepairs).
+  const repairs = ledger === undefined ? undefined : new LedgerRepairs({ ledger, logger });
   const app = createApp({
     publisher,
     newId: uuidv7,
     now: () => new Date(),
-    ...(ledger === undefined ? {} : { ledger }),
+    ...(ledger === undefined || repairs === undefined ? {} : { ledger, repairs }),
     apiKeys: config.apiKeys,
     logger,
     maxBodyBytes: config.maxBodyBytes,
@@ -103,7 +121,10 @@ async function main(): Promise<void> {
   lifecycle
     .onStop(({ remainingMs }) => server.close(remainingMs()))
     .onStop(() => broker.close())
-    .onStop(() => purger?.stop())
+    .onStop(async () => {
+      await Promise.all(sweeps.map((sweep) => sweep.stop()));
+    })
+    .onStop(() => repairs?.stop())
     .onStop(() => pool?.end());
   logger.info('producer listening', { port: await server.listen(config.port, config.host) });
 }

@@ -7,6 +7,7 @@ import {
   type EmailLedger,
   type KeyOutcome,
   type KeyReservation,
+  type LedgerRepair,
 } from './email-ledger';
 import type { OutgoingEmail } from './publisher';
 
@@ -108,12 +109,55 @@ describe('acceptEmail with the ledger', () => {
     expect(f.calls).toEqual(['reserve /v1/emails', 'record 1 under key', 'publish new-1', 'complete 202']);
   });
 
-  it('when the ledger cannot record, then nothing is published and the key is released', async () => {
+  it('when the ledger cannot record, then nothing is published, its record (if it was made) is forgotten and the key released', async () => {
     const f = fakes();
     f.failRecord();
 
     expect(await acceptEmail(f.deps, keyed, body)).toMatchObject({ kind: 'ledger-unavailable' });
-    expect(f.calls).toEqual(['reserve /v1/emails', 'record 1 under key', 'release']);
+    expect(f.calls).toEqual(['reserve /v1/emails', 'record 1 under key', 'discard new-1', 'release']);
+  });
+
+  it('when the ledger cannot record and there is a repair queue, then the undoing waits there for the ledger, not in the request', async () => {
+    const f = fakes();
+    const repairs: LedgerRepair[] = [];
+    f.failRecord();
+
+    const outcome = await acceptEmail({ ...f.deps, repairs: { add: (repair) => repairs.push(repair) } }, keyed, body);
+
+    expect(outcome).toMatchObject({ kind: 'ledger-unavailable' });
+    expect(f.calls).toEqual(['reserve /v1/emails', 'record 1 under key']);
+    expect(repairs).toEqual([{ discard: ['new-1'], release: reservation }]);
+  });
+
+  it("when a taken-over request cannot record, then the earlier holder's ids are kept (they may be queued) and only the key is given up", async () => {
+    const f = fakes({ outcome: 'new', reservation, previousEmails: [{ id: 'old-1', state: 'queued' }] });
+    const repairs: LedgerRepair[] = [];
+    f.failRecord();
+
+    await acceptEmail({ ...f.deps, repairs: { add: (repair) => repairs.push(repair) } }, keyed, body);
+
+    expect(repairs).toEqual([{ discard: [], release: reservation }]);
+  });
+
+  it('when the broker refuses the email and the ledger is out of reach too, then discarding and releasing wait for it', async () => {
+    const f = fakes();
+    const repairs: LedgerRepair[] = [];
+    f.failPublish(new PublishError('nacked', 'the broker refused the message'));
+    const ledger = f.deps.ledger as EmailLedger;
+    const down = () => Promise.reject(new LedgerOutageError('down'));
+
+    const outcome = await acceptEmail(
+      {
+        ...f.deps,
+        ledger: { ...ledger, discardUnpublished: down },
+        repairs: { add: (repair) => repairs.push(repair) },
+      },
+      keyed,
+      body,
+    );
+
+    expect(outcome).toMatchObject({ kind: 'unavailable' });
+    expect(repairs).toEqual([{ discard: ['new-1'], release: reservation }]);
   });
 
   it('when the broker refuses the email, then its record is discarded and the key released for a retry', async () => {
@@ -134,6 +178,13 @@ describe('acceptEmail with the ledger', () => {
 
   it('when a stale holder is taken over, then its id is used again and published again while still queued', async () => {
     const f = fakes({ outcome: 'new', reservation, previousEmails: [{ id: 'old-1', state: 'queued' }] });
+
+    expect(await acceptEmail(f.deps, keyed, body)).toEqual({ kind: 'accepted', id: 'old-1' });
+    expect(f.calls).toEqual(['reserve /v1/emails', 'record 1 under key', 'publish old-1', 'complete 202']);
+  });
+
+  it('when the taken-over email was marked abandoned, then it is published again (nothing took it from the queue)', async () => {
+    const f = fakes({ outcome: 'new', reservation, previousEmails: [{ id: 'old-1', state: 'abandoned' }] });
 
     expect(await acceptEmail(f.deps, keyed, body)).toEqual({ kind: 'accepted', id: 'old-1' });
     expect(f.calls).toEqual(['reserve /v1/emails', 'record 1 under key', 'publish old-1', 'complete 202']);

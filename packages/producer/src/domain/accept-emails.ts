@@ -11,7 +11,14 @@ import {
   type ValidationProblem,
 } from '@mailer/contract';
 import { maySendFrom, type ApiKey } from './api-keys';
-import { LedgerOutageError, type AcceptedRecord, type EmailLedger, type KeyReservation } from './email-ledger';
+import {
+  LedgerOutageError,
+  type AcceptedRecord,
+  type EmailLedger,
+  type KeyReservation,
+  type LedgerRepair,
+  type RepairQueue,
+} from './email-ledger';
 import type { EmailPublisher } from './publisher';
 
 /** What accepting an email needs from outside. */
@@ -21,6 +28,11 @@ export interface AcceptDeps {
   readonly now: () => Date;
   /** Absent with `LEDGER=off`: broker only, and no idempotency keys. */
   readonly ledger?: EmailLedger;
+  /**
+   * Where undoing a refused request's records waits while the ledger is out of reach; without it
+   * they are tried once, at once, and a key left taken goes stale instead.
+   */
+  readonly repairs?: RepairQueue;
 }
 
 /** Who sent the request, and the request id for tracing. */
@@ -152,8 +164,11 @@ async function admit(
   const { ledger } = deps;
   if (ledger === undefined) return { kind: 'admitted', emails: requests.map(fresh) };
   let reservation: KeyReservation | undefined;
+  // Ids minted by this request whose record was sent: the ones to forget if its answer is lost.
+  let minted: readonly string[] = [];
   try {
     let emails = requests.map(fresh);
+    let takenOver = false;
     if (caller.idempotencyKey !== undefined) {
       const key = await ledger.reserveKey({ client: caller.client.name, key: caller.idempotencyKey, route, body });
       switch (key.outcome) {
@@ -167,15 +182,18 @@ async function admit(
           reservation = key.reservation;
           // The same body gives the same emails, in the same order.
           if (key.previousEmails.length === requests.length) {
+            takenOver = true;
             emails = key.previousEmails.map((previous, i) => ({
               id: previous.id,
               request: requests[i] as EmailRequest,
               acceptedAt,
-              publish: previous.state === null || previous.state === 'queued',
+              // Abandoned: marked so because nothing took it from the queue; it may never have got there.
+              publish: previous.state === null || previous.state === 'queued' || previous.state === 'abandoned',
             }));
           }
       }
     }
+    if (!takenOver) minted = emails.map((email) => email.id);
     await ledger.recordAccepted(
       emails.map((email) => recordOf(caller, email)),
       reservation,
@@ -183,38 +201,49 @@ async function admit(
     return { kind: 'admitted', emails, ...(reservation === undefined ? {} : { reservation }) };
   } catch (error) {
     if (!(error instanceof LedgerOutageError)) throw error;
-    if (reservation !== undefined) await release(ledger, reservation);
+    // The record's answer may be lost with its commit done: the rows minted here are forgotten
+    // and the key given up once the ledger answers, so neither sits there for ever. Ids taken
+    // over from an earlier holder may be on the queue already: they are kept.
+    const repair: LedgerRepair = {
+      discard: minted,
+      ...(reservation === undefined ? {} : { release: reservation }),
+    };
+    if (deps.repairs !== undefined) deps.repairs.add(repair);
+    else await undo(ledger, undefined, repair);
     return { kind: 'ledger-unavailable', error };
   }
 }
 
-/** Gives a key up after a failure; a ledger that is out of reach leaves it to go stale instead. */
-async function release(ledger: EmailLedger, reservation: KeyReservation): Promise<void> {
+/**
+ * Undoes what a refused request left in the ledger: the emails surely not queued, then the key.
+ * A ledger out of reach hands the repair to `repairs`, for when it answers again.
+ */
+async function undo(ledger: EmailLedger, repairs: RepairQueue | undefined, repair: LedgerRepair): Promise<void> {
   try {
-    await ledger.releaseKey(reservation);
+    if (repair.discard.length > 0) await ledger.discardUnpublished(repair.discard);
+    if (repair.release !== undefined) await ledger.releaseKey(repair.release);
   } catch (error) {
     if (!(error instanceof LedgerOutageError)) throw error;
+    repairs?.add(repair);
   }
 }
 
 /**
  * After a failed publish: forgets the recorded emails the broker surely did not queue (they were
  * answered 503 and would show as `queued` for ever), then gives the key up. Those that may be
- * queued (a lost or late confirm) keep their record. A ledger out of reach leaves both as they
- * are: the records stay `queued` and the key goes stale.
+ * queued (a lost or late confirm) keep their record. A ledger out of reach leaves both to
+ * `deps.repairs`, for when it answers again.
  */
 async function afterFailedPublish(
-  ledger: EmailLedger,
+  deps: AcceptDeps & { readonly ledger: EmailLedger },
   failed: readonly { readonly id: string; readonly error: PublishError }[],
   reservation: KeyReservation | undefined,
 ): Promise<void> {
   const unqueued = failed.filter(({ error }) => !mayHaveBeenQueued(error)).map(({ id }) => id);
-  try {
-    if (unqueued.length > 0) await ledger.discardUnpublished(unqueued);
-  } catch (error) {
-    if (!(error instanceof LedgerOutageError)) throw error;
-  }
-  if (reservation !== undefined) await release(ledger, reservation);
+  await undo(deps.ledger, deps.repairs, {
+    discard: unqueued,
+    ...(reservation === undefined ? {} : { release: reservation }),
+  });
 }
 
 /**
@@ -272,7 +301,7 @@ export async function acceptEmail(deps: AcceptDeps, caller: Caller, body: unknow
   } catch (error) {
     if (!(error instanceof PublishError)) throw error;
     if (deps.ledger !== undefined)
-      await afterFailedPublish(deps.ledger, [{ id: email.id, error }], admission.reservation);
+      await afterFailedPublish({ ...deps, ledger: deps.ledger }, [{ id: email.id, error }], admission.reservation);
     return { kind: 'unavailable', error };
   }
   const notStored = await complete(deps, admission.reservation, acceptedBody(email.id));
@@ -308,7 +337,8 @@ export async function acceptBatch(deps: AcceptDeps, caller: Caller, body: unknow
     return item?.status === 'failed' ? [{ id: email.id, error: item.error }] : [];
   });
   if (failed.length > 0) {
-    if (deps.ledger !== undefined) await afterFailedPublish(deps.ledger, failed, admission.reservation);
+    if (deps.ledger !== undefined)
+      await afterFailedPublish({ ...deps, ledger: deps.ledger }, failed, admission.reservation);
     return { kind: 'published', items };
   }
   const notStored = await complete(

@@ -56,6 +56,20 @@ export type KeyOutcome =
   /** The first request with the key is still under way; it may be taken over in `staleInMs`. */
   | { readonly outcome: 'in-flight'; readonly staleInMs: number };
 
+/**
+ * What a request answered 503 left in the ledger although nothing of it was published: emails to
+ * forget (still `queued` with no try) and a key to give up, done once the ledger answers again.
+ */
+export interface LedgerRepair {
+  readonly discard: readonly string[];
+  readonly release?: KeyReservation;
+}
+
+/** Keeps {@link LedgerRepair}s the ledger could not take when they were due, and applies them later. */
+export interface RepairQueue {
+  add(repair: LedgerRepair): void;
+}
+
 /** Filters and paging of a list. */
 export interface EmailFilter {
   readonly status?: EmailState;

@@ -135,7 +135,10 @@ describe('parseListQuery', () => {
     ).toEqual({
       ok: false,
       errors: [
-        { parameter: 'status', detail: 'must be one of queued, sending, retrying, parked, suppressed, sent, bounced' },
+        {
+          parameter: 'status',
+          detail: 'must be one of queued, sending, retrying, parked, suppressed, abandoned, sent, bounced',
+        },
         { parameter: 'since', detail: 'must be an RFC 3339 date-time such as 2026-01-31T08:00:00Z' },
         { parameter: 'in_doubt', detail: 'must be true or false' },
         { parameter: 'cursor', detail: 'must be the next_cursor of a previous page' },

@@ -112,7 +112,9 @@ export const openApiDocument = {
         description:
           'Where the email is: queued (accepted, on the queue), sending (a provider is being tried), retrying ' +
           '(waiting in a delay tier), parked (in the dead-letter queue for an operator), sent (a provider accepted ' +
-          'it); suppressed and bounced are reserved for later.',
+          'it), abandoned (its request was answered 503 or never answered, and nothing took it from the queue for ' +
+          'QUEUED_ABANDON_AFTER: it will not be sent; if it was on the queue after all, it moves on when taken); ' +
+          'suppressed and bounced are reserved for later.',
         type: 'string',
         enum: [...EMAIL_STATES],
       },

@@ -7,6 +7,7 @@ import { hashKey, type ApiKey } from '../../src/domain/api-keys';
 import { createApp } from '../../src/http/app';
 import type { ProducerMetrics } from '../../src/metrics/producer-metrics';
 import { combineReadiness } from '../../src/http/routes/health';
+import type { EmailLedger, RepairQueue } from '../../src/domain/email-ledger';
 import type { LedgerAdapter } from '../../src/ledger/ledger-adapter';
 import { createLogger } from '@mailer/service';
 import { AMQP_URL, deleteTopology, uniquePrefix } from '@mailer/testkit';
@@ -57,7 +58,9 @@ export interface TestProducerOptions {
   /** Whether the app is draining (shutting down); never, unless given. */
   readonly draining?: () => boolean;
   /** The ledger to record in; absent, the producer runs as with `LEDGER=off`. */
-  readonly ledger?: LedgerAdapter;
+  readonly ledger?: Pick<LedgerAdapter, keyof EmailLedger | 'readiness'>;
+  /** Where a 503's records wait to be undone while the ledger is out of reach. */
+  readonly repairs?: RepairQueue;
   /** Metrics to time requests, publishes and ledger calls with, and serve on `GET /metrics`. */
   readonly metrics?: ProducerMetrics;
 }
@@ -91,6 +94,7 @@ export async function startTestProducer(label: string, options: TestProducerOpti
     newId: uuidv7,
     now: () => new Date(),
     ...(options.ledger === undefined ? {} : { ledger: options.ledger }),
+    ...(options.repairs === undefined ? {} : { repairs: options.repairs }),
     apiKeys: testApiKeys,
     logger,
     maxBodyBytes: options.maxBodyBytes ?? 10 * 1024 * 1024,

@@ -1,5 +1,12 @@
 import type { Logger } from '@mailer/service';
-import { KeyPurger } from './key-purger';
+import { PeriodicSweep, type PeriodicSweepOptions } from './periodic-sweep';
+
+const purge = { task: 'purge expired idempotency keys', result: 'expired idempotency keys purged' };
+
+/** A sweep of expired keys, as the producer makes it. */
+const keyPurge = (
+  options: Omit<PeriodicSweepOptions, 'task' | 'result' | 'sweep'> & { purge: PeriodicSweepOptions['sweep'] },
+) => new PeriodicSweep({ ...purge, ...options, sweep: options.purge });
 
 /** A logger that keeps the lines at info and above (pure logic: no transport to wait for). */
 function logged() {
@@ -9,11 +16,11 @@ function logged() {
   return { logger, lines };
 }
 
-describe('KeyPurger', () => {
+describe('PeriodicSweep', () => {
   it('when a round is full, then it purges again until one is not, within maxRounds', async () => {
     const rounds = [3, 3, 1, 3];
     const { logger } = logged();
-    const purger = new KeyPurger({ purge: () => Promise.resolve(rounds.shift() ?? 0), logger, limit: 3 });
+    const purger = keyPurge({ purge: () => Promise.resolve(rounds.shift() ?? 0), logger, limit: 3 });
 
     expect(await purger.tick()).toBe(7);
     expect(rounds).toEqual([3]);
@@ -22,7 +29,7 @@ describe('KeyPurger', () => {
   it('when every round is full, then it stops at maxRounds and goes on at the next tick', async () => {
     const { logger } = logged();
     let calls = 0;
-    const purger = new KeyPurger({ purge: () => Promise.resolve((calls++, 5)), logger, limit: 5, maxRounds: 2 });
+    const purger = keyPurge({ purge: () => Promise.resolve((calls++, 5)), logger, limit: 5, maxRounds: 2 });
 
     expect(await purger.tick()).toBe(10);
     expect(calls).toBe(2);
@@ -31,7 +38,7 @@ describe('KeyPurger', () => {
   it('when the ledger is out of reach, then it warns once per run of failures and says when it works again', async () => {
     const { logger, lines } = logged();
     let down = true;
-    const purger = new KeyPurger({
+    const purger = keyPurge({
       purge: () => (down ? Promise.reject(new Error('connect ECONNREFUSED')) : Promise.resolve(0)),
       logger,
     });
@@ -47,11 +54,26 @@ describe('KeyPurger', () => {
     ]);
   });
 
+  it('when a sweep announces and does something, then it says so at info with the count; a purge only at debug', async () => {
+    const { logger, lines } = logged();
+    const abandon = new PeriodicSweep({
+      task: 'mark stale queued emails abandoned',
+      result: 'stale queued emails marked abandoned',
+      sweep: () => Promise.resolve(2),
+      logger,
+      announce: true,
+    });
+    await abandon.tick();
+    await keyPurge({ purge: () => Promise.resolve(2), logger }).tick();
+
+    expect(lines).toEqual([{ level: 'info', message: 'stale queued emails marked abandoned' }]);
+  });
+
   it('when a tick is under way, then another does not start beside it and stop waits for it', async () => {
     const { logger } = logged();
     let release: (n: number) => void = () => undefined;
     let calls = 0;
-    const purger = new KeyPurger({
+    const purger = keyPurge({
       purge: () => (calls++, new Promise<number>((resolve) => (release = resolve))),
       logger,
     });
