@@ -1,4 +1,3 @@
-import { appendFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import type { ConfirmChannel } from 'amqplib';
@@ -18,6 +17,7 @@ import {
   withFilters,
   type FilterOptions,
 } from './dead-letters-options';
+import { openJournal } from './replay-journal';
 
 const keys = {
   amqpUrl: sharedKeys.amqpUrl,
@@ -111,50 +111,113 @@ function progress(io: Io, verb: string) {
   };
 }
 
-/**
- * A replay's journal: the ids whose copy is confirmed, one per line, after a first line with
- * the time the replay started. Re-running with the same journal acks those without a second
- * copy (unless a copy was parked again since); a replay that completes removes it.
- */
-interface Journal {
-  readonly ids: string[];
-  readonly since: Date;
-  add(id: string): void;
-  remove(): void;
-}
-
-const JOURNAL_HEADER = '# mailer dead-letters replay journal, started ';
-
-function openJournal(path: string): Journal {
-  let since = new Date();
-  let ids: string[] = [];
-  if (existsSync(path)) {
-    const [first = '', ...rest] = readFileSync(path, 'utf8').split('\n');
-    const started = first.startsWith(JOURNAL_HEADER) ? new Date(first.slice(JOURNAL_HEADER.length)) : undefined;
-    if (started === undefined || Number.isNaN(started.getTime())) {
-      throw new CliError(
-        `${path} is not a replay journal (its first line must be "${JOURNAL_HEADER}<time>")`,
-        EXIT.usage,
-      );
-    }
-    since = started;
-    ids = rest.filter((line) => line !== '');
-  } else {
-    writeFileSync(path, `${JOURNAL_HEADER}${since.toISOString()}\n`, { flag: 'wx' });
-  }
-  return {
-    ids,
-    since,
-    // Written (synchronously) after the copy is confirmed and before the parked one is acked.
-    add: (id) => appendFileSync(path, `${id}\n`),
-    remove: () => rmSync(path, { force: true }),
-  };
-}
-
 async function ask(io: Io, question: string): Promise<boolean> {
   if (io.ask === undefined) return false;
   const answer = (await io.ask(question)).trim().toLowerCase();
   return answer === 'y' || answer === 'yes';
+}
+
+/** `list`: the parked emails that match, as a table or JSON. */
+async function listParked(io: Io, options: FilterOptions & { json?: boolean }): Promise<void> {
+  const config = configFrom(keys, io);
+  const views = await withDeadLetters(io, config, (letters) => letters.list(filterOf(options)));
+  if (options.json === true) io.out(`${JSON.stringify(views.map(parkedJson))}\n`);
+  else io.out(`${views.length === 0 ? '' : `${parkedTable(views)}\n`}${views.length} parked email(s) match\n`);
+}
+
+/** `show`: one parked email, field by field or as JSON. */
+async function showParked(io: Io, id: string, options: { json?: boolean }): Promise<void> {
+  const config = configFrom(keys, io);
+  const view = await withDeadLetters(io, config, (letters) => letters.show(id));
+  if (view === undefined) throw new CliError(`no parked email ${id}`);
+  const shown = parkedJson(view);
+  io.out(
+    options.json === true
+      ? `${JSON.stringify(shown)}\n`
+      : Object.entries(shown)
+          .map(
+            ([name, value]) =>
+              `${`${name}:`.padEnd(17)}${Array.isArray(value) ? value.join(', ') : String(value ?? '-')}`,
+          )
+          .join('\n') + '\n',
+  );
+}
+
+/** `replay`: the matching parked emails back to the work queue, rate-capped and resumable. */
+async function replayParked(
+  io: Io,
+  options: FilterOptions & { rate: number; journal?: string; json?: boolean },
+): Promise<void> {
+  const config = configFrom(keys, io);
+  const journal = options.journal === undefined ? undefined : openJournal(options.journal);
+  const pool = config.ledger === 'on' ? createPool({ url: config.databaseUrl, max: 1 }) : undefined;
+  const ledger = pool === undefined ? undefined : new Ledger({ db: pool });
+  const bar = progress(io, 'replayed');
+  try {
+    const result = await withDeadLetters(io, config, (letters, publisher) =>
+      letters.replay(publisher, filterOf(options), {
+        ratePerSecond: options.rate,
+        ...(journal === undefined ? {} : { resume: journal.ids, resumeSince: journal.since }),
+        ...(ledger === undefined ? {} : { ledgerAttempt: (client, id) => ledger.attemptOf(client, id) }),
+        onProgress: ({ done, matched, id }) => {
+          if (id !== undefined) journal?.add(id);
+          bar.step(done, matched);
+        },
+      }),
+    );
+    bar.end();
+    journal?.remove();
+    io.out(
+      options.json === true
+        ? `${JSON.stringify({ replayed: result.replayed, skipped_without_id: result.skipped, kept: result.kept })}\n`
+        : `replayed ${result.replayed.length} parked email(s); ${result.kept} left parked` +
+            `${result.skipped === 0 ? '' : ` (${result.skipped} matching but without an id)`}\n`,
+    );
+  } finally {
+    bar.end();
+    await pool?.end();
+  }
+}
+
+/** `purge`: the matching parked emails deleted for good, after asking. */
+async function purgeParked(io: Io, options: FilterOptions & { yes?: boolean; json?: boolean }): Promise<void> {
+  if (options.yes !== true && io.interactive !== true) {
+    throw new CliError(
+      'purge deletes parked emails for good: give --yes, or run it in a terminal to be asked',
+      EXIT.usage,
+    );
+  }
+  const config = configFrom(keys, io);
+  const bar = progress(io, 'purged');
+  try {
+    const result = await withDeadLetters(io, config, async (letters) => {
+      const filter = filterOf(options);
+      const matching = await letters.list(filter);
+      const ids = matching.flatMap((view) => (view.id === undefined ? [] : [view.id]));
+      const withoutId = matching.length - ids.length;
+      if (withoutId > 0)
+        io.err(
+          `mailer: ${withoutId} matching parked email(s) have no id and are left; delete them in the management UI\n`,
+        );
+      if (ids.length === 0) return { purged: [], kept: undefined };
+      if (options.yes !== true) {
+        io.err(`${parkedTable(matching.filter((view) => view.id !== undefined))}\n`);
+        if (!(await ask(io, `Delete these ${ids.length} parked email(s) for good? [y/N] `))) {
+          throw new CliError('purge cancelled: nothing was deleted');
+        }
+      }
+      const exact: DeadLetterFilter = { ...filter, ids };
+      return letters.purge(exact, ({ done, matched }) => bar.step(done, matched));
+    });
+    bar.end();
+    io.out(
+      options.json === true
+        ? `${JSON.stringify({ purged: result.purged, kept: result.kept ?? null })}\n`
+        : `purged ${result.purged.length} parked email(s)\n`,
+    );
+  } finally {
+    bar.end();
+  }
 }
 
 /** `mailer dead-letters list|show|replay|purge`. */
@@ -174,12 +237,7 @@ Examples:
   pnpm mailer dead-letters list --kind provider-unavailable,transient
   pnpm mailer dead-letters list --reason recipient-rejected --older-than 48h --json`,
     )
-    .action(async (options: FilterOptions & { json?: boolean }) => {
-      const config = configFrom(keys, io);
-      const views = await withDeadLetters(io, config, (letters) => letters.list(filterOf(options)));
-      if (options.json === true) io.out(`${JSON.stringify(views.map(parkedJson))}\n`);
-      else io.out(`${views.length === 0 ? '' : `${parkedTable(views)}\n`}${views.length} parked email(s) match\n`);
-    });
+    .action((options: FilterOptions & { json?: boolean }) => listParked(io, options));
 
   group
     .command('show')
@@ -187,22 +245,7 @@ Examples:
     .argument('<id>', 'the email id')
     .option('--json', 'print one JSON object')
     .addHelpText('after', environment)
-    .action(async (id: string, options: { json?: boolean }) => {
-      const config = configFrom(keys, io);
-      const view = await withDeadLetters(io, config, (letters) => letters.show(id));
-      if (view === undefined) throw new CliError(`no parked email ${id}`);
-      const shown = parkedJson(view);
-      io.out(
-        options.json === true
-          ? `${JSON.stringify(shown)}\n`
-          : Object.entries(shown)
-              .map(
-                ([name, value]) =>
-                  `${`${name}:`.padEnd(17)}${Array.isArray(value) ? value.join(', ') : String(value ?? '-')}`,
-              )
-              .join('\n') + '\n',
-      );
-    });
+    .action((id: string, options: { json?: boolean }) => showParked(io, id, options));
 
   withFilters(group.command('replay'))
     .description('send the matching parked emails back to the work queue, each with a fresh delivery history')
@@ -223,37 +266,7 @@ Examples:
   pnpm mailer dead-letters replay --id 01890a5d-ac96-774b-bcce-b302099a8057
   pnpm mailer dead-letters replay --reason max-attempts --journal /tmp/replay.journal`,
     )
-    .action(async (options: FilterOptions & { rate: number; journal?: string; json?: boolean }) => {
-      const config = configFrom(keys, io);
-      const journal = options.journal === undefined ? undefined : openJournal(options.journal);
-      const pool = config.ledger === 'on' ? createPool({ url: config.databaseUrl, max: 1 }) : undefined;
-      const ledger = pool === undefined ? undefined : new Ledger({ db: pool });
-      const bar = progress(io, 'replayed');
-      try {
-        const result = await withDeadLetters(io, config, (letters, publisher) =>
-          letters.replay(publisher, filterOf(options), {
-            ratePerSecond: options.rate,
-            ...(journal === undefined ? {} : { resume: journal.ids, resumeSince: journal.since }),
-            ...(ledger === undefined ? {} : { ledgerAttempt: (client, id) => ledger.attemptOf(client, id) }),
-            onProgress: ({ done, matched, id }) => {
-              if (id !== undefined) journal?.add(id);
-              bar.step(done, matched);
-            },
-          }),
-        );
-        bar.end();
-        journal?.remove();
-        io.out(
-          options.json === true
-            ? `${JSON.stringify({ replayed: result.replayed, skipped_without_id: result.skipped, kept: result.kept })}\n`
-            : `replayed ${result.replayed.length} parked email(s); ${result.kept} left parked` +
-                `${result.skipped === 0 ? '' : ` (${result.skipped} matching but without an id)`}\n`,
-        );
-      } finally {
-        bar.end();
-        await pool?.end();
-      }
-    });
+    .action((options: FilterOptions & { rate: number; journal?: string; json?: boolean }) => replayParked(io, options));
 
   withFilters(group.command('purge'))
     .description('delete the matching parked emails for good, after asking (or with --yes)')
@@ -270,43 +283,5 @@ Examples:
   pnpm mailer dead-letters purge --reason recipient-rejected --older-than 7d
   pnpm mailer dead-letters purge --id 01890a5d-ac96-774b-bcce-b302099a8057 --yes`,
     )
-    .action(async (options: FilterOptions & { yes?: boolean; json?: boolean }) => {
-      if (options.yes !== true && io.interactive !== true) {
-        throw new CliError(
-          'purge deletes parked emails for good: give --yes, or run it in a terminal to be asked',
-          EXIT.usage,
-        );
-      }
-      const config = configFrom(keys, io);
-      const bar = progress(io, 'purged');
-      try {
-        const result = await withDeadLetters(io, config, async (letters) => {
-          const filter = filterOf(options);
-          const matching = await letters.list(filter);
-          const ids = matching.flatMap((view) => (view.id === undefined ? [] : [view.id]));
-          const withoutId = matching.length - ids.length;
-          if (withoutId > 0)
-            io.err(
-              `mailer: ${withoutId} matching parked email(s) have no id and are left; delete them in the management UI\n`,
-            );
-          if (ids.length === 0) return { purged: [], kept: undefined };
-          if (options.yes !== true) {
-            io.err(`${parkedTable(matching.filter((view) => view.id !== undefined))}\n`);
-            if (!(await ask(io, `Delete these ${ids.length} parked email(s) for good? [y/N] `))) {
-              throw new CliError('purge cancelled: nothing was deleted');
-            }
-          }
-          const exact: DeadLetterFilter = { ...filter, ids };
-          return letters.purge(exact, ({ done, matched }) => bar.step(done, matched));
-        });
-        bar.end();
-        io.out(
-          options.json === true
-            ? `${JSON.stringify({ purged: result.purged, kept: result.kept ?? null })}\n`
-            : `purged ${result.purged.length} parked email(s)\n`,
-        );
-      } finally {
-        bar.end();
-      }
-    });
+    .action((options: FilterOptions & { yes?: boolean; json?: boolean }) => purgeParked(io, options));
 }
