@@ -348,6 +348,25 @@ describe('routes and methods', () => {
     expect(one.headers['allow']).toBe('GET, HEAD');
   });
 
+  it.each([
+    ['/v1/emails', 'GET, HEAD, POST'],
+    ['/v1/emails/batch', 'POST'],
+    ['/v1/emails/0191f7a4-8c1e-7c4b-9a53-2f9d8d3e4b10', 'GET, HEAD'],
+    ['/healthz', 'GET, HEAD'],
+    ['/readyz', 'GET, HEAD'],
+    ['/openapi.json', 'GET, HEAD'],
+    ['/docs', 'GET, HEAD'],
+  ])('when OPTIONS is sent to %s, then 405 with Allow %p (Express would answer 200 itself)', async (path, allow) => {
+    const response = await request(producer.app).options(path).set(auth);
+
+    expectProblem(response, 405, '/problems/method-not-allowed');
+    expect(response.headers['allow']).toBe(allow);
+  });
+
+  it('when OPTIONS is sent to an unknown path, then 404', async () => {
+    expectProblem(await request(producer.app).options('/v2/nothing'), 404, '/problems/not-found');
+  });
+
   it('when the email is accepted, then the ledger holds it as queued before anything else', async () => {
     const response = await post().send(validEmail({ to: [{ email: 'jane@example.org' }], tags: { kind: 'x' } }));
 
