@@ -40,7 +40,7 @@ export const emailBatchSchema = {
   },
 } as const;
 
-export { MAX_LISTED_PROBLEMS, type ValidationProblem } from './input-bounds';
+export { MAX_LISTED_PROBLEMS, escapePointerToken, quotable, type ValidationProblem } from './input-bounds';
 
 /**
  * The outcome of validating a request body: either the typed value or the problems found, the
