@@ -177,6 +177,13 @@ const cases: readonly HostileCase[] = [
     body: () => attachmentWith({ inline: true, content_id: `${'a.'.repeat(sevenMegabytes)}a@b` }),
   },
   {
+    // Quoted back in the 415's detail: only its start is.
+    label: 'a 15 KB Content-Type',
+    route: '/v1/emails',
+    headers: { 'content-type': `text/plain; x=${'y'.repeat(15_000)}` },
+    body: () => json(validEmail()),
+  },
+  {
     // Decompressed bodies have the same cap as raw ones (MAX_BODY_BYTES): a 413 once it is passed.
     label: '64 MB of zeros, gzipped to 64 KB',
     route: '/v1/emails',

@@ -4,6 +4,14 @@ import type { ValidationProblem } from '@mailer/contract';
 import { jsonShapeProblem } from '../json-shape';
 import { ProblemType, sendBodyTooLarge, sendProblem } from '../problems';
 
+/** Longest part of a caller's header quoted back: a header may be 16 KB, an answer stays small. */
+const MAX_QUOTED_HEADER_LENGTH = 100;
+
+const quoted = (value: string | undefined): string | undefined =>
+  value === undefined || value.length <= MAX_QUOTED_HEADER_LENGTH
+    ? value
+    : `${value.slice(0, MAX_QUOTED_HEADER_LENGTH)}... (${value.length} characters)`;
+
 /** 415 unless the body is declared `application/json`. */
 const requireJson: RequestHandler = (req: Request, res: Response, next: NextFunction) => {
   if (req.is('application/json') === 'application/json') {
@@ -14,7 +22,7 @@ const requireJson: RequestHandler = (req: Request, res: Response, next: NextFunc
     type: ProblemType.unsupportedMediaType,
     title: 'Unsupported media type',
     status: 415,
-    detail: `Send the body as application/json (got ${req.get('content-type') ?? 'no Content-Type'}).`,
+    detail: `Send the body as application/json (got ${quoted(req.get('content-type')) ?? 'no Content-Type'}).`,
   });
 };
 
