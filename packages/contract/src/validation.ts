@@ -312,9 +312,9 @@ function unique(problems: ValidationProblem[]): ValidationProblem[] {
  * A refusal: the problems of `first` (counted, the first ones kept), then `rest`, listing at most
  * {@link MAX_LISTED_PROBLEMS} with quotable pointers and counting the others as `omitted`.
  */
-function refused(first: ProblemList, rest: readonly ValidationProblem[] = []): { ok: false } & Validated<never> {
+function refused(first: ProblemList, rest: readonly ValidationProblem[] = []): Validated<never> {
   const total = first.count + rest.length;
-  const problems = [...first.listed, ...rest.slice(0, MAX_LISTED_PROBLEMS)].slice(0, MAX_LISTED_PROBLEMS).map(quotable);
+  const problems = [...first.listed, ...rest].slice(0, MAX_LISTED_PROBLEMS).map(quotable);
   return total > problems.length ? { ok: false, problems, omitted: total - problems.length } : { ok: false, problems };
 }
 

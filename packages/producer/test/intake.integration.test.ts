@@ -207,6 +207,26 @@ describe('POST /v1/emails', () => {
 
     expectProblem(response, 415, '/problems/unsupported-media-type');
   });
+
+  it('when a body has more problems than a 400 lists, then the first 100 are listed and errors_omitted counts the rest', async () => {
+    const unknown = Object.fromEntries(Array.from({ length: 150 }, (_, i) => [`x${i}`, i]));
+    const response = await post().send({ ...validEmail(), ...unknown });
+
+    expectProblem(response, 400, '/problems/validation');
+    expect(response.body.errors).toHaveLength(100);
+    expect(response.body.errors[0]).toEqual({ pointer: '/x0', detail: 'is not an allowed property' });
+    expect(response.body.errors_omitted).toBe(50);
+    expect(response.body.detail).toBe('150 problems found, the first 100 listed; nothing was queued.');
+  });
+
+  it('when a list in the body has over 1000 items, then 400 names it before the body is parsed', async () => {
+    const response = await post().send({ ...validEmail(), cc: Array.from({ length: 1001 }, () => 1) });
+
+    expectProblem(response, 400, '/problems/validation');
+    expect(response.body.errors).toEqual([
+      { pointer: '/cc', detail: 'has more than 1000 items; no list in a request may have that many' },
+    ]);
+  });
 });
 
 /** Writes `head` (and `body`) on a raw connection; resolves with all the server sent once it closed. */
