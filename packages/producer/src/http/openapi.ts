@@ -264,7 +264,12 @@ export const openApiDocument = {
             description: 'Only emails with an in-doubt try.',
             schema: { type: 'boolean' },
           },
-          { name: 'cursor', in: 'query', description: 'next_cursor of the previous page.', schema: { type: 'string' } },
+          {
+            name: 'cursor',
+            in: 'query',
+            description: 'next_cursor of the previous page; empty is the first page.',
+            schema: { type: 'string' },
+          },
           {
             name: 'limit',
             in: 'query',
