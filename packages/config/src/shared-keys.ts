@@ -41,6 +41,15 @@ export function parseDelays(raw: string): Parsed<number[]> {
 const logLevels = ['error', 'warn', 'info', 'debug'];
 
 /**
+ * Where each service's HTTP server listens unless told otherwise (`HOST`, `HTTP_HOST`): every
+ * interface, as a container needs to be reached.
+ */
+export const DEFAULT_LISTEN_HOST = '0.0.0.0';
+
+/** Reads an interface to listen on: an address such as `127.0.0.1` or `::`, or a host name. */
+export const listenHost = text((raw) => raw.length > 0, 'must not be empty');
+
+/**
  * Keys both services read, by the same names and rules: the broker, the topology (which must be
  * identical on both sides, or a declare fails) and logging.
  */

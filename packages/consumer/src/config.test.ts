@@ -46,6 +46,7 @@ describe('loadConfig', () => {
       smtpTimeoutMs: 30_000,
       smtpRatePerSecond: Number.POSITIVE_INFINITY,
       httpPort: 3001,
+      httpHost: '0.0.0.0',
       inDoubt: 'resend',
       autoRelease: false,
       autoReleaseRate: 10,

@@ -1,9 +1,11 @@
 import {
   ConfigError,
+  DEFAULT_LISTEN_HOST,
   boolean,
   duration,
   fail,
   integer,
+  listenHost,
   loadKeys,
   ok,
   sharedKeys,
@@ -178,6 +180,12 @@ export const configKeys = {
     description: 'Port of the small HTTP server for `/metrics`, `/healthz` and `/readyz` (0: any free port).',
     default: '3001',
     parse: integer(0, 65535),
+  },
+  httpHost: {
+    name: 'HTTP_HOST',
+    description: 'Interface the HTTP port listens on (the same default as the producer’s `HOST`).',
+    default: DEFAULT_LISTEN_HOST,
+    parse: listenHost,
   },
   inDoubt: {
     name: 'IN_DOUBT',

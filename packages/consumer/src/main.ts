@@ -118,8 +118,9 @@ async function main(): Promise<void> {
     worker,
     chain.map((slot) => slot.circuit),
   );
-  const httpPortNumber = await httpPort.listen(config.httpPort, '0.0.0.0');
+  const httpPortNumber = await httpPort.listen(config.httpPort, config.httpHost);
   logger.info('consumer started', {
+    http_host: config.httpHost,
     http_port: httpPortNumber,
     providers: chain.map((slot) => slot.provider.name),
     prefetch: config.prefetch,

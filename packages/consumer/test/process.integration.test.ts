@@ -164,6 +164,19 @@ describe('the consumer process, sending through Postmark', () => {
     }
   });
 
+  it('when HTTP_HOST is 127.0.0.1, then its HTTP port answers there and not on another address', async () => {
+    const consumer = start({ HTTP_HOST: '127.0.0.1' });
+    const started = await consumer.logged((line) => line['message'] === 'consumer started');
+    const port = Number(started['http_port']);
+
+    expect(started['http_host']).toBe('127.0.0.1');
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    // All of 127/8 reaches loopback; a server on every interface answers 127.0.0.2 (http-port.test.ts).
+    await expect(fetch(`http://127.0.0.2:${port}/healthz`)).rejects.toThrow();
+    consumer.child.kill('SIGTERM');
+    expect(await consumer.exited).toBe(0);
+  });
+
   it('when several settings are wrong, then it names every problem and exits 2', async () => {
     const consumer = start({ PROVIDERS: 'ses,pigeon', PREFETCH: '0', POSTMARK_TIMEOUT: 'soon' });
 

@@ -6,6 +6,7 @@ import {
 } from './email-request.schema';
 import {
   MAX_BATCH_SIZE,
+  MAX_LISTED_PROBLEMS,
   attachmentBytes,
   base64DecodedLength,
   batchIndexOf,
@@ -746,6 +747,128 @@ describe('validateEmailRequest', () => {
     it('when a property name is empty, then the pointer ends in an empty token', () => {
       expect(pointersOf(valid({ '': 1 }))).toEqual(['/']);
     });
+  });
+});
+
+describe('inputs that would make validation expensive', () => {
+  /** About 7 MB: what one request body can carry in a single string. */
+  const huge = 3_500_000;
+  const serialized = (result: unknown) => JSON.stringify(result).length;
+
+  it.each([
+    ['/headers/In-Reply-To', valid({ headers: { 'In-Reply-To': `<${'a.'.repeat(huge)}a@b>` } })],
+    ['/headers/References', valid({ headers: { References: `${'<a@b> '.repeat(huge / 3)}<a@b>` } })],
+    ['/headers/List-Unsubscribe', valid({ headers: { 'List-Unsubscribe': `${'<a:b>,'.repeat(huge / 3)}<a:b>` } })],
+    [
+      '/attachments/0/content_type',
+      valid({ attachments: [attachment({ content_type: `text/plain${';a=b'.repeat(1_200_000)}` })] }),
+    ],
+    [
+      '/attachments/0/content_id',
+      valid({ attachments: [attachment({ inline: true, content_id: `${'a.'.repeat(huge)}a@b` })] }),
+    ],
+    ['/from/email', valid({ from: { email: `${'a.'.repeat(huge)}a@example.com` } })],
+    ['/subject', valid({ subject: 'x'.repeat(2 * huge) })],
+  ])('when %s is megabytes of what its pattern repeats, then only its length is refused', (pointer, body) => {
+    const problems = problemsOf(body);
+
+    expect(problems).toHaveLength(1);
+    expect(problems[0]?.pointer).toBe(pointer);
+    expect(problems[0]?.detail).toMatch(/^must NOT have more than \d+ characters$/);
+  });
+
+  it('when "to" has five million items, then one problem about its length, without a look at any item', () => {
+    const result = validateEmailRequest(valid({ to: new Array<number>(5_000_000).fill(1) }));
+
+    expect(result).toEqual({
+      ok: false,
+      problems: [{ pointer: '/to', detail: 'must NOT have more than 50 items' }],
+    });
+  });
+
+  it('when a list is over its length and its items are wrong too, then only the length is named', () => {
+    const to = [...recipients(50), { email: 'not an address' }];
+
+    expect(problemsOf(valid({ to, cc: [{ email: 'also wrong' }] }))).toEqual([
+      { pointer: '/to', detail: 'must NOT have more than 50 items' },
+    ]);
+  });
+
+  it('when headers are far over their count, then one problem at /headers', () => {
+    const headers = Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`X-H${i}`, 'v']));
+
+    expect(problemsOf(valid({ headers }))).toEqual([
+      { pointer: '/headers', detail: 'must NOT have more than 20 properties' },
+    ]);
+  });
+
+  it(`when the body has 200,000 unknown properties, then the first ${MAX_LISTED_PROBLEMS} are listed and the rest counted`, () => {
+    const flood = valid(Object.fromEntries(Array.from({ length: 200_000 }, (_, i) => [`x${i}`, 0])));
+
+    const result = validateEmailRequest(flood);
+
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.problems).toHaveLength(MAX_LISTED_PROBLEMS);
+    expect(result.problems[0]).toEqual({ pointer: '/x0', detail: 'is not an allowed property' });
+    expect(result.omitted).toBe(200_000 - MAX_LISTED_PROBLEMS);
+    expect(serialized(result)).toBeLessThan(8 * 1024);
+  });
+
+  it(`when there are exactly ${MAX_LISTED_PROBLEMS} unknown properties and other problems, then every one is listed`, () => {
+    const unknown = Object.fromEntries(Array.from({ length: MAX_LISTED_PROBLEMS }, (_, i) => [`x${i}`, 0]));
+    const { subject: _subject, ...noSubject } = valid(unknown);
+
+    const result = validateEmailRequest(noSubject);
+
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.problems.map((problem) => problem.pointer)).toContain('/subject');
+    expect(result.problems).toHaveLength(MAX_LISTED_PROBLEMS);
+    expect(result.omitted).toBe(1);
+  });
+
+  it('when a million strings hold lone surrogates, then the first ones are listed and the rest counted', () => {
+    const junk = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`x${i}`, new Array(20_000).fill('\ud800')]));
+
+    const result = validateEmailRequest(valid(junk));
+
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.problems).toHaveLength(MAX_LISTED_PROBLEMS);
+    expect(result.problems[0]).toEqual({
+      pointer: '/x0/0',
+      detail: 'must be well-formed Unicode (no lone surrogates)',
+    });
+    expect(result.omitted).toBe(50 * 20_000 + 50 - MAX_LISTED_PROBLEMS);
+  });
+
+  it('when an unknown property has a name of megabytes, then the problem points at its parent and says why', () => {
+    const name = 'n'.repeat(7_000_000);
+
+    const problems = problemsOf(valid({ attachments: [attachment({ [name]: 1 })] }));
+
+    expect(problems).toEqual([
+      {
+        pointer: '/attachments/0',
+        detail: `below this place, at a pointer of ${name.length + '/attachments/0/'.length} characters (too long to quote): is not an allowed property`,
+      },
+    ]);
+  });
+
+  it('when a batch has five million items, then one problem about its length', () => {
+    expect(validateEmailBatch({ emails: new Array<number>(5_000_000).fill(1) })).toEqual({
+      ok: false,
+      problems: [{ pointer: '/emails', detail: `must NOT have more than ${MAX_BATCH_SIZE} items` }],
+    });
+  });
+
+  it('when a batch item is over a size bound, then the pointer names the item', () => {
+    const emails = [valid(), valid({ bcc: recipients(51) })];
+
+    expect(batchProblemsOf({ emails })).toEqual([
+      { pointer: '/emails/1/bcc', detail: 'must NOT have more than 50 items' },
+    ]);
   });
 });
 

@@ -1,5 +1,15 @@
 import { Ajv2020 as Ajv, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020';
-import addFormats from 'ajv-formats';
+import { fullFormats } from 'ajv-formats/dist/formats';
+import {
+  MAX_LISTED_PROBLEMS,
+  ProblemList,
+  boundedRegExp,
+  escapePointerToken,
+  lengthBounds,
+  quotable,
+  sizeProblems,
+  type ValidationProblem,
+} from './input-bounds';
 import {
   MAX_ATTACHMENT_BYTES,
   MAX_RECIPIENTS,
@@ -30,19 +40,15 @@ export const emailBatchSchema = {
   },
 } as const;
 
-/** One thing wrong with a request: where (an RFC 6901 JSON pointer into the body) and what. */
-export interface ValidationProblem {
-  readonly pointer: string;
-  readonly detail: string;
-}
+export { MAX_LISTED_PROBLEMS, escapePointerToken, quotable, type ValidationProblem } from './input-bounds';
 
-/** The outcome of validating a request body: either the typed value or every problem found. */
+/**
+ * The outcome of validating a request body: either the typed value or the problems found, the
+ * first {@link MAX_LISTED_PROBLEMS} listed and, when there were more, how many were `omitted`.
+ */
 export type Validated<T> =
-  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly problems: readonly ValidationProblem[] };
-
-function escapePointerToken(token: string): string {
-  return token.replaceAll('~', '~0').replaceAll('/', '~1');
-}
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly problems: readonly ValidationProblem[]; readonly omitted?: number };
 
 /** What each pattern of the schema means, said in words (patterns are unreadable in a message). */
 const patternDetails = new Map<string, string>([
@@ -192,36 +198,64 @@ const illFormedDetail = 'must be well-formed Unicode (no lone surrogates)';
 /** `String.prototype.isWellFormed` (ES2024, in Node since 20; the project's `lib` is older). */
 const isWellFormed = (text: string): boolean => (text as unknown as { isWellFormed(): boolean }).isWellFormed();
 
+/** A container being walked by {@link illFormedStrings}: its keys and how far the walk got. */
+interface Frame {
+  readonly value: object;
+  readonly keys: readonly string[];
+  readonly pointer: string;
+  next: number;
+}
+
 /**
  * Every string (property names included) that holds a lone surrogate: JSON allows `\ud800`
  * escapes, and such a string cannot be encoded as UTF-8, so it would go out as U+FFFD. Walks
- * plain objects and arrays without recursion, so that deep junk cannot overflow the stack.
+ * plain objects and arrays in document order without recursion, so that deep junk cannot
+ * overflow the stack, and keeps one frame per level, so that five million items cost no more
+ * memory than one.
  */
-function illFormedStrings(body: unknown, base: string): ValidationProblem[] {
-  const problems: ValidationProblem[] = [];
-  const pending: { value: unknown; pointer: string }[] = [{ value: body, pointer: base }];
-  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
-    const { value, pointer } = next;
+function illFormedStrings(body: unknown, base: string): ProblemList {
+  const problems = new ProblemList();
+  const frames: Frame[] = [];
+  const enter = (value: unknown, pointer: string): void => {
     if (typeof value === 'string') {
-      if (!isWellFormed(value)) problems.push({ pointer, detail: illFormedDetail });
+      if (!isWellFormed(value)) problems.add(() => ({ pointer, detail: illFormedDetail }));
+      return;
+    }
+    if (typeof value !== 'object' || value === null) return;
+    const prototype: unknown = Object.getPrototypeOf(value);
+    if (!Array.isArray(value) && prototype !== Object.prototype && prototype !== null) return;
+    frames.push({ value, keys: Object.keys(value), pointer, next: 0 });
+  };
+  enter(body, base);
+  for (let frame = frames.at(-1); frame !== undefined; frame = frames.at(-1)) {
+    const key = frame.keys[frame.next];
+    if (key === undefined) {
+      frames.pop();
       continue;
     }
-    if (typeof value !== 'object' || value === null) continue;
-    const prototype: unknown = Object.getPrototypeOf(value);
-    if (!Array.isArray(value) && prototype !== Object.prototype && prototype !== null) continue;
-    for (const key of Object.keys(value)) {
-      const at = `${pointer}/${escapePointerToken(key)}`;
-      if (!isWellFormed(key)) problems.push({ pointer: at, detail: `name ${illFormedDetail}` });
-      pending.push({ value: (value as Record<string, unknown>)[key], pointer: at });
-    }
+    frame.next += 1;
+    const at = `${frame.pointer}/${escapePointerToken(key)}`;
+    if (!isWellFormed(key)) problems.add(() => ({ pointer: at, detail: `name ${illFormedDetail}` }));
+    enter((frame.value as Record<string, unknown>)[key], at);
   }
-  return problems.reverse();
+  return problems;
 }
 
 function createAjv(): Ajv {
-  // verbose: errors carry the schema that failed, so that the rules in `Rules` can be worded.
-  const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, verbose: true });
-  addFormats(ajv, ['email']);
+  const schemas = [emailRequestSchema, emailBatchSchema];
+  const ajv = new Ajv({
+    allErrors: true,
+    strict: true,
+    allowUnionTypes: true,
+    // verbose: errors carry the schema that failed, so that the rules in `Rules` can be worded.
+    verbose: true,
+    code: { regExp: boundedRegExp(lengthBounds('pattern', schemas)) },
+  });
+  // The email format's grouped pattern overflows V8's regexp stack on megabytes too: it is judged
+  // only within the schema's maxLength, which alone refuses a longer address.
+  const emailBound = lengthBounds('format', schemas).get('email') ?? Infinity;
+  const emailFormat = fullFormats.email as RegExp;
+  ajv.addFormat('email', { type: 'string', validate: (text) => text.length > emailBound || emailFormat.test(text) });
   ajv.addSchema(emailRequestSchema);
   return ajv;
 }
@@ -274,27 +308,55 @@ function unique(problems: ValidationProblem[]): ValidationProblem[] {
   });
 }
 
-/** Validates one email request: the schema, then the rules it cannot say. Reports every problem. */
-export function validateEmailRequest(body: unknown): Validated<EmailRequest> {
-  const check = validators().email;
-  const problems = illFormedStrings(body, '');
-  if (!check(body)) {
-    return { ok: false, problems: unique([...problems, ...describeAll(check.errors)]) };
-  }
-  problems.push(...crossFieldProblems(body as EmailRequest, ''));
-  return problems.length > 0 ? { ok: false, problems } : { ok: true, value: body as EmailRequest };
+/**
+ * A refusal: the problems of `first` (counted, the first ones kept), then `rest`, listing at most
+ * {@link MAX_LISTED_PROBLEMS} with quotable pointers and counting the others as `omitted`.
+ */
+function refused(first: ProblemList, rest: readonly ValidationProblem[] = []): Validated<never> {
+  const total = first.count + rest.length;
+  const problems = [...first.listed, ...rest].slice(0, MAX_LISTED_PROBLEMS).map(quotable);
+  return total > problems.length ? { ok: false, problems, omitted: total - problems.length } : { ok: false, problems };
+}
+
+const resolveRef = (ref: string) => (ref === emailRequestSchema.$id ? emailRequestSchema : undefined);
+
+/**
+ * The refusal for a body whose sizes alone make it wrong (an array over its `maxItems`, an object
+ * over its `maxProperties`, or more unknown properties than a refusal lists), if it is one. Such a
+ * body is answered from its sizes only, before ajv (whose `allErrors` would walk every item and
+ * name every unknown property) and before any other check.
+ */
+function oversized(schema: Parameters<typeof sizeProblems>[0], body: unknown): Validated<never> | undefined {
+  const sizes = sizeProblems(schema, body, resolveRef);
+  return sizes.oversized > 0 || sizes.unknownProperties > MAX_LISTED_PROBLEMS ? refused(sizes.problems) : undefined;
 }
 
 /**
- * Validates a batch body. All or nothing: every problem of every item is reported, with pointers
- * such as `/emails/3/subject` that name the item by index.
+ * Validates one email request: its sizes first, then the schema, then the rules it cannot say.
+ * Reports every problem, listing the first {@link MAX_LISTED_PROBLEMS}.
+ */
+export function validateEmailRequest(body: unknown): Validated<EmailRequest> {
+  const tooBig = oversized(emailRequestSchema, body);
+  if (tooBig !== undefined) return tooBig;
+  const check = validators().email;
+  const illFormed = illFormedStrings(body, '');
+  if (!check(body)) return refused(illFormed, unique(describeAll(check.errors)));
+  const crossField = crossFieldProblems(body as EmailRequest, '');
+  if (illFormed.count + crossField.length > 0) return refused(illFormed, crossField);
+  return { ok: true, value: body as EmailRequest };
+}
+
+/**
+ * Validates a batch body. All or nothing: every problem of every item is reported (the first
+ * {@link MAX_LISTED_PROBLEMS} listed), with pointers such as `/emails/3/subject` that name the
+ * item by index.
  */
 export function validateEmailBatch(body: unknown): Validated<EmailRequest[]> {
+  const tooBig = oversized(emailBatchSchema, body);
+  if (tooBig !== undefined) return tooBig;
   const check = validators().batch;
-  const problems: ValidationProblem[] = illFormedStrings(body, '');
-  if (!check(body)) {
-    problems.push(...describeAll(check.errors));
-  }
+  const illFormed = illFormedStrings(body, '');
+  const problems: ValidationProblem[] = check(body) ? [] : describeAll(check.errors);
   const emails = (body as { emails?: unknown } | null)?.emails;
   if (Array.isArray(emails)) {
     const emailCheck = validators().email;
@@ -304,7 +366,7 @@ export function validateEmailBatch(body: unknown): Validated<EmailRequest[]> {
       }
     });
   }
-  if (problems.length > 0) return { ok: false, problems: unique(problems) };
+  if (illFormed.count + problems.length > 0) return refused(illFormed, unique(problems));
   return { ok: true, value: (body as { emails: EmailRequest[] }).emails };
 }
 

@@ -1,12 +1,13 @@
 import {
   ConfigError,
+  DEFAULT_LISTEN_HOST,
   duration,
   formatDuration,
   formerMilliseconds,
   integer,
+  listenHost,
   loadKeys,
   sharedKeys,
-  text,
   type Env,
   type Key,
 } from '@mailer/config';
@@ -50,8 +51,8 @@ export const configKeys = {
   host: {
     name: 'HOST',
     description: 'Interface to listen on.',
-    default: '0.0.0.0',
-    parse: text((raw) => raw.length > 0, 'must not be empty'),
+    default: DEFAULT_LISTEN_HOST,
+    parse: listenHost,
   },
   amqpUrl: sharedKeys.amqpUrl,
   amqpPrefix: sharedKeys.amqpPrefix,

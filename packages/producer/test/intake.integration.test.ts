@@ -207,6 +207,26 @@ describe('POST /v1/emails', () => {
 
     expectProblem(response, 415, '/problems/unsupported-media-type');
   });
+
+  it('when a body has more problems than a 400 lists, then the first 100 are listed and errors_omitted counts the rest', async () => {
+    const unknown = Object.fromEntries(Array.from({ length: 150 }, (_, i) => [`x${i}`, i]));
+    const response = await post().send({ ...validEmail(), ...unknown });
+
+    expectProblem(response, 400, '/problems/validation');
+    expect(response.body.errors).toHaveLength(100);
+    expect(response.body.errors[0]).toEqual({ pointer: '/x0', detail: 'is not an allowed property' });
+    expect(response.body.errors_omitted).toBe(50);
+    expect(response.body.detail).toBe('150 problems found, the first 100 listed; nothing was queued.');
+  });
+
+  it('when a list in the body has over 1000 items, then 400 names it before the body is parsed', async () => {
+    const response = await post().send({ ...validEmail(), cc: Array.from({ length: 1001 }, () => 1) });
+
+    expectProblem(response, 400, '/problems/validation');
+    expect(response.body.errors).toEqual([
+      { pointer: '/cc', detail: 'has more than 1000 items; no list in a request may have that many' },
+    ]);
+  });
 });
 
 /** Writes `head` (and `body`) on a raw connection; resolves with all the server sent once it closed. */
@@ -346,6 +366,25 @@ describe('routes and methods', () => {
     const one = await request(producer.app).put('/v1/emails/0191f7a4-8c1e-7c4b-9a53-2f9d8d3e4b10').set(auth);
     expectProblem(one, 405, '/problems/method-not-allowed');
     expect(one.headers['allow']).toBe('GET, HEAD');
+  });
+
+  it.each([
+    ['/v1/emails', 'GET, HEAD, POST'],
+    ['/v1/emails/batch', 'POST'],
+    ['/v1/emails/0191f7a4-8c1e-7c4b-9a53-2f9d8d3e4b10', 'GET, HEAD'],
+    ['/healthz', 'GET, HEAD'],
+    ['/readyz', 'GET, HEAD'],
+    ['/openapi.json', 'GET, HEAD'],
+    ['/docs', 'GET, HEAD'],
+  ])('when OPTIONS is sent to %s, then 405 with Allow %p (Express would answer 200 itself)', async (path, allow) => {
+    const response = await request(producer.app).options(path).set(auth);
+
+    expectProblem(response, 405, '/problems/method-not-allowed');
+    expect(response.headers['allow']).toBe(allow);
+  });
+
+  it('when OPTIONS is sent to an unknown path, then 404', async () => {
+    expectProblem(await request(producer.app).options('/v2/nothing'), 404, '/problems/not-found');
   });
 
   it('when the email is accepted, then the ledger holds it as queued before anything else', async () => {

@@ -496,6 +496,28 @@ describe('validation of generated requests', () => {
     );
   });
 
+  it("when any string holds megabytes of a pattern's repeating unit, then validation never throws and answers small", () => {
+    // What made V8 run out of regexp stack ("Maximum call stack size exceeded") before patterns ran
+    // only within their maxLength: the unit a grouped pattern repeats, repeated past any bound.
+    const unit = fc.constantFrom('a.', '<a@b> ', ';a=b', '<a:b>,', 'a', 'A/', '=?');
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...allStrings),
+        unit,
+        fc.integer({ min: 100_000, max: 1_500_000 }),
+        (path, repeated, times) => {
+          const body = setAt(richEmail(), path, `${repeated.repeat(times)}@b`);
+
+          const result = validateEmailRequest(body);
+
+          expectWellFormed(result, body, () => body);
+          expect(JSON.stringify(result.ok ? [] : result.problems).length).toBeLessThan(8 * 1024);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
   it('when text and html are both empty or absent, then the request is refused at /text', () => {
     fc.assert(
       fc.property(fc.constantFrom(undefined, ''), fc.constantFrom(undefined, ''), (text, html) => {

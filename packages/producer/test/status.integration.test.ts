@@ -182,6 +182,25 @@ describe('GET /v1/emails', () => {
     }
   });
 
+  it('when cursor is empty, then the first page, as with no cursor', async () => {
+    await accept();
+    const withEmpty = await get('/v1/emails?limit=3&cursor=');
+    const without = await get('/v1/emails?limit=3');
+
+    expect(withEmpty.status).toBe(200);
+    expect(withEmpty.body).toEqual(without.body);
+  });
+
+  it.each(['2026-02-31T00:00:00Z', '2026-04-31T08:00:00%2B02:00', '2026-01-01T24:00:00Z'])(
+    'when since is %p, a date that does not exist, then 400 invalid-query names since',
+    async (since) => {
+      const response = await get(`/v1/emails?since=${since}`);
+
+      expect(response.status).toBe(400);
+      expect(response.body).toMatchObject({ type: '/problems/invalid-query', errors: [{ parameter: 'since' }] });
+    },
+  );
+
   it('when a parameter is unknown or malformed, then 400 invalid-query lists each', async () => {
     const response = await get('/v1/emails?status=lost&limit=500&colour=red');
 

@@ -45,4 +45,22 @@ describe('ConsumerHttpPort', () => {
       await port.close();
     }
   });
+
+  it.each([
+    ['0.0.0.0', true],
+    ['127.0.0.1', false],
+  ])('when it listens on %s, then another loopback address (127.0.0.2) reaches it: %s', async (host, reached) => {
+    const port = new ConsumerHttpPort(new Registry(), () => ({ ready: true }));
+    const number = await port.listen(0, host);
+    try {
+      const answer = fetch(`http://127.0.0.2:${number}/healthz`).then(
+        (response) => response.status,
+        () => 'refused',
+      );
+
+      expect(await answer).toBe(reached ? 200 : 'refused');
+    } finally {
+      await port.close();
+    }
+  });
 });

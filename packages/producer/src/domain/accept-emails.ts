@@ -51,7 +51,8 @@ export interface ForbiddenSender {
 
 /** The outcome of a request that was not accepted before anything was published. */
 export type Refusal =
-  | { readonly kind: 'invalid'; readonly problems: readonly ValidationProblem[] }
+  /** `omitted`: problems found beyond those listed (validation lists at most `MAX_LISTED_PROBLEMS`). */
+  | { readonly kind: 'invalid'; readonly problems: readonly ValidationProblem[]; readonly omitted: number }
   | { readonly kind: 'too-large'; readonly pointers: readonly string[] }
   | { readonly kind: 'forbidden-sender'; readonly senders: readonly ForbiddenSender[] };
 
@@ -289,7 +290,7 @@ async function publish(deps: AcceptDeps, caller: Caller, email: Admitted): Promi
  */
 export async function acceptEmail(deps: AcceptDeps, caller: Caller, body: unknown): Promise<AcceptOutcome> {
   const validated = validateEmailRequest(body);
-  if (!validated.ok) return { kind: 'invalid', problems: validated.problems };
+  if (!validated.ok) return { kind: 'invalid', problems: validated.problems, omitted: validated.omitted ?? 0 };
   const refusal = refuse([validated.value], caller.client, () => '');
   if (refusal !== undefined) return refusal;
   const admission = await admit(deps, caller, EMAIL_ROUTE, body, [validated.value]);
@@ -316,7 +317,7 @@ export async function acceptEmail(deps: AcceptDeps, caller: Caller, body: unknow
  */
 export async function acceptBatch(deps: AcceptDeps, caller: Caller, body: unknown): Promise<BatchOutcome> {
   const validated = validateEmailBatch(body);
-  if (!validated.ok) return { kind: 'invalid', problems: validated.problems };
+  if (!validated.ok) return { kind: 'invalid', problems: validated.problems, omitted: validated.omitted ?? 0 };
   const refusal = refuse(validated.value, caller.client, (i) => `/emails/${i}`);
   if (refusal !== undefined) return refusal;
   const admission = await admit(deps, caller, BATCH_ROUTE, body, validated.value);

@@ -54,8 +54,15 @@ export function createApp(deps: AppDeps): express.Express {
   app.set('etag', false);
 
   const draining = deps.draining ?? (() => false);
+  const fallback = notFound(methodsFor);
   if (deps.metrics !== undefined) app.use(deps.metrics.middleware);
   app.use(requestContext(deps.logger));
+  // Express's routers answer OPTIONS themselves (200 with `Allow`); this API serves no OPTIONS,
+  // so it gets the 405 (or 404) of any method a path does not serve, before any route sees it.
+  app.use((req, res, next) => {
+    if (req.method === 'OPTIONS') fallback(req, res);
+    else next();
+  });
   // Scraped while draining too: the last figures of a stopping producer are still read.
   if (deps.metrics !== undefined) app.get('/metrics', deps.metrics.handler);
   // Probes still answer while draining, so a load balancer sees /readyz turn 503.
@@ -80,7 +87,7 @@ export function createApp(deps: AppDeps): express.Express {
       before: [authenticate(deps.apiKeys)],
     }),
   );
-  app.use(notFound(methodsFor));
+  app.use(fallback);
   app.use(errorHandler(deps));
 
   return app;

@@ -1,6 +1,7 @@
 import {
   EMAIL_STATES,
   MAX_ATTACHMENT_BYTES,
+  MAX_LISTED_PROBLEMS,
   MAX_BATCH_SIZE,
   PUBLISH_FAILURE_REASONS,
   emailBatchSchema,
@@ -25,7 +26,8 @@ const problem = (description: string) => ({
 const refusals = {
   '400':
     'The body breaks the EmailRequest schema, or a rule its descriptions name (/problems/validation: ' +
-    '`errors` lists each problem with an RFC 6901 `pointer` and a `detail`), or is not JSON (/problems/malformed-json), ' +
+    '`errors` lists each problem with an RFC 6901 `pointer` and a `detail`, the first ' +
+    `${MAX_LISTED_PROBLEMS}, and \`errors_omitted\` counts any more), or is not JSON (/problems/malformed-json), ` +
     'or the Idempotency-Key header is malformed (/problems/invalid-idempotency-key).',
   '401': 'No valid API key (/problems/unauthorized).',
   '403': 'The API key may not send from the `from` address (/problems/forbidden-sender); senders are set per key.',
@@ -205,10 +207,14 @@ export const openApiDocument = {
               },
             },
           },
+          errors_omitted: {
+            type: 'integer',
+            minimum: 1,
+            description: `validation only: problems found beyond the ${MAX_LISTED_PROBLEMS} listed in errors`,
+          },
           errors: {
             type: 'array',
-            description:
-              'Validation problems: where (RFC 6901 pointer into the body), what, and for a batch the item index.',
+            description: `Validation problems: where (RFC 6901 pointer into the body), what, and for a batch the item index; at most ${MAX_LISTED_PROBLEMS}.`,
             items: {
               type: 'object',
               required: ['detail'],
@@ -260,7 +266,12 @@ export const openApiDocument = {
             description: 'Only emails with an in-doubt try.',
             schema: { type: 'boolean' },
           },
-          { name: 'cursor', in: 'query', description: 'next_cursor of the previous page.', schema: { type: 'string' } },
+          {
+            name: 'cursor',
+            in: 'query',
+            description: 'next_cursor of the previous page; empty is the first page.',
+            schema: { type: 'string' },
+          },
           {
             name: 'limit',
             in: 'query',

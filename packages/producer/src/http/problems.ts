@@ -175,15 +175,21 @@ function withIndex(problems: readonly ValidationProblem[]): object[] {
 /** 400, 413 or 403 for a request refused before anything was published. */
 export function sendRefusal(res: Response, refusal: Refusal): void {
   switch (refusal.kind) {
-    case 'invalid':
+    case 'invalid': {
+      const found = refusal.problems.length + refusal.omitted;
       sendProblem(res, {
         type: ProblemType.validation,
         title: 'Request is invalid',
         status: 400,
-        detail: `${refusal.problems.length} problem(s) found; nothing was queued.`,
+        detail:
+          refusal.omitted === 0
+            ? `${found} problem(s) found; nothing was queued.`
+            : `${found} problems found, the first ${refusal.problems.length} listed; nothing was queued.`,
         errors: withIndex(refusal.problems),
+        ...(refusal.omitted === 0 ? {} : { errors_omitted: refusal.omitted }),
       });
       return;
+    }
     case 'too-large':
       sendProblem(res, {
         type: ProblemType.tooLarge,

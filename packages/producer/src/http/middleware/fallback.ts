@@ -1,7 +1,9 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from '@mailer/service';
 import { locals } from '../locals';
-import { ProblemType, sendBodyTooLarge, sendProblem } from '../problems';
+import type { ValidationProblem } from '@mailer/contract';
+import { ProblemType, sendBodyTooLarge, sendProblem, sendRefusal } from '../problems';
+import { SHAPE_REFUSED } from './json-body';
 
 /** 405 with `Allow` for a known path, 404 otherwise; `allowed` gives a path's methods. */
 export function notFound(allowed: (path: string) => string | undefined) {
@@ -50,8 +52,20 @@ export function errorHandler(options: { readonly logger: Logger; readonly maxBod
       next(error);
       return;
     }
-    const bodyError = error as { type?: unknown; status?: unknown; message?: unknown; body?: unknown };
+    const bodyError = error as {
+      type?: unknown;
+      status?: unknown;
+      message?: unknown;
+      body?: unknown;
+      problem?: ValidationProblem;
+    };
     switch (bodyError.type) {
+      case SHAPE_REFUSED:
+        if (bodyError.problem !== undefined) {
+          sendRefusal(res, { kind: 'invalid', problems: [bodyError.problem], omitted: 0 });
+          return;
+        }
+        break;
       case 'entity.too.large':
         // The parser stopped reading at the cap: close rather than read the rest.
         res.setHeader('Connection', 'close');
