@@ -97,6 +97,10 @@ describe('emailJson', () => {
 });
 
 describe('parseListQuery', () => {
+  it('when cursor is empty, then it is the first page, as with no cursor', () => {
+    expect(parseListQuery({ cursor: '', status: 'sent' })).toEqual({ ok: true, filter: { status: 'sent' } });
+  });
+
   it('when no parameter is given, then the filter is empty', () => {
     expect(parseListQuery({})).toEqual({ ok: true, filter: {} });
   });
@@ -128,7 +132,7 @@ describe('parseListQuery', () => {
         status: 'lost',
         since: 'yesterday',
         in_doubt: 'yes',
-        cursor: '',
+        cursor: 'x'.repeat(201),
         limit: '0',
         state: 'sent',
       }),
@@ -139,7 +143,7 @@ describe('parseListQuery', () => {
           parameter: 'status',
           detail: 'must be one of queued, sending, retrying, parked, suppressed, abandoned, sent, bounced',
         },
-        { parameter: 'since', detail: 'must be an RFC 3339 date-time such as 2026-01-31T08:00:00Z' },
+        { parameter: 'since', detail: 'must be an RFC 3339 date-time that exists, such as 2026-01-31T08:00:00Z' },
         { parameter: 'in_doubt', detail: 'must be true or false' },
         { parameter: 'cursor', detail: 'must be the next_cursor of a previous page' },
         { parameter: 'limit', detail: 'must be a whole number from 1 to 100' },
@@ -161,6 +165,26 @@ describe('parseListQuery', () => {
 });
 
 describe('parseRfc3339', () => {
+  it.each(['2024-02-29T00:00:00Z', '2000-02-29T23:59:59+01:00', '2026-12-31t00:00:00z'])(
+    'when the date-time is %p, a day that exists, then it is read',
+    (raw) => {
+      expect(parseRfc3339(raw)).toBeInstanceOf(Date);
+    },
+  );
+
+  it.each([
+    '2026-02-31T00:00:00Z',
+    '2026-02-29T00:00:00Z',
+    '1900-02-29T00:00:00Z',
+    '2026-04-31T00:00:00Z',
+    '2026-00-10T00:00:00Z',
+    '2026-13-01T00:00:00Z',
+    '2026-01-00T00:00:00Z',
+    '2026-01-01T24:00:00Z',
+  ])('when the date-time is %p, which does not exist, then it is no date-time (Date would roll it over)', (raw) => {
+    expect(parseRfc3339(raw)).toBeUndefined();
+  });
+
   it.each([
     ['2026-01-31T08:00:00Z', '2026-01-31T08:00:00.000Z'],
     ['2026-01-31t08:00:00.123456z', '2026-01-31T08:00:00.123Z'],

@@ -21,10 +21,25 @@ export type ListQueryCheck =
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})$/;
 const parameters = ['status', 'since', 'in_doubt', 'cursor', 'limit'] as const;
 
-/** Reads an RFC 3339 date-time with an offset; a `+` sent unencoded arrives as a space and is read as `+`. */
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] as const;
+
+/** Whether the date and hour of an RFC 3339 date-time exist: `Date` reads `2026-02-31` or `T24:00` as a later day. */
+function existsOnCalendar(value: string): boolean {
+  const [year, month, day, hour] = [value.slice(0, 4), value.slice(5, 7), value.slice(8, 10), value.slice(11, 13)].map(
+    Number,
+  ) as [number, number, number, number];
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const days = month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1];
+  return days !== undefined && day >= 1 && day <= days && hour <= 23;
+}
+
+/**
+ * Reads an RFC 3339 date-time with an offset; a `+` sent unencoded arrives as a space and is read
+ * as `+`. A date or hour that does not exist (`2026-02-31`, `24:00`) is no date-time.
+ */
 export function parseRfc3339(raw: string): Date | undefined {
   const value = raw.replace(/ (\d{2}:\d{2})$/, '+$1');
-  if (!RFC3339.test(value)) return undefined;
+  if (!RFC3339.test(value) || !existsOnCalendar(value)) return undefined;
   const date = new Date(value);
   return Number.isNaN(date.getTime()) ? undefined : date;
 }
@@ -53,7 +68,7 @@ export function parseListQuery(query: Readonly<Record<string, unknown>>): ListQu
       case 'since': {
         const since = parseRfc3339(value);
         if (since === undefined)
-          errors.push({ parameter, detail: 'must be an RFC 3339 date-time such as 2026-01-31T08:00:00Z' });
+          errors.push({ parameter, detail: 'must be an RFC 3339 date-time that exists, such as 2026-01-31T08:00:00Z' });
         else filter.since = since;
         break;
       }
@@ -62,7 +77,9 @@ export function parseListQuery(query: Readonly<Record<string, unknown>>): ListQu
         else errors.push({ parameter, detail: 'must be true or false' });
         break;
       case 'cursor':
-        if (value.length > 0 && value.length <= 200) filter.cursor = value;
+        // Empty is the first page: the OpenAPI document allows it, and some clients always send it.
+        if (value === '') break;
+        if (value.length <= 200) filter.cursor = value;
         else errors.push({ parameter, detail: 'must be the next_cursor of a previous page' });
         break;
       case 'limit': {

@@ -2,8 +2,7 @@ import { Router, type Request, type RequestHandler, type Response } from 'expres
 import type { EmailLedger } from '../../domain/email-ledger';
 import { findEmail, listEmails } from '../../domain/email-status';
 import type { Logger } from '@mailer/service';
-import { emailJson, nextPagePath, summaryJson } from '../email-views';
-import { readListQuery } from '../list-query';
+import { emailJson, nextPagePath, parseListQuery, summaryJson } from '../email-views';
 import { locals } from '../locals';
 import { sendEmailNotFound, sendInvalidQuery, sendLedgerOff, sendLedgerUnavailable } from '../problems';
 
@@ -64,7 +63,7 @@ export function statusRoutes(deps: StatusRoutesDeps): Router {
       return;
     }
     const query = req.query as Record<string, unknown>;
-    const checked = readListQuery(query);
+    const checked = parseListQuery(query);
     if (!checked.ok) {
       sendInvalidQuery(res, checked.errors);
       return;
