@@ -113,7 +113,7 @@ describe('buildMime', () => {
     expect(wireProblems(raw)).toEqual([]);
     expect(parsed.attachments[0]?.content.toString()).toBe(content);
     expect(parsed.attachments[0]?.contentType).toBe('text/plain');
-    expect(raw.toString()).toMatch(/Content-Type: text\/plain; charset=utf-8; name=a\.txt\r\n/);
+    expect(raw.toString()).toMatch(/Content-Type: text\/plain; charset=utf-8; name="a\.txt"\r\n/);
   });
 
   it.each([
