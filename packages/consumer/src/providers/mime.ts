@@ -15,6 +15,9 @@ export const MAX_LINE_OCTETS = 998;
  */
 export const MAX_UNFOLDABLE_RUN = MAX_LINE_OCTETS - 76 - 2;
 
+/** Where nodemailer folds header lines, and this module too (RFC 5322 section 2.1.1: SHOULD be 78). */
+const FOLD_AT = 76;
+
 /** Every line break as CRLF: RFC 5322 allows no other, and SES and capture files get the bytes as built. */
 export function toCrlf(text: string): string {
   return text.replace(/\r\n|\r|\n/g, '\r\n');
@@ -39,12 +42,15 @@ export function foldableValue(value: string): string {
 }
 
 /**
- * The subject as sent: {@link foldableValue}, or all of it as encoded words when sent as it is
- * it would not read back as typed: text that looks like an encoded word, or white space at
- * either end (dropped by header parsers).
+ * The subject as sent: {@link foldableValue}, or all of it as encoded words (of at most 52
+ * characters) when sent as it is it would not read back as typed: text that looks like an encoded
+ * word; white space at either end (dropped by header parsers); or a first run too long to follow
+ * `Subject: ` on the first line, where nodemailer would fold right after the colon and parsers
+ * then read a leading space (Python's `email` does).
  */
 export function subjectValue(subject: string): string {
-  return looksEncoded(subject) || /^\s|\s$/.test(subject)
+  const firstRun = subject.split(/[ \t]/, 1)[0] ?? '';
+  return looksEncoded(subject) || /^\s|\s$/.test(subject) || 'Subject: '.length + firstRun.length > FOLD_AT
     ? mimeFuncs.encodeWord(subject, 'Q', 52)
     : foldableValue(subject);
 }
@@ -65,9 +71,6 @@ export function dateOf(email: OutboundEmail): Date | undefined {
 
 /** Names of the unstructured caller headers, whose values {@link foldableValue} may encode. */
 const isUnstructured = (name: string): boolean => /^x-/i.test(name);
-
-/** Longest header line this module writes where it can fold (RFC 5322 section 2.1.1: SHOULD be 78). */
-const FOLD_AT = 76;
 
 /** RFC 2045 token: what may stand unquoted as a parameter value. */
 const TOKEN = /^[A-Za-z0-9!#$%&'*+.^_`{|}~-]+$/;
