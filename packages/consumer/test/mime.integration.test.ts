@@ -111,7 +111,7 @@ function innerMessage(text: string): string {
     'Subject: Inner message',
     'MIME-Version: 1.0',
     'Content-Type: text/plain; charset=utf-8',
-    `Content-Transfer-Encoding: ${/[^\x00-\x7f]/.test(text) ? '8bit' : '7bit'}`,
+    `Content-Transfer-Encoding: ${/[^\p{ASCII}]/u.test(text) ? '8bit' : '7bit'}`,
     '',
     text,
     '',

@@ -243,8 +243,8 @@ function attachmentPart(attachment: Attachment): { raw: Buffer; use8Bit: boolean
   };
 }
 
-/** RFC 5322 atext: what an unquoted word of a display name may hold. */
-const ATOM = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+";
+/** Words of RFC 5322 atext with single spaces: a display name that may be sent as it is. */
+const ATOMS = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?: [A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
 
 /**
  * A display name as an RFC 5322 phrase: as it is when it is atoms (words of letters, digits and
@@ -255,9 +255,9 @@ const ATOM = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+";
  * {@link addressHeaders}), which a `"` would make it do.
  */
 function phrase(name: string): string {
-  if (new RegExp(`^${ATOM}(?: ${ATOM})*$`).test(name) && !looksEncoded(name)) return name;
+  if (ATOMS.test(name) && !looksEncoded(name)) return name;
   // nodemailer's choice: Q for mostly-Latin text, B for the rest.
-  const nonLatin = (name.match(/[^\x00-\x7f]/g) ?? []).length;
+  const nonLatin = (name.match(/[^\p{ASCII}]/gu) ?? []).length;
   const latin = (name.match(/[a-z]/gi) ?? []).length;
   return mimeFuncs.encodeWord(name, nonLatin < latin ? 'Q' : 'B', 52);
 }
@@ -283,6 +283,10 @@ const ADDRESS_HEADERS = [
   ['Reply-To', 'X-Mailer-Address-Reply-To'],
 ] as const;
 
+/**
+ * Addresses are ASCII dot-atoms (the schema's `email` format) and names are made ASCII with no
+ * `"` by {@link phrase}, so nodemailer writes these values as they are.
+ */
 function addressHeaders(request: OutboundEmail['request']): Record<string, string> {
   const lists = [[request.from], request.to, request.cc, request.reply_to];
   return Object.fromEntries(

@@ -47,8 +47,14 @@ export class PythonEmailReader {
     reject(error: Error): void;
   }[] = [];
   private failure: Error | undefined;
+  /** Settles when the process has exited, or could not start. */
+  private readonly ended: Promise<void>;
 
   private constructor(private readonly child: ChildProcessWithoutNullStreams) {
+    this.ended = new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.once('error', () => resolve());
+    });
     const fail = (error: Error): void => {
       this.failure ??= error;
       for (const waiter of this.pending.splice(0)) waiter.reject(this.failure);
@@ -93,9 +99,7 @@ export class PythonEmailReader {
 
   /** Ends the reader's input and waits for it to exit. */
   async close(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
     this.child.stdin.end();
-    await exited;
+    await this.ended;
   }
 }
