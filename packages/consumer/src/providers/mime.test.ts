@@ -425,6 +425,23 @@ describe('buildMime', () => {
     expect((await simpleParser(raw)).attachments.map((a) => a.content.toString('base64'))).toEqual([content]);
   });
 
+  it.each([
+    ['message/partial', 'ASCII', 'message/partial', '7bit', 'Subject: p\n\nx\n'],
+    ['message/external-body', 'non-ASCII', 'application/octet-stream', 'base64', 'Subject: e\n\nж\n'],
+    ['message/global', 'non-ASCII', 'message/global', 'base64', 'Subject: g\n\nж\n'],
+  ])(
+    'when a %s attachment is %s, then it is sent as %s in %s (RFC 2046 allows those two 7bit only; other types any encoding)',
+    async (type, _label, sentType, encoding, inner) => {
+      const raw = await buildMime(
+        email({ attachments: [{ filename: 'm.eml', content: base64(inner), content_type: type }] }),
+      );
+
+      expect(raw.toString()).toContain(
+        `Content-Type: ${sentType}; name="m.eml"\r\nContent-Transfer-Encoding: ${encoding}\r\n`,
+      );
+    },
+  );
+
   it('when an email has to, cc and bcc, then the SMTP envelope has every recipient once and the headers no Bcc', async () => {
     const outbound = email({
       to: [{ email: 'jane@example.org' }],
