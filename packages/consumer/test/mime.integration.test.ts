@@ -1,6 +1,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import fc from 'fast-check';
 import { simpleParser } from 'mailparser';
 import { Models, ServerClient } from 'postmark';
 import { v7 as uuidv7 } from 'uuid';
@@ -23,6 +24,7 @@ import { PostmarkProvider } from '../src/providers/postmark';
 import { SesProvider, createSesClient } from '../src/providers/ses';
 import { SmtpProvider, createSmtpTransport } from '../src/providers/smtp';
 import { startFakePostmark } from './support/postmark-server';
+import { PythonEmailReader, type PythonReading } from './support/python-email';
 import { startSesEmulator } from './support/ses-emulator';
 import { TestSmtpServer } from './support/smtp-server';
 
@@ -102,6 +104,20 @@ function wireProblems(raw: Buffer): string[] {
 
 const base64 = (bytes: string | Buffer) => Buffer.from(bytes).toString('base64');
 
+/** A message to attach as message/rfc822, with bare LF line ends (as a saved .eml may have). */
+function innerMessage(text: string): string {
+  return [
+    'From: someone@example.org',
+    'Subject: Inner message',
+    'MIME-Version: 1.0',
+    'Content-Type: text/plain; charset=utf-8',
+    `Content-Transfer-Encoding: ${/[^\p{ASCII}]/u.test(text) ? '8bit' : '7bit'}`,
+    '',
+    text,
+    '',
+  ].join('\n');
+}
+
 /** Requests at the edges of what intake accepts, each checked against the schema before it is used. */
 const edgeRequests: [string, Partial<EmailRequest>][] = [
   [
@@ -163,6 +179,32 @@ const edgeRequests: [string, Partial<EmailRequest>][] = [
       ],
     },
   ],
+  [
+    'attachments with caller parameters, non-ASCII and encoded-word-like names, and attached messages',
+    {
+      subject: '=?utf-8?B?SGFja2Vk?=',
+      from: { email: 'sender@example.com', name: '=?utf-8?B?SGFja2Vk?=' },
+      html: '<p><img src="cid:chart@example.com"></p>',
+      attachments: [
+        {
+          filename: 'report.pdf',
+          content: base64('%PDF'),
+          content_type: 'application/pdf; name="../../evil.exe"; filename=evil.exe; boundary=x',
+        },
+        { filename: 'Отчёт за март 2026 года.txt', content: base64('т'), content_type: 'text/plain; charset="UTF-8"' },
+        { filename: `${'日本語のファイル名'.repeat(25)}.csv`, content: base64('a,b'), content_type: 'text/csv' },
+        { filename: '=?utf-8?B?SGFja2Vk?=.txt', content: base64('x'), content_type: 'text/plain' },
+        {
+          filename: 'グラフ 😀.png',
+          content: base64('png'),
+          content_type: 'image/png',
+          inline: true,
+          content_id: 'chart@example.com',
+        },
+        { filename: 'forwarded.eml', content: base64(innerMessage('Вперёд')), content_type: 'message/rfc822' },
+      ],
+    },
+  ],
 ];
 
 function validRequest(overrides: Partial<EmailRequest>): EmailRequest {
@@ -215,17 +257,20 @@ const harnesses: [string, () => Promise<WireHarness>][] = [
 
 describe.each(harnesses)('MIME on the wire: %s', (_name, start) => {
   let harness: WireHarness;
+  let python: PythonEmailReader;
 
   beforeAll(async () => {
+    python = PythonEmailReader.start();
     harness = await start();
   });
 
   afterAll(async () => {
     await harness.close();
+    await python.close();
   });
 
   it.each(edgeRequests)(
-    'when the email has %s, then every line ends in CRLF, none is over 998 octets and none holds a control character',
+    "when the email has %s, then every line ends in CRLF, none is over 998 octets, none holds a control character, and Python's email parser finds no defect",
     async (_label, overrides) => {
       const id = uuidv7();
       const settlement = await handleEmail(
@@ -237,6 +282,7 @@ describe.each(harnesses)('MIME on the wire: %s', (_name, start) => {
       expect(settlement).toMatchObject({ action: 'sent' });
       expect(wireProblems(raw)).toEqual([]);
       expect(raw.toString('latin1')).toMatch(new RegExp(`(?:^|\r\n)${EMAIL_ID_HEADER}: ${id}\r\n`));
+      expect((await python.read(raw)).defects).toEqual([]);
     },
   );
 
@@ -256,6 +302,251 @@ describe.each(harnesses)('MIME on the wire: %s', (_name, start) => {
     expect(second.messageId).toBe(first.messageId);
   });
 });
+
+describe("what Python's email parser (policy.default) reads from messages sent through SMTP", () => {
+  let smtp: WireHarness;
+  let python: PythonEmailReader;
+
+  beforeAll(async () => {
+    python = PythonEmailReader.start();
+    smtp = await smtpHarness();
+  });
+
+  afterAll(async () => {
+    await smtp.close();
+    await python.close();
+  });
+
+  /** Sends the request through the SMTP adapter and reads what the server received with Python. */
+  async function sendAndRead(request: EmailRequest): Promise<PythonReading> {
+    const id = uuidv7();
+    await smtp.provider.send({ id, request }, AbortSignal.timeout(10_000));
+    return python.read(await smtp.raw(id));
+  }
+
+  it('when a content_type carries name, filename and other parameters, then only charset is kept and both names are the filename', async () => {
+    const reading = await sendAndRead(
+      validRequest({
+        attachments: [
+          {
+            filename: 'report.pdf',
+            content: base64('%PDF'),
+            content_type: 'Application/PDF; name="../../evil.exe"; filename=evil.exe; charset=binary; charset=x; a=b',
+          },
+        ],
+      }),
+    );
+
+    expect(reading.defects).toEqual([]);
+    expect(reading.attachments).toEqual([
+      expect.objectContaining({
+        contentType: 'application/pdf',
+        typeParams: { charset: 'binary', name: 'report.pdf' },
+        disposition: 'attachment',
+        dispositionParams: { filename: 'report.pdf' },
+        transferEncoding: 'base64',
+        content: base64('%PDF'),
+      }),
+    ]);
+  });
+
+  it.each([
+    ['Cyrillic with spaces', 'Отчёт за март 2026 года.pdf'],
+    ['CJK at the longest', `${'報告書'.repeat(83)}.pdf`],
+    ['emoji and a combining mark', 'e\u0301te\u0301 😀 résumé.pdf'],
+    ['an encoded word', '=?utf-8?B?SGFja2Vk?=.pdf'],
+    ['RFC 2231 look-alike', "utf-8''%41%42.pdf"],
+    ['ASCII specials', "it's (a) draft; v=2, 100% [final] *.pdf"],
+    ['ASCII at the longest', `${'n'.repeat(251)}.pdf`],
+    ['spaces at both ends', '  spaced  .pdf '],
+  ])(
+    'when the filename is %s, then Content-Type name and Content-Disposition filename read back as typed',
+    async (_label, filename) => {
+      const reading = await sendAndRead(
+        validRequest({ attachments: [{ filename, content: base64('x'), content_type: 'application/pdf' }] }),
+      );
+
+      expect(reading.defects).toEqual([]);
+      expect(reading.attachments.map((a) => [a.typeParams['name'], a.dispositionParams['filename']])).toEqual([
+        [filename, filename],
+      ]);
+    },
+  );
+
+  it('when an inline attachment has a non-ASCII name, then it keeps its Content-ID, inline disposition and name', async () => {
+    const reading = await sendAndRead(
+      validRequest({
+        html: '<img src="cid:chart@example.com">',
+        attachments: [
+          {
+            filename: 'グラフ.png',
+            content: base64('png'),
+            content_type: 'image/png',
+            inline: true,
+            content_id: 'chart@example.com',
+          },
+        ],
+      }),
+    );
+
+    expect(reading.defects).toEqual([]);
+    expect(reading.attachments).toEqual([
+      expect.objectContaining({
+        contentType: 'image/png',
+        disposition: 'inline',
+        dispositionParams: { filename: 'グラフ.png' },
+        contentId: '<chart@example.com>',
+      }),
+    ]);
+  });
+
+  it.each([
+    ['ASCII, with bare LF line ends', '7bit', 'Plain inner text.'],
+    ['non-ASCII', '8bit', 'Текст вложенного письма.'],
+  ])(
+    'when a message/rfc822 attachment is %s, then it is sent %s (never base64) and reads back as a message',
+    async (_label, encoding, text) => {
+      const reading = await sendAndRead(
+        validRequest({
+          attachments: [
+            { filename: 'forwarded.eml', content: base64(innerMessage(text)), content_type: 'message/rfc822' },
+          ],
+        }),
+      );
+
+      expect(reading.defects).toEqual([]);
+      expect(reading.attachments).toEqual([
+        expect.objectContaining({
+          contentType: 'message/rfc822',
+          transferEncoding: encoding,
+          dispositionParams: { filename: 'forwarded.eml' },
+          // Line ends made CRLF: a message's canonical form.
+          content: { subject: 'Inner message', text: `${text}\r\n` },
+        }),
+      ]);
+    },
+  );
+
+  it('when a message/rfc822 attachment has a line over 998 octets, then it is sent as application/octet-stream in base64, its bytes intact', async () => {
+    const content = base64(`Subject: long\r\n\r\n${'x'.repeat(1200)}\r\n`);
+    const reading = await sendAndRead(
+      validRequest({ attachments: [{ filename: 'long.eml', content, content_type: 'message/rfc822' }] }),
+    );
+
+    expect(reading.defects).toEqual([]);
+    expect(reading.attachments).toEqual([
+      expect.objectContaining({ contentType: 'application/octet-stream', transferEncoding: 'base64', content }),
+    ]);
+  });
+
+  it('when the subject and the display names look like encoded words, then they read back as typed, not decoded', async () => {
+    const lookAlike = '=?utf-8?B?SGFja2Vk?=';
+    const reading = await sendAndRead(
+      validRequest({
+        subject: lookAlike,
+        from: { email: 'sender@example.com', name: lookAlike },
+        to: [{ email: 'jane@example.org', name: `Jane ${lookAlike}` }],
+        cc: [{ email: 'cc@example.org', name: 'x=?iso-8859-1?q?=E9?=' }],
+        reply_to: [{ email: 'replies@example.com', name: '"=?utf-8?Q?quoted?="' }],
+      }),
+    );
+
+    expect(reading.defects).toEqual([]);
+    expect(reading.subject).toBe(lookAlike);
+    expect(reading.from).toEqual([{ name: lookAlike, email: 'sender@example.com' }]);
+    expect(reading.to).toEqual([{ name: `Jane ${lookAlike}`, email: 'jane@example.org' }]);
+    expect(reading.cc).toEqual([{ name: 'x=?iso-8859-1?q?=E9?=', email: 'cc@example.org' }]);
+    expect(reading.replyTo).toEqual([{ name: '"=?utf-8?Q?quoted?="', email: 'replies@example.com' }]);
+  });
+
+  // Each run sends one message through a local SMTP server and reads it: 2 s each is ample on a busy machine.
+  const GENERATED_RUNS = 100;
+
+  it(
+    'when subjects, display names, filenames and content_type parameters are generated, then every message has no defect and each reads back as typed',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(generatedRequest, async ({ request, filenames }) => {
+          const reading = await sendAndRead(request);
+
+          expect(reading.defects).toEqual([]);
+          expect(reading.subject).toBe(request.subject);
+          expect(reading.from.map((m) => m.name)).toEqual([request.from.name ?? '']);
+          expect(reading.to.map((m) => m.name)).toEqual((request.to ?? []).map((a) => a.name ?? ''));
+          expect(reading.attachments.map((a) => [a.typeParams['name'], a.dispositionParams['filename']])).toEqual(
+            filenames.map((filename) => [filename, filename]),
+          );
+          for (const attachment of reading.attachments) {
+            expect(Object.keys(attachment.typeParams).filter((key) => key !== 'charset' && key !== 'name')).toEqual([]);
+          }
+        }),
+        { numRuns: GENERATED_RUNS },
+      );
+    },
+    GENERATED_RUNS * 2_000,
+  );
+});
+
+/** Pieces a typed name is made of: ASCII words and punctuation, spaces, non-ASCII, and RFC 2047/2231 look-alikes. */
+const namePiece = fc.oneof(
+  fc.constantFrom('a', 'Z', '7', ' ', '  ', '.', ',', "'", '(', ')', ';', ':', '<', '>', '@', '%', '*', '=', '?', '_'),
+  fc.constantFrom('ü', 'ж', '日本', '😀', 'e\u0301', 'ß', '\u00a0'),
+  fc.constantFrom('=?utf-8?B?SGFja2Vk?=', '=?', '?=', "utf-8''", '%41', '=?UTF-8?Q?a_b?='),
+  fc.string({ unit: 'grapheme-ascii', minLength: 1, maxLength: 8 }),
+);
+
+/** A string of name pieces, sometimes repeated up to a field's longest length. */
+const typedText = (max: number, exclude: RegExp = /$^/) =>
+  fc
+    .tuple(fc.array(namePiece, { minLength: 1, maxLength: 12 }), fc.integer({ min: 1, max: 30 }))
+    .map(([pieces, times]) => pieces.join('').repeat(times).slice(0, max).replace(exclude, '_'));
+
+/** A content_type with the caller parameters intake lets through (name, filename, charset and others). */
+const callerContentType = fc
+  .tuple(
+    fc.constantFrom('application/pdf', 'text/plain', 'image/png', 'application/octet-stream', 'Text/CSV'),
+    fc.array(
+      fc.constantFrom(
+        'name="../../evil.exe"',
+        'filename=evil.exe',
+        'charset=utf-8',
+        'charset="iso-8859-1"',
+        'boundary=abc',
+        'format=flowed',
+        'x-mac-type="3F3F3F3F"',
+      ),
+      { maxLength: 4 },
+    ),
+  )
+  .map(([type, parameters]) => [type, ...parameters].join('; '));
+
+/** Requests with generated subject, display names, filenames and content types, kept only if the contract accepts them. */
+const generatedRequest = fc
+  .record({
+    subject: typedText(998),
+    fromName: typedText(256),
+    toNames: fc.array(typedText(256), { minLength: 1, maxLength: 3 }),
+    attachments: fc.array(fc.tuple(typedText(255, /[/\\\\"]/g), callerContentType), { minLength: 1, maxLength: 3 }),
+  })
+  .map(({ subject, fromName, toNames, attachments }) => ({
+    validated: validateEmailRequest({
+      from: { email: 'sender@example.com', name: fromName },
+      to: toNames.map((name, i) => ({ email: `r${i}@example.org`, name })),
+      subject,
+      text: 'Generated.',
+      attachments: attachments.map(([filename, contentType]) => ({
+        filename,
+        content: base64('x'),
+        content_type: contentType,
+      })),
+    }),
+    filenames: attachments.map(([filename]) => filename),
+  }))
+  .filter(({ validated }) => validated.ok)
+  .map(({ validated, filenames }) => ({
+    request: (validated as { readonly value: EmailRequest }).value,
+    filenames,
+  }));
 
 describe('control characters never reach an adapter', () => {
   const controls = ['\u0000', '\t', '\u000B', '\u000C', '\u001B', '\u007F', '\u0085', '\u009B', '\r', '\n'];

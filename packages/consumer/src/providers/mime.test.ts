@@ -1,7 +1,17 @@
 import fc from 'fast-check';
 import { simpleParser } from 'mailparser';
 import { EMAIL_ID_HEADER, MAX_RECIPIENTS, validateEmailRequest, type EmailRequest } from '@mailer/contract';
-import { MAX_LINE_OCTETS, buildMime, foldableValue, toCrlf, uuidV7Time } from './mime';
+import {
+  MAX_LINE_OCTETS,
+  attachmentContentType,
+  buildMime,
+  fileNameParameter,
+  foldableValue,
+  subjectValue,
+  toCrlf,
+  toMailOptions,
+  uuidV7Time,
+} from './mime';
 import type { OutboundEmail } from './provider';
 
 const acceptedAt = new Date('2026-03-01T09:15:30.000Z');
@@ -74,6 +84,73 @@ describe('foldableValue', () => {
   });
 });
 
+describe('subjectValue', () => {
+  it.each([
+    ['looks like an encoded word', '=?utf-8?B?SGFja2Vk?='],
+    ['holds an encoded word after text', 'Re:=?utf-8?Q?x?='],
+    ['starts with a space', ' leading'],
+    ['ends with a space', 'trailing '],
+    ['starts with a run too long to follow "Subject: "', `${'#'.repeat(68)} end`],
+  ])('when the subject %s, then it is sent as Q encoded-words of at most 52 characters', (_label, subject) => {
+    const words = subjectValue(subject).split(' ');
+
+    expect(words.every((word) => /^=\?UTF-8\?Q\?[^?]*\?=$/.test(word) && word.length <= 52)).toBe(true);
+  });
+
+  it('when the subject is ordinary text, then it is left for nodemailer as it is', () => {
+    expect(subjectValue(`Your order ${'#'.repeat(67)} has shipped`)).toBe(`Your order ${'#'.repeat(67)} has shipped`);
+  });
+});
+
+describe('attachmentContentType', () => {
+  it.each([
+    ['application/pdf', 'application/pdf'],
+    ['application/pdf; name="../../evil.exe"', 'application/pdf'],
+    ['application/pdf; filename=evil.exe; boundary=x', 'application/pdf'],
+    ['Text/Plain; charset="UTF-8"; format=flowed', 'text/plain; charset=UTF-8'],
+    ['text/plain; name=x; charset=utf-8', 'text/plain; charset=utf-8'],
+    ['text/plain; charset=iso-8859-1; charset=utf-8', 'text/plain; charset=iso-8859-1'],
+    ['text/plain; charset="a b"', 'text/plain'],
+  ])('when the caller sends %p, then the part is %p', (given, sent) => {
+    expect(attachmentContentType(given)).toBe(sent);
+  });
+});
+
+describe('fileNameParameter', () => {
+  /** The value a segment list decodes to (RFC 2231: percent-decoded octets, UTF-8). */
+  const decoded = (segments: string[]) =>
+    Buffer.from(
+      decodeURIComponent(segments.map((segment) => segment.replace(/^[^=]*=(?:utf-8'')?/, '')).join('')),
+    ).toString();
+
+  it('when the name is printable ASCII, then it is one quoted string', () => {
+    expect(fileNameParameter('filename', "it's a (draft); v=2.pdf")).toEqual([`filename="it's a (draft); v=2.pdf"`]);
+  });
+
+  it.each([
+    ['non-ASCII', 'Отчёт.pdf'],
+    ['like an encoded word', '=?utf-8?B?SGFja2Vk?=.pdf'],
+  ])('when the name is %s, then it is one RFC 2231 extended value that decodes to the name', (_label, name) => {
+    const segments = fileNameParameter('filename', name);
+
+    expect(segments).toHaveLength(1);
+    expect(segments[0]).toMatch(/^filename\*=utf-8''[A-Za-z0-9!#$&+.^_`|~%-]+$/);
+    expect(decoded(segments)).toBe(name);
+  });
+
+  it('when a non-ASCII name is long, then it is continuations of at most 60 characters, none splitting a character', () => {
+    const name = `${'😀ж'.repeat(60)}.pdf`;
+    const segments = fileNameParameter('name', name);
+
+    expect(segments.map((segment) => segment.slice(0, segment.indexOf('=')))).toEqual(
+      segments.map((_, index) => `name*${index}*`),
+    );
+    expect(segments.every((segment) => segment.slice(segment.indexOf('=') + 1).length <= 60)).toBe(true);
+    // Each segment decodes by itself: some clients decode them one by one.
+    expect(segments.map((segment) => decoded([segment])).join('')).toBe(name);
+  });
+});
+
 describe('uuidV7Time', () => {
   it('when the id is a UUIDv7, then its time is read from the first 48 bits', () => {
     expect(uuidV7Time('0195f2a0-0000-7000-8000-000000000001')?.getTime()).toBe(0x0195f2a00000);
@@ -113,7 +190,7 @@ describe('buildMime', () => {
     expect(wireProblems(raw)).toEqual([]);
     expect(parsed.attachments[0]?.content.toString()).toBe(content);
     expect(parsed.attachments[0]?.contentType).toBe('text/plain');
-    expect(raw.toString()).toMatch(/Content-Type: text\/plain; charset=utf-8; name=a\.txt\r\n/);
+    expect(raw.toString()).toMatch(/Content-Type: text\/plain; charset=utf-8; name="a\.txt"\r\n/);
   });
 
   it.each([
@@ -270,6 +347,113 @@ describe('buildMime', () => {
 
     expect(raw.toString()).not.toMatch(/text\/plain/);
     expect(String((await simpleParser(raw)).html).trimEnd()).toBe('<p>Hi</p>');
+  });
+
+  it('when the subject and display names look like encoded words, then a parser reads them as typed', async () => {
+    const lookAlike = '=?utf-8?B?SGFja2Vk?=';
+    const parsed = await simpleParser(
+      await buildMime(
+        email({
+          subject: lookAlike,
+          from: { email: 'sender@example.com', name: lookAlike },
+          to: [{ email: 'jane@example.org', name: `Jane "J" O'Brien, ${lookAlike}` }],
+        }),
+      ),
+    );
+
+    expect(parsed.subject).toBe(lookAlike);
+    expect(parsed.from?.value).toEqual([{ address: 'sender@example.com', name: lookAlike }]);
+    expect((Array.isArray(parsed.to) ? parsed.to[0] : parsed.to)?.value).toEqual([
+      { address: 'jane@example.org', name: `Jane "J" O'Brien, ${lookAlike}` },
+    ]);
+  });
+
+  it('when a content_type carries name and other parameters, then the part has only charset and the filename as name', async () => {
+    const raw = await buildMime(
+      email({
+        attachments: [
+          {
+            filename: 'report.pdf',
+            content: base64('%PDF'),
+            content_type: 'application/pdf; name="../../evil.exe"; charset=binary',
+          },
+        ],
+      }),
+    );
+
+    expect(raw.toString()).toContain('Content-Type: application/pdf; charset=binary; name="report.pdf"\r\n');
+    expect(raw.toString()).toContain('Content-Disposition: attachment; filename="report.pdf"\r\n');
+    expect(raw.toString()).not.toContain('evil');
+  });
+
+  it.each([
+    [
+      'ASCII',
+      '7bit',
+      'Subject: inner\nFrom: a@example.org\n\nbody\n',
+      'Subject: inner\r\nFrom: a@example.org\r\n\r\nbody\r\n',
+    ],
+    ['non-ASCII', '8bit', 'Subject: inner\n\nтело\n', 'Subject: inner\r\n\r\nтело\r\n'],
+  ])(
+    'when a message/rfc822 attachment is %s, then it is sent %s with CRLF line ends, not base64',
+    async (_label, encoding, inner, sent) => {
+      const outbound = email({
+        attachments: [{ filename: 'fwd.eml', content: base64(inner), content_type: 'message/rfc822' }],
+      });
+      const raw = (await buildMime(outbound)).toString();
+
+      expect(raw).toContain(
+        `Content-Type: message/rfc822; name="fwd.eml"\r\nContent-Transfer-Encoding: ${encoding}\r\n` +
+          `Content-Disposition: attachment; filename="fwd.eml"\r\n\r\n${sent}\r\n--`,
+      );
+      // BODY=8BITMIME is asked for only when a part is 8bit.
+      expect(Boolean((toMailOptions(outbound).envelope as { use8BitMime?: boolean }).use8BitMime)).toBe(
+        encoding === '8bit',
+      );
+    },
+  );
+
+  it('when a message/rfc822 attachment cannot be 7bit or 8bit (a NUL), then it is sent as application/octet-stream in base64', async () => {
+    const content = base64('Subject: x\r\n\r\n\0\r\n');
+    const raw = await buildMime(
+      email({ attachments: [{ filename: 'odd.eml', content, content_type: 'message/rfc822' }] }),
+    );
+
+    expect(raw.toString()).toContain(
+      'Content-Type: application/octet-stream; name="odd.eml"\r\nContent-Transfer-Encoding: base64\r\n',
+    );
+    expect((await simpleParser(raw)).attachments.map((a) => a.content.toString('base64'))).toEqual([content]);
+  });
+
+  it.each([
+    ['message/partial', 'ASCII', 'message/partial', '7bit', 'Subject: p\n\nx\n'],
+    ['message/external-body', 'non-ASCII', 'application/octet-stream', 'base64', 'Subject: e\n\nж\n'],
+    ['message/global', 'non-ASCII', 'message/global', 'base64', 'Subject: g\n\nж\n'],
+  ])(
+    'when a %s attachment is %s, then it is sent as %s in %s (RFC 2046 allows those two 7bit only; other types any encoding)',
+    async (type, _label, sentType, encoding, inner) => {
+      const raw = await buildMime(
+        email({ attachments: [{ filename: 'm.eml', content: base64(inner), content_type: type }] }),
+      );
+
+      expect(raw.toString()).toContain(
+        `Content-Type: ${sentType}; name="m.eml"\r\nContent-Transfer-Encoding: ${encoding}\r\n`,
+      );
+    },
+  );
+
+  it('when an email has to, cc and bcc, then the SMTP envelope has every recipient once and the headers no Bcc', async () => {
+    const outbound = email({
+      to: [{ email: 'jane@example.org' }],
+      cc: [{ email: 'JANE@example.org' }, { email: 'cc@example.org' }],
+      bcc: [{ email: 'hidden@example.org' }],
+    });
+
+    expect(toMailOptions(outbound).envelope).toEqual({
+      from: 'sender@example.com',
+      to: 'jane@example.org, cc@example.org, hidden@example.org',
+    });
+    expect(headerBlock(await buildMime(outbound))).not.toMatch(/hidden|^Bcc:/im);
   });
 
   it('when any request the contract accepts is built, then every line ends in CRLF and none is over 998 octets', async () => {
