@@ -8,18 +8,21 @@ const email: OutboundEmail = {
   request: { from: { email: 'a@example.com' }, to: [{ email: 'b@example.org' }], subject: 's', text: 't' },
 };
 
-/** A provider whose answers are scripted; it records every call. */
+/**
+ * A provider whose answers are scripted; `calls` counts the sends that started. Each send starts
+ * at once (it has a connection whenever it asks), calling `onStart` as the contract says.
+ */
 function scripted(name: string, answers: (ProviderError | 'ok' | 'hang')[]): EmailProvider & { calls: number } {
   return {
     name,
     calls: 0,
-    send(_email, signal) {
+    async send(_email, _signal, options) {
+      await options?.onStart?.();
       const answer = answers[Math.min(this.calls, answers.length - 1)];
       this.calls += 1;
-      if (answer === 'ok') return Promise.resolve({ providerMessageId: `${name}-${this.calls}` });
-      if (answer === 'hang')
-        return new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted'))));
-      return Promise.reject(answer ?? new Error('no answer scripted'));
+      if (answer === 'ok') return { providerMessageId: `${name}-${this.calls}` };
+      if (answer === 'hang') return new Promise(() => undefined);
+      throw answer ?? new Error('no answer scripted');
     },
   };
 }

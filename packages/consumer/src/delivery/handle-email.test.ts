@@ -29,14 +29,16 @@ function queued(overrides: Record<string, unknown> = {}, headers: Record<string,
   return { body: Buffer.from(JSON.stringify(envelope)), headers };
 }
 
-/** A provider whose one answer is scripted. */
+/** A provider whose one answer is scripted; `calls` counts the sends that started (`onStart` resolved). */
 function provider(name: string, answer: 'ok' | ProviderError): EmailProvider & { calls: number } {
   return {
     name,
     calls: 0,
-    send() {
+    async send(_email, _signal, options) {
+      await options?.onStart?.();
       this.calls += 1;
-      return answer === 'ok' ? Promise.resolve({ providerMessageId: `${name}-1` }) : Promise.reject(answer);
+      if (answer === 'ok') return { providerMessageId: `${name}-1` };
+      throw answer;
     },
   };
 }

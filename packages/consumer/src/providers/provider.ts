@@ -27,6 +27,13 @@ export interface SendOptions {
    * {@link SendAbandonedError}; a send already on the wire carries on.
    */
   readonly abandon?: AbortSignal;
+  /**
+   * Called once the send owns one of the adapter's connections, right before anything of it goes
+   * on the wire (the delivery layer claims the try in the ledger here and starts the provider's
+   * timeout). The send waits for it; if it rejects, nothing is sent, the connection is given back
+   * and `send` rejects with that same error. Never called for a send that does not start.
+   */
+  readonly onStart?: () => Promise<void>;
 }
 
 /**
@@ -38,9 +45,11 @@ export interface EmailProvider {
   readonly name: string;
   /**
    * Sends the email. Resolves once the provider accepted it; rejects with {@link ProviderError}
-   * when it did not, or with {@link SendAbandonedError} when `options.abandon` fired before the
-   * send was on the wire (nothing was sent), and with nothing else. `signal` aborts when the
-   * delivery layer's timeout runs out.
+   * when it did not, with {@link SendAbandonedError} when `options.abandon` fired before the
+   * send was on the wire (nothing was sent), with what `options.onStart` rejected with, and with
+   * nothing else. `signal` aborts when the delivery layer gives up (its reason a `SendDeadline`,
+   * see send-abort.ts): a send not yet on the wire is withdrawn, one on the wire is stopped where
+   * it is, and the failure is `ambiguous` only if the message had been handed over.
    *
    * Every adapter bounds its sends in progress to the connections it really has and makes the
    * others wait in its own abortable queue (`SendSlots`, in send-slots.ts): a send either owns a connection

@@ -62,6 +62,7 @@ export class TestSmtpServer {
   private readonly sockets = new Set<Socket>();
   private readonly events = new EventEmitter();
   private opened = 0;
+  private dataDelayMs = 0;
 
   private constructor() {
     this.server = new SMTPServer({
@@ -98,10 +99,15 @@ export class TestSmtpServer {
         stream.on('data', (chunk: Buffer) => chunks.push(chunk));
         stream.once('end', () => {
           const accept = (): void => {
-            void this.store(Buffer.concat(chunks), session).then(
-              () => callback(),
-              (error: unknown) => callback(error instanceof Error ? error : new Error(String(error))),
-            );
+            const store = (): void => {
+              void this.store(Buffer.concat(chunks), session).then(
+                () => callback(),
+                (error: unknown) => callback(error instanceof Error ? error : new Error(String(error))),
+              );
+            };
+            // A slow server: the whole message is in, and the 250 comes this much later.
+            if (this.dataDelayMs > 0) setTimeout(store, this.dataDelayMs);
+            else store();
           };
           const armed = this.take('DATA');
           if (armed === undefined) accept();
@@ -164,6 +170,21 @@ export class TestSmtpServer {
     this.arm(stage, armed);
     this.holds.push(release);
     return { reached: armed.reached.promise, release };
+  }
+
+  /**
+   * Makes the server slow and otherwise healthy: each message is taken (and answered 250) `ms`
+   * after its end-of-data dot arrived; 0 answers at once again.
+   */
+  slowDown(ms: number): void {
+    this.dataDelayMs = ms;
+  }
+
+  /** How many distinct email ids were accepted more than once. */
+  get duplicates(): number {
+    let count = 0;
+    for (const times of this.acceptedCounts.values()) if (times > 1) count += 1;
+    return count;
   }
 
   /** Refuses this recipient with this reply, in every transaction, until the server closes. */
