@@ -1,11 +1,13 @@
 import {
   ProviderError,
   SendAbandonedError,
+  SendDeadline,
+  SendStopCode,
+  stoppedSendError,
   type EmailProvider,
   type OutboundEmail,
   type SendReceipt,
 } from '../providers/provider';
-import { SendDeadline, SendStopCode, stoppedSendError } from '../providers/send-abort';
 import type { CircuitBreaker } from './circuit-breaker';
 import type { RateLimiter } from './rate-limiter';
 import type { GuardVerdict, SendGate } from './send-guard';

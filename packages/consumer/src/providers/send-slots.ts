@@ -1,5 +1,4 @@
-import { SendAbandonedError, type SendOptions } from './provider';
-import { stoppedSendError } from './send-abort';
+import { SendAbandonedError, stoppedSendError, type SendOptions } from './provider';
 
 /** Gives a slot back; calling it again does nothing. */
 export type ReleaseSlot = () => void;

@@ -3,12 +3,13 @@ import { buildMime, envelopeRecipients } from './mime';
 import {
   ProviderError,
   SendAbandonedError,
+  stoppedSendError,
   type EmailProvider,
   type OutboundEmail,
   type SendOptions,
   type SendReceipt,
 } from './provider';
-import { stoppedSendError, untilStopped } from './send-abort';
+import { untilStopped } from './send-abort';
 import { SendSlots } from './send-slots';
 import { classifySesError } from './ses-errors';
 

@@ -3,8 +3,14 @@ import nodemailer, { type Transporter } from 'nodemailer';
 import type Mail from 'nodemailer/lib/mailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool';
 import { toMailOptions } from './mime';
-import { ProviderError, type EmailProvider, type OutboundEmail, type SendOptions, type SendReceipt } from './provider';
-import { stoppedSendError } from './send-abort';
+import {
+  ProviderError,
+  stoppedSendError,
+  type EmailProvider,
+  type OutboundEmail,
+  type SendOptions,
+  type SendReceipt,
+} from './provider';
 import { SendSlots } from './send-slots';
 import { classifySmtpError } from './smtp-errors';
 
