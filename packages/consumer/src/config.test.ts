@@ -24,6 +24,7 @@ describe('loadConfig', () => {
       maxHeldBytes: 64 * 1024 * 1024,
       maxAttempts: 6,
       maxAgeMs: 24 * 3_600_000,
+      sendWaitTimeoutMs: 600_000,
       circuitFailureThreshold: 5,
       circuitCoolDownMs: 30_000,
       sesRegion: '',

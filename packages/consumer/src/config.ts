@@ -41,7 +41,7 @@ const rate = (raw: string): Parsed<number> => {
 const perProvider = (name: string, label: string) => ({
   timeoutMs: {
     name: `${name}_TIMEOUT`,
-    description: `How long one ${label} send may take before it counts as a transient (ambiguous) failure.`,
+    description: `How long one ${label} send may take on the wire (from when it has a connection) before it counts as a transient failure; ambiguous only once the message was handed over.`,
     default: '30s',
     parse: duration('1ms', '10m'),
   },
@@ -96,6 +96,13 @@ export const configKeys = {
     description: 'Age since the first attempt after which an email is parked instead of retried.',
     default: '24h',
     parse: duration('1ms', '720h'),
+  },
+  sendWaitTimeoutMs: {
+    name: 'SEND_WAIT_TIMEOUT',
+    description:
+      "How long a send may wait for its provider's rate limit and one of its connections; past it, the try fails as transient, nothing sent, never ambiguous, and the next provider is tried. The provider's timeout starts once the send has a connection.",
+    default: '10m',
+    parse: duration('1ms', '25m'),
   },
   circuitFailureThreshold: {
     name: 'CIRCUIT_FAILURE_THRESHOLD',

@@ -43,6 +43,7 @@ async function main(): Promise<void> {
   const chain: ProviderSlot[] = providers.map(({ provider, timeoutMs, ratePerSecond }) => ({
     provider: metrics.instrumentProvider(provider),
     timeoutMs,
+    waitTimeoutMs: config.sendWaitTimeoutMs,
     limiter: new RateLimiter(ratePerSecond),
     circuit: new CircuitBreaker({
       failureThreshold: config.circuitFailureThreshold,

@@ -12,6 +12,7 @@ import {
 import {
   AMQP_URL,
   TcpProxy,
+  until,
   deleteTopology,
   queueDepth,
   runService,
@@ -19,10 +20,23 @@ import {
   uniquePrefix,
   type Service,
 } from '@mailer/testkit';
-import { TEST_CLIENT, acceptedOf, envelopeOf, testLedger } from './support/consumer';
+import { TEST_CLIENT, acceptedOf, envelopeOf, testLedger, type TestLedger } from './support/consumer';
 import { TestSmtpServer } from './support/smtp-server';
 
 const main = path.resolve(__dirname, '../dist/main.js');
+
+/** Of `ids`: how many the ledger has as sent, and how many it marks in doubt. */
+async function stateCounts(
+  pool: TestLedger['pool'],
+  ids: readonly string[],
+): Promise<{ sent: number; inDoubt: number }> {
+  const { rows } = await pool.query<{ sent: number; in_doubt: number }>(
+    `SELECT count(*) FILTER (WHERE state = 'sent')::integer AS sent, count(*) FILTER (WHERE in_doubt)::integer AS in_doubt
+     FROM emails WHERE id = ANY($1::uuid[])`,
+    [ids],
+  );
+  return { sent: rows[0]?.sent ?? 0, inDoubt: rows[0]?.in_doubt ?? 0 };
+}
 
 /** Resolves once a condition that needs an await holds, looking again every few milliseconds. */
 async function untilAsync(condition: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
@@ -104,6 +118,33 @@ describe('when the consumer process is killed (-9) around an SMTP send, with the
     } finally {
       await model.close();
     }
+  }
+
+  /** Records `count` emails as the producer does, then publishes them on one channel; returns their ids. */
+  async function publishMany(prefix: string, count: number): Promise<string[]> {
+    const envelopes = Array.from({ length: count }, (_, i) =>
+      envelopeOf({
+        from: { email: 'sender@example.com' },
+        to: [{ email: 'jane@example.org' }],
+        subject: `Taken ${i}`,
+        text: 'Hi',
+      }),
+    );
+    await (await testLedger()).ledger.recordAccepted(envelopes.map(acceptedOf));
+    const model = await connect(AMQP_URL);
+    try {
+      const channel = await model.createConfirmChannel();
+      for (const envelope of envelopes) {
+        channel.publish(`${prefix}.work`, WORK_ROUTING_KEY, encodeEnvelope(envelope), {
+          persistent: true,
+          messageId: envelope.id,
+        });
+      }
+      await channel.waitForConfirms();
+    } finally {
+      await model.close();
+    }
+    return envelopes.map((envelope) => envelope.id);
   }
 
   const kill = async (service: Service): Promise<void> => {
@@ -217,4 +258,41 @@ describe('when the consumer process is killed (-9) around an SMTP send, with the
     expect(await second.exited).toBe(0);
     expect(await queueDepth(topology.workQueue.name)).toBe(0);
   });
+
+  it('when it is killed with PREFETCH messages taken behind a slow SMTP server, then no more emails are in doubt than sends were on the wire', async () => {
+    const { url, pool } = await testLedger();
+    const { prefix, topology, start } = setUp('kill-taken');
+    // Healthy and slow: each message is answered 1 s after its data. PREFETCH (100) messages are
+    // taken at once; SMTP_MAX_CONNECTIONS (5) of them can be on the wire, the others wait.
+    smtp.slowDown(1000);
+    const first = start({ DATABASE_URL: url });
+    await first.logged((line) => line['message'] === 'consuming');
+    const ids = await publishMany(prefix, 120);
+    // Killed when the consumer holds its PREFETCH and every connection carries a transaction.
+    await untilAsync(
+      async () => (await queueDepth(topology.workQueue.name)) <= 20,
+      'the consumer has taken PREFETCH messages',
+    );
+    await until(() => smtp.openTransactions === 5, 'five sends are on the wire');
+    // The sends on the wire when it died: transactions under way at the server, and those the
+    // server had taken whose answer the consumer had not yet recorded (counted once it is dead).
+    const openAtKill = smtp.openTransactions;
+    const acceptedAtKill = ids.filter((id) => smtp.timesAccepted(id) > 0).length;
+    await kill(first);
+    const onTheWire = openAtKill + acceptedAtKill - (await stateCounts(pool, ids)).sent;
+
+    const second = start({ DATABASE_URL: url });
+    await until(() => ids.every((id) => smtp.timesAccepted(id) > 0), 'every email reached the server', 120_000);
+    await untilAsync(async () => (await stateCounts(pool, ids)).sent === ids.length, 'every email is recorded as sent');
+    const { inDoubt } = await stateCounts(pool, ids);
+    process.stdout.write(
+      `kill -9 with PREFETCH taken: ${onTheWire} sends on the wire, ${inDoubt} emails in doubt, ` +
+        `${smtp.duplicates} sent twice\n`,
+    );
+    expect(inDoubt).toBeLessThanOrEqual(onTheWire);
+    // Only an email in doubt may have gone out twice (IN_DOUBT=resend sends it again).
+    expect(smtp.duplicates).toBeLessThanOrEqual(inDoubt);
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+  }, 180_000);
 });

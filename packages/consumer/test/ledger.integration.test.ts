@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
 import type { EmailRequest } from '@mailer/contract';
+import { Ledger, LedgerUnavailableError, type AttemptClaim, type ClaimOutcome } from '@mailer/ledger';
 import { AMQP_URL, queueDepth } from '@mailer/testkit';
 import type { WorkerSettlement } from '../src/amqp/delivery-worker';
 import { DeadLetters } from '@mailer/dead-letters';
@@ -181,5 +182,57 @@ describe('the consumer with the ledger, sending through SMTP', () => {
       recipients: ['j***@example.org'],
     });
     expect(smtp.timesAccepted(envelope.id)).toBe(1);
+  });
+});
+
+/**
+ * A ledger whose first claim commits and whose answer is then lost, as when PostgreSQL goes away
+ * between the commit and the answer: the caller gets `ledger-unavailable`.
+ */
+class LedgerLosingFirstClaim extends Ledger {
+  lost = 0;
+
+  override async claimAttempt(claim: AttemptClaim): Promise<ClaimOutcome> {
+    const answer = await super.claimAttempt(claim);
+    if (this.lost > 0) return answer;
+    this.lost += 1;
+    throw new LedgerUnavailableError('the claim committed and its answer was lost');
+  }
+}
+
+describe('the consumer with the ledger, when a claim commits and its answer is lost', () => {
+  let smtp: TestSmtpServer;
+  let consumer: TestConsumer;
+  let ledger: LedgerLosingFirstClaim;
+
+  beforeAll(async () => {
+    smtp = await TestSmtpServer.start();
+    ledger = new LedgerLosingFirstClaim({ db: (await testLedger()).pool });
+    consumer = await startTestConsumer('claim-lost', {
+      providers: [new SmtpProvider(createSmtpTransport({ host: '127.0.0.1', port: smtp.port, secure: false }))],
+      ledger,
+      ledgerRetryMs: { initial: 20, max: 100 },
+    });
+  });
+
+  afterAll(async () => {
+    await consumer.close();
+    await smtp.close();
+  });
+
+  it('then the email is claimed again with its token and sent once, not in doubt', async () => {
+    const envelope = envelopeOf(request('Claim answer lost'));
+    await ledger.recordAccepted([acceptedOf(envelope)]);
+    const sent = settlement(consumer, envelope.id);
+
+    await consumer.publishEnvelope(envelope);
+
+    // The message was kept for the ledger, then handled again: one settlement, sent.
+    expect(await sent).toMatchObject({ action: 'sent' });
+    expect(ledger.lost).toBe(1);
+    expect(smtp.timesAccepted(envelope.id)).toBe(1);
+    const email = await ledger.getEmail(TEST_CLIENT, envelope.id);
+    expect(email).toMatchObject({ state: 'sent', inDoubt: false });
+    expect(email?.attempts.map((a) => [a.outcome, a.ambiguous])).toEqual([['sent', false]]);
   });
 });

@@ -196,7 +196,7 @@ describe('SES provider against aws-ses-v2-local', () => {
 
     expect(error.kind).toBe('transient');
     expect(error.ambiguous).toBe(true);
-    expect(error.code).toBe('AbortError');
+    expect(error.code).toBe('TIMEOUT');
   });
 
   it("when SES hangs past the client's own request timeout, then the send fails as transient and ambiguous", async () => {

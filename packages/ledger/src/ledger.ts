@@ -337,8 +337,9 @@ export class Ledger {
   }
 
   /**
-   * Claims one try of an attempt before the provider is called; see {@link ClaimOutcome} for
-   * what each answer asks of the consumer. Batched.
+   * Claims one try of an attempt when its send starts, before the provider has any of it; see
+   * {@link ClaimOutcome} for what each answer asks of the consumer. The same claim again with its
+   * `token` (its answer was lost) finds its own open try and is answered `claimed`. Batched.
    */
   async claimAttempt(claim: AttemptClaim): Promise<ClaimOutcome> {
     const json = await this.claimBatch.add(claim);

@@ -87,6 +87,11 @@ export interface AttemptClaim {
   /** The delivery attempt, from 1; failing over within an attempt keeps its number. */
   readonly attempt: number;
   readonly provider?: string;
+  /**
+   * A UUID the caller makes for this claim and sends again when it claims again after the answer
+   * was lost: the open try with this token is its own (answered `claimed`, not `in-doubt`).
+   */
+  readonly token?: string;
 }
 
 /** A provider accepted the email. */

@@ -63,6 +63,32 @@ describe('claims', () => {
     expect((await fixture.ledger.listEmails('acme', { inDoubt: true })).emails.map((e) => e.id)).toContain(id);
   });
 
+  test('when a claim is made again with its token (its answer was lost), then it is still claimed: one try, not in doubt', async () => {
+    const id = await queued();
+    const token = randomUUID();
+    await fixture.ledger.claimAttempt({ id, attempt: 1, provider: 'smtp', token });
+    // The commit happened, the answer never came; nothing was sent. The same claim again:
+    expect(await fixture.ledger.claimAttempt({ id, attempt: 1, provider: 'smtp', token })).toEqual({
+      outcome: 'claimed',
+    });
+    await fixture.ledger.recordSent({ id, attempt: 1, provider: 'smtp', providerMessageId: '<m@x>' });
+    const email = await stateOf(id);
+    expect(email).toMatchObject({ state: 'sent', inDoubt: false });
+    expect(email.attempts.map((a) => [a.outcome, a.ambiguous])).toEqual([['sent', false]]);
+  });
+
+  test('when an open try is claimed with another token or none, then it is in doubt as before', async () => {
+    const [first, second] = [await queued(), await queued()];
+    await fixture.ledger.claimAttempt({ id: first, attempt: 1, provider: 'smtp', token: randomUUID() });
+    await fixture.ledger.claimAttempt({ id: second, attempt: 1, provider: 'smtp', token: randomUUID() });
+
+    const answers = await Promise.all([
+      fixture.ledger.claimAttempt({ id: first, attempt: 1, provider: 'smtp', token: randomUUID() }),
+      fixture.ledger.claimAttempt({ id: second, attempt: 1, provider: 'smtp' }),
+    ]);
+    expect(answers.map((answer) => answer.outcome)).toEqual(['in-doubt', 'in-doubt']);
+  });
+
   test('when an in-doubt email is sent again by policy, then the second claim succeeds and the history keeps both tries', async () => {
     const id = await queued();
     await fixture.ledger.claimAttempt({ id, attempt: 1, provider: 'smtp' });

@@ -57,6 +57,8 @@ interface Taken {
   readonly from: Consumer;
   /** When it was first held for want of a provider. */
   heldSince?: number;
+  /** The token of a claim the ledger never answered, for the next time it is handled. */
+  claimToken?: string | undefined;
 }
 
 /** A message kept unacked while no provider is usable, with its email id. */
@@ -353,7 +355,15 @@ export class DeliveryWorker extends EventEmitter<{
     const messageId = messageIdOf(message.properties);
     let settlement: Settlement;
     try {
-      settlement = await handle({ body: message.content, headers: message.properties.headers ?? {} }, closed);
+      const { claimToken } = taken;
+      settlement = await handle(
+        {
+          body: message.content,
+          headers: message.properties.headers ?? {},
+          ...(claimToken === undefined ? {} : { claimToken }),
+        },
+        closed,
+      );
     } catch (error) {
       // A bug while handling: requeue. The work queue's x-delivery-limit parks it after a few tries.
       logger.error('handling failed; requeueing', {
@@ -379,6 +389,7 @@ export class DeliveryWorker extends EventEmitter<{
       return;
     }
     if (settlement.action === 'ledger-unavailable') {
+      taken.claimToken = settlement.claimToken;
       this.holdForLedger({
         taken,
         id: settlement.id,

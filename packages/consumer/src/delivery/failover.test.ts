@@ -1,25 +1,35 @@
-import { ProviderError, SendAbandonedError, type EmailProvider, type OutboundEmail } from '../providers/provider';
+import {
+  ProviderError,
+  SendAbandonedError,
+  stoppedSendError,
+  type EmailProvider,
+  type OutboundEmail,
+} from '../providers/provider';
 import { CircuitBreaker } from './circuit-breaker';
 import { deliverOnce, type ProviderSlot } from './failover';
 import { RateLimiter } from './rate-limiter';
+import type { SendGate } from './send-guard';
 
 const email: OutboundEmail = {
   id: '01a2207a-0000-7000-8000-000000000001',
   request: { from: { email: 'a@example.com' }, to: [{ email: 'b@example.org' }], subject: 's', text: 't' },
 };
 
-/** A provider whose answers are scripted; it records every call. */
+/**
+ * A provider whose answers are scripted; `calls` counts the sends that started. Each send starts
+ * at once (it has a connection whenever it asks), calling `onStart` as the contract says.
+ */
 function scripted(name: string, answers: (ProviderError | 'ok' | 'hang')[]): EmailProvider & { calls: number } {
   return {
     name,
     calls: 0,
-    send(_email, signal) {
+    async send(_email, _signal, options) {
+      await options?.onStart?.();
       const answer = answers[Math.min(this.calls, answers.length - 1)];
       this.calls += 1;
-      if (answer === 'ok') return Promise.resolve({ providerMessageId: `${name}-${this.calls}` });
-      if (answer === 'hang')
-        return new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted'))));
-      return Promise.reject(answer ?? new Error('no answer scripted'));
+      if (answer === 'ok') return { providerMessageId: `${name}-${this.calls}` };
+      if (answer === 'hang') return new Promise(() => undefined);
+      throw answer ?? new Error('no answer scripted');
     },
   };
 }
@@ -100,6 +110,55 @@ describe('deliverOnce', () => {
 
     expect(outcome).toMatchObject({ kind: 'sent', provider: 'b' });
     expect(outcome.tried[0]?.error).toMatchObject({ kind: 'transient', ambiguous: true, code: 'TIMEOUT' });
+  });
+
+  it('when a send waits for a connection past its wait bound, then it fails as WAIT_TIMEOUT, not ambiguous, the circuit is not counted and the next is tried', async () => {
+    // An adapter whose connection never comes free: its sends wait until their signal aborts.
+    const busy: EmailProvider = {
+      name: 'busy',
+      send: (_email, signal) =>
+        new Promise((_, reject) =>
+          signal.addEventListener('abort', () => reject(stoppedSendError('busy', signal.reason, false))),
+        ),
+    };
+    const b = scripted('b', ['ok']);
+    const a = { ...slot(busy, 1000), waitTimeoutMs: 20 };
+
+    const outcome = await deliverOnce([a, slot(b)], email);
+
+    expect(outcome).toMatchObject({ kind: 'sent', provider: 'b' });
+    expect(outcome.tried[0]?.error).toMatchObject({ kind: 'transient', ambiguous: false, code: 'WAIT_TIMEOUT' });
+    expect(a.circuit.state).toBe('closed');
+    await deliverOnce([a, slot(b)], email);
+    expect(a.circuit.state).toBe('closed');
+  });
+
+  it('when a send waits long for its connection, then its provider timeout starts only once it has one', async () => {
+    // The connection comes free after twice the provider timeout; the provider then answers at once.
+    const queued: EmailProvider = {
+      name: 'queued',
+      send: async (_email, signal, options) => {
+        await new Promise((resolve) => setTimeout(resolve, 80));
+        await options?.onStart?.();
+        if (signal.aborted) throw stoppedSendError('queued', signal.reason, true);
+        return { providerMessageId: 'q-1' };
+      },
+    };
+
+    await expect(deliverOnce([slot(queued, 40)], email)).resolves.toMatchObject({ kind: 'sent', provider: 'queued' });
+  });
+
+  it('when the gate says no at the start of a send, then the provider sends nothing and the outcome is stopped', async () => {
+    const a = scripted('a', ['ok']);
+    const gate: SendGate = {
+      beforeSend: () => Promise.resolve({ send: false, why: 'already-sent' }),
+      failed: () => undefined,
+    };
+
+    const outcome = await deliverOnce([slot(a)], email, undefined, gate);
+
+    expect(outcome).toMatchObject({ kind: 'stopped', verdict: { why: 'already-sent' } });
+    expect(a.calls).toBe(0);
   });
 
   it('when an adapter throws something other than a ProviderError, then it counts as transient', async () => {

@@ -1,6 +1,9 @@
 import {
   ProviderError,
   SendAbandonedError,
+  SendDeadline,
+  SendStopCode,
+  stoppedSendError,
   type EmailProvider,
   type OutboundEmail,
   type SendReceipt,
@@ -14,8 +17,16 @@ export interface ProviderSlot {
   readonly provider: EmailProvider;
   readonly circuit: CircuitBreaker;
   readonly limiter: RateLimiter;
-  /** Far below RabbitMQ's consumer_timeout (30 min by default). */
+  /**
+   * How long the provider has to answer once the send owns one of its connections (the send on
+   * the wire only). Far below RabbitMQ's consumer_timeout (30 min by default).
+   */
   readonly timeoutMs: number;
+  /**
+   * How long a send may wait for the rate limit and one of the provider's connections before it
+   * starts; {@link DEFAULT_SEND_WAIT_MS} when not given.
+   */
+  readonly waitTimeoutMs?: number;
 }
 
 /** One provider's try at an email. */
@@ -67,44 +78,126 @@ export function resumeInMs(chain: readonly ProviderSlot[]): number {
   return Number.isFinite(soonest) ? soonest : 0;
 }
 
-/** Sends with the provider's own timeout; a timeout is transient and, since data may be out, ambiguous. */
-async function sendWithTimeout(
-  slot: ProviderSlot,
-  email: OutboundEmail,
-  abandon: AbortSignal | undefined,
-): Promise<SendReceipt> {
-  const controller = new AbortController();
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      // Settle the race first: the adapter may reject synchronously when it sees the abort.
-      reject(
-        new ProviderError('transient', `${slot.provider.name} did not answer within ${slot.timeoutMs} ms`, {
-          code: 'TIMEOUT',
-          ambiguous: true,
-        }),
-      );
-      controller.abort();
-    }, slot.timeoutMs);
-  });
-  try {
-    const sending = slot.provider.send(email, controller.signal, abandon === undefined ? {} : { abandon });
-    return await Promise.race([sending, timedOut]);
-  } catch (error) {
-    if (error instanceof ProviderError || error instanceof SendAbandonedError) throw error;
-    // An adapter must classify its errors; anything else is a bug there, treated as transient.
-    throw new ProviderError('transient', `${slot.provider.name} failed unexpectedly`, { cause: error });
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Whether the message's channel has closed (read again after an await). */
-const closedMeanwhile = (abandon: AbortSignal | undefined): boolean => abandon?.aborted === true;
+/**
+ * How long a send may wait for its provider's rate limit and one of its connections when the slot
+ * does not say (the `SEND_WAIT_TIMEOUT` default): past the longest queue the defaults make
+ * (PREFETCH 100 over 5 SMTP connections, each send up to its 30 s timeout, is 10 minutes), far
+ * below RabbitMQ's consumer_timeout (30 minutes).
+ */
+export const DEFAULT_SEND_WAIT_MS = 600_000;
 
 /** What a send not yet on the wire tells the gate when its channel closed after the claim. */
 const abandonedAfterClaim = (): ProviderError =>
   new ProviderError('transient', 'not sent: the message was given back to the broker before the send', {});
+
+/** What one provider's try came to. */
+type TryResult =
+  | { readonly kind: 'sent'; readonly receipt: SendReceipt }
+  /** Given back before the wire; `claimed`: after the gate had claimed the try. */
+  | { readonly kind: 'abandoned'; readonly claimed: boolean }
+  | { readonly kind: 'stopped'; readonly verdict: Exclude<GuardVerdict, { readonly send: true }> }
+  | { readonly kind: 'failed'; readonly error: ProviderError };
+
+/** Thrown through the adapter by `onStart` when the gate says no (or fails): nothing is sent. */
+class GateHalt extends Error {
+  constructor(readonly outcome: { verdict: Exclude<GuardVerdict, { readonly send: true }> } | { error: unknown }) {
+    super('the gate stopped the send');
+  }
+}
+
+/**
+ * One provider's try. Two bounds, one after the other: the send may wait `waitTimeoutMs` for the
+ * rate limit and one of the adapter's connections (a `WAIT_TIMEOUT` then: nothing was sent, never
+ * ambiguous); once it owns a connection the gate claims the try (see {@link SendGate}), and from
+ * then on the provider has `timeoutMs` to answer (a `TIMEOUT` then, ambiguous only if the adapter
+ * had handed the message over). The adapter settles as soon as the signal aborts; one that does
+ * not gets a last turn, then the try is given up as ambiguous, since nothing says what it sent.
+ */
+async function tryProvider(
+  slot: ProviderSlot,
+  email: OutboundEmail,
+  abandon: AbortSignal | undefined,
+  gate: SendGate | undefined,
+): Promise<TryResult> {
+  const name = slot.provider.name;
+  const controller = new AbortController();
+  const waitMs = slot.waitTimeoutMs ?? DEFAULT_SEND_WAIT_MS;
+  let timer = setTimeout(() => controller.abort(new SendDeadline('wait', waitMs)), waitMs);
+  let claimed = false;
+  let giveUp: ((error: ProviderError) => void) | undefined;
+  try {
+    const rated = await acquireRate(slot, abandon, controller);
+    // Looked at after the await: the message's channel may have closed meanwhile.
+    if (abandon?.aborted === true) return { kind: 'abandoned', claimed };
+    if (!rated) return { kind: 'failed', error: stoppedSendError(name, controller.signal.reason, false) };
+    const onStart = async (): Promise<void> => {
+      clearTimeout(timer);
+      if (gate !== undefined) {
+        let verdict: GuardVerdict;
+        try {
+          verdict = await gate.beforeSend(name);
+        } catch (error) {
+          throw new GateHalt({ error });
+        }
+        if (!verdict.send) throw new GateHalt({ verdict });
+        claimed = true;
+      }
+      timer = setTimeout(() => {
+        controller.abort(new SendDeadline('wire', slot.timeoutMs));
+        setImmediate(() => giveUp?.(stoppedSendError(name, controller.signal.reason, true)));
+      }, slot.timeoutMs);
+    };
+    const givenUp = new Promise<never>((_, reject) => {
+      giveUp = reject;
+    });
+    const sending = slot.provider.send(
+      email,
+      controller.signal,
+      abandon === undefined ? { onStart } : { abandon, onStart },
+    );
+    return { kind: 'sent', receipt: await Promise.race([sending, givenUp]) };
+  } catch (caught) {
+    if (caught instanceof GateHalt) {
+      if ('error' in caught.outcome) throw caught.outcome.error;
+      return { kind: 'stopped', verdict: caught.outcome.verdict };
+    }
+    if (caught instanceof SendAbandonedError) return { kind: 'abandoned', claimed };
+    if (caught instanceof ProviderError) return { kind: 'failed', error: caught };
+    // An adapter must classify its errors; anything else is a bug there, treated as transient.
+    return {
+      kind: 'failed',
+      error: new ProviderError('transient', `${name} failed unexpectedly`, { cause: caught }),
+    };
+  } finally {
+    clearTimeout(timer);
+    giveUp = undefined;
+  }
+}
+
+/**
+ * Waits for the provider's rate limit; resolves false when the message was abandoned or the wait
+ * ran out first (the caller tells which). Only a limited provider waits here: an unlimited one costs no listener.
+ */
+async function acquireRate(
+  slot: ProviderSlot,
+  abandon: AbortSignal | undefined,
+  controller: AbortController,
+): Promise<boolean> {
+  if (!slot.limiter.limited) return true;
+  const waiting = new AbortController();
+  const stop = (): void => waiting.abort();
+  abandon?.addEventListener('abort', stop, { once: true });
+  controller.signal.addEventListener('abort', stop, { once: true });
+  try {
+    await slot.limiter.acquire(waiting.signal);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    abandon?.removeEventListener('abort', stop);
+    controller.signal.removeEventListener('abort', stop);
+  }
+}
 
 /**
  * One delivery attempt: tries the providers in order. If `abandon` fires (the message's channel
@@ -115,15 +208,19 @@ const abandonedAfterClaim = (): ProviderError =>
  * cannot send opens its circuit and the next is tried; a transient failure counts towards its
  * circuit and the next is tried. Providers with an open circuit are skipped.
  *
- * A timeout after the email was handed over is ambiguous: the provider may have sent it. The
- * next provider is tried all the same (a late duplicate is judged better than a lost email), and
- * the failure says `ambiguous` so it shows in logs and headers.
+ * Each try has two bounds (see {@link tryProvider}): the wait for the rate limit and a connection
+ * (`WAIT_TIMEOUT`: nothing sent; the next provider is tried, and the circuit is not counted
+ * against), then the send on the wire (`TIMEOUT`). Only a timeout after the email was handed over
+ * is ambiguous: the provider may have sent it. The next provider is tried all the same (a late
+ * duplicate is judged better than a lost email), and the failure says `ambiguous` so it shows in
+ * logs, headers and the ledger.
  *
  * When every circuit is open, nothing is tried and the outcome is `unavailable`, with the time
  * until the first circuit lets a probe through.
  *
- * With a `gate` (the ledger's send guard), each provider call is claimed right before it is made
- * and each failure is told to the gate; when the gate says no (sent before, superseded, in doubt,
+ * With a `gate` (the ledger's send guard), each provider call is claimed when the send starts
+ * (it owns one of the adapter's connections, through `SendOptions.onStart`), so only sends that
+ * went on the wire are ever claimed, and each failure is told to the gate; when the gate says no (sent before, superseded, in doubt,
  * the ledger unreachable) nothing more is sent and the outcome is `stopped`.
  */
 export async function deliverOnce(
@@ -140,61 +237,43 @@ export async function deliverOnce(
       tried.push({ provider: name, outcome: 'skipped-open-circuit' });
       continue;
     }
+    let result: TryResult;
     try {
-      await slot.limiter.acquire(abandon);
-    } catch {
-      // Abandoned while waiting for the rate limit: nothing was sent.
+      result = await tryProvider(slot, email, abandon, gate);
+    } catch (error) {
+      // The gate failed (not an unreachable ledger: that is a verdict): nothing was sent.
       slot.circuit.cancelProbe();
-      return { kind: 'abandoned', tried };
+      throw error;
     }
-    // The message can no longer be acked (its channel closed): the broker will redeliver it, so
-    // sending it now would only make a duplicate.
-    if (abandon?.aborted === true) {
-      slot.circuit.cancelProbe();
-      return { kind: 'abandoned', tried };
-    }
-    if (gate !== undefined) {
-      let verdict: GuardVerdict;
-      try {
-        verdict = await gate.beforeSend(name);
-      } catch (error) {
-        slot.circuit.cancelProbe();
-        throw error;
-      }
-      if (!verdict.send) {
-        slot.circuit.cancelProbe();
-        return { kind: 'stopped', verdict, tried };
-      }
-      if (closedMeanwhile(abandon)) {
-        // Claimed, then the channel closed: close the try as not sent, so the redelivery is not in doubt.
-        slot.circuit.cancelProbe();
-        gate.failed(name, abandonedAfterClaim());
-        return { kind: 'abandoned', tried };
-      }
-    }
-    try {
-      const receipt = await sendWithTimeout(slot, email, abandon);
-      slot.circuit.recordSuccess();
-      tried.push({ provider: name, outcome: 'sent' });
-      return { kind: 'sent', provider: name, receipt, tried };
-    } catch (caught) {
-      if (caught instanceof SendAbandonedError) {
-        // Dropped before the wire (it waited for a connection): says nothing about the provider.
-        slot.circuit.cancelProbe();
-        gate?.failed(name, abandonedAfterClaim());
-        return { kind: 'abandoned', tried };
-      }
-      const error = caught instanceof ProviderError ? caught : new ProviderError('transient', String(caught));
-      tried.push({ provider: name, outcome: error.kind, error });
-      gate?.failed(name, error);
-      lastError = error;
-      if (error.kind === 'recipient-rejected') {
+    switch (result.kind) {
+      case 'sent':
         slot.circuit.recordSuccess();
-        return { kind: 'rejected', error, tried };
-      }
-      if (error.kind === 'provider-unavailable') slot.circuit.open();
-      else slot.circuit.recordFailure();
+        tried.push({ provider: name, outcome: 'sent' });
+        return { kind: 'sent', provider: name, receipt: result.receipt, tried };
+      case 'abandoned':
+        // Dropped before the wire: says nothing about the provider. A claimed try is closed as not
+        // sent, so the redelivery is not in doubt.
+        slot.circuit.cancelProbe();
+        if (result.claimed) gate?.failed(name, abandonedAfterClaim());
+        return { kind: 'abandoned', tried };
+      case 'stopped':
+        slot.circuit.cancelProbe();
+        return { kind: 'stopped', verdict: result.verdict, tried };
+      case 'failed':
+        break;
     }
+    const { error } = result;
+    tried.push({ provider: name, outcome: error.kind, error });
+    gate?.failed(name, error);
+    lastError = error;
+    if (error.kind === 'recipient-rejected') {
+      slot.circuit.recordSuccess();
+      return { kind: 'rejected', error, tried };
+    }
+    // A send that never got a connection says the provider is busy, not that it fails.
+    if (error.code === SendStopCode.waitTimeout) slot.circuit.cancelProbe();
+    else if (error.kind === 'provider-unavailable') slot.circuit.open();
+    else slot.circuit.recordFailure();
   }
   if (lastError === undefined) return { kind: 'unavailable', resumeInMs: resumeInMs(chain), tried };
   return { kind: 'failed', error: lastError, tried };

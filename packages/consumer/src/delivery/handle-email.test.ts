@@ -29,14 +29,16 @@ function queued(overrides: Record<string, unknown> = {}, headers: Record<string,
   return { body: Buffer.from(JSON.stringify(envelope)), headers };
 }
 
-/** A provider whose one answer is scripted. */
+/** A provider whose one answer is scripted; `calls` counts the sends that started (`onStart` resolved). */
 function provider(name: string, answer: 'ok' | ProviderError): EmailProvider & { calls: number } {
   return {
     name,
     calls: 0,
-    send() {
+    async send(_email, _signal, options) {
+      await options?.onStart?.();
       this.calls += 1;
-      return answer === 'ok' ? Promise.resolve({ providerMessageId: `${name}-1` }) : Promise.reject(answer);
+      if (answer === 'ok') return { providerMessageId: `${name}-1` };
+      throw answer;
     },
   };
 }
@@ -247,7 +249,9 @@ describe('handleEmail with the ledger', () => {
       record: { id: ID, attempt: 2, provider: 'a', providerMessageId: 'a-1' },
     });
     // Recorded by the worker before the ack, not here.
-    expect(calls).toEqual([{ method: 'claim', args: { id: ID, attempt: 2, provider: 'a' } }]);
+    expect(calls).toEqual([
+      { method: 'claim', args: { id: ID, attempt: 2, provider: 'a', token: expect.any(String) } },
+    ]);
   });
 
   it('when the first provider fails, then its failure is recorded before the second is claimed; the last waits for the copy', async () => {
@@ -327,8 +331,24 @@ describe('handleEmail with the ledger', () => {
     await expect(handleEmail(withLedger([a], port), queued())).resolves.toEqual({
       action: 'ledger-unavailable',
       id: ID,
+      claimToken: expect.any(String),
     });
     expect(a.calls).toBe(0);
+  });
+
+  it('when it is handled again with the token of a claim that went unanswered, then the claim carries that token', async () => {
+    const down = ledger([], { down: true });
+    const first = await handleEmail(withLedger([provider('a', 'ok')], down.port), queued());
+    const claimToken = first.action === 'ledger-unavailable' ? first.claimToken : undefined;
+    const up = ledger();
+
+    await expect(
+      handleEmail(withLedger([provider('a', 'ok')], up.port), { ...queued(), ...(claimToken ? { claimToken } : {}) }),
+    ).resolves.toMatchObject({ action: 'sent' });
+
+    expect(claimToken).toEqual(expect.any(String));
+    expect(up.calls[0]).toEqual({ method: 'claim', args: { id: ID, attempt: 1, provider: 'a', token: claimToken } });
+    expect(down.calls[0]?.args).toMatchObject({ token: claimToken });
   });
 
   it('when the envelope id is not a UUID, then it is parked as invalid without asking the ledger', async () => {

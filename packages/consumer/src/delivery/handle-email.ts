@@ -35,6 +35,11 @@ export interface HandleDeps {
 export interface IncomingMessage {
   readonly body: Buffer;
   readonly headers: Readonly<Record<string, unknown>>;
+  /**
+   * When this delivery is handled again after the ledger gave no answer to a claim (settlement
+   * `ledger-unavailable`): that claim's token, so the ledger knows it as this delivery's own.
+   */
+  readonly claimToken?: string;
 }
 
 /**
@@ -84,7 +89,13 @@ export type Settlement =
    * unacked, stops taking more, and hands it back once the ledger answers, after writing
    * `unrecorded` (a failed try of this attempt not yet recorded).
    */
-  | { readonly action: 'ledger-unavailable'; readonly id: string; readonly unrecorded?: FailureRecord }
+  | {
+      readonly action: 'ledger-unavailable';
+      readonly id: string;
+      readonly unrecorded?: FailureRecord;
+      /** A claim that went unanswered (it may have committed): hand the message again with it. */
+      readonly claimToken?: string;
+    }
   | RetrySettlement
   | ParkSettlement
   /**
@@ -213,6 +224,7 @@ export async function handleEmail(
       { ...email, client: envelope.client, acceptedAt },
       attempt,
       deps.ledger.inDoubt,
+      message.claimToken,
     );
   }
   const outcome = await deliverOnce(deps.chain, email, abandon, guard);
@@ -235,7 +247,13 @@ export async function handleEmail(
     const { verdict } = outcome;
     if (verdict.why === 'ledger-unavailable') {
       const unrecorded = guard?.unrecorded();
-      return { action: 'ledger-unavailable', id: email.id, ...(unrecorded === undefined ? {} : { unrecorded }) };
+      const claimToken = guard?.lostClaimToken();
+      return {
+        action: 'ledger-unavailable',
+        id: email.id,
+        ...(unrecorded === undefined ? {} : { unrecorded }),
+        ...(claimToken === undefined ? {} : { claimToken }),
+      };
     }
     if (verdict.why !== 'in-doubt') return { action: 'skipped', id: email.id, reason: verdict.why };
     const text = `${verdict.provider ?? 'a provider'}: an earlier try was claimed and never finished; it may have been sent`;

@@ -18,9 +18,14 @@ export class RateLimiter {
     this.last = now();
   }
 
+  /** False when there is no limit: {@link acquire} then resolves at once, whatever its signal. */
+  get limited(): boolean {
+    return Number.isFinite(this.perSecond);
+  }
+
   /** Waits for a token; resolves at once while under the rate. Rejects if `signal` aborts first. */
   acquire(signal?: AbortSignal): Promise<void> {
-    if (!Number.isFinite(this.perSecond)) return Promise.resolve();
+    if (!this.limited) return Promise.resolve();
     const turn = this.queue.then(() => this.take(signal));
     this.queue = turn.catch(() => undefined);
     return turn;

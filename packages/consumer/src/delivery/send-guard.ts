@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { FailureKind } from '@mailer/contract';
 import type { OutboundEmail, ProviderError } from '../providers/provider';
 
@@ -57,6 +58,7 @@ export interface DeliveryLedger {
     readonly id: string;
     readonly attempt: number;
     readonly provider?: string;
+    readonly token?: string;
   }): Promise<ClaimAnswer>;
   recordAccepted(emails: readonly AcceptedRecord[]): Promise<void>;
   recordSent(report: SentRecord): Promise<'advanced' | 'stale' | 'unknown'>;
@@ -136,20 +138,41 @@ export interface GuardedEmail extends OutboundEmail {
 }
 
 /**
- * The ledger's side of one delivery attempt: claims each try before its provider is called, so an
- * email is sent once however often its message is delivered. One guard per attempt; failover
+ * The ledger's side of one delivery attempt: claims each try when its send starts (it has one of
+ * the provider's connections, right before the wire), so an email is sent once however often its
+ * message is delivered, and only sends that went on the wire are ever left in doubt. Each claim
+ * carries a random token, so a claim made again after its answer was lost is recognised as this
+ * guard's own rather than as a try in doubt. One guard per attempt; failover
  * keeps the attempt number for every provider it tries. Calls of all the messages in flight go
  * out in the same turn, so the ledger batches them.
  */
 export class SendGuard implements SendGate {
   private pending: FailureRecord | undefined;
+  /** The token of a claim whose answer never came (it may have committed); reused by the next claim. */
+  private unanswered: string | undefined;
 
+  /**
+   * @param claimToken the token of this delivery's claim whose answer was lost before (see
+   * {@link lostClaimToken}), when it is handled again: its first claim reuses it
+   */
   constructor(
     private readonly ledger: DeliveryLedger,
     private readonly email: GuardedEmail,
     readonly attempt: number,
     private readonly inDoubt: InDoubtPolicy,
-  ) {}
+    claimToken?: string,
+  ) {
+    this.unanswered = claimToken;
+  }
+
+  /**
+   * The token of the last claim when the ledger gave no answer to it: the claim may have
+   * committed. Handing the email again with it (nothing was sent meanwhile) lets the ledger
+   * recognise that claim as this one's instead of answering in-doubt.
+   */
+  lostClaimToken(): string | undefined {
+    return this.unanswered;
+  }
 
   async beforeSend(provider: string): Promise<GuardVerdict> {
     try {
@@ -158,7 +181,7 @@ export class SendGuard implements SendGate {
       let recorded = false;
       let reclaimed = false;
       for (let round = 0; round < MAX_CLAIM_ROUNDS; round += 1) {
-        const answer = await this.ledger.claimAttempt({ id: this.email.id, attempt: this.attempt, provider });
+        const answer = await this.claim(provider);
         const step = decideClaim(answer, this.inDoubt);
         switch (step.step) {
           case 'send':
@@ -184,6 +207,15 @@ export class SendGuard implements SendGate {
       if (isLedgerUnavailable(error)) return { send: false, why: 'ledger-unavailable', error };
       throw error;
     }
+  }
+
+  /** One claim, with a fresh token unless the last one went unanswered (then it is made again). */
+  private async claim(provider: string): Promise<ClaimAnswer> {
+    const token = this.unanswered ?? randomUUID();
+    this.unanswered = token;
+    const answer = await this.ledger.claimAttempt({ id: this.email.id, attempt: this.attempt, provider, token });
+    this.unanswered = undefined;
+    return answer;
   }
 
   failed(provider: string, error: ProviderError): void {

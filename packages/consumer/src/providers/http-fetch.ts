@@ -11,6 +11,15 @@ import { urlToHttpOptions } from 'node:url';
 /** The fetch signature the Postmark client calls (its own type names DOM types this build does not load). */
 export type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
+/** What {@link createHttpFetch} takes besides fetch's own init. */
+export interface HttpFetchInit extends RequestInit {
+  /**
+   * Called once the whole request, body included, was handed to the operating system: from then
+   * on the server may act on it, whatever happens to the answer.
+   */
+  readonly onBodySent?: () => void;
+}
+
 /** Statuses whose response has no body, by the Fetch standard (`new Response` refuses one for them). */
 const NULL_BODY_STATUSES: ReadonlySet<number> = new Set([101, 103, 204, 205, 304]);
 
@@ -53,7 +62,7 @@ export function createHttpFetch(): Fetch {
     }
     return target;
   };
-  return (input, init = {}) =>
+  return (input, init: HttpFetchInit = {}) =>
     new Promise<Response>((resolve, rejectWith) => {
       // As fetch does: once the signal has aborted, the failure is the signal's reason.
       const reject = (error: unknown): void => {
@@ -111,6 +120,8 @@ export function createHttpFetch(): Fetch {
         },
       );
       request.on('error', reject);
+      const { onBodySent } = init;
+      if (onBodySent !== undefined) request.once('finish', onBodySent);
       request.end(body);
     });
 }

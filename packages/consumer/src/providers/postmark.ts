@@ -1,16 +1,10 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { EMAIL_ID_HEADER, type Address, type EmailRequest } from '@mailer/contract';
 import { Attachment, Header, Message, Models, type ServerClient } from 'postmark';
-import { createHttpFetch, type Fetch } from './http-fetch';
+import { createHttpFetch, type Fetch, type HttpFetchInit } from './http-fetch';
 import { classifyPostmarkError } from './postmark-errors';
-import {
-  ProviderError,
-  SendAbandonedError,
-  type EmailProvider,
-  type OutboundEmail,
-  type SendOptions,
-  type SendReceipt,
-} from './provider';
+import { ProviderError, type EmailProvider, type OutboundEmail, type SendOptions, type SendReceipt } from './provider';
+import { untilStopped } from './send-abort';
 import { SendSlots } from './send-slots';
 
 /** Postmark's default transactional stream, present on every server. */
@@ -43,8 +37,14 @@ export interface PostmarkProviderOptions {
 /** One send in flight, seen by the client's fetch through {@link calls}. */
 interface Call {
   readonly signal: AbortSignal;
-  /** Set once the client called fetch: from then on an abort may come after Postmark took the email. */
-  started: boolean;
+  /**
+   * Set once the request's body was sent (with {@link createHttpFetch}), or once the client
+   * called fetch (with a fetch of the client's own, which does not say): from then on an abort
+   * may come after Postmark took the email.
+   */
+  handedOver: boolean;
+  /** Whether the fetch underneath reports when the body was sent. */
+  readonly tracksBody: boolean;
   /** What fetch itself threw: the client keeps only its message, this keeps its `cause` (ECONNREFUSED...). */
   transportError?: unknown;
 }
@@ -69,6 +69,7 @@ export class PostmarkProvider implements EmailProvider {
   readonly name = 'postmark';
   private readonly messageStream: string;
   private readonly slots: SendSlots;
+  private readonly tracksBody: boolean;
 
   constructor(
     private readonly client: ServerClient,
@@ -77,6 +78,7 @@ export class PostmarkProvider implements EmailProvider {
     this.messageStream = options.messageStream ?? DEFAULT_MESSAGE_STREAM;
     this.slots = new SendSlots(this.name, options.maxConnections ?? DEFAULT_MAX_CONNECTIONS);
     const current = client.getClientOptions();
+    this.tracksBody = current.fetch === undefined;
     const inner: Fetch = current.fetch ?? createHttpFetch();
     client.setClientOptions(
       new Models.ClientOptions.Configuration(
@@ -88,24 +90,19 @@ export class PostmarkProvider implements EmailProvider {
     );
   }
 
-  async send(email: OutboundEmail, signal: AbortSignal, options: SendOptions = {}): Promise<SendReceipt> {
-    if (options.abandon?.aborted === true) throw new SendAbandonedError(this.name);
-    if (signal.aborted) {
-      throw new ProviderError('transient', 'Postmark send aborted before the request was made', {
-        code: 'ABORTED',
-        cause: signal.reason,
-      });
-    }
+  send(email: OutboundEmail, signal: AbortSignal, options: SendOptions = {}): Promise<SendReceipt> {
     return this.slots.run(signal, options, () => this.sendOnConnection(email, signal));
   }
 
   private async sendOnConnection(email: OutboundEmail, signal: AbortSignal): Promise<SendReceipt> {
     const message = toPostmarkMessage(email, this.messageStream);
-    const call: Call = { signal, started: false };
+    const call: Call = { signal, handedOver: false, tracksBody: this.tracksBody };
     try {
-      const response = await untilAborted(
+      const response = await untilStopped(
         calls.run(call, () => this.client.sendEmail(message)),
-        call,
+        signal,
+        this.name,
+        () => call.handedOver,
       );
       // A 200 carries ErrorCode 0 and the MessageID; anything odd in the body is no reason to send again.
       const id: unknown = (response as Partial<Models.MessageSendingResponse> | null)?.MessageID;
@@ -124,10 +121,14 @@ export class PostmarkProvider implements EmailProvider {
 async function trackedFetch(inner: Fetch, input: string | URL | Request, init?: RequestInit): Promise<Response> {
   const call = calls.getStore();
   if (call === undefined) return inner(input, init);
-  call.started = true;
+  if (!call.tracksBody) call.handedOver = true;
   const either = init?.signal ? firstOf(init.signal, call.signal) : undefined;
+  const onBodySent = (): void => {
+    call.handedOver = true;
+  };
   try {
-    return await inner(input, { ...init, signal: either?.signal ?? call.signal });
+    const tracked: HttpFetchInit = { ...init, signal: either?.signal ?? call.signal, onBodySent };
+    return await inner(input, tracked);
   } catch (error) {
     call.transportError = error;
     throw error;
@@ -158,34 +159,6 @@ function firstOf(a: AbortSignal, b: AbortSignal): { signal: AbortSignal; dispose
     b.addEventListener('abort', onB, { once: true });
   }
   return { signal: controller.signal, dispose };
-}
-
-/**
- * Settles with the request, or rejects as soon as the send's signal aborts even if the request
- * does not listen (a caller-supplied fetch may ignore signals). Once fetch was called the abort is
- * ambiguous: Postmark may have taken the email.
- */
-async function untilAborted<T>(request: Promise<T>, call: Call): Promise<T> {
-  const { signal } = call;
-  let onAbort: (() => void) | undefined;
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => {
-      const timedOut = errorName(signal.reason) === 'TimeoutError';
-      reject(
-        new ProviderError(
-          'transient',
-          `Postmark send ${timedOut ? 'timed out' : 'aborted'} ${call.started ? 'after the request was sent' : 'before the request was made'}`,
-          { code: timedOut ? 'TIMEOUT' : 'ABORTED', ambiguous: call.started, cause: signal.reason },
-        ),
-      );
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-  try {
-    return await Promise.race([request, aborted]);
-  } finally {
-    if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
-  }
 }
 
 /**
@@ -251,9 +224,4 @@ function toMetadata(metadata: EmailRequest['metadata']): Record<string, string> 
     value === null ? [] : [[key, String(value)] as const],
   );
   return entries.length === 0 ? undefined : Object.fromEntries(entries);
-}
-
-function errorName(error: unknown): string | undefined {
-  const name = (error as { name?: unknown } | null)?.name;
-  return typeof name === 'string' ? name : undefined;
 }

@@ -27,6 +27,13 @@ export interface SendOptions {
    * {@link SendAbandonedError}; a send already on the wire carries on.
    */
   readonly abandon?: AbortSignal;
+  /**
+   * Called once the send owns one of the adapter's connections, right before anything of it goes
+   * on the wire (the delivery layer claims the try in the ledger here and starts the provider's
+   * timeout). The send waits for it; if it rejects, nothing is sent, the connection is given back
+   * and `send` rejects with that same error. Never called for a send that does not start.
+   */
+  readonly onStart?: () => Promise<void>;
 }
 
 /**
@@ -38,9 +45,12 @@ export interface EmailProvider {
   readonly name: string;
   /**
    * Sends the email. Resolves once the provider accepted it; rejects with {@link ProviderError}
-   * when it did not, or with {@link SendAbandonedError} when `options.abandon` fired before the
-   * send was on the wire (nothing was sent), and with nothing else. `signal` aborts when the
-   * delivery layer's timeout runs out.
+   * when it did not, with {@link SendAbandonedError} when `options.abandon` fired before the
+   * send was on the wire (nothing was sent), with what `options.onStart` rejected with, and with
+   * nothing else. `signal` aborts when the delivery layer gives up (its reason a
+   * {@link SendDeadline}): a send not yet on the wire is withdrawn, one on the wire is stopped
+   * where it is, and the failure ({@link stoppedSendError}) is `ambiguous` only if the message had
+   * been handed over.
    *
    * Every adapter bounds its sends in progress to the connections it really has and makes the
    * others wait in its own abortable queue (`SendSlots`, in send-slots.ts): a send either owns a connection
@@ -86,4 +96,63 @@ export class SendAbandonedError extends Error {
   constructor(provider: string, options: { readonly cause?: unknown } = {}) {
     super(`${provider}: send abandoned before it went out`, { cause: options.cause });
   }
+}
+
+/**
+ * The codes of a send that was stopped rather than answered, the same for every adapter (a
+ * provider's own codes, such as an SMTP reply code or a Postmark ErrorCode, are for its answers):
+ * - `WAIT_TIMEOUT`: no connection of the adapter (or no rate-limit token) came free in time. The
+ *   send never started: nothing was sent, never ambiguous.
+ * - `TIMEOUT`: the provider did not answer in time once the send was on the wire. Ambiguous when
+ *   the message had been handed over (SMTP: the end-of-data dot written; HTTP: the request body
+ *   sent); otherwise it was withdrawn and not sent.
+ * - `ABORTED`: the send's signal aborted for any other reason; ambiguous by the same rule.
+ */
+export const SendStopCode = {
+  waitTimeout: 'WAIT_TIMEOUT',
+  timeout: 'TIMEOUT',
+  aborted: 'ABORTED',
+} as const;
+
+/** How long a send waited or ran before the delivery layer gave up on it: the reason its signal aborts with. */
+export class SendDeadline extends Error {
+  override readonly name = 'TimeoutError';
+
+  /**
+   * @param phase `wait`: still waiting for a connection or the rate limit; `wire`: on the wire
+   * @param ms the bound that ran out
+   */
+  constructor(
+    readonly phase: 'wait' | 'wire',
+    readonly ms: number,
+  ) {
+    super(phase === 'wait' ? `no connection came free within ${ms} ms` : `no answer within ${ms} ms`);
+  }
+}
+
+/**
+ * The failure of a send whose signal aborted: `WAIT_TIMEOUT`, `TIMEOUT` or `ABORTED` by the
+ * signal's reason (see {@link SendStopCode}), ambiguous only when `handedOver` (the provider may
+ * have taken the message). Transient: another try may work.
+ */
+export function stoppedSendError(provider: string, reason: unknown, handedOver: boolean): ProviderError {
+  const deadline = reason instanceof SendDeadline ? reason : undefined;
+  if (deadline?.phase === 'wait' && !handedOver) {
+    return new ProviderError('transient', `${provider}: ${deadline.message}; not sent`, {
+      code: SendStopCode.waitTimeout,
+      cause: reason,
+    });
+  }
+  const what = deadline === undefined ? 'send aborted' : deadline.message;
+  const code =
+    deadline !== undefined || (reason as { name?: unknown } | null)?.name === 'TimeoutError'
+      ? SendStopCode.timeout
+      : SendStopCode.aborted;
+  return new ProviderError(
+    'transient',
+    handedOver
+      ? `${provider}: ${what} after the message was handed over; the provider may have taken it`
+      : `${provider}: ${what} before the message was handed over; it was withdrawn and not sent`,
+    { code, ambiguous: handedOver, cause: reason },
+  );
 }

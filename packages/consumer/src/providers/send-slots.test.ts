@@ -1,4 +1,4 @@
-import { ProviderError, SendAbandonedError } from './provider';
+import { ProviderError, SendAbandonedError, SendDeadline } from './provider';
 import { SendSlots } from './send-slots';
 
 const forever = new AbortController().signal;
@@ -73,6 +73,68 @@ describe('SendSlots', () => {
 
     await expect(slots.run(forever, {}, () => Promise.resolve('ok'))).resolves.toBe('ok');
     await expect(slots.run(forever, {}, () => Promise.reject(new Error('no')))).rejects.toThrow('no');
+    expect(slots.busy).toBe(0);
+  });
+
+  it('when a waiting send runs past its wait bound, then it fails as WAIT_TIMEOUT, not ambiguous, and never starts', async () => {
+    const slots = new SendSlots('test', 1);
+    await slots.acquire(forever);
+    const deadline = new AbortController();
+    const onStart = jest.fn(() => Promise.resolve());
+
+    const waiting = slots.start(deadline.signal, { onStart });
+    deadline.abort(new SendDeadline('wait', 50));
+
+    await expect(waiting).rejects.toMatchObject({ kind: 'transient', code: 'WAIT_TIMEOUT', ambiguous: false });
+    expect(onStart).not.toHaveBeenCalled();
+  });
+
+  it('when a send gets a slot, then onStart is called once it owns it, before the send', async () => {
+    const slots = new SendSlots('test', 1);
+    const order: string[] = [];
+    const release = await slots.acquire(forever);
+
+    const running = slots.run(
+      forever,
+      {
+        onStart: () => {
+          order.push(`start with ${slots.busy} busy`);
+          return Promise.resolve();
+        },
+      },
+      () => (order.push('send'), Promise.resolve('sent')),
+    );
+    order.push('released');
+    release();
+
+    await expect(running).resolves.toBe('sent');
+    expect(order).toEqual(['released', 'start with 1 busy', 'send']);
+  });
+
+  it('when onStart rejects, then nothing is sent, the slot is given back and run rejects with that error', async () => {
+    const slots = new SendSlots('test', 1);
+    const send = jest.fn(() => Promise.resolve('sent'));
+    const refused = new Error('the ledger says no');
+
+    await expect(slots.run(forever, { onStart: () => Promise.reject(refused) }, send)).rejects.toBe(refused);
+
+    expect(send).not.toHaveBeenCalled();
+    expect(slots.busy).toBe(0);
+  });
+
+  it('when the send is abandoned while onStart runs, then it is not sent', async () => {
+    const slots = new SendSlots('test', 1);
+    const abandon = new AbortController();
+    const send = jest.fn(() => Promise.resolve('sent'));
+    const onStart = (): Promise<void> => {
+      abandon.abort();
+      return Promise.resolve();
+    };
+
+    await expect(slots.run(forever, { abandon: abandon.signal, onStart }, send)).rejects.toBeInstanceOf(
+      SendAbandonedError,
+    );
+    expect(send).not.toHaveBeenCalled();
     expect(slots.busy).toBe(0);
   });
 

@@ -1,4 +1,4 @@
-import { ProviderError, SendAbandonedError, type SendOptions } from './provider';
+import { SendAbandonedError, stoppedSendError, type SendOptions } from './provider';
 
 /** Gives a slot back; calling it again does nothing. */
 export type ReleaseSlot = () => void;
@@ -10,10 +10,11 @@ interface Waiter {
 /**
  * The sends one adapter may have on the wire at once (as many as the connections it really has),
  * and the queue of sends waiting for one. A waiter leaves the queue the moment its send is
- * abandoned ({@link SendAbandonedError}) or its time runs out (a transient, not ambiguous
- * {@link ProviderError}: nothing was sent), so an adapter never holds back work that the broker
- * will deliver again, and never sends it after its channel closed. A send that owns a slot is on
- * the wire. Waiters are served in order.
+ * abandoned ({@link SendAbandonedError}) or its signal aborts (a transient, not ambiguous
+ * `ProviderError`, see {@link stoppedSendError}: nothing was sent), so an adapter never holds back
+ * work that the broker will deliver again, and never sends it after its channel closed. A send
+ * that owns a slot has started: `options.onStart` is called then, and only then. Waiters are
+ * served in order.
  */
 export class SendSlots {
   private inUse = 0;
@@ -40,14 +41,33 @@ export class SendSlots {
     return this.queue.length;
   }
 
-  /** Runs `send` once it owns a slot, and frees the slot when it settles. */
+  /** Runs `send` once it owns a slot and has started (see {@link start}), and frees the slot when it settles. */
   async run<T>(signal: AbortSignal, options: SendOptions, send: () => Promise<T>): Promise<T> {
-    const release = await this.acquire(signal, options);
+    const release = await this.start(signal, options);
     try {
       return await send();
     } finally {
       release();
     }
+  }
+
+  /**
+   * Resolves with a slot once the send owns one and `options.onStart` resolved, the signals
+   * looked at again after it: the caller puts the send on the wire in the same turn (before any
+   * await), so a send given up meanwhile never goes. Rejects, with the slot freed, when
+   * `onStart` rejects or a signal fired.
+   */
+  async start(signal: AbortSignal, options: SendOptions = {}): Promise<ReleaseSlot> {
+    const release = await this.acquire(signal, options);
+    try {
+      if (options.onStart !== undefined) await options.onStart();
+      const refusal = this.refusal(signal, options.abandon);
+      if (refusal !== undefined) throw refusal;
+    } catch (error) {
+      release();
+      throw error;
+    }
+    return release;
   }
 
   /**
@@ -85,12 +105,7 @@ export class SendSlots {
 
   private refusal(signal: AbortSignal, abandon: AbortSignal | undefined): Error | undefined {
     if (abandon?.aborted === true) return new SendAbandonedError(this.provider, { cause: abandon.reason });
-    if (signal.aborted) {
-      return new ProviderError('transient', `${this.provider}: no connection came free before the send was aborted`, {
-        code: 'ABORTED',
-        cause: signal.reason,
-      });
-    }
+    if (signal.aborted) return stoppedSendError(this.provider, signal.reason, false);
     return undefined;
   }
 

@@ -3,11 +3,13 @@ import { buildMime, envelopeRecipients } from './mime';
 import {
   ProviderError,
   SendAbandonedError,
+  stoppedSendError,
   type EmailProvider,
   type OutboundEmail,
   type SendOptions,
   type SendReceipt,
 } from './provider';
+import { untilStopped } from './send-abort';
 import { SendSlots } from './send-slots';
 import { classifySesError } from './ses-errors';
 
@@ -51,18 +53,15 @@ export class SesProvider implements EmailProvider {
 
   async send(email: OutboundEmail, signal: AbortSignal, options: SendOptions = {}): Promise<SendReceipt> {
     if (options.abandon?.aborted === true) throw new SendAbandonedError(this.name);
-    if (signal.aborted) {
-      // Nothing was sent: the delivery layer's time ran out before this provider's turn began.
-      throw new ProviderError('transient', 'SES send not started: already aborted', {
-        code: 'AbortError',
-        cause: signal.reason,
-      });
-    }
+    if (signal.aborted) throw stoppedSendError(this.name, signal.reason, false);
     const data = await buildMime(email);
     return this.slots.run(signal, options, () => this.sendOnConnection(email, data, signal));
   }
 
   private async sendOnConnection(email: OutboundEmail, data: Buffer, signal: AbortSignal): Promise<SendReceipt> {
+    // The SDK does not say when the body was written: the request counts as handed over once
+    // the SDK calls its HTTP handler (after signing), which errs towards "ambiguous".
+    let handedOver = false;
     const command = new SendRawEmailCommand({
       RawMessage: { Data: data },
       Source: email.request.from.email,
@@ -71,11 +70,23 @@ export class SesProvider implements EmailProvider {
         ? {}
         : { ConfigurationSetName: this.options.configurationSetName }),
     });
+    command.middlewareStack.add(
+      (next) => (args) => {
+        handedOver = true;
+        return next(args);
+      },
+      { step: 'deserialize', priority: 'low', name: 'mailerHandedOver' },
+    );
     try {
-      const output = await this.client.send(command, { abortSignal: signal });
+      const output = await untilStopped(
+        this.client.send(command, { abortSignal: signal }),
+        signal,
+        this.name,
+        () => handedOver,
+      );
       return output.MessageId === undefined ? {} : { providerMessageId: output.MessageId };
     } catch (error) {
-      throw classifySesError(error);
+      throw error instanceof ProviderError ? error : classifySesError(error);
     }
   }
 

@@ -5,7 +5,7 @@ import type SMTPPool from 'nodemailer/lib/smtp-pool';
 import { toMailOptions } from './mime';
 import {
   ProviderError,
-  SendAbandonedError,
+  stoppedSendError,
   type EmailProvider,
   type OutboundEmail,
   type SendOptions,
@@ -171,18 +171,7 @@ export class SmtpProvider implements EmailProvider {
         new ProviderError('provider-unavailable', 'smtp: the provider is closed', { code: 'CLOSED' }),
       );
     }
-    if (options.abandon?.aborted === true) return Promise.reject(new SendAbandonedError(this.name));
-    if (signal.aborted) {
-      return Promise.reject(
-        new ProviderError('transient', 'smtp: send aborted before it started', {
-          code: 'ABORTED',
-          cause: signal.reason,
-        }),
-      );
-    }
-    const attempt = this.slots
-      .acquire(signal, options)
-      .then((release) => this.sendOnConnection(email, signal, release));
+    const attempt = this.slots.start(signal, options).then((release) => this.sendOnConnection(email, signal, release));
     const settled = attempt.then(
       () => undefined,
       () => undefined,
@@ -232,15 +221,7 @@ function untilAborted(
   return new Promise<SendReceipt>((resolve, reject) => {
     const onAbort = (): void => {
       const stopped = progress.cancel(new Error('send aborted', { cause: signal.reason }));
-      reject(
-        new ProviderError(
-          'transient',
-          stopped
-            ? 'smtp: send aborted before the message was handed over; it will not be sent'
-            : 'smtp: send aborted after the message was handed over; the server may have taken it',
-          { code: 'ABORTED', ambiguous: !stopped, cause: signal.reason },
-        ),
-      );
+      reject(stoppedSendError('smtp', signal.reason, !stopped));
     };
     signal.addEventListener('abort', onAbort, { once: true });
     // After an abort this promise is settled already; whatever nodemailer says later is dropped.

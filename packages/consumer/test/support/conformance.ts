@@ -3,6 +3,7 @@ import { EMAIL_ID_HEADER, type EmailRequest } from '@mailer/contract';
 import {
   ProviderError,
   SendAbandonedError,
+  SendDeadline,
   type EmailProvider,
   type OutboundEmail,
 } from '../../src/providers/provider';
@@ -104,7 +105,9 @@ export function fullEmail(): OutboundEmail {
  * The suite every provider adapter must pass: the same fields arrive, the id header is set, the
  * send resolves only once accepted, failures come back as classified {@link ProviderError}s, and
  * an abandoned send goes out only if it was already on the wire (one waiting for a connection is
- * dropped with {@link SendAbandonedError}).
+ * dropped with {@link SendAbandonedError}), `onStart` is called only once a send has a connection,
+ * a send given up while waiting is withdrawn (`WAIT_TIMEOUT`), and one stopped after the provider
+ * has the whole message is ambiguous (`TIMEOUT`).
  */
 export function describeProviderConformance(
   name: string,
@@ -221,6 +224,71 @@ export function describeProviderConformance(
         expect(error).toBeInstanceOf(SendAbandonedError);
         for (const email of onTheWire) expect(await harness.has(email.id)).toBe(true);
         expect(await harness.has(waiting.id)).toBe(false);
+      });
+    }
+
+    it('when onStart rejects, then nothing is sent and the send rejects with that error', async () => {
+      const email = fullEmail();
+      const refused = new Error('the ledger says no');
+      const error: unknown = await harness.provider
+        .send(email, AbortSignal.timeout(10_000), { onStart: () => Promise.reject(refused) })
+        .catch((e: unknown) => e);
+      const later = fullEmail();
+      await harness.provider.send(later, AbortSignal.timeout(10_000));
+      await harness.received(later.id);
+
+      expect(error).toBe(refused);
+      expect(await harness.has(email.id)).toBe(false);
+    });
+
+    if (Number.isFinite(options.connections)) {
+      // The rule that keeps a slow provider from sending twice: the provider timeout starts when a
+      // send has a connection, and one given up before that is withdrawn, not ambiguous.
+      it('when every connection is busy, then a waiting send is not started, and one given up while waiting fails as WAIT_TIMEOUT and is never sent', async () => {
+        const holdNext = harness.holdNext?.bind(harness);
+        if (holdNext === undefined) throw new Error(`${name} harness must implement holdNext`);
+        const holds = Array.from({ length: options.connections }, () => holdNext());
+        const started: string[] = [];
+        const onTheWire = holds.map(() => fullEmail());
+        const sending = onTheWire.map((email) =>
+          harness.provider.send(email, AbortSignal.timeout(20_000), {
+            onStart: () => (started.push(email.id), Promise.resolve()),
+          }),
+        );
+        await Promise.all(holds.map((hold) => hold.reached));
+
+        const waiting = fullEmail();
+        const deadline = new AbortController();
+        const waitingSend = harness.provider
+          .send(waiting, deadline.signal, { onStart: () => (started.push(waiting.id), Promise.resolve()) })
+          .catch((e: unknown) => e);
+        deadline.abort(new SendDeadline('wait', 1));
+        const error = await waitingSend;
+        for (const hold of holds) hold.release();
+        await Promise.all(sending);
+        const later = fullEmail();
+        await harness.provider.send(later, AbortSignal.timeout(10_000));
+        await harness.received(later.id);
+
+        expect(error).toMatchObject({ kind: 'transient', code: 'WAIT_TIMEOUT', ambiguous: false });
+        expect(started).toEqual(onTheWire.map((email) => email.id));
+        expect(await harness.has(waiting.id)).toBe(false);
+      });
+
+      it('when the provider has the whole message and has not answered, then a timeout is TIMEOUT and ambiguous', async () => {
+        const holdNext = harness.holdNext?.bind(harness);
+        if (holdNext === undefined) throw new Error(`${name} harness must implement holdNext`);
+        const hold = holdNext();
+        const email = fullEmail();
+        const deadline = new AbortController();
+        const sending = harness.provider.send(email, deadline.signal).catch((e: unknown) => e);
+        await hold.reached;
+
+        deadline.abort(new SendDeadline('wire', 1));
+        const error = await sending;
+        hold.release();
+
+        expect(error).toMatchObject({ kind: 'transient', code: 'TIMEOUT', ambiguous: true });
       });
     }
 

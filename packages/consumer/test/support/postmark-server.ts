@@ -79,6 +79,13 @@ export interface FakePostmark {
    * function is called; those waiting then and later are handled.
    */
   pause(): () => void;
+  /**
+   * Makes the fake slow and otherwise healthy: each `POST /email` nothing was scripted for is
+   * answered `ms` after its whole body arrived; 0 answers at once again.
+   */
+  slowDown(ms: number): void;
+  /** How many distinct email ids were accepted more than once. */
+  readonly duplicates: number;
   /** Most `POST /email` requests read and not yet answered at one time, since the server started. */
   readonly peakInProgress: number;
   /** How many times an email with this X-Mailer-Email-Id was accepted (0: never). */
@@ -131,6 +138,7 @@ export async function startFakePostmark(options: { readonly token?: string } = {
   let requestCount = 0;
   let hangingAll = false;
   let paused: Promise<void> | undefined;
+  let delayMs = 0;
   let inProgress = 0;
   let peakInProgress = 0;
   events.on('accepted', (id: string) => acceptedCounts.set(id, (acceptedCounts.get(id) ?? 0) + 1));
@@ -155,6 +163,14 @@ export async function startFakePostmark(options: { readonly token?: string } = {
         const fault = scripted ?? (hangingAll ? 'hang' : undefined);
         if (fault === undefined && paused !== undefined) {
           void paused.then(() => send(res, handleEmail(req, body, token, accepted, events)));
+          return;
+        }
+        if (fault === undefined && delayMs > 0) {
+          setTimeout(() => {
+            // The whole request is in: Postmark sends it even if the client has gone meanwhile.
+            const answer = handleEmail(req, body, token, accepted, events);
+            if (!res.destroyed) send(res, answer);
+          }, delayMs);
           return;
         }
         if (fault === 'hang') {
@@ -212,6 +228,14 @@ export async function startFakePostmark(options: { readonly token?: string } = {
         if (paused === gate) paused = undefined;
         resume();
       };
+    },
+    slowDown(ms) {
+      delayMs = ms;
+    },
+    get duplicates() {
+      let count = 0;
+      for (const times of acceptedCounts.values()) if (times > 1) count += 1;
+      return count;
     },
     get peakInProgress() {
       return peakInProgress;

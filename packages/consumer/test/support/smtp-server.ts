@@ -62,6 +62,9 @@ export class TestSmtpServer {
   private readonly sockets = new Set<Socket>();
   private readonly events = new EventEmitter();
   private opened = 0;
+  private dataDelayMs = 0;
+  /** Sessions with a transaction under way: past MAIL FROM, not yet answered after the data nor closed. */
+  private readonly transactions = new Set<string>();
 
   private constructor() {
     this.server = new SMTPServer({
@@ -78,10 +81,17 @@ export class TestSmtpServer {
         if (armed === undefined) accept();
         else this.apply(armed, accept, (error) => callback(error));
       },
-      onMailFrom: (_address, _session, callback) => {
+      onMailFrom: (_address, session, callback) => {
         const armed = this.take('MAIL');
-        if (armed === undefined) callback();
-        else this.apply(armed, () => callback(), callback);
+        const accept = (): void => {
+          this.transactions.add(session.id);
+          callback();
+        };
+        if (armed === undefined) accept();
+        else this.apply(armed, accept, callback);
+      },
+      onClose: (session) => {
+        this.transactions.delete(session.id);
       },
       onRcptTo: (address, session, callback) => {
         const refusal = this.refusedRecipients.get(address.address.toLowerCase());
@@ -98,17 +108,30 @@ export class TestSmtpServer {
         stream.on('data', (chunk: Buffer) => chunks.push(chunk));
         stream.once('end', () => {
           const accept = (): void => {
-            void this.store(Buffer.concat(chunks), session).then(
-              () => callback(),
-              (error: unknown) => callback(error instanceof Error ? error : new Error(String(error))),
-            );
+            const store = (): void => {
+              this.transactions.delete(session.id);
+              void this.store(Buffer.concat(chunks), session).then(
+                () => callback(),
+                (error: unknown) => callback(error instanceof Error ? error : new Error(String(error))),
+              );
+            };
+            // A slow server: the whole message is in, and the 250 comes this much later.
+            if (this.dataDelayMs > 0) setTimeout(store, this.dataDelayMs);
+            else store();
           };
           const armed = this.take('DATA');
+          const refuse = (error: Error): void => {
+            this.transactions.delete(session.id);
+            callback(error);
+          };
           if (armed === undefined) accept();
-          else this.apply(armed, accept, callback);
+          else this.apply(armed, accept, refuse);
         });
       },
     });
+    // A client killed mid-session (kill -9) resets its connections: smtp-server reports each
+    // ECONNRESET as an 'error', which is the client's doing and must not fail the test.
+    this.server.on('error', () => undefined);
     this.server.server.on('connection', (socket: Socket) => {
       this.opened += 1;
       this.sockets.add(socket);
@@ -166,6 +189,29 @@ export class TestSmtpServer {
     return { reached: armed.reached.promise, release };
   }
 
+  /**
+   * Makes the server slow and otherwise healthy: each message is taken (and answered 250) `ms`
+   * after its end-of-data dot arrived; 0 answers at once again.
+   */
+  slowDown(ms: number): void {
+    this.dataDelayMs = ms;
+  }
+
+  /**
+   * Transactions under way now: past MAIL FROM, not yet answered after their data, on a
+   * connection still open. The sends on the wire, as the server sees them.
+   */
+  get openTransactions(): number {
+    return this.transactions.size;
+  }
+
+  /** How many distinct email ids were accepted more than once. */
+  get duplicates(): number {
+    let count = 0;
+    for (const times of this.acceptedCounts.values()) if (times > 1) count += 1;
+    return count;
+  }
+
   /** Refuses this recipient with this reply, in every transaction, until the server closes. */
   refuseRecipient(address: string, reply: SmtpReply): void {
     this.refusedRecipients.set(address.toLowerCase(), reply);
@@ -198,6 +244,7 @@ export class TestSmtpServer {
     for (const queue of this.armed.values()) queue.length = 0;
     this.rcptScripts.clear();
     this.refusedRecipients.clear();
+    this.dataDelayMs = 0;
     for (const release of this.holds.splice(0)) release();
   }
 
