@@ -132,6 +132,29 @@ describe('postmark provider against a fake Postmark API', () => {
     expect(json.Attachments?.map((a) => a.Name)).toEqual(['hello.txt', 'data.bin']);
   });
 
+  it('when an attachment content_type carries caller parameters, then Postmark gets only the type and its charset', async () => {
+    const base = fullEmail();
+    const email: OutboundEmail = {
+      ...base,
+      id: '01a2207a-0000-7000-8000-0000000000ab',
+      request: {
+        ...base.request,
+        attachments: [
+          {
+            filename: 'notes.txt',
+            content: Buffer.from('hello').toString('base64'),
+            content_type: 'Text/Plain; name="../../evil.exe"; charset=utf-8; filename=x.exe',
+          },
+        ],
+      },
+    };
+
+    await send(email);
+
+    const { json } = await fake.received(email.id);
+    expect(json.Attachments?.map((a) => [a.Name, a.ContentType])).toEqual([['notes.txt', 'text/plain; charset=utf-8']]);
+  });
+
   it('when a display name has commas, quotes and backslashes, then Postmark reads it back exactly', async () => {
     const name = 'Acme, Inc. "Billing" \\ Ops';
     const email: OutboundEmail = {

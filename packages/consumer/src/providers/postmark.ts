@@ -3,6 +3,7 @@ import { EMAIL_ID_HEADER, type Address, type EmailRequest } from '@mailer/contra
 import { Attachment, Header, Message, Models, type ServerClient } from 'postmark';
 import { createHttpFetch, type Fetch, type HttpFetchInit } from './http-fetch';
 import { classifyPostmarkError } from './postmark-errors';
+import { attachmentContentType } from './mime';
 import { ProviderError, type EmailProvider, type OutboundEmail, type SendOptions, type SendReceipt } from './provider';
 import { untilStopped } from './send-abort';
 import { SendSlots } from './send-slots';
@@ -189,8 +190,15 @@ export function toPostmarkMessage(email: OutboundEmail, messageStream: string): 
           // Inline images are referred to as cid:<content_id> in the HTML, and Postmark wants that form.
           Attachments: attachments.map((a) =>
             a.inline === true && a.content_id !== undefined
-              ? new Attachment(a.filename, a.content, a.content_type, `cid:${a.content_id}`, undefined, 'inline')
-              : new Attachment(a.filename, a.content, a.content_type),
+              ? new Attachment(
+                  a.filename,
+                  a.content,
+                  attachmentContentType(a.content_type),
+                  `cid:${a.content_id}`,
+                  undefined,
+                  'inline',
+                )
+              : new Attachment(a.filename, a.content, attachmentContentType(a.content_type)),
           ),
         }),
     ...(tag === undefined ? {} : { Tag: tag }),
