@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { buildTopology } from '@mailer/contract';
+import { topologyOf } from '@mailer/config';
 import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
 import { Ledger, createPool, migrateDatabase } from '@mailer/ledger';
 import { Lifecycle, explainUnreachableBroker, runMain, startService, type Logger } from '@mailer/service';
@@ -33,11 +33,7 @@ async function openLedger(config: ConsumerConfig, logger: Logger) {
 async function main(): Promise<void> {
   const { config, logger } = startService({ name: 'consumer', env: process.env, keys: configKeys, load: loadConfig });
   const ledger = config.ledger === 'on' ? await openLedger(config, logger) : undefined;
-  const topology = buildTopology({
-    prefix: config.amqpPrefix,
-    retryDelaysMs: config.retryDelays,
-    deliveryLimit: config.deliveryLimit,
-  });
+  const topology = topologyOf(config);
   const metrics = new ConsumerMetrics();
   const providers = createProviders(config, logger);
   const chain: ProviderSlot[] = providers.map(({ provider, timeoutMs, ratePerSecond }) => ({

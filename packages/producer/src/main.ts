@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { v7 as uuidv7 } from 'uuid';
-import { WORK_ROUTING_KEY, buildTopology } from '@mailer/contract';
+import { topologyOf } from '@mailer/config';
+import { WORK_ROUTING_KEY } from '@mailer/contract';
 import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
 import { Ledger, createPool, isUnavailable, migrateDatabase } from '@mailer/ledger';
 import { Lifecycle, explainUnreachableBroker, runMain, startService } from '@mailer/service';
@@ -19,11 +20,7 @@ async function main(): Promise<void> {
   const { config, logger } = startService({ name: 'producer', env: process.env, keys: configKeys, load: loadConfig });
   // Signals are handled from here on: a SIGTERM during start-up still ends in a clean exit.
   const lifecycle = new Lifecycle({ logger, shutdownTimeoutMs: config.shutdownTimeoutMs }).handleSignals();
-  const topology = buildTopology({
-    prefix: config.amqpPrefix,
-    retryDelaysMs: config.retryDelaysMs,
-    deliveryLimit: config.deliveryLimit,
-  });
+  const topology = topologyOf(config);
   const broker = new BrokerConnection({
     url: config.amqpUrl,
     topology,
