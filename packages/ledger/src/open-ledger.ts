@@ -24,9 +24,9 @@ export interface OpenLedger {
  * How both services open the ledger at start-up. With `LEDGER=off` nothing is opened. With
  * `MIGRATE_ON_START=true` the database is created if absent and migrated first (on a connection
  * of its own, with no statement bound); a PostgreSQL that cannot be reached then stops the
- * service (one error line, exit 1), since it would start on a schema it cannot vouch for.
+ * service (one error line, exit 1): it was asked to bring the schema up to date and could not.
  * Otherwise the pool opens without connecting: while PostgreSQL is down the ledger's calls fail
- * as ledger-unavailable, and the service says so rather than stopping.
+ * as ledger-unavailable and the service waits for it (503s, consuming paused) rather than stopping.
  *
  * @returns the pool and the ledger; undefined with `LEDGER=off`; `'stopped'` once `lifecycle`
  * is stopping the process, and the caller starts nothing more
