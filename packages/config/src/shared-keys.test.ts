@@ -1,13 +1,13 @@
-import { DEFAULT_DELIVERY_LIMIT, DEFAULT_RETRY_DELAYS_MS } from '@mailer/contract';
+import { DEFAULT_DELIVERY_LIMIT, DEFAULT_RETRY_DELAYS_MS, buildTopology, delayName } from '@mailer/contract';
 import { loadKeys } from './keys';
-import { parseAmqpUrls, parseDelays, sharedKeys } from './shared-keys';
+import { parseAmqpUrls, parseDelays, sharedKeys, topologyOf } from './shared-keys';
 
 describe('sharedKeys', () => {
   it('when nothing is set, then both services get the same broker, topology and log defaults', () => {
     expect(loadKeys(sharedKeys, {})).toEqual({
       amqpUrl: 'amqp://guest:guest@127.0.0.1:5672',
       amqpPrefix: 'mailer',
-      retryDelays: DEFAULT_RETRY_DELAYS_MS,
+      retryDelaysMs: DEFAULT_RETRY_DELAYS_MS,
       deliveryLimit: DEFAULT_DELIVERY_LIMIT,
       logLevel: 'info',
     });
@@ -26,6 +26,49 @@ describe('parseDelays', () => {
     ['1m,10s', 'must list the delays in increasing order'],
   ])('when the list is %p, then it is refused: %s', (raw, problem) => {
     expect(parseDelays(raw)).toEqual({ ok: false, problem });
+  });
+
+  it('when the default delays are named, then the names read back as the same delays', () => {
+    expect(parseDelays(DEFAULT_RETRY_DELAYS_MS.map(delayName).join(','))).toEqual({
+      ok: true,
+      value: DEFAULT_RETRY_DELAYS_MS,
+    });
+  });
+
+  it.each([
+    ['500ms', 500],
+    [`${2 ** 32 - 1}ms`, 2 ** 32 - 1],
+    ['10s', 10_000],
+    ['1m', 60_000],
+    ['2h', 7_200_000],
+    ['90m', 5_400_000],
+    [' 10s ', 10_000],
+  ])('when the one delay is %p, then it is %p ms', (raw, ms) => {
+    expect(parseDelays(raw)).toEqual({ ok: true, value: [ms] });
+  });
+
+  it.each([
+    '',
+    '10',
+    's',
+    '10 s',
+    '1.5s',
+    '-1s',
+    '+1s',
+    '0s',
+    '0ms',
+    '10S',
+    '10d',
+    '1e3ms',
+    '10sec',
+    `${'9'.repeat(20)}h`,
+    '1200h',
+    `${2 ** 32}ms`,
+  ])('when the one delay is %p, then it is malformed or over the TTL limit of RabbitMQ', (raw) => {
+    expect(parseDelays(raw)).toEqual({
+      ok: false,
+      problem: 'must be a comma-separated list of durations such as 10s,1m,2h',
+    });
   });
 });
 
@@ -53,5 +96,20 @@ describe('parseAmqpUrls', () => {
     const parsed = parseAmqpUrls(raw);
     expect(parsed).toEqual({ ok: false, problem });
     expect(JSON.stringify(parsed)).not.toContain('s3cret');
+  });
+});
+
+describe('topologyOf', () => {
+  it('when given the shared keys, then it builds the topology from the prefix, the delays and the limit', () => {
+    const config = { amqpPrefix: 'test.x', retryDelaysMs: [1000, 60_000], deliveryLimit: 4 };
+
+    expect(topologyOf(config)).toEqual(
+      buildTopology({ prefix: 'test.x', retryDelaysMs: [1000, 60_000], deliveryLimit: 4 }),
+    );
+    expect(topologyOf(config).workQueue.arguments['x-delivery-limit']).toBe(4);
+    expect(topologyOf(config).retryTiers.map((tier) => tier.queue.name)).toEqual([
+      'test.x.retry.1s',
+      'test.x.retry.1m',
+    ]);
   });
 });

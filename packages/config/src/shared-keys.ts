@@ -1,5 +1,12 @@
-import { DEFAULT_DELIVERY_LIMIT, DEFAULT_RETRY_DELAYS_MS, delayName, parseDuration } from '@mailer/contract';
-import { integer, text, type Key } from './keys';
+import {
+  DEFAULT_DELIVERY_LIMIT,
+  DEFAULT_RETRY_DELAYS_MS,
+  MAX_DELAY_MS,
+  buildTopology,
+  delayName,
+  type Topology,
+} from '@mailer/contract';
+import { integer, parseDurationMs, text, type Key } from './keys';
 import { fail, ok, type Parsed } from './parsed';
 
 function isAmqpUrl(raw: string): boolean {
@@ -26,9 +33,15 @@ export function parseAmqpUrls(raw: string): Parsed<string> {
     : fail(`entry ${bad + 1} of ${entries.length} must be an amqp:// or amqps:// URL with a host`);
 }
 
+/** One retry tier's delay: above zero, and a TTL RabbitMQ takes (at most {@link MAX_DELAY_MS}). */
+function tierDelay(raw: string): number | undefined {
+  const ms = parseDurationMs(raw.trim());
+  return ms !== undefined && ms > 0 && ms <= MAX_DELAY_MS ? ms : undefined;
+}
+
 /** A comma-separated list of increasing durations (`10s,1m,2h`), in milliseconds. */
 export function parseDelays(raw: string): Parsed<number[]> {
-  const delays = raw.split(',').map(parseDuration);
+  const delays = raw.split(',').map(tierDelay);
   if (delays.some((d) => d === undefined)) {
     return fail('must be a comma-separated list of durations such as 10s,1m,2h');
   }
@@ -66,7 +79,7 @@ export const sharedKeys = {
     default: 'mailer',
     parse: text((raw) => /^[A-Za-z0-9_.-]{1,100}$/.test(raw), 'must be 1-100 of A-Z a-z 0-9 _ . -'),
   },
-  retryDelays: {
+  retryDelaysMs: {
     name: 'RETRY_DELAYS',
     description: 'Delay of each retry tier, shortest first (each tier is a queue). Same value in both services.',
     default: DEFAULT_RETRY_DELAYS_MS.map(delayName).join(','),
@@ -85,3 +98,19 @@ export const sharedKeys = {
     parse: text((raw) => logLevels.includes(raw), `must be one of ${logLevels.join(', ')}`),
   },
 } satisfies Record<string, Key<unknown>>;
+
+/** The shared keys the RabbitMQ topology is built from; equal values give equal topologies. */
+export interface TopologyConfig {
+  readonly amqpPrefix: string;
+  readonly retryDelaysMs: readonly number[];
+  readonly deliveryLimit: number;
+}
+
+/** The topology a process with this configuration declares: the same in both services and the CLI. */
+export function topologyOf(config: TopologyConfig): Topology {
+  return buildTopology({
+    prefix: config.amqpPrefix,
+    retryDelaysMs: config.retryDelaysMs,
+    deliveryLimit: config.deliveryLimit,
+  });
+}

@@ -60,7 +60,7 @@ describe('loadConfig', () => {
       databasePoolSize: 8,
       amqpUrl: 'amqp://guest:guest@127.0.0.1:5672',
       amqpPrefix: 'mailer',
-      retryDelays: DEFAULT_RETRY_DELAYS_MS,
+      retryDelaysMs: DEFAULT_RETRY_DELAYS_MS,
       deliveryLimit: DEFAULT_DELIVERY_LIMIT,
       logLevel: 'info',
     });

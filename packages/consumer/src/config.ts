@@ -241,7 +241,7 @@ export const configKeys = {
   databasePoolSize: ledgerKeys.databasePoolSize,
   amqpUrl: sharedKeys.amqpUrl,
   amqpPrefix: sharedKeys.amqpPrefix,
-  retryDelays: sharedKeys.retryDelays,
+  retryDelaysMs: sharedKeys.retryDelaysMs,
   deliveryLimit: sharedKeys.deliveryLimit,
   logLevel: sharedKeys.logLevel,
 } satisfies Record<string, Key<unknown>>;

@@ -1,11 +1,11 @@
 import { hostname } from 'node:os';
-import { buildTopology } from '@mailer/contract';
+import { topologyOf } from '@mailer/config';
 import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
-import { Ledger, createPool, migrateDatabase } from '@mailer/ledger';
-import { Lifecycle, explainUnreachableBroker, runMain, startService, type Logger } from '@mailer/service';
+import { openLedger } from '@mailer/ledger';
+import { Lifecycle, explainUnreachableBroker, runMain, startService } from '@mailer/service';
 import { AutoRelease } from './amqp/auto-release';
 import { DeliveryWorker } from './amqp/delivery-worker';
-import { configKeys, loadConfig, type ConsumerConfig } from './config';
+import { configKeys, loadConfig } from './config';
 import { CircuitBreaker } from './delivery/circuit-breaker';
 import type { ProviderSlot } from './delivery/failover';
 import { handleEmail } from './delivery/handle-email';
@@ -14,30 +14,19 @@ import { ConsumerMetrics } from './metrics/consumer-metrics';
 import { ConsumerHttpPort, consumerReadiness } from './metrics/http-port';
 import { createProviders } from './providers/registry';
 
-/**
- * The ledger's pool and the ledger, with `LEDGER=on`; with `MIGRATE_ON_START` the database is
- * created if absent and migrated first (on a pool of its own, with no statement bound).
- */
-async function openLedger(config: ConsumerConfig, logger: Logger) {
-  if (config.migrateOnStart) await migrateDatabase(config.databaseUrl, logger);
-  const pool = createPool({
-    url: config.databaseUrl,
-    max: config.databasePoolSize,
-    // An idle connection the server dropped: the next call reconnects, or fails as ledger-unavailable.
-    onError: (error) => logger.warn('ledger connection lost', { error: error.message }),
-  });
-  return { pool, ledger: new Ledger({ db: pool }) };
-}
-
 /** Reads the environment, connects, consumes; stops cleanly on SIGTERM or SIGINT. */
 async function main(): Promise<void> {
   const { config, logger } = startService({ name: 'consumer', env: process.env, keys: configKeys, load: loadConfig });
-  const ledger = config.ledger === 'on' ? await openLedger(config, logger) : undefined;
-  const topology = buildTopology({
-    prefix: config.amqpPrefix,
-    retryDelaysMs: config.retryDelays,
-    deliveryLimit: config.deliveryLimit,
+  const lifecycle = new Lifecycle({
+    logger,
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+    // Read only while shutting down, and signals are handled once the worker exists (below).
+    status: () => ({ in_flight: worker.busy }),
+    outcome: () => ({ unsettled: worker.busy }),
   });
+  const database = await openLedger(config, logger, lifecycle);
+  if (database === 'stopped') return;
+  const topology = topologyOf(config);
   const metrics = new ConsumerMetrics();
   const providers = createProviders(config, logger);
   const chain: ProviderSlot[] = providers.map(({ provider, timeoutMs, ratePerSecond }) => ({
@@ -57,7 +46,7 @@ async function main(): Promise<void> {
     connectionName: `mailer-consumer@${hostname()}:${process.pid}`,
   });
   metrics.watchChain(chain);
-  const deliveryLedger = ledger === undefined ? undefined : metrics.instrumentLedger(ledger.ledger, config.inDoubt);
+  const deliveryLedger = database === undefined ? undefined : metrics.instrumentLedger(database.ledger, config.inDoubt);
   const publisher = new ConfirmPublisher(broker, { timeoutMs: 10_000, maxInflight: config.prefetch * 2, logger });
   const worker = new DeliveryWorker({
     broker,
@@ -90,23 +79,18 @@ async function main(): Promise<void> {
         ratePerSecond: config.autoReleaseRate,
         maxReleases: config.autoReleaseMax,
         intervalMs: config.autoReleaseIntervalMs,
-        ...(ledger === undefined ? {} : { ledgerAttempt: (client, id) => ledger.ledger.attemptOf(client, id) }),
+        ...(database === undefined ? {} : { ledgerAttempt: (client, id) => database.ledger.attemptOf(client, id) }),
         observe: (trigger, count) => metrics.observeAutoRelease(trigger, count),
       })
     : undefined;
   const httpPort = new ConsumerHttpPort(metrics.registry, () => consumerReadiness({ broker, worker }));
 
-  const lifecycle = new Lifecycle({
-    logger,
-    shutdownTimeoutMs: config.shutdownTimeoutMs,
-    status: () => ({ in_flight: worker.busy }),
-    outcome: () => ({ unsettled: worker.busy }),
-  })
+  lifecycle
     .onStop(() => autoRelease?.stop())
     .onStop(({ remainingMs }) => worker.stop(remainingMs()))
     .onStop(() => httpPort.close())
     .onStop(() => broker.close())
-    .onStop(() => ledger?.pool.end())
+    .onStop(() => database?.pool.end())
     .onStop(async () => {
       await Promise.allSettled(providers.map(({ provider }) => provider.close?.() ?? Promise.resolve()));
     })
@@ -126,7 +110,7 @@ async function main(): Promise<void> {
     providers: chain.map((slot) => slot.provider.name),
     prefetch: config.prefetch,
     ledger: config.ledger,
-    ...(ledger === undefined ? {} : { in_doubt: config.inDoubt }),
+    ...(database === undefined ? {} : { in_doubt: config.inDoubt }),
     auto_release: config.autoRelease,
   });
 }

@@ -11,7 +11,15 @@ import {
   encodeEnvelope,
   type EmailEnvelope,
 } from '@mailer/contract';
-import { AMQP_URL, deleteTopology, queueDepth, runService, uniquePrefix, type Service } from '@mailer/testkit';
+import {
+  AMQP_URL,
+  deleteTopology,
+  freePort,
+  queueDepth,
+  runService,
+  uniquePrefix,
+  type Service,
+} from '@mailer/testkit';
 import { startFakePostmark, type FakePostmark } from './support/postmark-server';
 import { testLedger } from './support/consumer';
 import { TestSmtpServer } from './support/smtp-server';
@@ -175,6 +183,20 @@ describe('the consumer process, sending through Postmark', () => {
     await expect(fetch(`http://127.0.0.2:${port}/healthz`)).rejects.toThrow();
     consumer.child.kill('SIGTERM');
     expect(await consumer.exited).toBe(0);
+  });
+
+  it('when MIGRATE_ON_START=true and PostgreSQL cannot be reached, then it says so in one error line and exits 1', async () => {
+    const unreachable = new URL(databaseUrl);
+    unreachable.port = String(await freePort());
+    const consumer = start({ DATABASE_URL: unreachable.toString(), MIGRATE_ON_START: 'true' });
+
+    const stopping = await consumer.logged(
+      (line) =>
+        line['message'] === 'stopping: MIGRATE_ON_START=true and PostgreSQL is not reachable (check DATABASE_URL)',
+    );
+    expect(await consumer.exited).toBe(1);
+    expect(stopping['level']).toBe('error');
+    expect(stopping['error']).toContain('ECONNREFUSED');
   });
 
   it('when several settings are wrong, then it names every problem and exits 2', async () => {

@@ -1,11 +1,4 @@
-import {
-  DEFAULT_RETRY_DELAYS_MS,
-  WORK_ROUTING_KEY,
-  buildTopology,
-  delayName,
-  parseDuration,
-  type TopologyOptions,
-} from './topology';
+import { WORK_ROUTING_KEY, buildTopology, delayName, type TopologyOptions } from './topology';
 
 const options: TopologyOptions = { prefix: 'mailer', retryDelaysMs: [10_000, 60_000, 7_200_000], deliveryLimit: 7 };
 
@@ -113,44 +106,5 @@ describe('delayName', () => {
     [7_200_000, '2h'],
   ])('when the delay is %p ms, then its name is %p', (ms, name) => {
     expect(delayName(ms)).toBe(name);
-  });
-
-  it('when a default delay is named, then parseDuration reads the name back', () => {
-    expect(DEFAULT_RETRY_DELAYS_MS.map((ms) => parseDuration(delayName(ms)))).toEqual(DEFAULT_RETRY_DELAYS_MS);
-  });
-});
-
-describe('parseDuration', () => {
-  it.each([
-    ['500ms', 500],
-    [`${2 ** 32 - 1}ms`, 2 ** 32 - 1],
-    ['10s', 10_000],
-    ['1m', 60_000],
-    ['2h', 7_200_000],
-    ['90m', 5_400_000],
-    [' 10s ', 10_000],
-  ])('when the text is %p, then it is %p ms', (text, ms) => {
-    expect(parseDuration(text)).toBe(ms);
-  });
-
-  it.each([
-    '',
-    '10',
-    's',
-    '10 s',
-    '1.5s',
-    '-1s',
-    '+1s',
-    '0s',
-    '0ms',
-    '10S',
-    '10d',
-    '1e3ms',
-    '10sec',
-    `${'9'.repeat(20)}h`,
-    '1200h',
-    `${2 ** 32}ms`,
-  ])('when the text is %p, then it is malformed or over the TTL limit of RabbitMQ (undefined)', (text) => {
-    expect(parseDuration(text)).toBeUndefined();
   });
 });

@@ -125,19 +125,5 @@ export function buildTopology(options: TopologyOptions): Topology {
   };
 }
 
-const durationUnits: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** Largest `x-message-ttl` RabbitMQ accepts (2^32 - 1 ms, about 49.7 days). */
+/** Largest `x-message-ttl` RabbitMQ accepts (2^32 - 1 ms, about 49.7 days): the longest retry delay. */
 export const MAX_DELAY_MS = 2 ** 32 - 1;
-
-/**
- * Parses a duration such as `500ms`, `10s`, `1m` or `2h` into milliseconds; undefined if malformed,
- * zero, or longer than {@link MAX_DELAY_MS}.
- */
-export function parseDuration(text: string): number | undefined {
-  const match = /^(\d+)(ms|s|m|h)$/.exec(text.trim());
-  if (match === null) return undefined;
-  const [, amount, unit] = match;
-  const ms = Number(amount) * (durationUnits[unit ?? ''] ?? Number.NaN);
-  return Number.isSafeInteger(ms) && ms > 0 && ms <= MAX_DELAY_MS ? ms : undefined;
-}

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { boolean, integer, text, type Key } from '@mailer/config';
+import { boolean, fail, integer, ok, text, type Key, type Parsed } from '@mailer/config';
 
 /** The local server's `mailer` database: the default of `DATABASE_URL`. */
 export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/mailer';
@@ -33,7 +33,7 @@ export const ledgerKeys = {
       'on: every email is recorded in the ledger (idempotency keys, status, send-once). off: broker only, ' +
       'for benchmarks and for a deployment without PostgreSQL; idempotency keys and status are then refused.',
     default: 'on',
-    parse: text((raw) => raw === 'on' || raw === 'off', 'must be on or off'),
+    parse: (raw: string): Parsed<'on' | 'off'> => (raw === 'on' || raw === 'off' ? ok(raw) : fail('must be on or off')),
   },
   migrateOnStart: {
     name: 'MIGRATE_ON_START',

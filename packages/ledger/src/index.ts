@@ -4,5 +4,6 @@ export * from './errors';
 export * from './ledger';
 export * from './migrate';
 export * from './migrate-database';
+export * from './open-ledger';
 export * from './states';
 export * from './types';

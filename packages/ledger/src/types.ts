@@ -1,4 +1,4 @@
-import type { EmailSummaryView, FailureKind } from '@mailer/contract';
+import type { AcceptedRecord, EmailSummaryView, FailureKind } from '@mailer/contract';
 import type { EmailState } from './states';
 
 /** The part of a `pg.Pool` (or `pg.Client`) the ledger's statements need. */
@@ -6,18 +6,8 @@ export interface Queryable {
   query(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
 }
 
-/** One email the producer accepted, recorded as `queued` before it is published. */
-export interface AcceptedEmail {
-  /** The UUIDv7 given at intake. */
-  readonly id: string;
-  /** The API key's name. */
-  readonly client: string;
-  readonly acceptedAt: Date;
-  /** Every recipient (to, cc, bcc); the ledger keeps them masked (`j***@example.com`) only. */
-  readonly recipients: readonly string[];
-  readonly tags?: Readonly<Record<string, string>>;
-  readonly metadata?: Readonly<Record<string, string | number | boolean | null>>;
-}
+/** One email the producer accepted, recorded as `queued` before it is published (`@mailer/contract`'s record). */
+export type AcceptedEmail = AcceptedRecord;
 
 /** The reservation {@link Ledger.reserveIdempotencyKey} handed out; completing or releasing needs it. */
 export interface KeyReservation {

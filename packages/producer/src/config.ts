@@ -56,7 +56,7 @@ export const configKeys = {
   },
   amqpUrl: sharedKeys.amqpUrl,
   amqpPrefix: sharedKeys.amqpPrefix,
-  retryDelays: sharedKeys.retryDelays,
+  retryDelaysMs: sharedKeys.retryDelaysMs,
   deliveryLimit: sharedKeys.deliveryLimit,
   apiKeys: {
     name: 'API_KEYS',
@@ -122,7 +122,7 @@ export const configKeys = {
 
 /** Reads and checks the configuration; throws {@link ConfigError} naming every problem. */
 export function loadConfig(env: Env): ProducerConfig {
-  const { retryDelays, ledger, ...values } = loadKeys(configKeys, env);
+  const values = loadKeys(configKeys, env);
   const problems: string[] = [];
   // A holder still waiting for its confirm must not be taken over: its retry would publish again.
   if (values.idempotencyStaleAfterMs <= values.publishTimeoutMs) {
@@ -145,5 +145,5 @@ export function loadConfig(env: Env): ProducerConfig {
     );
   }
   if (problems.length > 0) throw new ConfigError(problems);
-  return { ...values, ledger: ledger === 'off' ? 'off' : 'on', retryDelaysMs: retryDelays };
+  return values;
 }

@@ -1,8 +1,9 @@
 import { hostname } from 'node:os';
 import { v7 as uuidv7 } from 'uuid';
-import { WORK_ROUTING_KEY, buildTopology } from '@mailer/contract';
+import { topologyOf } from '@mailer/config';
+import { WORK_ROUTING_KEY } from '@mailer/contract';
 import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
-import { Ledger, createPool, isUnavailable, migrateDatabase } from '@mailer/ledger';
+import { openLedger } from '@mailer/ledger';
 import { Lifecycle, explainUnreachableBroker, runMain, startService } from '@mailer/service';
 import { AmqpEmailPublisher } from './amqp/email-publisher';
 import { configKeys, loadConfig } from './config';
@@ -19,11 +20,10 @@ async function main(): Promise<void> {
   const { config, logger } = startService({ name: 'producer', env: process.env, keys: configKeys, load: loadConfig });
   // Signals are handled from here on: a SIGTERM during start-up still ends in a clean exit.
   const lifecycle = new Lifecycle({ logger, shutdownTimeoutMs: config.shutdownTimeoutMs }).handleSignals();
-  const topology = buildTopology({
-    prefix: config.amqpPrefix,
-    retryDelaysMs: config.retryDelaysMs,
-    deliveryLimit: config.deliveryLimit,
-  });
+  // LEDGER=off: broker only, as before the ledger; keys and status are refused.
+  const database = await openLedger(config, logger, lifecycle);
+  if (database === 'stopped') return;
+  const topology = topologyOf(config);
   const broker = new BrokerConnection({
     url: config.amqpUrl,
     topology,
@@ -42,27 +42,7 @@ async function main(): Promise<void> {
     { exchange: topology.workExchange.name, routingKey: WORK_ROUTING_KEY },
   );
   const publisher = metrics.instrumentPublisher(amqpPublisher);
-  // LEDGER=off: broker only, as before the ledger; keys and status are refused.
-  const pool =
-    config.ledger === 'on'
-      ? createPool({
-          url: config.databaseUrl,
-          max: config.databasePoolSize,
-          onError: (error) => logger.warn('ledger connection lost', { error: error.message }),
-        })
-      : undefined;
-  if (pool !== undefined && config.migrateOnStart) {
-    try {
-      await migrateDatabase(config.databaseUrl, logger);
-    } catch (error) {
-      if (!isUnavailable(error)) throw error;
-      await lifecycle.fail('stopping: MIGRATE_ON_START=true and PostgreSQL is not reachable (check DATABASE_URL)', {
-        error: error instanceof Error ? error.message : String(error),
-      });
-      return;
-    }
-  }
-  const records = pool === undefined ? undefined : new Ledger({ db: pool });
+  const records = database?.ledger;
   const ledger =
     records === undefined
       ? undefined
@@ -125,7 +105,7 @@ async function main(): Promise<void> {
       await Promise.all(sweeps.map((sweep) => sweep.stop()));
     })
     .onStop(() => repairs?.stop())
-    .onStop(() => pool?.end());
+    .onStop(() => database?.pool.end());
   logger.info('producer listening', { port: await server.listen(config.port, config.host) });
 }
 

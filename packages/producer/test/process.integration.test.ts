@@ -179,6 +179,24 @@ describe('the producer process', () => {
     }
   });
 
+  it('when MIGRATE_ON_START=true and PostgreSQL cannot be reached, then it says so in one error line and exits 1', async () => {
+    const running = runProducer({
+      PORT: String(await freePort()),
+      API_KEYS: apiKeysEnv,
+      AMQP_PREFIX: uniquePrefix('migrate-unreachable'),
+      DATABASE_URL: `postgres://postgres@127.0.0.1:${await freePort()}/mailer`,
+      MIGRATE_ON_START: 'true',
+    });
+    started.push(running);
+
+    const stopping = await running.logged(
+      'stopping: MIGRATE_ON_START=true and PostgreSQL is not reachable (check DATABASE_URL)',
+    );
+    expect(await running.exited).toBe(1);
+    expect(stopping['level']).toBe('error');
+    expect(stopping['error']).toContain('ECONNREFUSED');
+  });
+
   it('when a queue exists with other arguments, then start-up stops with a clear message', async () => {
     const prefix = uniquePrefix('mismatch');
     const model = await connect(AMQP_URL);

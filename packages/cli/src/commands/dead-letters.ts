@@ -1,8 +1,7 @@
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import type { ConfirmChannel } from 'amqplib';
-import { sharedKeys, type Values } from '@mailer/config';
-import { buildTopology } from '@mailer/contract';
+import { sharedKeys, topologyOf, type Values } from '@mailer/config';
 import { BrokerConnection, ConfirmPublisher, splitAmqpUrls } from '@mailer/amqp';
 import { DeadLetters, type DeadLetterFilter } from '@mailer/dead-letters';
 import { Ledger, createPool, ledgerKeys } from '@mailer/ledger';
@@ -22,7 +21,7 @@ import { openJournal } from './replay-journal';
 const keys = {
   amqpUrl: sharedKeys.amqpUrl,
   amqpPrefix: sharedKeys.amqpPrefix,
-  retryDelays: sharedKeys.retryDelays,
+  retryDelaysMs: sharedKeys.retryDelaysMs,
   deliveryLimit: sharedKeys.deliveryLimit,
   ledger: ledgerKeys.ledger,
   databaseUrl: ledgerKeys.databaseUrl,
@@ -55,11 +54,7 @@ async function withDeadLetters<T>(
   config: Config,
   work: (letters: DeadLetters, publisher: ConfirmPublisher) => Promise<T>,
 ): Promise<T> {
-  const topology = buildTopology({
-    prefix: config.amqpPrefix,
-    retryDelaysMs: config.retryDelays,
-    deliveryLimit: config.deliveryLimit,
-  });
+  const topology = topologyOf(config);
   const logger = stderrLogger(io);
   const nodes = splitAmqpUrls(config.amqpUrl).length;
   const broker = new BrokerConnection({

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { FailureKind } from '@mailer/contract';
+import type { AcceptedRecord, FailureKind } from '@mailer/contract';
 import type { OutboundEmail, ProviderError } from '../providers/provider';
 
 /** What the ledger answers to a claim (the shape of `@mailer/ledger`'s `ClaimOutcome`). */
@@ -36,16 +36,6 @@ export interface FailureRecord {
   readonly error: string;
   readonly ambiguous: boolean;
   readonly next?: 'retrying' | 'parked';
-}
-
-/** An email recorded from its envelope, for one the producer never recorded. */
-export interface AcceptedRecord {
-  readonly id: string;
-  readonly client: string;
-  readonly acceptedAt: Date;
-  readonly recipients: readonly string[];
-  readonly tags?: Readonly<Record<string, string>>;
-  readonly metadata?: Readonly<Record<string, string | number | boolean | null>>;
 }
 
 /**

@@ -1,24 +1,13 @@
-import type { EmailState, EmailSummaryView, EmailView } from '@mailer/contract';
+import type { AcceptedRecord, EmailState, EmailSummaryView, EmailView } from '@mailer/contract';
 
 export {
   EMAIL_STATES,
+  type AcceptedRecord,
   type AttemptView,
   type EmailState,
   type EmailSummaryView,
   type EmailView,
 } from '@mailer/contract';
-
-/** One accepted email as the ledger keeps it: no body, recipients masked by the ledger. */
-export interface AcceptedRecord {
-  readonly id: string;
-  /** The API key's name. */
-  readonly client: string;
-  readonly acceptedAt: Date;
-  /** Every recipient (to, cc, bcc), in full: the ledger masks them before storing. */
-  readonly recipients: readonly string[];
-  readonly tags?: Readonly<Record<string, string>>;
-  readonly metadata?: Readonly<Record<string, string | number | boolean | null>>;
-}
 
 /** A held `Idempotency-Key`; completing or releasing it needs this. */
 export interface KeyReservation {

@@ -1,0 +1,59 @@
+import type pg from 'pg';
+import { messageOf, type Lifecycle, type Logger } from '@mailer/service';
+import { createPool } from './database';
+import { isUnavailable } from './errors';
+import { Ledger } from './ledger';
+import { migrateDatabase } from './migrate-database';
+
+/** The keys of {@link ledgerKeys} a service opens its ledger with. */
+export interface LedgerConfig {
+  /** `off`: broker only, no ledger is opened. */
+  readonly ledger: 'on' | 'off';
+  readonly migrateOnStart: boolean;
+  readonly databaseUrl: string;
+  readonly databasePoolSize: number;
+}
+
+/** A service's ledger: the pool (ended last at shutdown, after the work that writes to it) and the ledger on it. */
+export interface OpenLedger {
+  readonly pool: pg.Pool;
+  readonly ledger: Ledger;
+}
+
+/**
+ * How both services open the ledger at start-up. With `LEDGER=off` nothing is opened. With
+ * `MIGRATE_ON_START=true` the database is created if absent and migrated first (on a connection
+ * of its own, with no statement bound); a PostgreSQL that cannot be reached then stops the
+ * service (one error line, exit 1): it was asked to bring the schema up to date and could not.
+ * Otherwise the pool opens without connecting: while PostgreSQL is down the ledger's calls fail
+ * as ledger-unavailable and the service waits for it (503s, consuming paused) rather than stopping.
+ *
+ * @returns the pool and the ledger; undefined with `LEDGER=off`; `'stopped'` once `lifecycle`
+ * is stopping the process, and the caller starts nothing more
+ * @throws what a migration throws for any other reason (a broken migration, a refused login)
+ */
+export async function openLedger(
+  config: LedgerConfig,
+  logger: Logger,
+  lifecycle: Pick<Lifecycle, 'fail'>,
+): Promise<OpenLedger | undefined | 'stopped'> {
+  if (config.ledger === 'off') return undefined;
+  if (config.migrateOnStart) {
+    try {
+      await migrateDatabase(config.databaseUrl, logger);
+    } catch (error) {
+      if (!isUnavailable(error)) throw error;
+      await lifecycle.fail('stopping: MIGRATE_ON_START=true and PostgreSQL is not reachable (check DATABASE_URL)', {
+        error: messageOf(error),
+      });
+      return 'stopped';
+    }
+  }
+  const pool = createPool({
+    url: config.databaseUrl,
+    max: config.databasePoolSize,
+    // An idle connection the server dropped: the next call reconnects, or fails as ledger-unavailable.
+    onError: (error) => logger.warn('ledger connection lost', { error: error.message }),
+  });
+  return { pool, ledger: new Ledger({ db: pool }) };
+}
