@@ -1,0 +1,93 @@
+-- Keyed intake in one statement: reserving an Idempotency-Key and recording the request's emails
+-- under it were two commits one after the other (ledger_reserve_keys, then the producer's insert),
+-- so a keyed request paid three commits with the answer's. The commits, not the work in them, were
+-- the cost (see docs/benchmarks.md). The answers are ledger_reserve_keys' (0002), with two changes:
+-- - the reservation's token is the caller's ("token"), so a caller whose answer was lost can still
+--   release what it may hold;
+-- - on "new" the request's emails ("emails", rows as the producer records them) are recorded as
+--   queued and their ids stored under the key, in the same transaction. A stale reservation taken
+--   over whose holder recorded as many emails keeps that holder's ids: the rows are recorded again
+--   under them (those still there are left as they are) and "previous_emails" names them with
+--   their states; otherwise "previous_emails" is empty and the caller's own ids are used.
+-- Keys are locked in (client, key) order, then the emails inserted in id order, as elsewhere.
+CREATE FUNCTION ledger_reserve_and_record(requests jsonb) RETURNS TABLE (i integer, result jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+  r record;
+  k idempotency_keys%ROWTYPE;
+  fresh uuid[];
+  previous jsonb;
+  to_record jsonb := '[]'::jsonb;
+BEGIN
+  FOR r IN
+    SELECT x.i, x.client, x.key, x.request_hash, x.ttl_ms, x.stale_ms, x.token, x.emails
+    FROM jsonb_to_recordset(requests)
+      AS x(i integer, client text, key text, request_hash text, ttl_ms bigint, stale_ms bigint, token uuid, emails jsonb)
+    ORDER BY x.client, x.key, x.i
+  LOOP
+    i := r.i;
+    fresh := ARRAY(SELECT (e ->> 'id')::uuid FROM jsonb_array_elements(r.emails) AS e);
+    LOOP
+      INSERT INTO idempotency_keys (client, key, request_hash, state, owner, email_ids, expires_at)
+      VALUES (r.client, r.key, r.request_hash, 'in-flight', r.token, fresh, now() + r.ttl_ms * interval '1 millisecond')
+      ON CONFLICT DO NOTHING;
+      IF FOUND THEN
+        to_record := to_record || r.emails;
+        result := jsonb_build_object('outcome', 'new', 'previous_emails', '[]'::jsonb);
+        EXIT;
+      END IF;
+      -- A fresh snapshot: sees the row that conflicted even if its transaction began after ours.
+      SELECT * INTO k FROM idempotency_keys AS ik WHERE ik.client = r.client AND ik.key = r.key FOR UPDATE;
+      CONTINUE WHEN NOT FOUND; -- released meanwhile: insert again
+      IF k.expires_at <= now() THEN
+        UPDATE idempotency_keys AS ik
+        SET request_hash = r.request_hash, state = 'in-flight', owner = r.token, email_ids = fresh,
+            response_status = NULL, response_body = NULL, created_at = now(), locked_at = now(),
+            expires_at = now() + r.ttl_ms * interval '1 millisecond'
+        WHERE ik.client = r.client AND ik.key = r.key;
+        to_record := to_record || r.emails;
+        result := jsonb_build_object('outcome', 'new', 'previous_emails', '[]'::jsonb);
+      ELSIF k.request_hash <> r.request_hash THEN
+        result := jsonb_build_object('outcome', 'mismatch');
+      ELSIF k.state = 'done' THEN
+        result := jsonb_build_object('outcome', 'replay', 'status', k.response_status, 'body', k.response_body,
+                                     'email_ids', to_jsonb(k.email_ids));
+      ELSIF k.locked_at <= now() - r.stale_ms * interval '1 millisecond' THEN
+        IF cardinality(k.email_ids) = cardinality(fresh) AND cardinality(fresh) > 0 THEN
+          -- With their states: one past queued was published for sure and need not be again.
+          SELECT jsonb_agg(jsonb_build_object('id', p.id, 'state', em.state) ORDER BY p.n) INTO previous
+          FROM unnest(k.email_ids) WITH ORDINALITY AS p(id, n) LEFT JOIN emails AS em ON em.id = p.id;
+          -- The same body gives the same emails in the same order: each row under its earlier id.
+          to_record := to_record || (
+            SELECT jsonb_agg(e.item || jsonb_build_object('id', p.id) ORDER BY p.n)
+            FROM unnest(k.email_ids) WITH ORDINALITY AS p(id, n)
+            JOIN jsonb_array_elements(r.emails) WITH ORDINALITY AS e(item, n) ON e.n = p.n
+          );
+          UPDATE idempotency_keys AS ik SET owner = r.token, locked_at = now()
+          WHERE ik.client = r.client AND ik.key = r.key;
+        ELSE
+          previous := '[]'::jsonb;
+          to_record := to_record || r.emails;
+          UPDATE idempotency_keys AS ik SET owner = r.token, locked_at = now(), email_ids = fresh
+          WHERE ik.client = r.client AND ik.key = r.key;
+        END IF;
+        result := jsonb_build_object('outcome', 'new', 'previous_emails', previous);
+      ELSE
+        result := jsonb_build_object('outcome', 'in-flight', 'stale_in_ms',
+          greatest(0, ceil(extract(epoch FROM (k.locked_at + r.stale_ms * interval '1 millisecond' - now())) * 1000)));
+      END IF;
+      EXIT;
+    END LOOP;
+    RETURN NEXT;
+  END LOOP;
+
+  -- As the producer's own insert of accepted emails: ids already recorded are left as they are.
+  INSERT INTO emails (id, client, accepted_at, recipient_count, recipients, tags, metadata)
+  SELECT x.id, x.client, x.accepted_at, x.recipient_count,
+    ARRAY(SELECT jsonb_array_elements_text(x.recipients)), x.tags, x.metadata
+  FROM jsonb_to_recordset(to_record) AS x(id uuid, client text, accepted_at timestamptz,
+    recipient_count integer, recipients jsonb, tags jsonb, metadata jsonb)
+  ORDER BY x.id
+  ON CONFLICT (id) DO NOTHING;
+END;
+$$;
