@@ -194,7 +194,10 @@ export class Ledger {
       ...shape,
       run: (items) => this.call('ledger_reserve_and_record', items, reserveJson),
     });
-    this.completeBatch = new Batcher({ ...shape, run: (items) => this.runComplete(items) });
+    this.completeBatch = new Batcher({
+      ...shape,
+      run: (items) => this.call('ledger_complete_keys', items.map(completionItem), (json) => json === true),
+    });
     this.releaseBatch = new Batcher({ ...shape, run: (items) => this.runRelease(items) });
     this.acceptBatch = new Batcher({ ...shape, run: (items) => this.runAccept(items) });
     this.claimBatch = new Batcher({ ...shape, run: (items) => this.call('ledger_claim_attempts', items, claimJson) });
@@ -252,6 +255,9 @@ export class Ledger {
   /**
    * Stores the answer given under a reservation, for replays until the key expires. Resolves
    * false when the reservation was taken over meanwhile (the holder's answer stands). Batched.
+   * Its commit does not wait for the disk (migration 0006): the answer is seen by every caller at
+   * once, and a PostgreSQL crash in the next fraction of a second leaves the key in flight, to be
+   * taken over with the same ids, as if the answer had never been stored.
    */
   completeIdempotencyKey(completion: KeyCompletion): Promise<boolean> {
     return this.completeBatch.add(completion);
@@ -545,19 +551,6 @@ export class Ledger {
     return calls.map(() => undefined);
   }
 
-  private async runComplete(items: readonly KeyCompletion[]): Promise<boolean[]> {
-    const rows = await this.query<{ i: number }>(
-      'completing idempotency keys',
-      `UPDATE idempotency_keys AS ik
-       SET state = 'done', response_status = x.status, response_body = x.body, locked_at = now()
-       FROM jsonb_to_recordset($1::jsonb) AS x(i integer, client text, key text, token uuid, status smallint, body jsonb)
-       WHERE ik.client = x.client AND ik.key = x.key AND ik.owner = x.token
-       RETURNING x.i`,
-      [JSON.stringify(items.map((c, i) => ({ ...c.reservation, status: c.status, body: c.body ?? null, i })))],
-    );
-    return this.flags(rows, items.length);
-  }
-
   private async runRelease(items: readonly KeyReservation[]): Promise<boolean[]> {
     const rows = await this.query<{ i: number }>(
       'releasing idempotency keys',
@@ -624,6 +617,10 @@ interface ReserveItem {
 interface ReserveRecordItem extends ReserveItem {
   readonly token: string;
   readonly emails: readonly AcceptedRow[];
+}
+
+function completionItem({ reservation, status, body }: KeyCompletion) {
+  return { ...reservation, status, body: body ?? null };
 }
 
 function reserveItem(request: KeyRequest): ReserveItem {

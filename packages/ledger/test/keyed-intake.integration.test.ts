@@ -171,3 +171,45 @@ describe('reserving a key and recording its emails in one statement', () => {
     );
   });
 });
+
+describe("storing a keyed request's answer", () => {
+  test('when an answer is stored, then a retry replays it and the commit alone, not the session, skipped waiting for the disk', async () => {
+    const req = keyed();
+    const emails = accepted();
+    const held = await fixture.ledger.reserveKeyAndRecord(req, emails);
+    if (held.outcome !== 'new') throw new Error(held.outcome);
+
+    expect(
+      await fixture.ledger.completeIdempotencyKey({ reservation: held.reservation, status: 202, body: { id: 'x' } }),
+    ).toBe(true);
+    expect(await fixture.ledger.reserveKeyAndRecord({ ...req, token: randomUUID() }, accepted())).toMatchObject({
+      outcome: 'replay',
+      status: 202,
+      body: { id: 'x' },
+    });
+
+    const client = await fixture.db.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`SELECT * FROM ledger_complete_keys('[]')`);
+      const inside = await client.query<{ s: string }>(`SELECT current_setting('synchronous_commit') AS s`);
+      await client.query('COMMIT');
+      const after = await client.query<{ s: string }>(`SELECT current_setting('synchronous_commit') AS s`);
+      expect([inside.rows[0]?.s, after.rows[0]?.s]).toEqual(['off', 'on']);
+    } finally {
+      client.release();
+    }
+  });
+
+  test('when the reservation was taken over meanwhile, then the first holder cannot store its answer', async () => {
+    const req = keyed();
+    const held = await fixture.ledger.reserveKeyAndRecord(req, accepted());
+    if (held.outcome !== 'new') throw new Error(held.outcome);
+    await fixture.ledger.reserveKeyAndRecord({ ...req, token: randomUUID(), staleAfterMs: 0 }, accepted());
+
+    expect(
+      await fixture.ledger.completeIdempotencyKey({ reservation: held.reservation, status: 202, body: { id: 'x' } }),
+    ).toBe(false);
+    expect(await keyRow(req)).toMatchObject({ state: 'in-flight' });
+  });
+});
