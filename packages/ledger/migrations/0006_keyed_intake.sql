@@ -18,24 +18,25 @@ LANGUAGE plpgsql AS $$
 DECLARE
   r record;
   k idempotency_keys%ROWTYPE;
-  fresh uuid[];
   previous jsonb;
-  to_record jsonb := '[]'::jsonb;
+  -- Requests whose own rows are recorded, and the rows of takeovers under the earlier ids.
+  own integer[] := '{}';
+  taken jsonb := '[]'::jsonb;
 BEGIN
   FOR r IN
-    SELECT x.i, x.client, x.key, x.request_hash, x.ttl_ms, x.stale_ms, x.token, x.emails
+    SELECT x.i, x.client, x.key, x.request_hash, x.ttl_ms, x.stale_ms, x.token, x.emails,
+      ARRAY(SELECT (e ->> 'id')::uuid FROM jsonb_array_elements(x.emails) AS e) AS fresh
     FROM jsonb_to_recordset(requests)
       AS x(i integer, client text, key text, request_hash text, ttl_ms bigint, stale_ms bigint, token uuid, emails jsonb)
     ORDER BY x.client, x.key, x.i
   LOOP
     i := r.i;
-    fresh := ARRAY(SELECT (e ->> 'id')::uuid FROM jsonb_array_elements(r.emails) AS e);
     LOOP
       INSERT INTO idempotency_keys (client, key, request_hash, state, owner, email_ids, expires_at)
-      VALUES (r.client, r.key, r.request_hash, 'in-flight', r.token, fresh, now() + r.ttl_ms * interval '1 millisecond')
+      VALUES (r.client, r.key, r.request_hash, 'in-flight', r.token, r.fresh, now() + r.ttl_ms * interval '1 millisecond')
       ON CONFLICT DO NOTHING;
       IF FOUND THEN
-        to_record := to_record || r.emails;
+        own := own || r.i;
         result := jsonb_build_object('outcome', 'new', 'previous_emails', '[]'::jsonb);
         EXIT;
       END IF;
@@ -44,11 +45,11 @@ BEGIN
       CONTINUE WHEN NOT FOUND; -- released meanwhile: insert again
       IF k.expires_at <= now() THEN
         UPDATE idempotency_keys AS ik
-        SET request_hash = r.request_hash, state = 'in-flight', owner = r.token, email_ids = fresh,
+        SET request_hash = r.request_hash, state = 'in-flight', owner = r.token, email_ids = r.fresh,
             response_status = NULL, response_body = NULL, created_at = now(), locked_at = now(),
             expires_at = now() + r.ttl_ms * interval '1 millisecond'
         WHERE ik.client = r.client AND ik.key = r.key;
-        to_record := to_record || r.emails;
+        own := own || r.i;
         result := jsonb_build_object('outcome', 'new', 'previous_emails', '[]'::jsonb);
       ELSIF k.request_hash <> r.request_hash THEN
         result := jsonb_build_object('outcome', 'mismatch');
@@ -56,12 +57,12 @@ BEGIN
         result := jsonb_build_object('outcome', 'replay', 'status', k.response_status, 'body', k.response_body,
                                      'email_ids', to_jsonb(k.email_ids));
       ELSIF k.locked_at <= now() - r.stale_ms * interval '1 millisecond' THEN
-        IF cardinality(k.email_ids) = cardinality(fresh) AND cardinality(fresh) > 0 THEN
+        IF cardinality(k.email_ids) = cardinality(r.fresh) AND cardinality(r.fresh) > 0 THEN
           -- With their states: one past queued was published for sure and need not be again.
           SELECT jsonb_agg(jsonb_build_object('id', p.id, 'state', em.state) ORDER BY p.n) INTO previous
           FROM unnest(k.email_ids) WITH ORDINALITY AS p(id, n) LEFT JOIN emails AS em ON em.id = p.id;
           -- The same body gives the same emails in the same order: each row under its earlier id.
-          to_record := to_record || (
+          taken := taken || (
             SELECT jsonb_agg(e.item || jsonb_build_object('id', p.id) ORDER BY p.n)
             FROM unnest(k.email_ids) WITH ORDINALITY AS p(id, n)
             JOIN jsonb_array_elements(r.emails) WITH ORDINALITY AS e(item, n) ON e.n = p.n
@@ -70,8 +71,8 @@ BEGIN
           WHERE ik.client = r.client AND ik.key = r.key;
         ELSE
           previous := '[]'::jsonb;
-          to_record := to_record || r.emails;
-          UPDATE idempotency_keys AS ik SET owner = r.token, locked_at = now(), email_ids = fresh
+          own := own || r.i;
+          UPDATE idempotency_keys AS ik SET owner = r.token, locked_at = now(), email_ids = r.fresh
           WHERE ik.client = r.client AND ik.key = r.key;
         END IF;
         result := jsonb_build_object('outcome', 'new', 'previous_emails', previous);
@@ -86,11 +87,18 @@ BEGIN
 
   -- As the producer's own insert of accepted emails: ids already recorded are left as they are.
   INSERT INTO emails (id, client, accepted_at, recipient_count, recipients, tags, metadata)
-  SELECT x.id, x.client, x.accepted_at, x.recipient_count,
-    ARRAY(SELECT jsonb_array_elements_text(x.recipients)), x.tags, x.metadata
-  FROM jsonb_to_recordset(to_record) AS x(id uuid, client text, accepted_at timestamptz,
-    recipient_count integer, recipients jsonb, tags jsonb, metadata jsonb)
-  ORDER BY x.id
+  SELECT e.id, e.client, e.accepted_at, e.recipient_count, ARRAY(SELECT jsonb_array_elements_text(e.recipients)),
+    e.tags, e.metadata
+  FROM (
+    SELECT em.* FROM jsonb_to_recordset(requests) AS x(i integer, emails jsonb)
+    CROSS JOIN LATERAL jsonb_to_recordset(x.emails) AS em(id uuid, client text, accepted_at timestamptz,
+      recipient_count integer, recipients jsonb, tags jsonb, metadata jsonb)
+    WHERE x.i = ANY (own)
+    UNION ALL
+    SELECT t.* FROM jsonb_to_recordset(taken) AS t(id uuid, client text, accepted_at timestamptz,
+      recipient_count integer, recipients jsonb, tags jsonb, metadata jsonb)
+  ) AS e
+  ORDER BY e.id
   ON CONFLICT (id) DO NOTHING;
 END;
 $$;
