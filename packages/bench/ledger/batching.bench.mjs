@@ -1,6 +1,8 @@
 // Ledger writes with and without batching, same run, same database: part of `pnpm bench`
 // (`pnpm bench -- --only=ledger` alone). Each mode records EMAILS accepted emails from CONCURRENCY callers
-// (the producer's path), then claims and records each as sent (the consumer's path), and prints
+// (the producer's path), then as many keyed requests (reserve the key and record, then store the
+// answer: the producer's path with an Idempotency-Key), then claims and records each accepted
+// email as sent (the consumer's path), and prints
 // emails per second, statements per email and the CPU PostgreSQL's processes spent per email
 // (from /proc, every postgres process on the machine: other load counts too). Uses a database of its own, dropped at the end.
 import { randomUUID } from 'node:crypto';
@@ -27,6 +29,7 @@ async function measure(name, pool, batch) {
   const db = { query: (text, values) => (statements++, pool.query(text, values)) };
   const ledger = new Ledger({ db, batch });
   const ids = Array.from({ length: EMAILS }, () => randomUUID());
+  const keyedIds = Array.from({ length: EMAILS }, () => randomUUID());
   const now = new Date();
   const run = async (phase, work) => {
     statements = 0;
@@ -36,7 +39,7 @@ async function measure(name, pool, batch) {
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
     const cpuMsPerEmail = ((postgresCpuSeconds() - cpuBefore) * 1000) / EMAILS;
     console.log(
-      `${name.padEnd(12)} ${phase.padEnd(20)} ${Math.round(EMAILS / seconds)
+      `${name.padEnd(12)} ${phase.padEnd(31)} ${Math.round(EMAILS / seconds)
         .toString()
         .padStart(7)} emails/s  ${(statements / EMAILS).toFixed(3)} statements/email  ` +
         `${cpuMsPerEmail.toFixed(3)} ms PostgreSQL CPU/email`,
@@ -45,6 +48,20 @@ async function measure(name, pool, batch) {
   await run('recordAccepted', (k) =>
     ledger.recordAccepted([{ id: ids[k], client: 'bench', acceptedAt: now, recipients: ['a@example.com'] }]),
   );
+  await run('keyed: reserve+record, complete', async (k) => {
+    const email = { id: keyedIds[k], client: 'bench', acceptedAt: now, recipients: ['a@example.com'] };
+    const request = {
+      client: 'bench',
+      key: `bench-${name}-${k}`,
+      token: randomUUID(),
+      requestHash: 'bench',
+      ttlMs: 86_400_000,
+      staleAfterMs: 60_000,
+    };
+    const outcome = await ledger.reserveKeyAndRecord(request, [email]);
+    if (outcome.outcome !== 'new') throw new Error(`a fresh key was answered ${outcome.outcome}`);
+    await ledger.completeIdempotencyKey({ reservation: outcome.reservation, status: 202, body: { id: email.id } });
+  });
   await run('claim + recordSent', async (k) => {
     await ledger.claimAttempt({ id: ids[k], attempt: 1, provider: 'bench' });
     await ledger.recordSent({ id: ids[k], attempt: 1, provider: 'bench', providerMessageId: `m-${k}` });

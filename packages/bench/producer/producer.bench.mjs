@@ -15,6 +15,7 @@ import { awaitQueueDepth, removeBenchTopology } from '../support/broker.mjs';
 import { EMAIL_BYTES, batchBody, singleBody } from '../support/fixtures.mjs';
 import { createBenchDatabase, postgresCpuSeconds } from '../support/postgres.mjs';
 import { cpuSeconds, localBrokerPid, machineCpuSeconds, memoryMb } from '../support/proc.mjs';
+import { meanDurationsMs, readHistograms } from '../support/metrics.mjs';
 import { freePort, httpPostJson, startNode, stopAll, waitReady } from '../support/processes.mjs';
 import {
   fmt,
@@ -98,6 +99,34 @@ function load({ port, path, body, connections, durationS, headers = {}, idempote
   });
 }
 
+/** The producer's own histograms a request's stages are read from (docs/metrics.md). */
+const STAGE_HISTOGRAMS = [
+  'mailer_http_request_duration_seconds',
+  'mailer_ledger_operation_duration_seconds',
+  'mailer_producer_publish_duration_seconds',
+];
+
+/**
+ * Mean ms per call of each stage of the answered requests over a run, from the producer's
+ * histograms: the request (202s of `path`), each ledger operation that succeeded, the publish
+ * (to the broker's confirm). Calls per request show the round trips; the request's mean less
+ * the stages' is the time spent in the producer itself (and waiting for a CPU).
+ */
+function stagesOf(means, path) {
+  const stages = [];
+  for (const [series, { calls, meanMs }] of Object.entries(means)) {
+    const labels = Object.fromEntries([...series.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    if (series.startsWith('mailer_http_request_duration_seconds')) {
+      if (labels.route === path && labels.status === '202') stages.push({ stage: 'request', calls, meanMs });
+    } else if (series.startsWith('mailer_ledger_operation_duration_seconds')) {
+      if (labels.outcome === 'ok') stages.push({ stage: labels.operation, calls, meanMs });
+    } else if (labels.outcome === 'confirmed') {
+      stages.push({ stage: 'publish', calls, meanMs });
+    }
+  }
+  return stages;
+}
+
 const cpuPercent = (before, after, seconds) =>
   before === undefined || after === undefined ? Number.NaN : ((after - before) / seconds) * 100;
 
@@ -108,6 +137,8 @@ async function measure({ label, target, brokerPid, path, body, connections, perR
 
   const ledgerOn = target.ledger === true;
   const transactionsBefore = ledgerOn ? await database.transactions({ settled: true }) : undefined;
+  const producer = target !== plainTarget;
+  const histogramsBefore = producer ? await readHistograms(target.port, STAGE_HISTOGRAMS) : undefined;
   const before = {
     server: cpuSeconds(target.handle.pid),
     broker: cpuSeconds(brokerPid),
@@ -122,6 +153,7 @@ async function measure({ label, target, brokerPid, path, body, connections, perR
   const machine = machineCpuSeconds();
   const postgresAfter = postgresCpuSeconds();
   const memory = memoryMb(target.handle.pid);
+  const histogramsAfter = producer ? await readHistograms(target.port, STAGE_HISTOGRAMS) : undefined;
   // Every 202 of a producer (warm-up and measured run) is an email on the work queue: counted,
   // then purged, so that the next run starts with an empty queue.
   const queue = target === plainTarget ? undefined : await countAndPurge((warm['2xx'] + result['2xx']) * perRequest);
@@ -165,6 +197,7 @@ async function measure({ label, target, brokerPid, path, body, connections, perR
     queue,
     ledger: ledgerOn,
     idempotencyKeys: idempotent === true,
+    stages: producer ? stagesOf(meanDurationsMs(histogramsBefore, histogramsAfter), path) : [],
   };
   if (ledgerOn) {
     const emailsSent = result.requests.sent * perRequest;
@@ -200,11 +233,20 @@ function printRun(run) {
     ? `  postgres ${fmt.pct(run.cpuPercent.postgres)}, ${run.statementsPerEmail.toFixed(3)} statements and ` +
       `${run.postgresCpuMsPerEmail.toFixed(3)} ms PostgreSQL CPU per email`
     : '';
+  const request = run.stages.find((s) => s.stage === 'request');
+  const stages =
+    request === undefined
+      ? ''
+      : `\n    stages, mean ms (calls per request): request ${request.meanMs.toFixed(1)}; ` +
+        run.stages
+          .filter((s) => s !== request)
+          .map((s) => `${s.stage} ${s.meanMs.toFixed(1)} (${(s.calls / request.calls).toFixed(2)})`)
+          .join(', ');
   console.log(
     `  ${run.label.padEnd(18)} ${fmt.int(run.acceptedPerS).padStart(7)} accepted/s${perReq}  ` +
       `p50 ${fmt.ms(run.latencyMs.p50)} ms  p99 ${fmt.ms(run.latencyMs.p99)} ms  non-2xx ${run.non2xx}  ` +
       `cpu server ${fmt.pct(run.cpuPercent.server)} broker ${fmt.pct(run.cpuPercent.broker)}${ledger} ` +
-      `autocannon ${fmt.pct(run.cpuPercent.loadgen)} other ${fmt.pct(run.cpuPercent.other)}  rss ${fmt.mb(run.memoryMb.rss)} MB${noisy}${problems}`,
+      `autocannon ${fmt.pct(run.cpuPercent.loadgen)} other ${fmt.pct(run.cpuPercent.other)}  rss ${fmt.mb(run.memoryMb.rss)} MB${noisy}${problems}${stages}`,
   );
 }
 

@@ -57,6 +57,20 @@ export function httpPostJson(port, path, body, headers = {}) {
   });
 }
 
+/** GET `http://127.0.0.1:<port><path>`; resolves with the status and the body as text. */
+export function httpGetText(port, path, timeoutMs = 10_000) {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, method: 'GET', timeout: timeoutMs }, (res) => {
+      const chunks = [];
+      res.on('data', (chunk) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 /**
  * Starts `node <args>` with stdout and stderr going to `logFile`. The handle keeps the PID; `exited`
  * resolves with the exit code or signal once the child is gone.

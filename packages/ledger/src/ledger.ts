@@ -57,6 +57,15 @@ export interface KeyRequest {
   readonly staleAfterMs: number;
 }
 
+/** {@link Ledger.reserveKeyAndRecord}'s request: a key request with the reservation's token. */
+export interface KeyedRecording extends KeyRequest {
+  /**
+   * The reservation's token (a UUID), chosen by the caller rather than the ledger: a caller whose
+   * answer was lost can still release what it may hold.
+   */
+  readonly token: string;
+}
+
 /** The answer stored under a key, given again on a replay. */
 export interface KeyCompletion {
   readonly reservation: KeyReservation;
@@ -170,6 +179,7 @@ export class InvalidCursorError extends Error {
 export class Ledger {
   private readonly db: Queryable;
   private readonly reserveBatch: Batcher<ReserveItem, ReserveJson>;
+  private readonly reserveRecordBatch: Batcher<ReserveRecordItem, ReserveJson>;
   private readonly completeBatch: Batcher<KeyCompletion, boolean>;
   private readonly releaseBatch: Batcher<KeyReservation, boolean>;
   private readonly acceptBatch: Batcher<AcceptCall, undefined>;
@@ -180,7 +190,14 @@ export class Ledger {
     this.db = options.db;
     const shape = { maxItems: options.batch?.maxItems ?? 25, maxConcurrent: options.batch?.maxConcurrent ?? 4 };
     this.reserveBatch = new Batcher({ ...shape, run: (items) => this.call('ledger_reserve_keys', items, reserveJson) });
-    this.completeBatch = new Batcher({ ...shape, run: (items) => this.runComplete(items) });
+    this.reserveRecordBatch = new Batcher({
+      ...shape,
+      run: (items) => this.call('ledger_reserve_and_record', items, reserveJson),
+    });
+    this.completeBatch = new Batcher({
+      ...shape,
+      run: (items) => this.call('ledger_complete_keys', items.map(completionItem), (json) => json === true),
+    });
     this.releaseBatch = new Batcher({ ...shape, run: (items) => this.runRelease(items) });
     this.acceptBatch = new Batcher({ ...shape, run: (items) => this.runAccept(items) });
     this.claimBatch = new Batcher({ ...shape, run: (items) => this.call('ledger_claim_attempts', items, claimJson) });
@@ -211,32 +228,36 @@ export class Ledger {
    */
   async reserveIdempotencyKey(request: KeyRequest): Promise<ReserveOutcome> {
     if (!IDEMPOTENCY_KEY_PATTERN.test(request.key)) throw new RangeError('an idempotency key is 1-255 printable ASCII');
-    const json = await this.reserveBatch.add({
-      client: request.client,
-      key: request.key,
-      request_hash: request.requestHash,
-      ttl_ms: Math.round(request.ttlMs),
-      stale_ms: Math.round(request.staleAfterMs),
+    const json = await this.reserveBatch.add(reserveItem(request));
+    return reserveOutcome(request, json.token ?? '', json);
+  }
+
+  /**
+   * {@link reserveIdempotencyKey} and {@link recordAccepted} in one statement: when the key is
+   * this request's (`new`), `emails` are recorded as `queued` under it in the same commit, so a
+   * keyed request costs one commit before its publish instead of two. A stale reservation taken
+   * over whose holder recorded as many emails keeps that holder's ids: `previousEmails` then names
+   * them and the rows are recorded under them (`emails`' own ids are not used); otherwise
+   * `previousEmails` is empty and `emails` are recorded as given. Nothing is recorded on any other
+   * outcome. Batched.
+   */
+  async reserveKeyAndRecord(request: KeyedRecording, emails: readonly AcceptedEmail[]): Promise<ReserveOutcome> {
+    if (!IDEMPOTENCY_KEY_PATTERN.test(request.key)) throw new RangeError('an idempotency key is 1-255 printable ASCII');
+    if (!UUID.test(request.token)) throw new RangeError('a reservation token is a UUID');
+    const json = await this.reserveRecordBatch.add({
+      ...reserveItem(request),
+      token: request.token,
+      emails: emails.map(acceptedRow),
     });
-    switch (json.outcome) {
-      case 'new':
-        return {
-          outcome: 'new',
-          reservation: { client: request.client, key: request.key, token: json.token ?? '' },
-          previousEmails: json.previous_emails ?? [],
-        };
-      case 'replay':
-        return { outcome: 'replay', status: json.status ?? 0, body: json.body, emailIds: json.email_ids ?? [] };
-      case 'mismatch':
-        return { outcome: 'mismatch' };
-      case 'in-flight':
-        return { outcome: 'in-flight', staleInMs: json.stale_in_ms ?? 0 };
-    }
+    return reserveOutcome(request, request.token, json);
   }
 
   /**
    * Stores the answer given under a reservation, for replays until the key expires. Resolves
    * false when the reservation was taken over meanwhile (the holder's answer stands). Batched.
+   * Its commit does not wait for the disk (migration 0007): the answer is seen by every caller at
+   * once, and a PostgreSQL crash in the next fraction of a second leaves the key in flight, to be
+   * taken over with the same ids, as if the answer had never been stored.
    */
   completeIdempotencyKey(completion: KeyCompletion): Promise<boolean> {
     return this.completeBatch.add(completion);
@@ -324,15 +345,7 @@ export class Ledger {
    */
   async recordAccepted(emails: readonly AcceptedEmail[], reservation?: KeyReservation): Promise<void> {
     // Rows are built here, so a bad value fails its own caller rather than the whole batch.
-    const rows = emails.map((e) => ({
-      id: e.id,
-      client: e.client,
-      accepted_at: e.acceptedAt.toISOString(),
-      recipient_count: e.recipients.length,
-      recipients: e.recipients.map(maskAddress),
-      tags: e.tags === undefined ? null : jsonbSafe(e.tags),
-      metadata: e.metadata === undefined ? null : jsonbSafe(e.metadata),
-    }));
+    const rows = emails.map(acceptedRow);
     await this.acceptBatch.add({ rows, ...(reservation === undefined ? {} : { reservation }) });
   }
 
@@ -484,6 +497,7 @@ export class Ledger {
   get pendingWrites(): number {
     return [
       this.reserveBatch,
+      this.reserveRecordBatch,
       this.completeBatch,
       this.releaseBatch,
       this.acceptBatch,
@@ -536,19 +550,6 @@ export class Ledger {
       [JSON.stringify(emails), JSON.stringify(keys)],
     );
     return calls.map(() => undefined);
-  }
-
-  private async runComplete(items: readonly KeyCompletion[]): Promise<boolean[]> {
-    const rows = await this.query<{ i: number }>(
-      'completing idempotency keys',
-      `UPDATE idempotency_keys AS ik
-       SET state = 'done', response_status = x.status, response_body = x.body, locked_at = now()
-       FROM jsonb_to_recordset($1::jsonb) AS x(i integer, client text, key text, token uuid, status smallint, body jsonb)
-       WHERE ik.client = x.client AND ik.key = x.key AND ik.owner = x.token
-       RETURNING x.i`,
-      [JSON.stringify(items.map((c, i) => ({ ...c.reservation, status: c.status, body: c.body ?? null, i })))],
-    );
-    return this.flags(rows, items.length);
   }
 
   private async runRelease(items: readonly KeyReservation[]): Promise<boolean[]> {
@@ -612,6 +613,55 @@ interface ReserveItem {
   readonly request_hash: string;
   readonly ttl_ms: number;
   readonly stale_ms: number;
+}
+
+interface ReserveRecordItem extends ReserveItem {
+  readonly token: string;
+  readonly emails: readonly AcceptedRow[];
+}
+
+function completionItem({ reservation, status, body }: KeyCompletion) {
+  return { ...reservation, status, body: body ?? null };
+}
+
+function reserveItem(request: KeyRequest): ReserveItem {
+  return {
+    client: request.client,
+    key: request.key,
+    request_hash: request.requestHash,
+    ttl_ms: Math.round(request.ttlMs),
+    stale_ms: Math.round(request.staleAfterMs),
+  };
+}
+
+/** One accepted email as the ledger's statements take it: recipients masked, jsonb-safe values. */
+function acceptedRow(e: AcceptedEmail): AcceptedRow {
+  return {
+    id: e.id,
+    client: e.client,
+    accepted_at: e.acceptedAt.toISOString(),
+    recipient_count: e.recipients.length,
+    recipients: e.recipients.map(maskAddress),
+    tags: e.tags === undefined ? null : jsonbSafe(e.tags),
+    metadata: e.metadata === undefined ? null : jsonbSafe(e.metadata),
+  };
+}
+
+function reserveOutcome(request: KeyRequest, token: string, json: ReserveJson): ReserveOutcome {
+  switch (json.outcome) {
+    case 'new':
+      return {
+        outcome: 'new',
+        reservation: { client: request.client, key: request.key, token },
+        previousEmails: json.previous_emails ?? [],
+      };
+    case 'replay':
+      return { outcome: 'replay', status: json.status ?? 0, body: json.body, emailIds: json.email_ids ?? [] };
+    case 'mismatch':
+      return { outcome: 'mismatch' };
+    case 'in-flight':
+      return { outcome: 'in-flight', staleInMs: json.stale_in_ms ?? 0 };
+  }
 }
 
 interface ReserveJson {

@@ -2,7 +2,7 @@ import request from 'supertest';
 import { Ledger, createPool } from '@mailer/ledger';
 import { createLogger } from '@mailer/service';
 import { TcpProxy, drainQueue, queueDepth, until } from '@mailer/testkit';
-import type { AcceptedRecord, EmailLedger, KeyReservation } from '../src/domain/email-ledger';
+import type { AcceptedRecord, EmailLedger, KeyOutcome, KeyedRequest } from '../src/domain/email-ledger';
 import { LedgerAdapter } from '../src/ledger/ledger-adapter';
 import { LedgerRepairs } from '../src/ledger/ledger-repairs';
 import { testKeyTimes, useScratchLedger } from './support/ledger';
@@ -17,16 +17,22 @@ let repairs: LedgerRepairs;
 let producer: TestProducer;
 let loseNextRecordAnswer = false;
 
-/** The producer's ledger, which holds back the answer to the next `recordAccepted` when told to. */
+/** The producer's ledger, which holds back the answer to the next record (keyed or not) when told to. */
 class LosingAnswers implements EmailLedger {
   constructor(private readonly inner: LedgerAdapter) {}
-  reserveKey: EmailLedger['reserveKey'] = (request) => this.inner.reserveKey(request);
-  recordAccepted(emails: readonly AcceptedRecord[], reservation?: KeyReservation): Promise<void> {
+  reserveKeyAndRecord(request: KeyedRequest, emails: readonly AcceptedRecord[]): Promise<KeyOutcome> {
+    this.loseIfTold();
+    return this.inner.reserveKeyAndRecord(request, emails);
+  }
+  recordAccepted(emails: readonly AcceptedRecord[]): Promise<void> {
+    this.loseIfTold();
+    return this.inner.recordAccepted(emails);
+  }
+  private loseIfTold(): void {
     if (loseNextRecordAnswer) {
       loseNextRecordAnswer = false;
       proxy.silence();
     }
-    return this.inner.recordAccepted(emails, reservation);
   }
   completeKey: EmailLedger['completeKey'] = (...args) => this.inner.completeKey(...args);
   releaseKey: EmailLedger['releaseKey'] = (reservation) => this.inner.releaseKey(reservation);
@@ -71,6 +77,9 @@ describe('when a request is answered 503 although the ledger committed its recor
     const key = `lost-answer-${process.pid}`;
     const body = validEmail({ subject: 'recorded, then refused' });
 
+    // A connection open already, so the record reaches PostgreSQL and only its answer is held back
+    // (a keyed request's first statement is its record: a handshake held back would commit nothing).
+    await pool.query('SELECT 1');
     loseNextRecordAnswer = true;
     const refused = await postKeyed(key, body);
     expect(refused.status).toBe(503);

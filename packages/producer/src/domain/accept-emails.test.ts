@@ -12,6 +12,8 @@ import {
 import type { OutgoingEmail } from './publisher';
 
 const reservation: KeyReservation = { client: 'test', key: 'k1', token: 't1' };
+/** The reservation of a keyed request for one email: its token is the id minted after the email's. */
+const held: KeyReservation = { client: 'test', key: 'k1', token: 'new-2' };
 
 /** Records every call in order, so a test can check what came before what. */
 function fakes(reserve: KeyOutcome = { outcome: 'new', reservation, previousEmails: [] }) {
@@ -21,12 +23,18 @@ function fakes(reserve: KeyOutcome = { outcome: 'new', reservation, previousEmai
   let failRecord = false;
   let failPublish: PublishError | ((id: string) => PublishError | undefined) | undefined;
   const ledger: EmailLedger = {
-    reserveKey: (request) => {
-      calls.push(`reserve ${request.route}`);
-      return Promise.resolve(reserve);
+    reserveKeyAndRecord: (request, emails) => {
+      calls.push(`reserve and record ${emails.length} ${request.route}`);
+      if (failRecord) return Promise.reject(new LedgerOutageError('down'));
+      if (reserve.outcome !== 'new') return Promise.resolve(reserve);
+      recorded.push(...emails);
+      return Promise.resolve({
+        ...reserve,
+        reservation: { client: request.client, key: request.key, token: request.token },
+      });
     },
-    recordAccepted: (emails, held) => {
-      calls.push(`record ${emails.length}${held === undefined ? '' : ' under key'}`);
+    recordAccepted: (emails) => {
+      calls.push(`record ${emails.length}`);
       if (failRecord) return Promise.reject(new LedgerOutageError('down'));
       recorded.push(...emails);
       return Promise.resolve();
@@ -102,11 +110,12 @@ describe('acceptEmail with the ledger', () => {
     ]);
   });
 
-  it('when there is a key, then reserve, record under it, publish, and store the 202', async () => {
+  it('when there is a key, then reserve it and record under it in one call, publish, and store the 202', async () => {
     const f = fakes();
 
     expect(await acceptEmail(f.deps, keyed, body)).toEqual({ kind: 'accepted', id: 'new-1' });
-    expect(f.calls).toEqual(['reserve /v1/emails', 'record 1 under key', 'publish new-1', 'complete 202']);
+    expect(f.calls).toEqual(['reserve and record 1 /v1/emails', 'publish new-1', 'complete 202']);
+    expect(f.recorded.map((e) => e.id)).toEqual(['new-1']);
   });
 
   it('when the ledger cannot record, then nothing is published, its record (if it was made) is forgotten and the key released', async () => {
@@ -114,7 +123,7 @@ describe('acceptEmail with the ledger', () => {
     f.failRecord();
 
     expect(await acceptEmail(f.deps, keyed, body)).toMatchObject({ kind: 'ledger-unavailable' });
-    expect(f.calls).toEqual(['reserve /v1/emails', 'record 1 under key', 'discard new-1', 'release']);
+    expect(f.calls).toEqual(['reserve and record 1 /v1/emails', 'discard new-1', 'release']);
   });
 
   it('when the ledger cannot record and there is a repair queue, then the undoing waits there for the ledger, not in the request', async () => {
@@ -125,18 +134,18 @@ describe('acceptEmail with the ledger', () => {
     const outcome = await acceptEmail({ ...f.deps, repairs: { add: (repair) => repairs.push(repair) } }, keyed, body);
 
     expect(outcome).toMatchObject({ kind: 'ledger-unavailable' });
-    expect(f.calls).toEqual(['reserve /v1/emails', 'record 1 under key']);
-    expect(repairs).toEqual([{ discard: ['new-1'], release: reservation }]);
+    expect(f.calls).toEqual(['reserve and record 1 /v1/emails']);
+    expect(repairs).toEqual([{ discard: ['new-1'], release: held }]);
   });
 
-  it("when a taken-over request cannot record, then the earlier holder's ids are kept (they may be queued) and only the key is given up", async () => {
+  it("when a keyed record's answer is lost, then only the ids minted for it are forgotten (a takeover records the earlier holder's, which may be queued) and the key, held by the request's own token, given up", async () => {
     const f = fakes({ outcome: 'new', reservation, previousEmails: [{ id: 'old-1', state: 'queued' }] });
     const repairs: LedgerRepair[] = [];
     f.failRecord();
 
     await acceptEmail({ ...f.deps, repairs: { add: (repair) => repairs.push(repair) } }, keyed, body);
 
-    expect(repairs).toEqual([{ discard: [], release: reservation }]);
+    expect(repairs).toEqual([{ discard: ['new-1'], release: held }]);
   });
 
   it('when the broker refuses the email and the ledger is out of reach too, then discarding and releasing wait for it', async () => {
@@ -157,7 +166,7 @@ describe('acceptEmail with the ledger', () => {
     );
 
     expect(outcome).toMatchObject({ kind: 'unavailable' });
-    expect(repairs).toEqual([{ discard: ['new-1'], release: reservation }]);
+    expect(repairs).toEqual([{ discard: ['new-1'], release: held }]);
   });
 
   it('when the broker refuses the email, then its record is discarded and the key released for a retry', async () => {
@@ -165,7 +174,7 @@ describe('acceptEmail with the ledger', () => {
     f.failPublish(new PublishError('nacked', 'the broker refused the message'));
 
     expect(await acceptEmail(f.deps, keyed, body)).toMatchObject({ kind: 'unavailable' });
-    expect(f.calls).toEqual(['reserve /v1/emails', 'record 1 under key', 'publish new-1', 'discard new-1', 'release']);
+    expect(f.calls).toEqual(['reserve and record 1 /v1/emails', 'publish new-1', 'discard new-1', 'release']);
   });
 
   it('when the confirm is late (the email may be queued), then its record is kept and the key released', async () => {
@@ -180,21 +189,21 @@ describe('acceptEmail with the ledger', () => {
     const f = fakes({ outcome: 'new', reservation, previousEmails: [{ id: 'old-1', state: 'queued' }] });
 
     expect(await acceptEmail(f.deps, keyed, body)).toEqual({ kind: 'accepted', id: 'old-1' });
-    expect(f.calls).toEqual(['reserve /v1/emails', 'record 1 under key', 'publish old-1', 'complete 202']);
+    expect(f.calls).toEqual(['reserve and record 1 /v1/emails', 'publish old-1', 'complete 202']);
   });
 
   it('when the taken-over email was marked abandoned, then it is published again (nothing took it from the queue)', async () => {
     const f = fakes({ outcome: 'new', reservation, previousEmails: [{ id: 'old-1', state: 'abandoned' }] });
 
     expect(await acceptEmail(f.deps, keyed, body)).toEqual({ kind: 'accepted', id: 'old-1' });
-    expect(f.calls).toEqual(['reserve /v1/emails', 'record 1 under key', 'publish old-1', 'complete 202']);
+    expect(f.calls).toEqual(['reserve and record 1 /v1/emails', 'publish old-1', 'complete 202']);
   });
 
   it('when the taken-over email is past queued, then it is not published again', async () => {
     const f = fakes({ outcome: 'new', reservation, previousEmails: [{ id: 'old-1', state: 'sent' }] });
 
     expect(await acceptEmail(f.deps, keyed, body)).toEqual({ kind: 'accepted', id: 'old-1' });
-    expect(f.calls).toEqual(['reserve /v1/emails', 'record 1 under key', 'complete 202']);
+    expect(f.calls).toEqual(['reserve and record 1 /v1/emails', 'complete 202']);
   });
 
   it.each([
@@ -211,7 +220,8 @@ describe('acceptEmail with the ledger', () => {
     const f = fakes(reserve);
 
     expect(await acceptEmail(f.deps, keyed, body)).toEqual(expected);
-    expect(f.calls).toEqual(['reserve /v1/emails']);
+    expect(f.calls).toEqual(['reserve and record 1 /v1/emails']);
+    expect(f.recorded).toEqual([]);
   });
 });
 
@@ -240,7 +250,7 @@ describe('acceptBatch with the ledger', () => {
       ],
     });
     expect(f.published.map((e) => e.id)).toEqual(['old-2', 'old-3']);
-    expect(f.calls[0]).toBe('reserve /v1/emails/batch');
+    expect(f.calls[0]).toBe('reserve and record 3 /v1/emails/batch');
     expect(f.calls.at(-1)).toBe('complete 202');
   });
 

@@ -150,8 +150,9 @@ function recordOf(caller: Caller, email: Admitted): AcceptedRecord {
 
 /**
  * Reserves the key (when there is one) and records the emails as `queued` before anything is
- * published, so the state exists as soon as the 202 does. A taken-over key gives back the ids its
- * first holder recorded: they are used again, and only those still `queued` are published again.
+ * published, so the state exists as soon as the 202 does; with a key both in one commit. A
+ * taken-over key gives back the ids its first holder recorded: they are used again, and only
+ * those still `queued` are published again.
  */
 async function admit(
   deps: AcceptDeps,
@@ -163,48 +164,50 @@ async function admit(
   const acceptedAt = deps.now();
   const fresh = (request: EmailRequest): Admitted => ({ id: deps.newId(), request, acceptedAt, publish: true });
   const { ledger } = deps;
-  if (ledger === undefined) return { kind: 'admitted', emails: requests.map(fresh) };
+  const emails = requests.map(fresh);
+  if (ledger === undefined) return { kind: 'admitted', emails };
+  // Ids minted here may be recorded once the record was sent, whatever its answer: the ones to
+  // forget if that answer is lost. A takeover records the earlier holder's ids instead, which
+  // may be on the queue already and are never discarded; ours then were never recorded.
+  const minted = emails.map((email) => email.id);
   let reservation: KeyReservation | undefined;
-  // Ids minted by this request whose record was sent: the ones to forget if its answer is lost.
-  let minted: readonly string[] = [];
   try {
-    let emails = requests.map(fresh);
-    let takenOver = false;
-    if (caller.idempotencyKey !== undefined) {
-      const key = await ledger.reserveKey({ client: caller.client.name, key: caller.idempotencyKey, route, body });
-      switch (key.outcome) {
-        case 'replay':
-          return { kind: 'replay', status: key.status, body: key.body };
-        case 'mismatch':
-          return { kind: 'key-reused' };
-        case 'in-flight':
-          return { kind: 'key-in-flight', staleInMs: key.staleInMs };
-        case 'new':
-          reservation = key.reservation;
-          // The same body gives the same emails, in the same order.
-          if (key.previousEmails.length === requests.length) {
-            takenOver = true;
-            emails = key.previousEmails.map((previous, i) => ({
+    if (caller.idempotencyKey === undefined) {
+      await ledger.recordAccepted(emails.map((email) => recordOf(caller, email)));
+      return { kind: 'admitted', emails };
+    }
+    // The token is ours, not the ledger's, so a reservation whose answer is lost can be released.
+    reservation = { client: caller.client.name, key: caller.idempotencyKey, token: deps.newId() };
+    const key = await ledger.reserveKeyAndRecord(
+      { ...reservation, route, body },
+      emails.map((email) => recordOf(caller, email)),
+    );
+    switch (key.outcome) {
+      case 'replay':
+        return { kind: 'replay', status: key.status, body: key.body };
+      case 'mismatch':
+        return { kind: 'key-reused' };
+      case 'in-flight':
+        return { kind: 'key-in-flight', staleInMs: key.staleInMs };
+      case 'new': {
+        // The same body gives the same emails, in the same order.
+        const takenOver = key.previousEmails.length > 0 && key.previousEmails.length === requests.length;
+        const admitted = takenOver
+          ? key.previousEmails.map((previous, i) => ({
               id: previous.id,
               request: requests[i] as EmailRequest,
               acceptedAt,
               // Abandoned: marked so because nothing took it from the queue; it may never have got there.
               publish: previous.state === null || previous.state === 'queued' || previous.state === 'abandoned',
-            }));
-          }
+            }))
+          : emails;
+        return { kind: 'admitted', emails: admitted, reservation: key.reservation };
       }
     }
-    if (!takenOver) minted = emails.map((email) => email.id);
-    await ledger.recordAccepted(
-      emails.map((email) => recordOf(caller, email)),
-      reservation,
-    );
-    return { kind: 'admitted', emails, ...(reservation === undefined ? {} : { reservation }) };
   } catch (error) {
     if (!(error instanceof LedgerOutageError)) throw error;
     // The record's answer may be lost with its commit done: the rows minted here are forgotten
-    // and the key given up once the ledger answers, so neither sits there for ever. Ids taken
-    // over from an earlier holder may be on the queue already: they are kept.
+    // and the key given up once the ledger answers, so neither sits there for ever.
     const repair: LedgerRepair = {
       discard: minted,
       ...(reservation === undefined ? {} : { release: reservation }),

@@ -24,6 +24,11 @@ export interface KeyedRequest {
   readonly route: string;
   /** The request body as parsed: the same key with another body is refused. */
   readonly body: unknown;
+  /**
+   * The reservation's token (a UUID), chosen by the caller: when the ledger's answer is lost,
+   * the caller can still release what it may hold.
+   */
+  readonly token: string;
 }
 
 /** What reserving a key found. */
@@ -91,10 +96,14 @@ export class BadCursorError extends Error {
  * method rejects with {@link LedgerOutageError} when the ledger cannot be reached.
  */
 export interface EmailLedger {
-  /** Reserves a key before anything is recorded or published. */
-  reserveKey(request: KeyedRequest): Promise<KeyOutcome>;
-  /** Records emails as `queued` before they are published; with a reservation, under its key. */
-  recordAccepted(emails: readonly AcceptedRecord[], reservation?: KeyReservation): Promise<void>;
+  /**
+   * Reserves a key before anything is published and, when the key is this request's (`new`),
+   * records `emails` as `queued` under it in the same commit. When `previousEmails` is not empty
+   * the emails were recorded under those ids instead of their own. Nothing is recorded otherwise.
+   */
+  reserveKeyAndRecord(request: KeyedRequest, emails: readonly AcceptedRecord[]): Promise<KeyOutcome>;
+  /** Records emails as `queued` before they are published (a request with no key). */
+  recordAccepted(emails: readonly AcceptedRecord[]): Promise<void>;
   /** Stores the answer for replays; false when the key was taken over meanwhile. */
   completeKey(reservation: KeyReservation, status: number, body: unknown): Promise<boolean>;
   /** Gives a key up after a failed publish, so a retry of the same request may take it at once. */

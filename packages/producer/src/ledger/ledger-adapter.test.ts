@@ -36,14 +36,12 @@ describe('LedgerAdapter', () => {
     const adapter = new LedgerAdapter(new Ledger({ db: refusing }), times);
     const reservation = { client: 'c', key: 'k', token: '0191f7a4-8c1e-7c4b-9a53-2f9d8d3e4b10' };
 
-    await expect(adapter.reserveKey({ client: 'c', key: 'k', route: '/v1/emails', body: {} })).rejects.toBeInstanceOf(
-      LedgerOutageError,
-    );
+    const emails = [{ id: reservation.token, client: 'c', acceptedAt: new Date(), recipients: ['a@b.example'] }];
+
     await expect(
-      adapter.recordAccepted([
-        { id: reservation.token, client: 'c', acceptedAt: new Date(), recipients: ['a@b.example'] },
-      ]),
+      adapter.reserveKeyAndRecord({ ...reservation, route: '/v1/emails', body: {} }, emails),
     ).rejects.toBeInstanceOf(LedgerOutageError);
+    await expect(adapter.recordAccepted(emails)).rejects.toBeInstanceOf(LedgerOutageError);
     await expect(adapter.completeKey(reservation, 202, {})).rejects.toBeInstanceOf(LedgerOutageError);
     await expect(adapter.releaseKey(reservation)).rejects.toBeInstanceOf(LedgerOutageError);
     await expect(adapter.getEmail('c', reservation.token)).rejects.toBeInstanceOf(LedgerOutageError);

@@ -49,20 +49,24 @@ export class LedgerAdapter implements EmailLedger {
     private readonly times: KeyTimes,
   ) {}
 
-  reserveKey(request: KeyedRequest): Promise<KeyOutcome> {
+  reserveKeyAndRecord(request: KeyedRequest, emails: readonly AcceptedRecord[]): Promise<KeyOutcome> {
     return translated(() =>
-      this.ledger.reserveIdempotencyKey({
-        client: request.client,
-        key: request.key,
-        requestHash: requestHashOf(request),
-        ttlMs: this.times.ttlMs,
-        staleAfterMs: this.times.staleAfterMs,
-      }),
+      this.ledger.reserveKeyAndRecord(
+        {
+          client: request.client,
+          key: request.key,
+          token: request.token,
+          requestHash: requestHashOf(request),
+          ttlMs: this.times.ttlMs,
+          staleAfterMs: this.times.staleAfterMs,
+        },
+        emails,
+      ),
     );
   }
 
-  recordAccepted(emails: readonly AcceptedRecord[], reservation?: KeyReservation): Promise<void> {
-    return translated(() => this.ledger.recordAccepted(emails, reservation));
+  recordAccepted(emails: readonly AcceptedRecord[]): Promise<void> {
+    return translated(() => this.ledger.recordAccepted(emails));
   }
 
   completeKey(reservation: KeyReservation, status: number, body: unknown): Promise<boolean> {

@@ -17,7 +17,7 @@ const CALL_BUCKETS = [...CALL_BUCKETS_SECONDS];
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 /** The EmailLedger calls timed, by name. */
 const LEDGER_OPERATIONS = [
-  'reserveKey',
+  'reserveKeyAndRecord',
   'recordAccepted',
   'completeKey',
   'releaseKey',
@@ -26,7 +26,7 @@ const LEDGER_OPERATIONS = [
   'listEmails',
 ] as const satisfies readonly (keyof EmailLedger)[];
 
-/** `reserveKey` → `reserve_key`: the ledger operation labels both services use. */
+/** `completeKey` → `complete_key`: the ledger operation labels both services use. */
 const OPERATION_LABELS: ReadonlyMap<string, string> = new Map(
   LEDGER_OPERATIONS.map((name) => [name, name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`)]),
 );
