@@ -8,7 +8,7 @@ import {
 } from '@aws-sdk/client-ses';
 import { maskAddressesIn, type FailureKind } from '@mailer/contract';
 import { ProviderError } from '../src/providers/provider';
-import { createSesClient, SesProvider, type SesProviderOptions } from '../src/providers/ses';
+import { createSesClient, SesProvider, type SesProviderOptions } from '../src/providers/ses/send';
 import { describeProviderConformance, fullEmail, parseMime } from './support/conformance';
 import {
   refusedEndpoint,

@@ -1,5 +1,5 @@
 import { SESClient, SendRawEmailCommand } from '@aws-sdk/client-ses';
-import { buildMime, envelopeRecipients } from './mime';
+import { buildMime, envelopeRecipients } from '../mime';
 import {
   ProviderError,
   SendAbandonedError,
@@ -8,10 +8,10 @@ import {
   type OutboundEmail,
   type SendOptions,
   type SendReceipt,
-} from './provider';
-import { untilStopped } from './send-abort';
-import { SendSlots } from './send-slots';
-import { classifySesError } from './ses-errors';
+} from '../provider';
+import { untilStopped } from '../send-abort';
+import { SendSlots } from '../send-slots';
+import { classifySesError } from './errors';
 
 /**
  * SendRawEmail calls at once: the sockets the SDK's HTTP handler opens to one host by default.

@@ -1,6 +1,6 @@
 import type { FailureKind } from '@mailer/contract';
 import { Errors } from 'postmark';
-import { ProviderError } from './provider';
+import { ProviderError } from '../provider';
 
 /** How one Postmark failure is classified: its kind, why, and whether Postmark may have sent the email. */
 export interface PostmarkRule {

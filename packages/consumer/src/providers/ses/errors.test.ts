@@ -7,8 +7,8 @@ import {
   SESServiceException,
 } from '@aws-sdk/client-ses';
 import type { FailureKind } from '@mailer/contract';
-import { ProviderError } from './provider';
-import { classifySesError, SES_FAILURE_TABLE, sesFailureRule } from './ses-errors';
+import { ProviderError } from '../provider';
+import { classifySesError, SES_FAILURE_TABLE, sesFailureRule } from './errors';
 
 /** An SES error the SDK has no class for, as it builds one from the `<Code>` of the answer. */
 function serviceError(name: string, message: string, httpStatusCode: number): SESServiceException {

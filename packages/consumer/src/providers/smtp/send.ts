@@ -2,7 +2,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import nodemailer, { type Transporter } from 'nodemailer';
 import type Mail from 'nodemailer/lib/mailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool';
-import { toMailOptions } from './mime';
+import { toMailOptions } from '../mime';
 import {
   ProviderError,
   stoppedSendError,
@@ -10,9 +10,9 @@ import {
   type OutboundEmail,
   type SendOptions,
   type SendReceipt,
-} from './provider';
-import { SendSlots } from './send-slots';
-import { classifySmtpError } from './smtp-errors';
+} from '../provider';
+import { SendSlots } from '../send-slots';
+import { classifySmtpError } from './errors';
 
 /** A pooled nodemailer SMTP transporter, as {@link createSmtpTransport} makes it. */
 export type SmtpTransport = Transporter<SMTPPool.SentMessageInfo, SMTPPool.Options>;

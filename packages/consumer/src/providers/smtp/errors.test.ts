@@ -1,7 +1,7 @@
 import { constants } from 'node:os';
 import type { FailureKind } from '@mailer/contract';
-import { ProviderError } from './provider';
-import { SMTP_ERROR_RULES, classifySmtpError, matchSmtpErrorRule, smtpFailureOf } from './smtp-errors';
+import { ProviderError } from '../provider';
+import { SMTP_ERROR_RULES, classifySmtpError, matchSmtpErrorRule, smtpFailureOf } from './errors';
 
 /** An error shaped as nodemailer's smtp-connection makes it (`_formatError`). */
 function smtpError(fields: { code?: string; command?: string; response?: string; errno?: number }): Error {

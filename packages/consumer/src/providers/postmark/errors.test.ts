@@ -1,6 +1,6 @@
 import { Errors } from 'postmark';
-import { classifyPostmarkError } from './postmark-errors';
-import { ProviderError } from './provider';
+import { classifyPostmarkError } from './errors';
+import { ProviderError } from '../provider';
 
 /** What the client throws for an answer: the same classes its ErrorHandler picks by HTTP status. */
 const answered = {

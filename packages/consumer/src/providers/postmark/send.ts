@@ -1,12 +1,12 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { EMAIL_ID_HEADER, type Address, type EmailRequest } from '@mailer/contract';
 import { Attachment, Header, Message, Models, type ServerClient } from 'postmark';
-import { createHttpFetch, type Fetch, type HttpFetchInit } from './http-fetch';
-import { classifyPostmarkError } from './postmark-errors';
-import { attachmentContentType } from './mime';
-import { ProviderError, type EmailProvider, type OutboundEmail, type SendOptions, type SendReceipt } from './provider';
-import { untilStopped } from './send-abort';
-import { SendSlots } from './send-slots';
+import { createHttpFetch, type Fetch, type HttpFetchInit } from '../http-fetch';
+import { classifyPostmarkError } from './errors';
+import { attachmentContentType } from '../mime';
+import { ProviderError, type EmailProvider, type OutboundEmail, type SendOptions, type SendReceipt } from '../provider';
+import { untilStopped } from '../send-abort';
+import { SendSlots } from '../send-slots';
 
 /** Postmark's default transactional stream, present on every server. */
 export const DEFAULT_MESSAGE_STREAM = 'outbound';

@@ -1,5 +1,5 @@
 import type { FailureKind } from '@mailer/contract';
-import { ProviderError } from './provider';
+import { ProviderError } from '../provider';
 
 /**
  * What an SES or SDK failure looks like to the table below. The SDK names a service error after

@@ -1,6 +1,6 @@
 import { getSystemErrorName } from 'node:util';
 import type { FailureKind } from '@mailer/contract';
-import { ProviderError } from './provider';
+import { ProviderError } from '../provider';
 
 /**
  * What a nodemailer SMTP error tells us, read once so that the rules below compare plain fields.

@@ -1,8 +1,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { buildMime, envelopeRecipients } from './mime';
-import { ProviderError, type EmailProvider, type OutboundEmail, type SendOptions, type SendReceipt } from './provider';
-import { SendSlots } from './send-slots';
+import { buildMime, envelopeRecipients } from '../mime';
+import { ProviderError, type EmailProvider, type OutboundEmail, type SendOptions, type SendReceipt } from '../provider';
+import { SendSlots } from '../send-slots';
 
 /** Where the capture provider writes by default (relative to the working directory). */
 export const DEFAULT_CAPTURE_DIR = '.capture';
