@@ -114,6 +114,22 @@ export const SendStopCode = {
   aborted: 'ABORTED',
 } as const;
 
+/** One of the {@link SendStopCode} values. */
+export type SendStopCodeValue = (typeof SendStopCode)[keyof typeof SendStopCode];
+
+/**
+ * The stop code of an error that an SDK or fetch raises for its own timeout or abort, by the
+ * error's `name` (`TimeoutError`: `TIMEOUT`; `AbortError`: `ABORTED`), so that every adapter
+ * reports a stopped send with the same codes whichever library stopped it; `undefined` for any
+ * other error. Whether the stop is ambiguous is for the adapter to say.
+ */
+export function stopCodeOf(error: unknown): SendStopCodeValue | undefined {
+  const name = (error as { name?: unknown } | null)?.name;
+  if (name === 'TimeoutError') return SendStopCode.timeout;
+  if (name === 'AbortError') return SendStopCode.aborted;
+  return undefined;
+}
+
 /** How long a send waited or ran before the delivery layer gave up on it: the reason its signal aborts with. */
 export class SendDeadline extends Error {
   override readonly name = 'TimeoutError';
@@ -144,10 +160,7 @@ export function stoppedSendError(provider: string, reason: unknown, handedOver: 
     });
   }
   const what = deadline === undefined ? 'send aborted' : deadline.message;
-  const code =
-    deadline !== undefined || (reason as { name?: unknown } | null)?.name === 'TimeoutError'
-      ? SendStopCode.timeout
-      : SendStopCode.aborted;
+  const code = deadline !== undefined ? SendStopCode.timeout : (stopCodeOf(reason) ?? SendStopCode.aborted);
   return new ProviderError(
     'transient',
     handedOver
