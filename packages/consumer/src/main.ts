@@ -12,6 +12,7 @@ import { handleEmail } from './delivery/handle-email';
 import { RateLimiter } from './delivery/rate-limiter';
 import { ConsumerMetrics } from './metrics/consumer-metrics';
 import { ConsumerHttpPort, consumerReadiness } from './metrics/http-port';
+import { ProviderChecks, logProviderChecks } from './providers/checks';
 import { createProviders } from './providers/registry';
 
 /**
@@ -94,7 +95,12 @@ async function main(): Promise<void> {
         observe: (trigger, count) => metrics.observeAutoRelease(trigger, count),
       })
     : undefined;
-  const httpPort = new ConsumerHttpPort(metrics.registry, () => consumerReadiness({ broker, worker }));
+  // Checked at start-up (logged, never fatal) and again, rate-limited, when /readyz is asked.
+  const checks = new ProviderChecks(providers);
+  void checks.run().then((results) => logProviderChecks(results, logger));
+  const httpPort = new ConsumerHttpPort(metrics.registry, () =>
+    consumerReadiness({ broker, worker, providers: checks }),
+  );
 
   const lifecycle = new Lifecycle({
     logger,
@@ -107,6 +113,7 @@ async function main(): Promise<void> {
     .onStop(() => httpPort.close())
     .onStop(() => broker.close())
     .onStop(() => ledger?.pool.end())
+    .onStop(() => checks.stop())
     .onStop(async () => {
       await Promise.allSettled(providers.map(({ provider }) => provider.close?.() ?? Promise.resolve()));
     })

@@ -57,6 +57,14 @@ export interface EmailProvider {
    * (it is on the wire) or can still be abandoned. Nothing waits where `abandon` cannot reach.
    */
   send(email: OutboundEmail, signal: AbortSignal, options?: SendOptions): Promise<SendReceipt>;
+  /**
+   * Checks, without sending anything, that the provider answers and takes our credentials (SES:
+   * `GetSendQuota`; Postmark: `GET /server`; SMTP: a session up to authentication; capture: the
+   * folder is writable). Resolves when it does; rejects with a classified {@link ProviderError}
+   * when it does not. `signal` aborts when the caller stops waiting (`ProviderChecks` in
+   * checks.ts bounds every check and calls it at start-up and, rate-limited, for `/readyz`).
+   */
+  verify?(signal: AbortSignal): Promise<void>;
   /** Releases connections and pools. */
   close?(): Promise<void>;
 }

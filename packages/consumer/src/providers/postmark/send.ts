@@ -95,6 +95,16 @@ export class PostmarkProvider implements EmailProvider {
     return this.slots.run(signal, options, () => this.sendOnConnection(email, signal));
   }
 
+  /** `GET /server` with the server token: Postmark answers and takes the token. */
+  async verify(signal: AbortSignal): Promise<void> {
+    const call: Call = { signal, handedOver: false, tracksBody: this.tracksBody };
+    try {
+      await calls.run(call, () => this.client.getServer());
+    } catch (error) {
+      throw classifyPostmarkError(call.transportError ?? error);
+    }
+  }
+
   private async sendOnConnection(email: OutboundEmail, signal: AbortSignal): Promise<SendReceipt> {
     const message = toPostmarkMessage(email, this.messageStream);
     const call: Call = { signal, handedOver: false, tracksBody: this.tracksBody };

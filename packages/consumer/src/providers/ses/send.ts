@@ -1,4 +1,4 @@
-import { SESClient, SendRawEmailCommand } from '@aws-sdk/client-ses';
+import { GetSendQuotaCommand, SESClient, SendRawEmailCommand } from '@aws-sdk/client-ses';
 import { buildMime, envelopeRecipients } from '../mime';
 import {
   ProviderError,
@@ -18,6 +18,14 @@ import { classifySesError } from './errors';
  * More would wait inside the SDK's agent, where an abandoned send cannot be dropped.
  */
 export const SES_DEFAULT_MAX_CONNECTIONS = 50;
+
+/** SES's answers that refuse an authenticated caller the call, not the credentials. */
+const PERMISSION_ONLY: ReadonlySet<string> = new Set(['AccessDenied', 'AccessDeniedException']);
+
+function errorName(error: unknown): string {
+  const name = (error as { name?: unknown } | null)?.name;
+  return typeof name === 'string' ? name : '';
+}
 
 /** How the SES adapter sends, beyond the client it is given. */
 export interface SesProviderOptions {
@@ -87,6 +95,21 @@ export class SesProvider implements EmailProvider {
       return output.MessageId === undefined ? {} : { providerMessageId: output.MessageId };
     } catch (error) {
       throw error instanceof ProviderError ? error : classifySesError(error);
+    }
+  }
+
+  /**
+   * `GetSendQuota`: SES answers and takes the credentials. A refusal by permission alone
+   * (`AccessDenied`: a policy that allows `ses:SendRawEmail` and nothing else, as least privilege
+   * would have it) counts as an answer: the request was authenticated, and the quota is not ours
+   * to need.
+   */
+  async verify(signal: AbortSignal): Promise<void> {
+    try {
+      await this.client.send(new GetSendQuotaCommand({}), { abortSignal: signal });
+    } catch (error) {
+      if (PERMISSION_ONLY.has(errorName(error))) return;
+      throw classifySesError(error);
     }
   }
 

@@ -182,6 +182,21 @@ export class SmtpProvider implements EmailProvider {
   }
 
   /**
+   * nodemailer's `verify()`: a connection of its own (not one of the pool's), the greeting, EHLO
+   * and, with credentials, AUTH, then QUIT. nodemailer takes no signal: the session is bounded by
+   * the transporter's connection and greeting timeouts, and the caller stops waiting on `signal`.
+   */
+  async verify(_signal: AbortSignal): Promise<void> {
+    if (this.closed)
+      throw new ProviderError('provider-unavailable', 'smtp: the provider is closed', { code: 'CLOSED' });
+    try {
+      await this.transporter.verify();
+    } catch (error) {
+      throw classifySmtpError(error);
+    }
+  }
+
+  /**
    * Hands the email to the pool while it owns one of the pool's connections. The slot is given
    * back when nodemailer is done with the message, not when an abort settles `send` early: until
    * then the connection is still taken, and a message handed to the pool would wait in its queue.
