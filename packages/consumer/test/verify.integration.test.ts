@@ -4,6 +4,8 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Models, ServerClient } from 'postmark';
+import { DEFAULT_DELIVERY_LIMIT, buildTopology } from '@mailer/contract';
+import { AMQP_URL, deleteTopology, runService, uniquePrefix } from '@mailer/testkit';
 import { CaptureProvider } from '../src/providers/capture/send';
 import { ProviderChecks } from '../src/providers/checks';
 import { PostmarkProvider } from '../src/providers/postmark/send';
@@ -239,6 +241,56 @@ describe('ProviderChecks over the real adapters', () => {
     } finally {
       checks.stop();
       await smtp.close();
+    }
+  });
+});
+
+describe('the consumer process, checking its providers', () => {
+  const main = path.resolve(__dirname, '../dist/main.js');
+  const prefix = uniquePrefix('consumer-verify');
+  let fake: FakePostmark;
+
+  beforeAll(async () => {
+    fake = await startFakePostmark();
+  });
+  afterAll(async () => {
+    await fake.close();
+    await deleteTopology(buildTopology({ prefix, retryDelaysMs: [60_000], deliveryLimit: DEFAULT_DELIVERY_LIMIT }));
+  });
+
+  it('when it starts with Postmark up and SMTP down, then it logs which answered, and 20 probes of /readyz cost Postmark one GET /server', async () => {
+    const consumer = runService(main, {
+      AMQP_URL,
+      AMQP_PREFIX: prefix,
+      RETRY_DELAYS: '60s',
+      LEDGER: 'off',
+      PROVIDERS: 'postmark,smtp',
+      POSTMARK_SERVER_TOKEN: fake.token,
+      POSTMARK_API_HOST: fake.host,
+      SMTP_HOST: '127.0.0.1',
+      SMTP_PORT: String(await closedPort()),
+      LOG_LEVEL: 'info',
+    });
+    try {
+      const checked = await consumer.logged((line) => line['message'] === 'providers checked');
+      expect(checked).toMatchObject({ answered: ['postmark'], failed: ['smtp'], unchecked: [] });
+      const warned = await consumer.logged((line) => line['message'] === 'provider did not pass its check');
+      expect(warned).toMatchObject({ provider: 'smtp', error: expect.stringContaining('ECONNREFUSED') });
+      const started = await consumer.logged((line) => line['message'] === 'consumer started');
+      await consumer.logged((line) => line['message'] === 'consuming');
+      const checksAtStart = fake.serverChecks;
+
+      const statuses: number[] = [];
+      for (let probe = 0; probe < 20; probe += 1) {
+        statuses.push((await fetch(`http://127.0.0.1:${String(started['http_port'])}/readyz`)).status);
+      }
+
+      expect(checksAtStart).toBe(1);
+      expect(statuses.every((status) => status === 200)).toBe(true);
+      expect(fake.serverChecks).toBe(1);
+    } finally {
+      consumer.child.kill('SIGTERM');
+      await consumer.exited;
     }
   });
 });
