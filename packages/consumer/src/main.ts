@@ -111,9 +111,9 @@ async function main(): Promise<void> {
     .onStop(() => autoRelease?.stop())
     .onStop(({ remainingMs }) => worker.stop(remainingMs()))
     .onStop(() => httpPort.close())
+    .onStop(() => checks.stop())
     .onStop(() => broker.close())
     .onStop(() => ledger?.pool.end())
-    .onStop(() => checks.stop())
     .onStop(async () => {
       await Promise.allSettled(providers.map(({ provider }) => provider.close?.() ?? Promise.resolve()));
     })
