@@ -46,8 +46,9 @@ export default tseslint.config(
     },
   },
   {
-    // Layer rule: delivery policy and the use case never import transport (AMQP, the adapters or
-    // their SDKs); they see providers only through the EmailProvider interface.
+    // Layer rule: delivery policy and the use case never import transport (AMQP, the adapters in
+    // providers/<name>/, the pieces they share, or their SDKs); they see providers only through
+    // the EmailProvider interface.
     files: ['packages/consumer/src/delivery/**/*.ts'],
     rules: {
       'no-restricted-imports': [
@@ -68,6 +69,24 @@ export default tseslint.config(
                 '!../providers/provider',
               ],
               message: 'delivery must not depend on transport: use ../providers/provider',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // Layer rule: an adapter (providers/<name>/) uses what the adapters share in providers/, never
+    // another adapter, so that each one can change, or go, on its own.
+    files: ['packages/consumer/src/providers/*/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['../ses/*', '../postmark/*', '../smtp/*', '../capture/*'],
+              message: 'an adapter must not import another adapter: share through ../ instead',
             },
           ],
         },

@@ -12,6 +12,7 @@ import { handleEmail } from './delivery/handle-email';
 import { RateLimiter } from './delivery/rate-limiter';
 import { ConsumerMetrics } from './metrics/consumer-metrics';
 import { ConsumerHttpPort, consumerReadiness } from './metrics/http-port';
+import { ProviderChecks, logProviderChecks } from './providers/checks';
 import { createProviders } from './providers/registry';
 
 /** Reads the environment, connects, consumes; stops cleanly on SIGTERM or SIGINT. */
@@ -83,12 +84,18 @@ async function main(): Promise<void> {
         observe: (trigger, count) => metrics.observeAutoRelease(trigger, count),
       })
     : undefined;
-  const httpPort = new ConsumerHttpPort(metrics.registry, () => consumerReadiness({ broker, worker }));
+  // Checked at start-up (logged, never fatal) and again, rate-limited, when /readyz is asked.
+  const checks = new ProviderChecks(providers);
+  void checks.run().then((results) => logProviderChecks(results, logger));
+  const httpPort = new ConsumerHttpPort(metrics.registry, () =>
+    consumerReadiness({ broker, worker, providers: checks }),
+  );
 
   lifecycle
     .onStop(() => autoRelease?.stop())
     .onStop(({ remainingMs }) => worker.stop(remainingMs()))
     .onStop(() => httpPort.close())
+    .onStop(() => checks.stop())
     .onStop(() => broker.close())
     .onStop(() => database?.pool.end())
     .onStop(async () => {

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { CaptureProvider } from '../src/providers/capture';
+import { CaptureProvider } from '../src/providers/capture/send';
 import { describeProviderConformance, parseMime } from './support/conformance';
 
 describeProviderConformance(

@@ -6,8 +6,8 @@ import { Models, ServerClient } from 'postmark';
 import { DeliveryHeaders, type EmailRequest } from '@mailer/contract';
 import { freePort, takeMessages } from '@mailer/testkit';
 import type { Settlement } from '../src/delivery/handle-email';
-import { CaptureProvider } from '../src/providers/capture';
-import { PostmarkProvider } from '../src/providers/postmark';
+import { CaptureProvider } from '../src/providers/capture/send';
+import { PostmarkProvider } from '../src/providers/postmark/send';
 import { startTestConsumer, type TestConsumer } from './support/consumer';
 import { startFakePostmark, type FakePostmark, type PostmarkFault } from './support/postmark-server';
 

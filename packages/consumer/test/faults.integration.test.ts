@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { closeConnectionsNamed, queueDepth } from '@mailer/testkit';
 import type { Settlement } from '../src/delivery/handle-email';
-import { CaptureProvider } from '../src/providers/capture';
+import { CaptureProvider } from '../src/providers/capture/send';
 import type { EmailProvider, OutboundEmail, SendOptions } from '../src/providers/provider';
 import { startTestConsumer, until, type TestConsumer } from './support/consumer';
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { ServerClient, Models } from 'postmark';
 import { ENVELOPE_VERSION, encodeEnvelope, type EmailRequest } from '@mailer/contract';
 import { queueDepth } from '@mailer/testkit';
-import { PostmarkProvider } from '../src/providers/postmark';
+import { PostmarkProvider } from '../src/providers/postmark/send';
 import { startTestConsumer, until } from './support/consumer';
 import { startFakePostmark } from './support/postmark-server';
 

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { ServerClient, Models } from 'postmark';
 import { connect } from 'amqplib';
 import { AMQP_URL, queueDepth } from '@mailer/testkit';
-import { PostmarkProvider } from '../src/providers/postmark';
+import { PostmarkProvider } from '../src/providers/postmark/send';
 import { startTestConsumer, until, type TestConsumer } from './support/consumer';
 import { startFakePostmark, type FakePostmark } from './support/postmark-server';
 

@@ -2,7 +2,7 @@ import { Ledger, createPool, migrate } from '@mailer/ledger';
 import type { EmailEnvelope, EmailRequest } from '@mailer/contract';
 import { queueDepth, startPrivatePostgres, type PrivatePostgres } from '@mailer/testkit';
 import type { WorkerSettlement } from '../src/amqp/delivery-worker';
-import { SmtpProvider, createSmtpTransport } from '../src/providers/smtp';
+import { SmtpProvider, createSmtpTransport } from '../src/providers/smtp/send';
 import { TEST_CLIENT, acceptedOf, envelopeOf, startTestConsumer, until, type TestConsumer } from './support/consumer';
 import { TestSmtpServer } from './support/smtp-server';
 

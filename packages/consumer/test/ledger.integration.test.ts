@@ -5,7 +5,7 @@ import { Ledger, LedgerUnavailableError, type AttemptClaim, type ClaimOutcome } 
 import { AMQP_URL, queueDepth } from '@mailer/testkit';
 import type { WorkerSettlement } from '../src/amqp/delivery-worker';
 import { DeadLetters } from '@mailer/dead-letters';
-import { SmtpProvider, createSmtpTransport } from '../src/providers/smtp';
+import { SmtpProvider, createSmtpTransport } from '../src/providers/smtp/send';
 import {
   TEST_CLIENT,
   acceptedOf,

@@ -6,8 +6,8 @@ import { sampleValue } from '@mailer/testkit';
 import type { WorkerSettlement } from '../src/amqp/delivery-worker';
 import { ConsumerMetrics } from '../src/metrics/consumer-metrics';
 import { ConsumerHttpPort, consumerReadiness } from '../src/metrics/http-port';
-import { CaptureProvider } from '../src/providers/capture';
-import { SmtpProvider, createSmtpTransport } from '../src/providers/smtp';
+import { CaptureProvider } from '../src/providers/capture/send';
+import { SmtpProvider, createSmtpTransport } from '../src/providers/smtp/send';
 import { acceptedOf, envelopeOf, startTestConsumer, testLedger, type TestConsumer } from './support/consumer';
 import { TestSmtpServer } from './support/smtp-server';
 

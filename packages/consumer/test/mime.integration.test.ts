@@ -17,12 +17,12 @@ import {
 import { CircuitBreaker } from '../src/delivery/circuit-breaker';
 import { handleEmail, type HandleDeps } from '../src/delivery/handle-email';
 import { RateLimiter } from '../src/delivery/rate-limiter';
-import { CaptureProvider } from '../src/providers/capture';
+import { CaptureProvider } from '../src/providers/capture/send';
 import { MAX_LINE_OCTETS } from '../src/providers/mime';
 import type { EmailProvider } from '../src/providers/provider';
-import { PostmarkProvider } from '../src/providers/postmark';
-import { SesProvider, createSesClient } from '../src/providers/ses';
-import { SmtpProvider, createSmtpTransport } from '../src/providers/smtp';
+import { PostmarkProvider } from '../src/providers/postmark/send';
+import { SesProvider, createSesClient } from '../src/providers/ses/send';
+import { SmtpProvider, createSmtpTransport } from '../src/providers/smtp/send';
 import { startFakePostmark } from './support/postmark-server';
 import { PythonEmailReader, type PythonReading } from './support/python-email';
 import { startSesEmulator } from './support/ses-emulator';

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
 import { EMAIL_ID_HEADER } from '@mailer/contract';
 import { Models, ServerClient } from 'postmark';
-import { PostmarkProvider, type PostmarkProviderOptions } from '../src/providers/postmark';
+import { PostmarkProvider, type PostmarkProviderOptions } from '../src/providers/postmark/send';
 import { ProviderError, type OutboundEmail } from '../src/providers/provider';
 import { describeProviderConformance, fullEmail, type ReceivedEmail } from './support/conformance';
 import {

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
 import { messageIdOf } from '../src/providers/mime';
 import { ProviderError, type OutboundEmail } from '../src/providers/provider';
-import { SmtpProvider, createSmtpTransport, type SmtpTransportOptions } from '../src/providers/smtp';
+import { SmtpProvider, createSmtpTransport, type SmtpTransportOptions } from '../src/providers/smtp/send';
 import { describeProviderConformance, parseMime } from './support/conformance';
 import { TestSmtpServer } from './support/smtp-server';
 

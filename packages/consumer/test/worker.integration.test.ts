@@ -7,7 +7,7 @@ import { connect } from 'amqplib';
 import { DeliveryHeaders, WORK_ROUTING_KEY, type EmailRequest } from '@mailer/contract';
 import type { Settlement } from '../src/delivery/handle-email';
 import { DeadLetters } from '@mailer/dead-letters';
-import { CaptureProvider } from '../src/providers/capture';
+import { CaptureProvider } from '../src/providers/capture/send';
 import { AMQP_URL, queueDepth, takeMessages } from '@mailer/testkit';
 import { parseMime } from './support/conformance';
 import { startTestConsumer, testLogger, type TestConsumer } from './support/consumer';

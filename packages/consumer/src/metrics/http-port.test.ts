@@ -25,6 +25,30 @@ describe('consumerReadiness', () => {
   });
 });
 
+describe('consumerReadiness with the providers checked', () => {
+  const broker = { readiness: () => ({ ready: true }) };
+  const noProvider = { readiness: () => ({ ready: false, reason: 'no provider answered its check (ses)' }) };
+
+  it('when every provider failed its check, then it is not ready and says so', () => {
+    expect(consumerReadiness({ broker, worker: { paused: undefined }, providers: noProvider })).toEqual({
+      ready: false,
+      reason: 'no provider answered its check (ses)',
+    });
+  });
+
+  it('when the worker is paused as well, then the pause is the reason given', () => {
+    expect(consumerReadiness({ broker, worker: { paused: 'ledger-unavailable' }, providers: noProvider })).toEqual({
+      ready: false,
+      reason: 'the ledger is unavailable; nothing is sent until it answers',
+    });
+  });
+
+  it('when the checks say ready, then it is ready', () => {
+    const some = { readiness: () => ({ ready: true }) };
+    expect(consumerReadiness({ broker, worker: { paused: undefined }, providers: some })).toEqual({ ready: true });
+  });
+});
+
 describe('ConsumerHttpPort', () => {
   it('answers /readyz 503 problem+json with the reason while not ready, 200 once ready', async () => {
     let ready = false;

@@ -5,10 +5,14 @@ import type { Readiness } from '@mailer/contract';
 import { metricsHandler, sendProblem, type Registry } from '@mailer/service';
 import type { PauseReason } from '../amqp/delivery-worker';
 
-/** What `/readyz` reads: the broker's channel and why the worker is not consuming, if it is not. */
+/**
+ * What `/readyz` reads: the broker's channel, why the worker is not consuming, if it is not, and
+ * the providers' latest checks (`ProviderChecks`, which never makes a probe wait on a provider).
+ */
 export interface ReadinessSources {
   readonly broker: { readiness(): Readiness };
   readonly worker: { readonly paused: PauseReason | undefined };
+  readonly providers?: { readiness(): Readiness };
 }
 
 const PAUSE_REASONS: Readonly<Record<PauseReason, string | undefined>> = {
@@ -19,14 +23,18 @@ const PAUSE_REASONS: Readonly<Record<PauseReason, string | undefined>> = {
   'held-bytes': undefined,
 };
 
-/** Whether the consumer is consuming (or able to, at capacity), and why not when it is not. */
-export function consumerReadiness({ broker, worker }: ReadinessSources): Readiness {
+/**
+ * Whether the consumer is consuming (or able to, at capacity) and some provider can take its
+ * emails, and why not when it is not.
+ */
+export function consumerReadiness({ broker, worker, providers }: ReadinessSources): Readiness {
   const paused = worker.paused;
   if (paused === 'stopping') return { ready: false, reason: PAUSE_REASONS.stopping as string };
   const connected = broker.readiness();
   if (!connected.ready) return connected;
   const reason = paused === undefined ? undefined : PAUSE_REASONS[paused];
-  return reason === undefined ? { ready: true } : { ready: false, reason };
+  if (reason !== undefined) return { ready: false, reason };
+  return providers?.readiness() ?? { ready: true };
 }
 
 /**

@@ -1,7 +1,7 @@
 import { Errors } from 'postmark';
-import { classifyPostmarkError } from './postmark-errors';
+import { classifyPostmarkError } from './postmark/errors';
 import { ProviderError } from './provider';
-import { classifySmtpError } from './smtp-errors';
+import { classifySmtpError } from './smtp/errors';
 
 describe('ProviderError', () => {
   it('when its message quotes addresses, then the message and the stack hold them masked', () => {

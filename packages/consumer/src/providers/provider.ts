@@ -57,6 +57,14 @@ export interface EmailProvider {
    * (it is on the wire) or can still be abandoned. Nothing waits where `abandon` cannot reach.
    */
   send(email: OutboundEmail, signal: AbortSignal, options?: SendOptions): Promise<SendReceipt>;
+  /**
+   * Checks, without sending anything, that the provider answers and takes our credentials (SES:
+   * `GetSendQuota`; Postmark: `GET /server`; SMTP: a session up to authentication; capture: the
+   * folder is writable). Resolves when it does; rejects with a classified {@link ProviderError}
+   * when it does not. `signal` aborts when the caller stops waiting (`ProviderChecks` in
+   * checks.ts bounds every check and calls it at start-up and, rate-limited, for `/readyz`).
+   */
+  verify?(signal: AbortSignal): Promise<void>;
   /** Releases connections and pools. */
   close?(): Promise<void>;
 }
@@ -114,6 +122,22 @@ export const SendStopCode = {
   aborted: 'ABORTED',
 } as const;
 
+/** One of the {@link SendStopCode} values. */
+export type SendStopCodeValue = (typeof SendStopCode)[keyof typeof SendStopCode];
+
+/**
+ * The stop code of an error that an SDK or fetch raises for its own timeout or abort, by the
+ * error's `name` (`TimeoutError`: `TIMEOUT`; `AbortError`: `ABORTED`), so that every adapter
+ * reports a stopped send with the same codes whichever library stopped it; `undefined` for any
+ * other error. Whether the stop is ambiguous is for the adapter to say.
+ */
+export function stopCodeOf(error: unknown): SendStopCodeValue | undefined {
+  const name = (error as { name?: unknown } | null)?.name;
+  if (name === 'TimeoutError') return SendStopCode.timeout;
+  if (name === 'AbortError') return SendStopCode.aborted;
+  return undefined;
+}
+
 /** How long a send waited or ran before the delivery layer gave up on it: the reason its signal aborts with. */
 export class SendDeadline extends Error {
   override readonly name = 'TimeoutError';
@@ -144,10 +168,7 @@ export function stoppedSendError(provider: string, reason: unknown, handedOver: 
     });
   }
   const what = deadline === undefined ? 'send aborted' : deadline.message;
-  const code =
-    deadline !== undefined || (reason as { name?: unknown } | null)?.name === 'TimeoutError'
-      ? SendStopCode.timeout
-      : SendStopCode.aborted;
+  const code = deadline !== undefined ? SendStopCode.timeout : (stopCodeOf(reason) ?? SendStopCode.aborted);
   return new ProviderError(
     'transient',
     handedOver

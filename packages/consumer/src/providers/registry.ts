@@ -2,10 +2,10 @@ import type { ProviderName } from '@mailer/contract';
 import type { ConsumerConfig } from '../config';
 import type { Logger } from '@mailer/service';
 import { Models, ServerClient } from 'postmark';
-import { CaptureProvider } from './capture';
-import { PostmarkProvider } from './postmark';
-import { SesProvider, createSesClient } from './ses';
-import { SmtpProvider, createSmtpTransport } from './smtp';
+import { CaptureProvider } from './capture/send';
+import { PostmarkProvider } from './postmark/send';
+import { SesProvider, createSesClient } from './ses/send';
+import { SmtpProvider, createSmtpTransport } from './smtp/send';
 import type { EmailProvider } from './provider';
 
 /** A configured provider with its limits. */

@@ -106,8 +106,8 @@ export function fullEmail(): OutboundEmail {
  * send resolves only once accepted, failures come back as classified {@link ProviderError}s, and
  * an abandoned send goes out only if it was already on the wire (one waiting for a connection is
  * dropped with {@link SendAbandonedError}), `onStart` is called only once a send has a connection,
- * a send given up while waiting is withdrawn (`WAIT_TIMEOUT`), and one stopped after the provider
- * has the whole message is ambiguous (`TIMEOUT`).
+ * a send given up while waiting is withdrawn (`WAIT_TIMEOUT`), one stopped after the provider
+ * has the whole message is ambiguous (`TIMEOUT`), and `verify` answers against a healthy server.
  */
 export function describeProviderConformance(
   name: string,
@@ -128,6 +128,13 @@ export function describeProviderConformance(
 
     afterAll(async () => {
       await harness.close();
+    });
+
+    it('when the server is healthy, then the adapter has a verify and it resolves', async () => {
+      const { provider } = harness;
+      if (provider.verify === undefined) throw new Error(`the ${provider.name} adapter has no verify`);
+
+      await expect(provider.verify(AbortSignal.timeout(10_000))).resolves.toBeUndefined();
     });
 
     it('when an email with every field is sent, then the server receives each field as requested', async () => {

@@ -58,7 +58,7 @@ export interface HeldRequest {
   release(): void;
 }
 
-/** A local stand-in for Postmark's email API. */
+/** A local stand-in for Postmark's email API (`POST /email`) and its `GET /server`. */
 export interface FakePostmark {
   /** `127.0.0.1:<port>`, for the client's `requestHost` (with `useHttps: false`). */
   readonly host: string;
@@ -66,6 +66,8 @@ export interface FakePostmark {
   readonly token: string;
   /** `POST /email` requests read so far, answered or not. */
   readonly requestCount: number;
+  /** `GET /server` requests answered so far (what the adapter's `verify` asks). */
+  readonly serverChecks: number;
   /** Emits `'hang'` when a request is left unanswered and `'accepted'` (with the email id) when one is stored. */
   readonly events: EventEmitter;
   /** Answers the next `POST /email` with this fault instead of handling it. */
@@ -136,6 +138,7 @@ export async function startFakePostmark(options: { readonly token?: string } = {
   const acceptedCounts = new Map<string, number>();
   const faults: (PostmarkFault | { readonly hold: Promise<void>; readonly reached: () => void })[] = [];
   let requestCount = 0;
+  let serverChecks = 0;
   let hangingAll = false;
   let paused: Promise<void> | undefined;
   let delayMs = 0;
@@ -146,6 +149,11 @@ export async function startFakePostmark(options: { readonly token?: string } = {
   const server = http.createServer((req, res) => {
     readBody(req).then(
       (body) => {
+        if (req.method === 'GET' && req.url === '/server') {
+          serverChecks += 1;
+          send(res, serverAnswer(req, token));
+          return;
+        }
         if (req.method !== 'POST' || req.url !== '/email') {
           send(res, apiError(404, 0, 'Not found.'));
           return;
@@ -206,6 +214,9 @@ export async function startFakePostmark(options: { readonly token?: string } = {
     get requestCount() {
       return requestCount;
     },
+    get serverChecks() {
+      return serverChecks;
+    },
     failNext(fault) {
       faults.push(fault);
     },
@@ -263,6 +274,20 @@ export async function startFakePostmark(options: { readonly token?: string } = {
       server.closeAllConnections();
       await closed;
     },
+  };
+}
+
+/**
+ * `GET /server` (https://postmarkapp.com/developer/api/server-api): the server the token belongs
+ * to, or 401 ErrorCode 10 for a token it does not know.
+ */
+function serverAnswer(req: http.IncomingMessage, token: string): Answer {
+  if (req.headers['x-postmark-server-token'] !== token) {
+    return apiError(401, 10, 'Request does not contain a valid Server token.');
+  }
+  return {
+    status: 200,
+    body: { ID: 1, Name: 'Fake Postmark server', ApiTokens: [token], Color: 'blue', DeliveryType: 'Live' },
   };
 }
 

@@ -67,7 +67,10 @@ export function sesError(code: string, message: string, status = 400): SesErrorA
   return { kind: 'error', status, code, message, type: status >= 500 ? 'Receiver' : 'Sender' };
 }
 
-/** aws-ses-v2-local on 127.0.0.1, behind a proxy that records requests and injects faults. */
+/**
+ * aws-ses-v2-local on 127.0.0.1, behind a proxy that records requests, injects faults and answers
+ * `GetSendQuota` (which the emulator does not know).
+ */
 export interface SesEmulator {
   /** The proxy: give this to the SDK client as its endpoint. */
   readonly endpoint: string;
@@ -141,6 +144,19 @@ function errorXml(code: string, message: string, type: string, requestId: string
   );
 }
 
+/**
+ * SES v1's `GetSendQuota` answer (sandbox limits, nothing sent), which the adapter's `verify`
+ * asks for: aws-ses-v2-local answers only the v2 `GetAccount`, so the proxy answers this itself.
+ */
+function sendQuotaXml(seq: number): string {
+  return (
+    '<GetSendQuotaResponse xmlns="http://ses.amazonaws.com/doc/2010-12-01/"><GetSendQuotaResult>' +
+    '<SentLast24Hours>0.0</SentLast24Hours><Max24HourSend>200.0</Max24HourSend><MaxSendRate>1.0</MaxSendRate>' +
+    `</GetSendQuotaResult><ResponseMetadata><RequestId>00000000-0000-4000-9000-${String(seq).padStart(12, '0')}</RequestId>` +
+    '</ResponseMetadata></GetSendQuotaResponse>'
+  );
+}
+
 /** Starts the emulator in this process (its package exports the server) and the proxy in front. */
 export async function startSesEmulator(): Promise<SesEmulator> {
   const emulator = await startSesServer({ host: '127.0.0.1', port: 0 });
@@ -198,7 +214,11 @@ export async function startSesEmulator(): Promise<SesEmulator> {
     readBody(req)
       .then((body) => {
         const fault = faults.shift();
-        if (fault === undefined) {
+        if (fault === undefined && new URLSearchParams(body.toString('utf8')).get('Action') === 'GetSendQuota') {
+          requestSeq += 1;
+          res.writeHead(200, { 'content-type': 'text/xml' });
+          res.end(sendQuotaXml(requestSeq));
+        } else if (fault === undefined) {
           forward(req, body, res);
         } else if (fault.kind === 'hold') {
           fault.reached();

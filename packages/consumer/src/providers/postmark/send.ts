@@ -1,12 +1,12 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { EMAIL_ID_HEADER, type Address, type EmailRequest } from '@mailer/contract';
 import { Attachment, Header, Message, Models, type ServerClient } from 'postmark';
-import { createHttpFetch, type Fetch, type HttpFetchInit } from './http-fetch';
-import { classifyPostmarkError } from './postmark-errors';
-import { attachmentContentType } from './mime';
-import { ProviderError, type EmailProvider, type OutboundEmail, type SendOptions, type SendReceipt } from './provider';
-import { untilStopped } from './send-abort';
-import { SendSlots } from './send-slots';
+import { createHttpFetch, type Fetch, type HttpFetchInit } from '../http-fetch';
+import { classifyPostmarkError } from './errors';
+import { attachmentContentType } from '../mime';
+import { ProviderError, type EmailProvider, type OutboundEmail, type SendOptions, type SendReceipt } from '../provider';
+import { untilStopped } from '../send-abort';
+import { SendSlots } from '../send-slots';
 
 /** Postmark's default transactional stream, present on every server. */
 export const DEFAULT_MESSAGE_STREAM = 'outbound';
@@ -93,6 +93,16 @@ export class PostmarkProvider implements EmailProvider {
 
   send(email: OutboundEmail, signal: AbortSignal, options: SendOptions = {}): Promise<SendReceipt> {
     return this.slots.run(signal, options, () => this.sendOnConnection(email, signal));
+  }
+
+  /** `GET /server` with the server token: Postmark answers and takes the token. */
+  async verify(signal: AbortSignal): Promise<void> {
+    const call: Call = { signal, handedOver: false, tracksBody: this.tracksBody };
+    try {
+      await calls.run(call, () => this.client.getServer());
+    } catch (error) {
+      throw classifyPostmarkError(call.transportError ?? error);
+    }
   }
 
   private async sendOnConnection(email: OutboundEmail, signal: AbortSignal): Promise<SendReceipt> {

@@ -1,6 +1,6 @@
 import { Errors } from 'postmark';
-import { classifyPostmarkError } from './postmark-errors';
-import { ProviderError } from './provider';
+import { classifyPostmarkError, POSTMARK_FAILURE_TABLE, postmarkFailureRow } from './errors';
+import { ProviderError } from '../provider';
 
 /** What the client throws for an answer: the same classes its ErrorHandler picks by HTTP status. */
 const answered = {
@@ -20,6 +20,8 @@ const systemError = (code: string, syscall: string): Error =>
 
 interface Row {
   readonly when: string;
+  /** The name of the table row that must decide it. */
+  readonly row: string;
   readonly error: unknown;
   readonly kind: ProviderError['kind'];
   readonly ambiguous: boolean;
@@ -30,6 +32,7 @@ const rows: readonly Row[] = [
   // ErrorCodes: they decide whatever the HTTP status.
   {
     when: '422 ErrorCode 406 (inactive recipient)',
+    row: 'postmark-406-inactive-recipient',
     error: answered.inactiveRecipient,
     kind: 'recipient-rejected',
     ambiguous: false,
@@ -37,6 +40,7 @@ const rows: readonly Row[] = [
   },
   {
     when: '422 ErrorCode 300 (invalid email request)',
+    row: 'postmark-300-invalid-request',
     error: answered.invalidRequest,
     kind: 'recipient-rejected',
     ambiguous: false,
@@ -44,6 +48,7 @@ const rows: readonly Row[] = [
   },
   {
     when: '422 ErrorCode 411 (forbidden attachment type)',
+    row: 'postmark-411-forbidden-attachment',
     error: answered.apiInput(411),
     kind: 'recipient-rejected',
     ambiguous: false,
@@ -51,6 +56,7 @@ const rows: readonly Row[] = [
   },
   {
     when: '401 ErrorCode 10 (bad or missing token)',
+    row: 'postmark-10-bad-token',
     error: answered.badToken,
     kind: 'provider-unavailable',
     ambiguous: false,
@@ -58,6 +64,7 @@ const rows: readonly Row[] = [
   },
   {
     when: '422 ErrorCode 400 (sender signature not found)',
+    row: 'postmark-400-sender-not-found',
     error: answered.apiInput(400),
     kind: 'provider-unavailable',
     ambiguous: false,
@@ -65,6 +72,7 @@ const rows: readonly Row[] = [
   },
   {
     when: '422 ErrorCode 401 (sender signature not confirmed)',
+    row: 'postmark-401-sender-not-confirmed',
     error: answered.apiInput(401),
     kind: 'provider-unavailable',
     ambiguous: false,
@@ -72,6 +80,7 @@ const rows: readonly Row[] = [
   },
   {
     when: '422 ErrorCode 402 (invalid JSON)',
+    row: 'postmark-402-invalid-json',
     error: answered.apiInput(402),
     kind: 'provider-unavailable',
     ambiguous: false,
@@ -79,6 +88,7 @@ const rows: readonly Row[] = [
   },
   {
     when: '422 ErrorCode 403 (incompatible JSON)',
+    row: 'postmark-403-incompatible-json',
     error: answered.apiInput(403),
     kind: 'provider-unavailable',
     ambiguous: false,
@@ -86,6 +96,7 @@ const rows: readonly Row[] = [
   },
   {
     when: '422 ErrorCode 405 (not allowed to send)',
+    row: 'postmark-405-not-allowed',
     error: answered.apiInput(405),
     kind: 'provider-unavailable',
     ambiguous: false,
@@ -93,6 +104,7 @@ const rows: readonly Row[] = [
   },
   {
     when: '422 ErrorCode 409 (JSON required)',
+    row: 'postmark-409-json-required',
     error: answered.apiInput(409),
     kind: 'provider-unavailable',
     ambiguous: false,
@@ -100,6 +112,7 @@ const rows: readonly Row[] = [
   },
   {
     when: '422 ErrorCode 412 (account pending)',
+    row: 'postmark-412-account-pending',
     error: answered.apiInput(412),
     kind: 'provider-unavailable',
     ambiguous: false,
@@ -107,6 +120,7 @@ const rows: readonly Row[] = [
   },
   {
     when: '422 ErrorCode 413 (account may not send)',
+    row: 'postmark-413-may-not-send',
     error: answered.apiInput(413),
     kind: 'provider-unavailable',
     ambiguous: false,
@@ -114,6 +128,7 @@ const rows: readonly Row[] = [
   },
   {
     when: '429 ErrorCode 429 (rate limit exceeded)',
+    row: 'postmark-429-rate-limited',
     error: answered.rateLimited,
     kind: 'transient',
     ambiguous: false,
@@ -121,6 +136,7 @@ const rows: readonly Row[] = [
   },
   {
     when: '503 ErrorCode 100 (maintenance)',
+    row: 'postmark-100-maintenance',
     error: answered.unavailable,
     kind: 'transient',
     ambiguous: false,
@@ -128,6 +144,7 @@ const rows: readonly Row[] = [
   },
   {
     when: '422 with an ErrorCode not in the table',
+    row: 'postmark-http-other',
     error: answered.apiInput(9999),
     kind: 'transient',
     ambiguous: false,
@@ -136,6 +153,7 @@ const rows: readonly Row[] = [
   // HTTP statuses, when no known ErrorCode came with them.
   {
     when: '401 with no ErrorCode',
+    row: 'postmark-http-401',
     error: new Errors.InvalidAPIKeyError('Unauthorized', 0, 401),
     kind: 'provider-unavailable',
     ambiguous: false,
@@ -143,6 +161,7 @@ const rows: readonly Row[] = [
   },
   {
     when: '404 (not a Postmark endpoint)',
+    row: 'postmark-http-404',
     error: answered.notFound,
     kind: 'provider-unavailable',
     ambiguous: false,
@@ -150,6 +169,7 @@ const rows: readonly Row[] = [
   },
   {
     when: '413 (request too large)',
+    row: 'postmark-http-413',
     error: answered.unknown(413),
     kind: 'recipient-rejected',
     ambiguous: false,
@@ -157,6 +177,7 @@ const rows: readonly Row[] = [
   },
   {
     when: '415 (unsupported media type)',
+    row: 'postmark-http-415',
     error: answered.unknown(415),
     kind: 'provider-unavailable',
     ambiguous: false,
@@ -164,6 +185,7 @@ const rows: readonly Row[] = [
   },
   {
     when: '429 with no ErrorCode',
+    row: 'postmark-http-429',
     error: new Errors.RateLimitExceededError('Too many', 0, 429),
     kind: 'transient',
     ambiguous: false,
@@ -171,6 +193,7 @@ const rows: readonly Row[] = [
   },
   {
     when: '500 (internal server error)',
+    row: 'postmark-http-5xx',
     error: answered.internal,
     kind: 'transient',
     ambiguous: false,
@@ -178,16 +201,39 @@ const rows: readonly Row[] = [
   },
   {
     when: '503 with no ErrorCode',
+    row: 'postmark-http-5xx',
     error: new Errors.ServiceUnavailablerError('Unavailable', 0, 503),
     kind: 'transient',
     ambiguous: false,
     code: undefined,
   },
-  { when: '502 (bad gateway)', error: answered.unknown(502), kind: 'transient', ambiguous: true, code: undefined },
-  { when: '504 (gateway timeout)', error: answered.unknown(504), kind: 'transient', ambiguous: true, code: undefined },
-  { when: 'another 5xx (507)', error: answered.unknown(507), kind: 'transient', ambiguous: false, code: undefined },
+  {
+    when: '502 (bad gateway)',
+    row: 'postmark-http-502',
+    error: answered.unknown(502),
+    kind: 'transient',
+    ambiguous: true,
+    code: undefined,
+  },
+  {
+    when: '504 (gateway timeout)',
+    row: 'postmark-http-504',
+    error: answered.unknown(504),
+    kind: 'transient',
+    ambiguous: true,
+    code: undefined,
+  },
+  {
+    when: 'another 5xx (507)',
+    row: 'postmark-http-5xx',
+    error: answered.unknown(507),
+    kind: 'transient',
+    ambiguous: false,
+    code: undefined,
+  },
   {
     when: 'another status (403 from a firewall)',
+    row: 'postmark-http-other',
     error: answered.unknown(403),
     kind: 'transient',
     ambiguous: false,
@@ -196,6 +242,7 @@ const rows: readonly Row[] = [
   // Transport failures (what fetch throws, its system error in `cause`).
   {
     when: 'the connection is refused (ECONNREFUSED)',
+    row: 'postmark-not-reached',
     error: systemError('ECONNREFUSED', 'connect'),
     kind: 'transient',
     ambiguous: false,
@@ -203,6 +250,7 @@ const rows: readonly Row[] = [
   },
   {
     when: 'the host name does not resolve (ENOTFOUND)',
+    row: 'postmark-not-reached',
     error: systemError('ENOTFOUND', 'getaddrinfo'),
     kind: 'transient',
     ambiguous: false,
@@ -210,6 +258,7 @@ const rows: readonly Row[] = [
   },
   {
     when: 'DNS fails for now (EAI_AGAIN)',
+    row: 'postmark-not-reached',
     error: systemError('EAI_AGAIN', 'getaddrinfo'),
     kind: 'transient',
     ambiguous: false,
@@ -217,6 +266,7 @@ const rows: readonly Row[] = [
   },
   {
     when: 'connecting times out (ETIMEDOUT on connect)',
+    row: 'postmark-not-reached',
     error: systemError('ETIMEDOUT', 'connect'),
     kind: 'transient',
     ambiguous: false,
@@ -224,6 +274,7 @@ const rows: readonly Row[] = [
   },
   {
     when: "undici's connect timeout fires (UND_ERR_CONNECT_TIMEOUT)",
+    row: 'postmark-not-reached',
     error: new TypeError('fetch failed', {
       cause: Object.assign(new Error('Connect Timeout Error'), { code: 'UND_ERR_CONNECT_TIMEOUT' }),
     }),
@@ -233,6 +284,7 @@ const rows: readonly Row[] = [
   },
   {
     when: 'the connection is reset after sending (ECONNRESET)',
+    row: 'postmark-connection-lost',
     error: systemError('ECONNRESET', 'read'),
     kind: 'transient',
     ambiguous: true,
@@ -240,6 +292,7 @@ const rows: readonly Row[] = [
   },
   {
     when: 'reading the answer times out (ETIMEDOUT on read)',
+    row: 'postmark-connection-lost',
     error: systemError('ETIMEDOUT', 'read'),
     kind: 'transient',
     ambiguous: true,
@@ -247,6 +300,7 @@ const rows: readonly Row[] = [
   },
   {
     when: 'the other side closes the socket (UND_ERR_SOCKET)',
+    row: 'postmark-connection-lost',
     error: new TypeError('fetch failed', {
       cause: Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }),
     }),
@@ -257,6 +311,7 @@ const rows: readonly Row[] = [
   // Timeouts and aborts come after the request went out.
   {
     when: 'the request times out (TimeoutError)',
+    row: 'postmark-timeout',
     error: new DOMException('The operation was aborted due to timeout', 'TimeoutError'),
     kind: 'transient',
     ambiguous: true,
@@ -264,6 +319,7 @@ const rows: readonly Row[] = [
   },
   {
     when: 'the request is aborted (AbortError)',
+    row: 'postmark-aborted',
     error: new DOMException('This operation was aborted', 'AbortError'),
     kind: 'transient',
     ambiguous: true,
@@ -272,21 +328,37 @@ const rows: readonly Row[] = [
   // What says nothing about whether the request left.
   {
     when: 'the client wrapped a transport failure (PostmarkError, no status)',
+    row: 'postmark-unknown',
     error: new Errors.PostmarkError('fetch failed'),
     kind: 'transient',
     ambiguous: true,
     code: undefined,
   },
-  { when: 'anything else is thrown', error: 'something odd', kind: 'transient', ambiguous: true, code: undefined },
+  {
+    when: 'anything else is thrown',
+    row: 'postmark-unknown',
+    error: 'something odd',
+    kind: 'transient',
+    ambiguous: true,
+    code: undefined,
+  },
 ];
 
 describe('classifyPostmarkError', () => {
-  it.each(rows)('when $when, then it is $kind (ambiguous: $ambiguous)', ({ error, kind, ambiguous, code }) => {
-    const classified = classifyPostmarkError(error);
+  it.each(rows)(
+    'when $when, then row $row decides: $kind (ambiguous: $ambiguous)',
+    ({ error, row, kind, ambiguous, code }) => {
+      const classified = classifyPostmarkError(error);
 
-    expect(classified).toBeInstanceOf(ProviderError);
-    expect(classified).toMatchObject({ kind, ambiguous, code });
-    expect(classified.cause).toBe(error);
+      expect(postmarkFailureRow(error).name).toBe(row);
+      expect(classified).toBeInstanceOf(ProviderError);
+      expect(classified).toMatchObject({ kind, ambiguous, code });
+      expect(classified.cause).toBe(error);
+    },
+  );
+
+  it('when the cases above run, then every row of the table is exercised', () => {
+    expect([...new Set(rows.map((c) => c.row))].sort()).toEqual(POSTMARK_FAILURE_TABLE.map((row) => row.name).sort());
   });
 
   it('when given a ProviderError, then it is returned unchanged', () => {

@@ -1,7 +1,7 @@
 import { constants } from 'node:os';
 import type { FailureKind } from '@mailer/contract';
-import { ProviderError } from './provider';
-import { SMTP_ERROR_RULES, classifySmtpError, matchSmtpErrorRule, smtpFailureOf } from './smtp-errors';
+import { ProviderError } from '../provider';
+import { SMTP_FAILURE_TABLE, classifySmtpError, smtpFailureOf, smtpFailureRow } from './errors';
 
 /** An error shaped as nodemailer's smtp-connection makes it (`_formatError`). */
 function smtpError(fields: { code?: string; command?: string; response?: string; errno?: number }): Error {
@@ -16,14 +16,14 @@ interface Row {
   readonly kind: FailureKind;
 }
 
-/** One case per row of SMTP_ERROR_RULES, keyed by the row's id. */
+/** One case per row of SMTP_FAILURE_TABLE, keyed by the row's name. */
 const rows: Record<string, Row> = {
-  'temporary-reply': {
+  'smtp-temporary-reply': {
     when: 'the server answers DATA with 451 4.3.0',
     error: smtpError({ code: 'EMESSAGE', command: 'DATA', response: '451 4.3.0 Local error, try again' }),
     kind: 'transient',
   },
-  'authentication-failed': {
+  'smtp-authentication-failed': {
     when: 'the server refuses the credentials with 535 5.7.8',
     error: smtpError({
       code: 'EAUTH',
@@ -32,12 +32,12 @@ const rows: Record<string, Row> = {
     }),
     kind: 'provider-unavailable',
   },
-  'authentication-required': {
+  'smtp-authentication-required': {
     when: 'the server answers MAIL FROM with 530 5.7.0 authentication required',
     error: smtpError({ code: 'EENVELOPE', command: 'MAIL FROM', response: '530 5.7.0 Authentication required' }),
     kind: 'provider-unavailable',
   },
-  'policy-refused': {
+  'smtp-policy-refused': {
     when: 'the server answers RCPT TO with 554 5.7.1 relay access denied',
     error: smtpError({
       code: 'EENVELOPE',
@@ -46,17 +46,17 @@ const rows: Record<string, Row> = {
     }),
     kind: 'provider-unavailable',
   },
-  'message-too-big': {
+  'smtp-message-too-big': {
     when: 'the server answers the end of DATA with 552 5.3.4 message too big',
     error: smtpError({ code: 'EMESSAGE', command: 'DATA', response: '552 5.3.4 Message size exceeds fixed limit' }),
     kind: 'recipient-rejected',
   },
-  'content-rejected': {
+  'smtp-content-rejected': {
     when: 'the server answers the end of DATA with 554 5.6.0 content rejected',
     error: smtpError({ code: 'EMESSAGE', command: 'DATA', response: '554 5.6.0 Message content rejected' }),
     kind: 'recipient-rejected',
   },
-  'sender-refused': {
+  'smtp-sender-refused': {
     when: 'the server answers MAIL FROM with 553 5.1.8 sender domain does not exist',
     error: smtpError({
       code: 'EENVELOPE',
@@ -65,37 +65,37 @@ const rows: Record<string, Row> = {
     }),
     kind: 'provider-unavailable',
   },
-  'recipient-refused': {
+  'smtp-recipient-refused': {
     when: 'the server answers RCPT TO with 550 5.1.1 no such user',
     error: smtpError({ code: 'EENVELOPE', command: 'RCPT TO', response: '550 5.1.1 No such user' }),
     kind: 'recipient-rejected',
   },
-  'message-refused': {
+  'smtp-message-refused': {
     when: 'the server answers the end of DATA with a bare 554 transaction failed',
     error: smtpError({ code: 'EMESSAGE', command: 'DATA', response: '554 Transaction failed' }),
     kind: 'recipient-rejected',
   },
-  'session-refused': {
+  'smtp-session-refused': {
     when: 'the server greets with 554 instead of 220',
     error: smtpError({ code: 'EPROTOCOL', command: 'CONN', response: '554 No SMTP service here' }),
     kind: 'provider-unavailable',
   },
-  'unsendable-envelope': {
+  'smtp-unsendable-envelope': {
     when: 'nodemailer finds no recipient before talking to the server',
     error: smtpError({ code: 'EENVELOPE', command: 'API' }),
     kind: 'recipient-rejected',
   },
-  'connection-failed': {
+  'smtp-connection-failed': {
     when: 'the connection is refused (ESOCKET hiding ECONNREFUSED)',
     error: smtpError({ code: 'ESOCKET', command: 'CONN', errno: -constants.errno.ECONNREFUSED }),
     kind: 'transient',
   },
-  'tls-failed': {
+  'smtp-tls-failed': {
     when: 'the TLS handshake fails',
     error: smtpError({ code: 'ETLS', command: 'CONN' }),
     kind: 'provider-unavailable',
   },
-  unknown: {
+  'smtp-unknown': {
     when: 'the error is not a nodemailer error at all',
     error: new TypeError('something else'),
     kind: 'transient',
@@ -104,14 +104,14 @@ const rows: Record<string, Row> = {
 
 describe('classifySmtpError: one case per row of the table', () => {
   it('when the table is read, then every row has a case here and every case a row', () => {
-    expect(Object.keys(rows).sort()).toEqual(SMTP_ERROR_RULES.map((rule) => rule.id).sort());
+    expect(Object.keys(rows).sort()).toEqual(SMTP_FAILURE_TABLE.map((rule) => rule.name).sort());
   });
 
-  it.each(SMTP_ERROR_RULES.map((rule) => [rule.id, rule] as const))(
+  it.each(SMTP_FAILURE_TABLE.map((rule) => [rule.name, rule] as const))(
     'row %s: when its case is classified, then this row decides and gives its kind',
-    (id, rule) => {
-      const row = rows[id]!;
-      expect(matchSmtpErrorRule(smtpFailureOf(row.error)).id).toBe(id);
+    (name, rule) => {
+      const row = rows[name]!;
+      expect(smtpFailureRow(smtpFailureOf(row.error)).name).toBe(name);
       const classified = classifySmtpError(row.error);
       expect(classified).toBeInstanceOf(ProviderError);
       expect(classified.kind).toBe(row.kind);

@@ -1,6 +1,7 @@
 import { getSystemErrorName } from 'node:util';
 import type { FailureKind } from '@mailer/contract';
-import { ProviderError } from './provider';
+import { firstMatchingRow, type FailureRow } from '../failure-table';
+import { ProviderError } from '../provider';
 
 /**
  * What a nodemailer SMTP error tells us, read once so that the rules below compare plain fields.
@@ -21,18 +22,6 @@ export interface SmtpFailure {
   readonly systemCode: string | undefined;
   /** Per-recipient errors, present when nodemailer gave up because every recipient was refused. */
   readonly rejectedErrors: readonly unknown[] | undefined;
-}
-
-/** One row of the classification table: the first row that matches decides the kind. */
-export interface SmtpErrorRule {
-  /** Stable name of the row (tests and logs refer to it). */
-  readonly id: string;
-  /** What the row matches, in SMTP terms. */
-  readonly matches: string;
-  readonly kind: FailureKind;
-  /** Why this kind, in the terms of docs/design.md ("Provider failures: one vocabulary"). */
-  readonly why: string;
-  readonly test: (failure: SmtpFailure) => boolean;
 }
 
 const NETWORK_CODES = new Set([
@@ -68,115 +57,129 @@ const enhancedStartsWith = (failure: SmtpFailure, prefix: string): boolean =>
  * content, 5.7.x security and policy). When a reply carries an enhanced code it is the more
  * precise of the two, so rows that read it come before rows that read the basic code alone.
  */
-export const SMTP_ERROR_RULES: readonly SmtpErrorRule[] = [
+export const SMTP_FAILURE_TABLE: readonly FailureRow<SmtpFailure>[] = [
   {
-    id: 'temporary-reply',
+    name: 'smtp-temporary-reply',
     matches: 'any 4xx reply, to any command: 421 closing, 450 mailbox busy, 451 local error, 452 storage, 454 auth',
     kind: 'transient',
+    ambiguous: false,
     why: 'SMTP says so: a 4xx reply means "not now, try again". Fail over now and retry later.',
-    test: (f) => replyClass(f) === 4,
+    match: (f) => replyClass(f) === 4,
   },
   {
-    id: 'authentication-failed',
+    name: 'smtp-authentication-failed',
     matches:
       'nodemailer EAUTH (535 5.7.8 bad credentials, 534 5.7.9 mechanism too weak, a broken login exchange), ENOAUTH, EOAUTH2',
     kind: 'provider-unavailable',
+    ambiguous: false,
     why: 'Our credentials do not work: every email would fail the same way until configuration changes.',
-    test: (f) => f.code === 'EAUTH' || f.code === 'ENOAUTH' || f.code === 'EOAUTH2',
+    match: (f) => f.code === 'EAUTH' || f.code === 'ENOAUTH' || f.code === 'EOAUTH2',
   },
   {
-    id: 'authentication-required',
+    name: 'smtp-authentication-required',
     matches: '530 (5.7.0) on MAIL FROM, RCPT TO or DATA: the server demands authentication first',
     kind: 'provider-unavailable',
+    ambiguous: false,
     why: 'We were configured without (working) credentials for a server that requires them: nothing can go through it until configuration changes.',
-    test: (f) => f.replyCode === 530,
+    match: (f) => f.replyCode === 530,
   },
   {
-    id: 'policy-refused',
+    name: 'smtp-policy-refused',
     matches:
       'any 5.7.x reply other than the above: 550/554 5.7.1 relaying denied or sender not permitted, 5.7.26 DMARC, 5.7.1 blocked',
     kind: 'provider-unavailable',
+    ambiguous: false,
     why: 'Security and policy codes refuse us (our account, relay rights, sender authentication, sending IP), not this recipient: fail over to a provider that stands differently, and let repeated refusals open the circuit.',
-    test: (f) => replyClass(f) === 5 && enhancedStartsWith(f, '5.7.'),
+    match: (f) => replyClass(f) === 5 && enhancedStartsWith(f, '5.7.'),
   },
   {
-    id: 'message-too-big',
+    name: 'smtp-message-too-big',
     matches:
       '5.3.4 or 5.2.3 (message too big) on any command; 552 on MAIL FROM (SIZE) or DATA; nodemailer EMESSAGE on MAIL FROM without a reply (its own check against the advertised SIZE)',
     kind: 'recipient-rejected',
+    ambiguous: false,
     why: 'This email will never fit through this server however often it is retried: park it where an operator sees it, rather than retry it forever.',
-    test: (f) =>
+    match: (f) =>
       (replyClass(f) === 5 && (enhancedStartsWith(f, '5.3.4') || enhancedStartsWith(f, '5.2.3'))) ||
       (f.replyCode === 552 && (isCommand(f, 'MAIL FROM') || isCommand(f, 'DATA'))) ||
       (f.code === 'EMESSAGE' && isCommand(f, 'MAIL FROM') && f.replyCode === undefined),
   },
   {
-    id: 'content-rejected',
+    name: 'smtp-content-rejected',
     matches: 'any 5.6.x reply (554 5.6.0 content rejected, 5.6.1 media not supported)',
     kind: 'recipient-rejected',
+    ambiguous: false,
     why: 'The server refuses this message as it is made: sending it again, here or anywhere, gives the same answer. Park it.',
-    test: (f) => replyClass(f) === 5 && enhancedStartsWith(f, '5.6.'),
+    match: (f) => replyClass(f) === 5 && enhancedStartsWith(f, '5.6.'),
   },
   {
-    id: 'sender-refused',
+    name: 'smtp-sender-refused',
     matches: 'other 5xx on MAIL FROM (550 5.1.7/5.1.8 bad sender address or domain, 553 sender not allowed)',
     kind: 'provider-unavailable',
+    ambiguous: false,
     why: 'The sender is ours: a sender or domain the server will not send for is configuration (docs/design.md lists the unverified sender domain as provider-unavailable).',
-    test: (f) => replyClass(f) === 5 && isCommand(f, 'MAIL FROM'),
+    match: (f) => replyClass(f) === 5 && isCommand(f, 'MAIL FROM'),
   },
   {
-    id: 'recipient-refused',
+    name: 'smtp-recipient-refused',
     matches:
       'other 5xx on RCPT TO: 550/551/553, 5.1.x (5.1.1 no such user, 5.1.2 bad domain, 5.1.3 bad syntax, 5.1.10 null MX), 5.2.x (disabled, over quota)',
     kind: 'recipient-rejected',
+    ambiguous: false,
     why: 'The mailbox does not exist or will not take mail: no retry and no failover can change that. Park it (and later suppress the address).',
-    test: (f) => replyClass(f) === 5 && isCommand(f, 'RCPT TO'),
+    match: (f) => replyClass(f) === 5 && isCommand(f, 'RCPT TO'),
   },
   {
-    id: 'message-refused',
+    name: 'smtp-message-refused',
     matches: 'other 5xx on DATA (554 transaction failed after the message)',
     kind: 'recipient-rejected',
+    ambiguous: false,
     why: 'The server read this message and refused it for good: the same message gets the same answer. Park it.',
-    test: (f) => replyClass(f) === 5 && isCommand(f, 'DATA'),
+    match: (f) => replyClass(f) === 5 && isCommand(f, 'DATA'),
   },
   {
-    id: 'session-refused',
+    name: 'smtp-session-refused',
     matches: 'any other 5xx: 554 or 521 instead of the greeting, 5xx to EHLO/HELO or RSET (nodemailer EPROTOCOL)',
     kind: 'provider-unavailable',
+    ambiguous: false,
     why: 'The server will not hold a session with us at all: nothing can be sent through it now.',
-    test: (f) => replyClass(f) === 5,
+    match: (f) => replyClass(f) === 5,
   },
   {
-    id: 'unsendable-envelope',
+    name: 'smtp-unsendable-envelope',
     matches:
       'nodemailer EENVELOPE or EMESSAGE before any command (command API): no recipients, an address it cannot put in an envelope, an empty message',
     kind: 'recipient-rejected',
+    ambiguous: false,
     why: 'nodemailer refused the email before talking to a server: it cannot be sent as it is, by any SMTP server. Park it.',
-    test: (f) => (f.code === 'EENVELOPE' || f.code === 'EMESSAGE') && isCommand(f, 'API'),
+    match: (f) => (f.code === 'EENVELOPE' || f.code === 'EMESSAGE') && isCommand(f, 'API'),
   },
   {
-    id: 'connection-failed',
+    name: 'smtp-connection-failed',
     matches:
       'ECONNECTION, ESOCKET (e.g. ECONNREFUSED), ETIMEDOUT (connection, greeting or socket timeout), EDNS, EPROXY, ESTREAM, EMAXLIMIT, and raw Node socket errors',
     kind: 'transient',
+    ambiguous: true,
     why: 'The server could not be reached or the connection broke: a later attempt, or another provider, may well succeed. Ambiguous when it broke after the whole message was handed over.',
-    test: (f) =>
+    match: (f) =>
       (f.code !== undefined && NETWORK_CODES.has(f.code)) ||
       (f.systemCode !== undefined && NETWORK_CODES.has(f.systemCode)),
   },
   {
-    id: 'tls-failed',
+    name: 'smtp-tls-failed',
     matches: 'nodemailer ETLS (TLS handshake or STARTTLS failed), EREQUIRETLS',
     kind: 'provider-unavailable',
+    ambiguous: false,
     why: 'A certificate or TLS mismatch is configuration: it fails every email the same way until someone fixes it.',
-    test: (f) => f.code === 'ETLS' || f.code === 'EREQUIRETLS',
+    match: (f) => f.code === 'ETLS' || f.code === 'EREQUIRETLS',
   },
   {
-    id: 'unknown',
+    name: 'smtp-unknown',
     matches: 'anything else (including errors that are not nodemailer errors at all)',
     kind: 'transient',
+    ambiguous: true,
     why: 'When we cannot tell, the safe choice is to try again later or elsewhere: a transient failure is retried and eventually parked with its history, never lost.',
-    test: () => true,
+    match: () => true,
   },
 ];
 
@@ -214,12 +217,9 @@ function systemErrorName(errno: number): string | undefined {
   }
 }
 
-/** The first row of {@link SMTP_ERROR_RULES} that matches (the last row matches anything). */
-export function matchSmtpErrorRule(failure: SmtpFailure): SmtpErrorRule {
-  const rule = SMTP_ERROR_RULES.find((candidate) => candidate.test(failure));
-  // Unreachable: the last row matches everything. Kept for the type checker.
-  if (rule === undefined) throw new Error('SMTP_ERROR_RULES must end with a catch-all row');
-  return rule;
+/** The row of {@link SMTP_FAILURE_TABLE} that decides a failure (the last row matches anything). */
+export function smtpFailureRow(failure: SmtpFailure): FailureRow<SmtpFailure> {
+  return firstMatchingRow(SMTP_FAILURE_TABLE, failure);
 }
 
 /**
@@ -243,7 +243,7 @@ export interface SmtpSendStage {
 
 /**
  * Classifies a nodemailer SMTP error into one of the failure kinds of docs/design.md, by the table
- * {@link SMTP_ERROR_RULES}. Pure: reads the error, returns a new {@link ProviderError} (the error as
+ * {@link SMTP_FAILURE_TABLE}. Pure: reads the error, returns a new {@link ProviderError} (the error as
  * its `cause`, the reply code as its `code`).
  *
  * nodemailer reports socket errors and timeouts with command `CONN` whatever the SMTP stage, so
@@ -252,13 +252,15 @@ export interface SmtpSendStage {
 export function classifySmtpError(error: unknown, stage: SmtpSendStage = { messageHandedOver: false }): ProviderError {
   if (error instanceof ProviderError) return error;
   const failure = smtpFailureOf(error);
+  const row = smtpFailureRow(failure);
   const kind =
     failure.rejectedErrors === undefined
-      ? matchSmtpErrorRule(failure).kind
-      : aggregateKind(failure.rejectedErrors.map((rejected) => matchSmtpErrorRule(smtpFailureOf(rejected)).kind));
-  // A refusal from the server settles the question: it did not take the message.
-  const refused = replyClass(failure) === 4 || replyClass(failure) === 5;
-  const ambiguous = stage.messageHandedOver && !refused && kind === 'transient';
+      ? row.kind
+      : aggregateKind(failure.rejectedErrors.map((rejected) => smtpFailureRow(smtpFailureOf(rejected)).kind));
+  // Only a failure with no reply can have come after the server took the message (a reply, 4xx
+  // or 5xx, settles that it did not): those rows are marked ambiguous, and only the adapter
+  // knows whether the message had been handed over.
+  const ambiguous = stage.messageHandedOver && row.ambiguous;
   return new ProviderError(kind, `smtp: ${summary(error, failure)}`, {
     code: failure.replyCode === undefined ? (failure.systemCode ?? failure.code) : String(failure.replyCode),
     ambiguous,

@@ -1,5 +1,5 @@
-import { SESClient, SendRawEmailCommand } from '@aws-sdk/client-ses';
-import { buildMime, envelopeRecipients } from './mime';
+import { GetSendQuotaCommand, SESClient, SendRawEmailCommand } from '@aws-sdk/client-ses';
+import { buildMime, envelopeRecipients } from '../mime';
 import {
   ProviderError,
   SendAbandonedError,
@@ -8,16 +8,24 @@ import {
   type OutboundEmail,
   type SendOptions,
   type SendReceipt,
-} from './provider';
-import { untilStopped } from './send-abort';
-import { SendSlots } from './send-slots';
-import { classifySesError } from './ses-errors';
+} from '../provider';
+import { untilStopped } from '../send-abort';
+import { SendSlots } from '../send-slots';
+import { classifySesError } from './errors';
 
 /**
  * SendRawEmail calls at once: the sockets the SDK's HTTP handler opens to one host by default.
  * More would wait inside the SDK's agent, where an abandoned send cannot be dropped.
  */
 export const SES_DEFAULT_MAX_CONNECTIONS = 50;
+
+/** SES's answers that refuse an authenticated caller the call, not the credentials. */
+const PERMISSION_ONLY: ReadonlySet<string> = new Set(['AccessDenied', 'AccessDeniedException']);
+
+function errorName(error: unknown): string {
+  const name = (error as { name?: unknown } | null)?.name;
+  return typeof name === 'string' ? name : '';
+}
 
 /** How the SES adapter sends, beyond the client it is given. */
 export interface SesProviderOptions {
@@ -87,6 +95,21 @@ export class SesProvider implements EmailProvider {
       return output.MessageId === undefined ? {} : { providerMessageId: output.MessageId };
     } catch (error) {
       throw error instanceof ProviderError ? error : classifySesError(error);
+    }
+  }
+
+  /**
+   * `GetSendQuota`: SES answers and takes the credentials. A refusal by permission alone
+   * (`AccessDenied`: a policy that allows `ses:SendRawEmail` and nothing else, as least privilege
+   * would have it) counts as an answer: the request was authenticated, and the quota is not ours
+   * to need.
+   */
+  async verify(signal: AbortSignal): Promise<void> {
+    try {
+      await this.client.send(new GetSendQuotaCommand({}), { abortSignal: signal });
+    } catch (error) {
+      if (PERMISSION_ONLY.has(errorName(error))) return;
+      throw classifySesError(error);
     }
   }
 

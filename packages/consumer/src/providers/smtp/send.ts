@@ -2,7 +2,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import nodemailer, { type Transporter } from 'nodemailer';
 import type Mail from 'nodemailer/lib/mailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool';
-import { toMailOptions } from './mime';
+import { toMailOptions } from '../mime';
 import {
   ProviderError,
   stoppedSendError,
@@ -10,9 +10,9 @@ import {
   type OutboundEmail,
   type SendOptions,
   type SendReceipt,
-} from './provider';
-import { SendSlots } from './send-slots';
-import { classifySmtpError } from './smtp-errors';
+} from '../provider';
+import { SendSlots } from '../send-slots';
+import { classifySmtpError } from './errors';
 
 /** A pooled nodemailer SMTP transporter, as {@link createSmtpTransport} makes it. */
 export type SmtpTransport = Transporter<SMTPPool.SentMessageInfo, SMTPPool.Options>;
@@ -179,6 +179,21 @@ export class SmtpProvider implements EmailProvider {
     this.inFlight.add(settled);
     void settled.then(() => this.inFlight.delete(settled));
     return attempt;
+  }
+
+  /**
+   * nodemailer's `verify()`: a connection of its own (not one of the pool's), the greeting, EHLO
+   * and, with credentials, AUTH, then QUIT. nodemailer takes no signal: the session is bounded by
+   * the transporter's connection and greeting timeouts, and the caller stops waiting on `signal`.
+   */
+  async verify(_signal: AbortSignal): Promise<void> {
+    if (this.closed)
+      throw new ProviderError('provider-unavailable', 'smtp: the provider is closed', { code: 'CLOSED' });
+    try {
+      await this.transporter.verify();
+    } catch (error) {
+      throw classifySmtpError(error);
+    }
   }
 
   /**

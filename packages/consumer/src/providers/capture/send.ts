@@ -1,8 +1,8 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { buildMime, envelopeRecipients } from './mime';
-import { ProviderError, type EmailProvider, type OutboundEmail, type SendOptions, type SendReceipt } from './provider';
-import { SendSlots } from './send-slots';
+import { buildMime, envelopeRecipients } from '../mime';
+import { ProviderError, type EmailProvider, type OutboundEmail, type SendOptions, type SendReceipt } from '../provider';
+import { SendSlots } from '../send-slots';
 
 /** Where the capture provider writes by default (relative to the working directory). */
 export const DEFAULT_CAPTURE_DIR = '.capture';
@@ -25,6 +25,21 @@ export class CaptureProvider implements EmailProvider {
 
   send(email: OutboundEmail, signal: AbortSignal, options: SendOptions = {}): Promise<SendReceipt> {
     return this.slots.run(signal, options, () => this.write(email, signal));
+  }
+
+  /** The folder exists (it is made if not) and a file can be written in it. */
+  async verify(signal: AbortSignal): Promise<void> {
+    const probe = path.join(this.directory, `.verify-${process.pid}`);
+    try {
+      await mkdir(this.directory, { recursive: true });
+      await writeFile(probe, '', { signal });
+      await rm(probe, { force: true });
+    } catch (error) {
+      throw new ProviderError('provider-unavailable', `cannot write to ${this.directory}`, {
+        cause: error,
+        code: codeOf(error),
+      });
+    }
   }
 
   private async write(email: OutboundEmail, signal: AbortSignal): Promise<SendReceipt> {
