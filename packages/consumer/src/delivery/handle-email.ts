@@ -2,6 +2,7 @@ import {
   DeliveryHeaders,
   attemptsMade,
   decodeEnvelope,
+  type DecodedEnvelope,
   ledgerAttemptOf,
   maskAddressesIn,
   type EnvelopeProblem,
@@ -12,7 +13,14 @@ import {
 import type { OutboundEmail } from '../providers/provider';
 import { deliverOnce, type DeliveryOutcome, type ProviderSlot } from './failover';
 import { decideRetry, type RetryPolicyOptions } from './retry-policy';
-import { SendGuard, type DeliveryLedger, type FailureRecord, type InDoubtPolicy, type SentRecord } from './send-guard';
+import {
+  SendGuard,
+  type DeliveryLedger,
+  type FailureRecord,
+  type GuardedEmail,
+  type InDoubtPolicy,
+  type SentRecord,
+} from './send-guard';
 
 /** The ledger, when the consumer records its sends (`LEDGER=on`), and what to do with an email in doubt. */
 export interface LedgerDeps {
@@ -159,26 +167,19 @@ function failureOf(outcome: Extract<DeliveryOutcome, { kind: 'rejected' | 'faile
   };
 }
 
-/**
- * Retry through the next delay tier, or park once the attempts or the age run out; `failure` (the
- * try to record, when there is a ledger) gets the matching `next`.
- */
-function retryOrPark(
-  deps: HandleDeps,
-  id: string,
-  history: History,
-  attemptedAt: Date,
-  headers: Record<string, string | number>,
-  failure: FailureRecord | undefined,
-): RetrySettlement | ParkSettlement {
-  const decision = decideRetry(deps.policy, history.attempts, history.firstAttemptAt, attemptedAt);
-  const next: 'retrying' | 'parked' = decision.action === 'park' ? 'parked' : 'retrying';
-  const record = failure === undefined ? {} : { record: { ...failure, next } };
-  if (decision.action === 'park') return { action: 'park', id, reason: decision.reason, headers, ...record };
-  return { action: 'retry', id, tier: decision.tier, headers, ...record };
-}
-
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** What one attempt at an email leaves for the decision: who it was, what the ledger knows of it, its history. */
+interface Attempted {
+  readonly id: string;
+  /** The ledger's attempt number. */
+  readonly attempt: number;
+  /** Absent with `LEDGER=off`. */
+  readonly guard: SendGuard | undefined;
+  /** The history including this attempt. */
+  readonly history: History;
+  readonly attemptedAt: Date;
+}
 
 /**
  * Handles one queued email: decode it (park it if it cannot be), try the provider chain once, and
@@ -196,131 +197,190 @@ export async function handleEmail(
   const now = deps.now();
   const previous = readHistory(message.headers, now);
   const decoded = decodeEnvelope(message.body);
-  if (!decoded.ok) {
-    return {
-      action: 'park',
-      id: decoded.id,
-      reason: decoded.problem,
-      headers: historyHeaders(previous, now, { kind: decoded.problem, text: decoded.text }),
-    };
-  }
+  if (!decoded.ok) return parkUndecodable(decoded, previous, now);
   const { envelope } = decoded;
   const acceptedAt = new Date(envelope.accepted_at);
   const email: OutboundEmail = { id: envelope.id, request: envelope.request, acceptedAt };
   const attempt = ledgerAttemptOf(message.headers);
-  let guard: SendGuard | undefined;
-  if (deps.ledger !== undefined) {
-    if (!UUID.test(email.id)) {
-      const text = 'the envelope id is not a UUID: the ledger cannot record it';
-      return {
-        action: 'park',
-        id: email.id,
-        reason: 'invalid',
-        headers: historyHeaders(previous, now, { kind: 'invalid', text }),
-      };
-    }
-    guard = new SendGuard(
-      deps.ledger.port,
-      { ...email, client: envelope.client, acceptedAt },
-      attempt,
-      deps.ledger.inDoubt,
-      message.claimToken,
-    );
-  }
+  if (deps.ledger !== undefined && !UUID.test(email.id)) return parkUnrecordable(email.id, previous, now);
+  const guard = guardFor(deps.ledger, { ...email, client: envelope.client, acceptedAt }, attempt, message.claimToken);
   const outcome = await deliverOnce(deps.chain, email, abandon, guard);
   deps.observe?.(outcome, acceptedAt);
-  if (outcome.kind === 'abandoned') {
-    // Best effort: a try claimed and then given back is closed as not sent, so its redelivery is not in doubt.
-    await guard?.flush().catch(() => undefined);
-    return { action: 'abandoned', id: email.id };
-  }
-  const attemptedAt = deps.now();
-  const history: History = {
+  if (outcome.kind === 'abandoned') return giveBack(email.id, guard);
+  const history = historyAfter(previous, now, outcome.tried);
+  return decide(deps, { id: email.id, attempt, guard, history, attemptedAt: deps.now() }, outcome);
+}
+
+/** With a ledger, the guard that claims each provider call of this attempt (see {@link SendGuard}). */
+function guardFor(
+  ledger: LedgerDeps | undefined,
+  email: GuardedEmail,
+  attempt: number,
+  claimToken: string | undefined,
+): SendGuard | undefined {
+  return ledger === undefined ? undefined : new SendGuard(ledger.port, email, attempt, ledger.inDoubt, claimToken);
+}
+
+/** A body that is not a readable envelope: park it as it is, with the problem. */
+function parkUndecodable(
+  decoded: Extract<DecodedEnvelope, { ok: false }>,
+  previous: History,
+  now: Date,
+): ParkSettlement {
+  return {
+    action: 'park',
+    id: decoded.id,
+    reason: decoded.problem,
+    headers: historyHeaders(previous, now, { kind: decoded.problem, text: decoded.text }),
+  };
+}
+
+/** An envelope the ledger cannot key (its id is not a UUID): park it unsent rather than send it unrecorded. */
+function parkUnrecordable(id: string, previous: History, now: Date): ParkSettlement {
+  const text = 'the envelope id is not a UUID: the ledger cannot record it';
+  return { action: 'park', id, reason: 'invalid', headers: historyHeaders(previous, now, { kind: 'invalid', text }) };
+}
+
+/** The message's channel closed before a send: nothing to settle, the broker redelivers it. */
+async function giveBack(id: string, guard: SendGuard | undefined): Promise<Settlement> {
+  // Best effort: a try claimed and then given back is closed as not sent, so its redelivery is not in doubt.
+  await guard?.flush().catch(() => undefined);
+  return { action: 'abandoned', id };
+}
+
+/** The history carried on: one more attempt, and the providers it really tried. */
+function historyAfter(previous: History, now: Date, tried: DeliveryOutcome['tried']): History {
+  return {
     attempts: previous.attempts + 1,
     firstAttemptAt: previous.attempts === 0 ? now : previous.firstAttemptAt,
     providersTried: [
       ...previous.providersTried,
-      ...outcome.tried.filter((t) => t.outcome !== 'skipped-open-circuit').map((t) => t.provider),
+      ...tried.filter((t) => t.outcome !== 'skipped-open-circuit').map((t) => t.provider),
     ],
   };
-  if (outcome.kind === 'stopped') {
-    const { verdict } = outcome;
-    if (verdict.why === 'ledger-unavailable') {
-      const unrecorded = guard?.unrecorded();
-      const claimToken = guard?.lostClaimToken();
-      return {
-        action: 'ledger-unavailable',
-        id: email.id,
-        ...(unrecorded === undefined ? {} : { unrecorded }),
-        ...(claimToken === undefined ? {} : { claimToken }),
-      };
-    }
-    if (verdict.why !== 'in-doubt') return { action: 'skipped', id: email.id, reason: verdict.why };
-    const text = `${verdict.provider ?? 'a provider'}: an earlier try was claimed and never finished; it may have been sent`;
+}
+
+/** What an attempt's outcome asks of the worker. */
+function decide(
+  deps: HandleDeps,
+  attempted: Attempted,
+  outcome: Exclude<DeliveryOutcome, { kind: 'abandoned' }>,
+): Settlement {
+  switch (outcome.kind) {
+    case 'stopped':
+      return afterLedgerStop(attempted, outcome.verdict);
+    case 'sent':
+      return sent(attempted, outcome);
+    case 'unavailable':
+      return holdForProvider(deps, attempted, outcome.resumeInMs);
+    case 'rejected':
+    case 'failed':
+      return afterFailure(deps, attempted, outcome);
+  }
+}
+
+/** The ledger stopped the send: it could not be reached, the email needs no sending, or it is in doubt. */
+function afterLedgerStop(
+  { id, attempt, guard, history, attemptedAt }: Attempted,
+  verdict: Extract<DeliveryOutcome, { kind: 'stopped' }>['verdict'],
+): Settlement {
+  if (verdict.why === 'ledger-unavailable') {
+    const unrecorded = guard?.unrecorded();
+    const claimToken = guard?.lostClaimToken();
     return {
-      action: 'park',
-      id: email.id,
-      reason: 'in-doubt',
-      headers: historyHeaders(history, attemptedAt, { kind: 'in-doubt', text, ambiguous: true }),
-      record: {
-        id: email.id,
-        attempt,
-        ...(verdict.provider === null ? {} : { provider: verdict.provider }),
-        kind: 'in-doubt',
-        error: text,
-        ambiguous: true,
-        next: 'parked',
-      },
+      action: 'ledger-unavailable',
+      id,
+      ...(unrecorded === undefined ? {} : { unrecorded }),
+      ...(claimToken === undefined ? {} : { claimToken }),
     };
   }
-  if (outcome.kind === 'sent') {
-    return {
-      action: 'sent',
-      id: email.id,
-      provider: outcome.provider,
-      attempts: history.attempts,
-      ...(guard === undefined
-        ? {}
-        : {
-            record: {
-              id: email.id,
-              attempt,
-              provider: outcome.provider,
-              providerMessageId: outcome.receipt.providerMessageId ?? null,
-            },
-          }),
-    };
-  }
-  if (outcome.kind === 'unavailable') {
-    const failure = { kind: 'transient' as const, text: 'every provider circuit is open' };
-    const record: FailureRecord | undefined =
-      guard === undefined
-        ? undefined
-        : { id: email.id, attempt, kind: 'transient', error: failure.text, ambiguous: false };
-    return {
-      action: 'hold',
-      id: email.id,
-      resumeInMs: outcome.resumeInMs,
-      otherwise: retryOrPark(
-        deps,
-        email.id,
-        history,
-        attemptedAt,
-        historyHeaders(history, attemptedAt, failure),
-        record,
-      ),
-    };
-  }
-  const headers = historyHeaders(history, attemptedAt, failureOf(outcome));
-  const unrecorded = guard?.unrecorded();
-  if (outcome.kind === 'rejected') {
-    return {
-      action: 'park',
-      id: email.id,
-      reason: 'recipient-rejected',
-      headers,
-      ...(unrecorded === undefined ? {} : { record: { ...unrecorded, next: 'parked' as const } }),
-    };
-  }
-  return retryOrPark(deps, email.id, history, attemptedAt, headers, unrecorded);
+  if (verdict.why !== 'in-doubt') return { action: 'skipped', id, reason: verdict.why };
+  const text = `${verdict.provider ?? 'a provider'}: an earlier try was claimed and never finished; it may have been sent`;
+  return {
+    action: 'park',
+    id,
+    reason: 'in-doubt',
+    headers: historyHeaders(history, attemptedAt, { kind: 'in-doubt', text, ambiguous: true }),
+    record: {
+      id,
+      attempt,
+      ...(verdict.provider === null ? {} : { provider: verdict.provider }),
+      kind: 'in-doubt',
+      error: text,
+      ambiguous: true,
+      next: 'parked',
+    },
+  };
+}
+
+/** A provider took it; with a ledger, the send to record before the ack. */
+function sent(
+  { id, attempt, guard, history }: Attempted,
+  outcome: Extract<DeliveryOutcome, { kind: 'sent' }>,
+): Settlement {
+  return {
+    action: 'sent',
+    id,
+    provider: outcome.provider,
+    attempts: history.attempts,
+    ...(guard === undefined
+      ? {}
+      : {
+          record: {
+            id,
+            attempt,
+            provider: outcome.provider,
+            providerMessageId: outcome.receipt.providerMessageId ?? null,
+          },
+        }),
+  };
+}
+
+/** Every circuit is open: hold it until one lets a probe through, or retry or park if it cannot be held that long. */
+function holdForProvider(deps: HandleDeps, attempted: Attempted, resumeInMs: number): Settlement {
+  const { id, attempt, guard, history, attemptedAt } = attempted;
+  const failure = { kind: 'transient' as const, text: 'every provider circuit is open' };
+  const record: FailureRecord | undefined =
+    guard === undefined ? undefined : { id, attempt, kind: 'transient', error: failure.text, ambiguous: false };
+  return {
+    action: 'hold',
+    id,
+    resumeInMs,
+    otherwise: retryOrPark(deps, attempted, historyHeaders(history, attemptedAt, failure), record),
+  };
+}
+
+/** Refused for good: park. Failed for now: retry or park. */
+function afterFailure(
+  deps: HandleDeps,
+  attempted: Attempted,
+  outcome: Extract<DeliveryOutcome, { kind: 'rejected' | 'failed' }>,
+): RetrySettlement | ParkSettlement {
+  const headers = historyHeaders(attempted.history, attempted.attemptedAt, failureOf(outcome));
+  const unrecorded = attempted.guard?.unrecorded();
+  if (outcome.kind === 'failed') return retryOrPark(deps, attempted, headers, unrecorded);
+  return {
+    action: 'park',
+    id: attempted.id,
+    reason: 'recipient-rejected',
+    headers,
+    ...(unrecorded === undefined ? {} : { record: { ...unrecorded, next: 'parked' as const } }),
+  };
+}
+
+/**
+ * Retry through the next delay tier, or park once the attempts or the age run out; `failure` (the
+ * try to record, when there is a ledger) gets the matching `next`.
+ */
+function retryOrPark(
+  deps: HandleDeps,
+  { id, history, attemptedAt }: Attempted,
+  headers: Record<string, string | number>,
+  failure: FailureRecord | undefined,
+): RetrySettlement | ParkSettlement {
+  const decision = decideRetry(deps.policy, history.attempts, history.firstAttemptAt, attemptedAt);
+  const next: 'retrying' | 'parked' = decision.action === 'park' ? 'parked' : 'retrying';
+  const record = failure === undefined ? {} : { record: { ...failure, next } };
+  if (decision.action === 'park') return { action: 'park', id, reason: decision.reason, headers, ...record };
+  return { action: 'retry', id, tier: decision.tier, headers, ...record };
 }
