@@ -7,5 +7,5 @@ export * from './attempt-number';
 export * from './publish-failure';
 export * from './email-state';
 export * from './email-view';
-export * from './accepted-record';
+export * from './ledger-records';
 export * from './mask';

@@ -11,6 +11,9 @@ export interface BatcherOptions<I, O> {
   readonly maxConcurrent: number;
 }
 
+/** The grouping part of {@link BatcherOptions}: the same for every batcher of one ledger. */
+export type BatchShape = Pick<BatcherOptions<unknown, unknown>, 'maxItems' | 'maxConcurrent'>;
+
 interface Waiting<I, O> {
   readonly item: I;
   readonly resolve: (value: O) => void;

@@ -1,42 +1,22 @@
 import { randomUUID } from 'node:crypto';
-import type { AcceptedRecord, FailureKind } from '@mailer/contract';
+import type {
+  AcceptedRecord,
+  AttemptClaim,
+  ClaimOutcome,
+  FailureReport,
+  RecordOutcome,
+  SentReport,
+} from '@mailer/contract';
 import type { OutboundEmail, ProviderError } from '../providers/provider';
 
-/** What the ledger answers to a claim (the shape of `@mailer/ledger`'s `ClaimOutcome`). */
-export type ClaimAnswer =
-  | { readonly outcome: 'claimed' }
-  | {
-      readonly outcome: 'already-sent';
-      readonly provider: string | null;
-      readonly providerMessageId: string | null;
-    }
-  | { readonly outcome: 'superseded'; readonly state: string; readonly attempt: number }
-  | {
-      readonly outcome: 'in-doubt';
-      readonly attempt: number;
-      readonly provider: string | null;
-      readonly startedAt: Date;
-    }
-  | { readonly outcome: 'unknown' };
+/** What the ledger answers to a claim (`@mailer/contract`'s {@link ClaimOutcome}). */
+export type ClaimAnswer = ClaimOutcome;
 
-/** A provider accepted the email in this attempt. */
-export interface SentRecord {
-  readonly id: string;
-  readonly attempt: number;
-  readonly provider: string;
-  readonly providerMessageId: string | null;
-}
+/** A provider accepted the email in this attempt (`@mailer/contract`'s {@link SentReport}). */
+export type SentRecord = SentReport;
 
-/** A try that did not send; with `next`, the email's move to a delay tier or the dead letters. */
-export interface FailureRecord {
-  readonly id: string;
-  readonly attempt: number;
-  readonly provider?: string;
-  readonly kind: FailureKind | 'in-doubt';
-  readonly error: string;
-  readonly ambiguous: boolean;
-  readonly next?: 'retrying' | 'parked';
-}
+/** A try that did not send (`@mailer/contract`'s {@link FailureReport}). */
+export type FailureRecord = FailureReport;
 
 /**
  * The part of the ledger (`@mailer/ledger`'s `Ledger`) the consumer uses, as a port: delivery/
@@ -44,15 +24,10 @@ export interface FailureRecord {
  * `ledger-unavailable` ({@link isLedgerUnavailable}).
  */
 export interface DeliveryLedger {
-  claimAttempt(claim: {
-    readonly id: string;
-    readonly attempt: number;
-    readonly provider?: string;
-    readonly token?: string;
-  }): Promise<ClaimAnswer>;
+  claimAttempt(claim: AttemptClaim): Promise<ClaimAnswer>;
   recordAccepted(emails: readonly AcceptedRecord[]): Promise<void>;
-  recordSent(report: SentRecord): Promise<'advanced' | 'stale' | 'unknown'>;
-  recordFailure(report: FailureRecord): Promise<'advanced' | 'stale' | 'unknown'>;
+  recordSent(report: SentRecord): Promise<RecordOutcome>;
+  recordFailure(report: FailureRecord): Promise<RecordOutcome>;
   ping(): Promise<void>;
 }
 

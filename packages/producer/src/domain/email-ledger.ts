@@ -1,20 +1,24 @@
-import type { AcceptedRecord, EmailState, EmailSummaryView, EmailView } from '@mailer/contract';
+import type {
+  AcceptedRecord,
+  EmailListPage,
+  EmailListQuery,
+  EmailView,
+  KeyReservation,
+  PreviousEmail,
+} from '@mailer/contract';
 
+// The ledger's records are written once, in contract; the port below names its methods over them.
 export {
   EMAIL_STATES,
   type AcceptedRecord,
   type AttemptView,
+  type EmailListPage,
+  type EmailListQuery,
   type EmailState,
   type EmailSummaryView,
   type EmailView,
+  type KeyReservation,
 } from '@mailer/contract';
-
-/** A held `Idempotency-Key`; completing or releasing it needs this. */
-export interface KeyReservation {
-  readonly client: string;
-  readonly key: string;
-  readonly token: string;
-}
 
 /** One request that carries an `Idempotency-Key`. */
 export interface KeyedRequest {
@@ -41,7 +45,7 @@ export type KeyOutcome =
   | {
       readonly outcome: 'new';
       readonly reservation: KeyReservation;
-      readonly previousEmails: readonly { readonly id: string; readonly state: EmailState | null }[];
+      readonly previousEmails: readonly PreviousEmail[];
     }
   /** Answered before: give the stored answer again. */
   | { readonly outcome: 'replay'; readonly status: number; readonly body: unknown }
@@ -62,21 +66,6 @@ export interface LedgerRepair {
 /** Keeps {@link LedgerRepair}s the ledger could not take when they were due, and applies them later. */
 export interface RepairQueue {
   add(repair: LedgerRepair): void;
-}
-
-/** Filters and paging of a list. */
-export interface EmailFilter {
-  readonly status?: EmailState;
-  readonly since?: Date;
-  readonly inDoubt?: boolean;
-  readonly cursor?: string;
-  readonly limit?: number;
-}
-
-/** One page of a list, newest first; `nextCursor` is absent on the last page. */
-export interface EmailListPage {
-  readonly emails: readonly EmailSummaryView[];
-  readonly nextCursor?: string;
 }
 
 /** The ledger cannot be reached: answer 503 rather than accept an email that is not recorded. */
@@ -113,5 +102,5 @@ export interface EmailLedger {
   /** One of `client`'s emails; null for an unknown id or another client's email. */
   getEmail(client: string, id: string): Promise<EmailView | null>;
   /** A page of `client`'s emails; rejects with {@link BadCursorError} for a cursor it did not give. */
-  listEmails(client: string, filter: EmailFilter): Promise<EmailListPage>;
+  listEmails(client: string, filter: EmailListQuery): Promise<EmailListPage>;
 }

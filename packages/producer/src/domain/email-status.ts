@@ -2,7 +2,7 @@ import type { ApiKey } from './api-keys';
 import {
   BadCursorError,
   LedgerOutageError,
-  type EmailFilter,
+  type EmailListQuery,
   type EmailLedger,
   type EmailListPage,
   type EmailView,
@@ -33,7 +33,7 @@ export async function findEmail(ledger: EmailLedger, client: ApiKey, id: string)
 }
 
 /** A page of the caller's emails, newest first. */
-export async function listEmails(ledger: EmailLedger, client: ApiKey, filter: EmailFilter): Promise<ListOutcome> {
+export async function listEmails(ledger: EmailLedger, client: ApiKey, filter: EmailListQuery): Promise<ListOutcome> {
   try {
     return { kind: 'page', page: await ledger.listEmails(client.name, filter) };
   } catch (error) {

@@ -1,4 +1,4 @@
-import { EMAIL_STATES, type EmailFilter, type EmailState } from '../domain/email-ledger';
+import { EMAIL_STATES, type EmailListQuery, type EmailState } from '../domain/email-ledger';
 
 /** The JSON of one email and of a list's entry, shared with the CLI. */
 export { emailJson, summaryJson } from '@mailer/contract';
@@ -15,7 +15,7 @@ export interface QueryProblem {
 
 /** The query of `GET /v1/emails`, read; or every problem with it. */
 export type ListQueryCheck =
-  | { readonly ok: true; readonly filter: EmailFilter }
+  | { readonly ok: true; readonly filter: EmailListQuery }
   | { readonly ok: false; readonly errors: readonly QueryProblem[] };
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})$/;
@@ -50,7 +50,7 @@ export function parseRfc3339(raw: string): Date | undefined {
  */
 export function parseListQuery(query: Readonly<Record<string, unknown>>): ListQueryCheck {
   const errors: QueryProblem[] = [];
-  const filter: { -readonly [K in keyof EmailFilter]: EmailFilter[K] } = {};
+  const filter: { -readonly [K in keyof EmailListQuery]: EmailListQuery[K] } = {};
   for (const [parameter, value] of Object.entries(query)) {
     if (!(parameters as readonly string[]).includes(parameter)) {
       errors.push({ parameter, detail: `is not a parameter of this list (use ${parameters.join(', ')})` });

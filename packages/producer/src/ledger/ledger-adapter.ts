@@ -4,7 +4,7 @@ import {
   BadCursorError,
   LedgerOutageError,
   type AcceptedRecord,
-  type EmailFilter,
+  type EmailListQuery,
   type EmailLedger,
   type EmailListPage,
   type EmailView,
@@ -85,7 +85,7 @@ export class LedgerAdapter implements EmailLedger {
     return translated(() => this.ledger.getEmail(client, id));
   }
 
-  listEmails(client: string, filter: EmailFilter): Promise<EmailListPage> {
+  listEmails(client: string, filter: EmailListQuery): Promise<EmailListPage> {
     return translated(() => this.ledger.listEmails(client, filter));
   }
 

@@ -1,4 +1,4 @@
-import { hashRequest, IDEMPOTENCY_KEY_PATTERN, jsonbSafe } from './ledger';
+import { hashRequest, IDEMPOTENCY_KEY_PATTERN } from './keys';
 
 describe('hashRequest', () => {
   test('when two bodies differ only in key order, then they hash the same', () => {
@@ -21,17 +21,5 @@ describe('IDEMPOTENCY_KEY_PATTERN', () => {
     expect(IDEMPOTENCY_KEY_PATTERN.test('x'.repeat(255))).toBe(true);
     for (const bad of ['', 'x'.repeat(256), 'tab\t', 'é', 'nul\u0000'])
       expect(IDEMPOTENCY_KEY_PATTERN.test(bad)).toBe(false);
-  });
-});
-
-describe('jsonbSafe', () => {
-  test('when a name or string value holds U+0000, then the copy has U+FFFD there and the rest as is', () => {
-    expect(jsonbSafe({ 'a\u0000b': 'x\u0000', n: 1, b: false, z: null, s: 'plain' })).toEqual({
-      'a\uFFFDb': 'x\uFFFD',
-      n: 1,
-      b: false,
-      z: null,
-      s: 'plain',
-    });
   });
 });
