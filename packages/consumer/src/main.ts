@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { topologyOf } from '@mailer/config';
+import { compileValidators } from '@mailer/contract';
 import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
 import { openLedger } from '@mailer/ledger';
 import { Lifecycle, explainUnreachableBroker, runMain, startService } from '@mailer/service';
@@ -27,6 +28,8 @@ async function main(): Promise<void> {
   });
   const database = await openLedger(config, logger, lifecycle);
   if (database === 'stopped') return;
+  // Every message is validated again on its way in: compile the validators before the first one.
+  compileValidators();
   const topology = topologyOf(config);
   const metrics = new ConsumerMetrics();
   const providers = createProviders(config, logger);
