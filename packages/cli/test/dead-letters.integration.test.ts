@@ -53,6 +53,10 @@ function mailer(args: readonly string[], env: Record<string, string>): Promise<R
   });
 }
 
+// Two tests start five or six processes (the built CLI, a consumer): one CLI start took 1.5-3.5 s
+// on a busy machine (a bare node 0.35 s), and those tests 29 s and 37 s there.
+jest.setTimeout(120_000);
+
 describe('mailer dead-letters, on the broker', () => {
   let prefix: string;
   let topology: Topology;

@@ -2,7 +2,14 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { connect, type ConsumeMessage } from 'amqplib';
-import { DeliveryHeaders, type Topology } from '@mailer/contract';
+import {
+  DeliveryHeaders,
+  EMAIL_MESSAGE_TYPE,
+  WORK_ROUTING_KEY,
+  encodeEnvelope,
+  type EmailEnvelope,
+  type Topology,
+} from '@mailer/contract';
 
 const run = promisify(execFile);
 
@@ -214,6 +221,31 @@ export async function publishParked(topology: Topology, messages: readonly Parke
           [DeliveryHeaders.lastAttemptAt]: message.parkedAt.toISOString(),
           ...message.headers,
         },
+      });
+    }
+    await channel.waitForConfirms();
+    await channel.close();
+  } finally {
+    await model.close();
+  }
+}
+
+/**
+ * Publishes envelopes to the topology's work exchange with the properties the producer gives them
+ * (the id as `messageId`), and waits for the confirms: for a test that needs a consumer to receive
+ * an email the producer would not publish now, such as a second copy of one already queued.
+ */
+export async function publishEnvelopes(topology: Topology, envelopes: readonly EmailEnvelope[]): Promise<void> {
+  const model = await connect(AMQP_URL);
+  try {
+    const channel = await model.createConfirmChannel();
+    for (const envelope of envelopes) {
+      channel.publish(topology.workExchange.name, WORK_ROUTING_KEY, encodeEnvelope(envelope), {
+        persistent: true,
+        messageId: envelope.id,
+        contentType: 'application/json',
+        contentEncoding: 'utf-8',
+        type: EMAIL_MESSAGE_TYPE,
       });
     }
     await channel.waitForConfirms();
