@@ -1,14 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { connect } from 'amqplib';
-import {
-  DEFAULT_DELIVERY_LIMIT,
-  DeliveryHeaders,
-  WORK_ROUTING_KEY,
-  buildTopology,
-  encodeEnvelope,
-  type Topology,
-} from '@mailer/contract';
+import { DEFAULT_DELIVERY_LIMIT, DeliveryHeaders, buildTopology, type Topology } from '@mailer/contract';
 import {
   AMQP_URL,
   TcpProxy,
@@ -20,7 +12,7 @@ import {
   uniquePrefix,
   type Service,
 } from '@mailer/testkit';
-import { TEST_CLIENT, acceptedOf, envelopeOf, testLedger, type TestLedger } from './support/consumer';
+import { TEST_CLIENT, recordAndPublish, testLedger, type TestLedger } from './support/consumer';
 import { TestSmtpServer } from './support/smtp-server';
 
 const main = path.resolve(__dirname, '../dist/main.js');
@@ -94,57 +86,22 @@ describe('when the consumer process is killed (-9) around an SMTP send, with the
       services.push(service);
       return service;
     };
-    return { prefix, topology, start };
+    return { topology, start };
   }
+
+  /** A short email to jane@example.org with this subject. */
+  const hi = (subject: string) => ({
+    from: { email: 'sender@example.com' },
+    to: [{ email: 'jane@example.org' }],
+    subject,
+    text: 'Hi',
+  });
 
   /** Records the email as the producer does, then publishes it; returns its id. */
-  async function publish(prefix: string, subject: string): Promise<string> {
-    const envelope = envelopeOf({
-      from: { email: 'sender@example.com' },
-      to: [{ email: 'jane@example.org' }],
-      subject,
-      text: 'Hi',
-    });
-    await (await testLedger()).ledger.recordAccepted([acceptedOf(envelope)]);
-    const model = await connect(AMQP_URL);
-    try {
-      const channel = await model.createConfirmChannel();
-      channel.publish(`${prefix}.work`, WORK_ROUTING_KEY, encodeEnvelope(envelope), {
-        persistent: true,
-        messageId: envelope.id,
-      });
-      await channel.waitForConfirms();
-      return envelope.id;
-    } finally {
-      await model.close();
-    }
-  }
-
-  /** Records `count` emails as the producer does, then publishes them on one channel; returns their ids. */
-  async function publishMany(prefix: string, count: number): Promise<string[]> {
-    const envelopes = Array.from({ length: count }, (_, i) =>
-      envelopeOf({
-        from: { email: 'sender@example.com' },
-        to: [{ email: 'jane@example.org' }],
-        subject: `Taken ${i}`,
-        text: 'Hi',
-      }),
-    );
-    await (await testLedger()).ledger.recordAccepted(envelopes.map(acceptedOf));
-    const model = await connect(AMQP_URL);
-    try {
-      const channel = await model.createConfirmChannel();
-      for (const envelope of envelopes) {
-        channel.publish(`${prefix}.work`, WORK_ROUTING_KEY, encodeEnvelope(envelope), {
-          persistent: true,
-          messageId: envelope.id,
-        });
-      }
-      await channel.waitForConfirms();
-    } finally {
-      await model.close();
-    }
-    return envelopes.map((envelope) => envelope.id);
+  async function publish(topology: Topology, subject: string): Promise<string> {
+    const [id] = await recordAndPublish(topology, [hi(subject)]);
+    if (id === undefined) throw new Error('nothing was published');
+    return id;
   }
 
   const kill = async (service: Service): Promise<void> => {
@@ -155,7 +112,7 @@ describe('when the consumer process is killed (-9) around an SMTP send, with the
 
   it('when sent was recorded and the ack never went out, then the restarted consumer acks it without sending (sent once)', async () => {
     const { url, ledger } = await testLedger();
-    const { prefix, topology, start } = setUp('kill-recorded');
+    const { topology, start } = setUp('kill-recorded');
     // The first consumer reaches the ledger through a proxy that can hold PostgreSQL's answers:
     // its record of the send commits, the answer never arrives, so it never acks.
     const proxy = new TcpProxy('127.0.0.1', Number(new URL(url).port || 5432));
@@ -165,7 +122,7 @@ describe('when the consumer process is killed (-9) around an SMTP send, with the
       const first = start({ DATABASE_URL: proxied.toString() });
       await first.logged((line) => line['message'] === 'consuming');
       const held = smtp.hold('DATA');
-      const id = await publish(prefix, 'Recorded, not acked');
+      const id = await publish(topology, 'Recorded, not acked');
       await held.reached;
       proxy.silence();
       held.release();
@@ -193,12 +150,12 @@ describe('when the consumer process is killed (-9) around an SMTP send, with the
 
   it('when it died after the data and before the record, with IN_DOUBT=park, then the email is parked in doubt and not sent again', async () => {
     const { url, ledger } = await testLedger();
-    const { prefix, topology, start } = setUp('kill-park');
+    const { topology, start } = setUp('kill-park');
     const env = { DATABASE_URL: url, IN_DOUBT: 'park' };
     const first = start(env);
     await first.logged((line) => line['message'] === 'consuming');
     const held = smtp.hold('DATA');
-    const id = await publish(prefix, 'In doubt, parked');
+    const id = await publish(topology, 'In doubt, parked');
     await held.reached;
 
     // The whole message is at the server and the 250 not yet answered: killed there, then the
@@ -228,11 +185,11 @@ describe('when the consumer process is killed (-9) around an SMTP send, with the
 
   it('when it died after the data and before the record, with IN_DOUBT=resend, then the email is sent again and marked in doubt', async () => {
     const { url, ledger } = await testLedger();
-    const { prefix, topology, start } = setUp('kill-resend');
+    const { topology, start } = setUp('kill-resend');
     const first = start({ DATABASE_URL: url });
     await first.logged((line) => line['message'] === 'consuming');
     const held = smtp.hold('DATA');
-    const id = await publish(prefix, 'In doubt, resent');
+    const id = await publish(topology, 'In doubt, resent');
     await held.reached;
 
     await kill(first);
@@ -261,13 +218,16 @@ describe('when the consumer process is killed (-9) around an SMTP send, with the
 
   it('when it is killed with PREFETCH messages taken behind a slow SMTP server, then no more emails are in doubt than sends were on the wire', async () => {
     const { url, pool } = await testLedger();
-    const { prefix, topology, start } = setUp('kill-taken');
+    const { topology, start } = setUp('kill-taken');
     // Healthy and slow: each message is answered 1 s after its data. PREFETCH (100) messages are
     // taken at once; SMTP_MAX_CONNECTIONS (5) of them can be on the wire, the others wait.
     smtp.slowDown(1000);
     const first = start({ DATABASE_URL: url });
     await first.logged((line) => line['message'] === 'consuming');
-    const ids = await publishMany(prefix, 120);
+    const ids = await recordAndPublish(
+      topology,
+      Array.from({ length: 120 }, (_, i) => hi(`Taken ${i}`)),
+    );
     // Killed when the consumer holds its PREFETCH and every connection carries a transaction.
     await untilAsync(
       async () => (await queueDepth(topology.workQueue.name)) <= 20,

@@ -1,15 +1,8 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { connect } from 'amqplib';
-import {
-  DEFAULT_DELIVERY_LIMIT,
-  DEFAULT_RETRY_DELAYS_MS,
-  WORK_ROUTING_KEY,
-  buildTopology,
-  encodeEnvelope,
-} from '@mailer/contract';
+import { DEFAULT_DELIVERY_LIMIT, DEFAULT_RETRY_DELAYS_MS, buildTopology } from '@mailer/contract';
 import { AMQP_URL, deleteTopology, runService, uniquePrefix, until, type Service } from '@mailer/testkit';
-import { acceptedOf, envelopeOf, testLedger } from './support/consumer';
+import { recordAndPublish, testLedger } from './support/consumer';
 import { startFakePostmark, type FakePostmark } from './support/postmark-server';
 import { TestSmtpServer } from './support/smtp-server';
 
@@ -53,31 +46,19 @@ describe('when a healthy provider is slow, then every email is sent once and no 
   });
 
   /** Records `count` emails as the producer does and publishes them; returns their ids. */
-  async function publish(prefix: string, count: number): Promise<string[]> {
-    const { ledger } = await testLedger();
-    const envelopes = Array.from({ length: count }, (_, i) =>
-      envelopeOf({
-        from: { email: 'sender@example.com' },
-        to: [{ email: 'jane@example.org' }],
-        subject: `Slow ${i}`,
-        text: 'Hi',
-      }),
-    );
-    await ledger.recordAccepted(envelopes.map(acceptedOf));
-    const model = await connect(AMQP_URL);
-    try {
-      const channel = await model.createConfirmChannel();
-      for (const envelope of envelopes) {
-        channel.publish(`${prefix}.work`, WORK_ROUTING_KEY, encodeEnvelope(envelope), {
-          persistent: true,
-          messageId: envelope.id,
-        });
-      }
-      await channel.waitForConfirms();
-    } finally {
-      await model.close();
-    }
-    return envelopes.map((envelope) => envelope.id);
+  function publish(prefix: string, count: number): Promise<string[]> {
+    const topology = buildTopology({
+      prefix,
+      retryDelaysMs: DEFAULT_RETRY_DELAYS_MS,
+      deliveryLimit: DEFAULT_DELIVERY_LIMIT,
+    });
+    const requests = Array.from({ length: count }, (_, i) => ({
+      from: { email: 'sender@example.com' },
+      to: [{ email: 'jane@example.org' }],
+      subject: `Slow ${i}`,
+      text: 'Hi',
+    }));
+    return recordAndPublish(topology, requests);
   }
 
   /** Of `ids`: how many the ledger has as sent, and how many tries it marked ambiguous. */

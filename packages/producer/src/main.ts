@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { v7 as uuidv7 } from 'uuid';
 import { topologyOf } from '@mailer/config';
-import { WORK_ROUTING_KEY } from '@mailer/contract';
+import { WORK_ROUTING_KEY, compileValidators } from '@mailer/contract';
 import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
 import { openLedger } from '@mailer/ledger';
 import { Lifecycle, explainUnreachableBroker, runMain, startService } from '@mailer/service';
@@ -18,6 +18,8 @@ import { ProducerMetrics } from './metrics/producer-metrics';
 /** Reads the environment, connects, listens; stops cleanly on SIGTERM or SIGINT. */
 async function main(): Promise<void> {
   const { config, logger } = startService({ name: 'producer', env: process.env, keys: configKeys, load: loadConfig });
+  // The request schema is compiled now, not inside the first request's time.
+  compileValidators();
   // Signals are handled from here on: a SIGTERM during start-up still ends in a clean exit.
   const lifecycle = new Lifecycle({ logger, shutdownTimeoutMs: config.shutdownTimeoutMs }).handleSignals();
   // LEDGER=off: broker only, as before the ledger; keys and status are refused.

@@ -21,7 +21,7 @@ import type { InDoubtPolicy } from '../../src/delivery/send-guard';
 import { createLogger } from '@mailer/service';
 import type { EmailProvider } from '../../src/providers/provider';
 import type { ConsumerMetrics } from '../../src/metrics/consumer-metrics';
-import { AMQP_URL, createScratchDatabase, deleteTopology, uniquePrefix } from '@mailer/testkit';
+import { AMQP_URL, createScratchDatabase, deleteTopology, publishEnvelopes, uniquePrefix } from '@mailer/testkit';
 
 /** The test file's ledger: a scratch database, migrated, made on first use and dropped after the file. */
 export interface TestLedger {
@@ -128,6 +128,14 @@ export function acceptedOf(envelope: EmailEnvelope) {
     acceptedAt: new Date(envelope.accepted_at),
     recipients: [...(to ?? []), ...(cc ?? []), ...(bcc ?? [])].map((address) => address.email),
   };
+}
+
+/** Records the emails as the producer does, then publishes them to the work exchange; resolves with their ids. */
+export async function recordAndPublish(topology: Topology, requests: readonly EmailRequest[]): Promise<string[]> {
+  const envelopes = requests.map(envelopeOf);
+  await (await testLedger()).ledger.recordAccepted(envelopes.map(acceptedOf));
+  await publishEnvelopes(topology, envelopes);
+  return envelopes.map((envelope) => envelope.id);
 }
 
 /** Starts the delivery worker on a unique prefix, consuming once the first channel is ready. */
