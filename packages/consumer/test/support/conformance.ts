@@ -6,6 +6,7 @@ import {
   SendDeadline,
   type EmailProvider,
   type OutboundEmail,
+  type SendOptions,
 } from '../../src/providers/provider';
 
 /** What a provider's server received, in one shape for every provider, to compare with the request. */
@@ -130,6 +131,36 @@ export function describeProviderConformance(
       await harness.close();
     });
 
+    /**
+     * Sends one more email and waits until the server has it: the server is reachable, and
+     * whatever the adapter still held back would have gone out before it.
+     */
+    const sendOneMore = async (): Promise<void> => {
+      const later = fullEmail();
+      await harness.provider.send(later, AbortSignal.timeout(10_000));
+      await harness.received(later.id);
+    };
+
+    /** Holds the server's next answer, for harnesses that can (every adapter with connections). */
+    const holdNext = (): { readonly reached: Promise<void>; release(): void } => {
+      if (harness.holdNext === undefined) throw new Error(`${name} harness must implement holdNext`);
+      return harness.holdNext();
+    };
+
+    /**
+     * Takes every one of the adapter's connections with a send the server holds, and resolves
+     * once the server has each: the sends on the wire, and their promises.
+     */
+    const holdEveryConnection = async (sendOptions: (email: OutboundEmail) => SendOptions) => {
+      const holds = Array.from({ length: options.connections }, () => holdNext());
+      const onTheWire = holds.map(() => fullEmail());
+      const sending = onTheWire.map((email) =>
+        harness.provider.send(email, AbortSignal.timeout(20_000), sendOptions(email)),
+      );
+      await Promise.all(holds.map((hold) => hold.reached));
+      return { holds, onTheWire, sending };
+    };
+
     it('when the server is healthy, then the adapter has a verify and it resolves', async () => {
       const { provider } = harness;
       if (provider.verify === undefined) throw new Error(`the ${provider.name} adapter has no verify`);
@@ -194,10 +225,7 @@ export function describeProviderConformance(
       const error: unknown = await harness.provider
         .send(email, AbortSignal.timeout(10_000), { abandon: AbortSignal.abort() })
         .catch((e: unknown) => e);
-      // A later email arriving shows the server is reachable, so the first really was not sent.
-      const later = fullEmail();
-      await harness.provider.send(later, AbortSignal.timeout(10_000));
-      await harness.received(later.id);
+      await sendOneMore();
 
       expect(error).toBeInstanceOf(SendAbandonedError);
       expect(await harness.has(email.id)).toBe(false);
@@ -205,15 +233,8 @@ export function describeProviderConformance(
 
     if (Number.isFinite(options.connections)) {
       it('when every connection is busy, then a send waiting for one is dropped when abandoned, and those on the wire finish', async () => {
-        const holdNext = harness.holdNext?.bind(harness);
-        if (holdNext === undefined) throw new Error(`${name} harness must implement holdNext`);
         const abandon = new AbortController();
-        const holds = Array.from({ length: options.connections }, () => holdNext());
-        const onTheWire = holds.map(() => fullEmail());
-        const sending = onTheWire.map((email) =>
-          harness.provider.send(email, AbortSignal.timeout(20_000), { abandon: abandon.signal }),
-        );
-        await Promise.all(holds.map((hold) => hold.reached));
+        const { holds, onTheWire, sending } = await holdEveryConnection(() => ({ abandon: abandon.signal }));
 
         const waiting = fullEmail();
         const waitingSend = harness.provider
@@ -223,10 +244,7 @@ export function describeProviderConformance(
         const error = await waitingSend;
         for (const hold of holds) hold.release();
         await Promise.all(sending);
-        // Connections free again: whatever the adapter still held would go out before this one.
-        const later = fullEmail();
-        await harness.provider.send(later, AbortSignal.timeout(10_000));
-        await harness.received(later.id);
+        await sendOneMore();
 
         expect(error).toBeInstanceOf(SendAbandonedError);
         for (const email of onTheWire) expect(await harness.has(email.id)).toBe(true);
@@ -240,9 +258,7 @@ export function describeProviderConformance(
       const error: unknown = await harness.provider
         .send(email, AbortSignal.timeout(10_000), { onStart: () => Promise.reject(refused) })
         .catch((e: unknown) => e);
-      const later = fullEmail();
-      await harness.provider.send(later, AbortSignal.timeout(10_000));
-      await harness.received(later.id);
+      await sendOneMore();
 
       expect(error).toBe(refused);
       expect(await harness.has(email.id)).toBe(false);
@@ -252,17 +268,10 @@ export function describeProviderConformance(
       // The rule that keeps a slow provider from sending twice: the provider timeout starts when a
       // send has a connection, and one given up before that is withdrawn, not ambiguous.
       it('when every connection is busy, then a waiting send is not started, and one given up while waiting fails as WAIT_TIMEOUT and is never sent', async () => {
-        const holdNext = harness.holdNext?.bind(harness);
-        if (holdNext === undefined) throw new Error(`${name} harness must implement holdNext`);
-        const holds = Array.from({ length: options.connections }, () => holdNext());
         const started: string[] = [];
-        const onTheWire = holds.map(() => fullEmail());
-        const sending = onTheWire.map((email) =>
-          harness.provider.send(email, AbortSignal.timeout(20_000), {
-            onStart: () => (started.push(email.id), Promise.resolve()),
-          }),
-        );
-        await Promise.all(holds.map((hold) => hold.reached));
+        const { holds, onTheWire, sending } = await holdEveryConnection((email) => ({
+          onStart: () => (started.push(email.id), Promise.resolve()),
+        }));
 
         const waiting = fullEmail();
         const deadline = new AbortController();
@@ -273,9 +282,7 @@ export function describeProviderConformance(
         const error = await waitingSend;
         for (const hold of holds) hold.release();
         await Promise.all(sending);
-        const later = fullEmail();
-        await harness.provider.send(later, AbortSignal.timeout(10_000));
-        await harness.received(later.id);
+        await sendOneMore();
 
         expect(error).toMatchObject({ kind: 'transient', code: 'WAIT_TIMEOUT', ambiguous: false });
         expect(started).toEqual(onTheWire.map((email) => email.id));
@@ -283,8 +290,6 @@ export function describeProviderConformance(
       });
 
       it('when the provider has the whole message and has not answered, then a timeout is TIMEOUT and ambiguous', async () => {
-        const holdNext = harness.holdNext?.bind(harness);
-        if (holdNext === undefined) throw new Error(`${name} harness must implement holdNext`);
         const hold = holdNext();
         const email = fullEmail();
         const deadline = new AbortController();
