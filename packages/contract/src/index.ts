@@ -10,3 +10,4 @@ export * from './email-view';
 export * from './ledger-records';
 export * from './mask';
 export * from './recipient-key';
+export * from './feedback-records';
