@@ -4,6 +4,7 @@ import { ConfigError, configKeys, loadConfig } from './config';
 
 const keyHash = 'ab'.repeat(32);
 const API_KEYS = JSON.stringify([{ name: 'billing', key_sha256: keyHash, senders: ['Example.com'] }]);
+const RECIPIENT_HASH_SECRET = 's'.repeat(32);
 
 /** The problems `loadConfig` reports for `env`; fails the test if it does not throw a ConfigError. */
 function problemsOf(env: Record<string, string>): readonly string[] {
@@ -18,7 +19,7 @@ function problemsOf(env: Record<string, string>): readonly string[] {
 
 describe('loadConfig', () => {
   it('when only API_KEYS is set, then every other key has its documented default', () => {
-    const config = loadConfig({ API_KEYS });
+    const config = loadConfig({ API_KEYS, RECIPIENT_HASH_SECRET });
 
     expect(config).toEqual({
       port: 3000,
@@ -40,7 +41,20 @@ describe('loadConfig', () => {
       idempotencyKeyTtlMs: 24 * 3_600_000,
       idempotencyStaleAfterMs: 60_000,
       queuedAbandonAfterMs: 2 * 3_600_000,
+      recipientHashSecret: RECIPIENT_HASH_SECRET,
+      recipientHashPreviousSecrets: [],
     });
+  });
+
+  it('when the ledger is on and RECIPIENT_HASH_SECRET is not set, then that one problem is reported', () => {
+    expect(problemsOf({ API_KEYS })).toEqual([expect.stringMatching(/^RECIPIENT_HASH_SECRET is required when LEDGER=on/)]);
+    expect(loadConfig({ API_KEYS, LEDGER: 'off' }).recipientHashSecret).toBe('');
+  });
+
+  it('when previous recipient hash secrets are listed, then they are read in order', () => {
+    const previous = ['p'.repeat(32), 'q'.repeat(40)];
+    const config = loadConfig({ API_KEYS, RECIPIENT_HASH_SECRET, RECIPIENT_HASH_PREVIOUS_SECRETS: previous.join(',') });
+    expect(config.recipientHashPreviousSecrets).toEqual(previous);
   });
 
   it('when every key is set, then every value is read from the environment', () => {
@@ -108,7 +122,7 @@ describe('loadConfig', () => {
     ['QUEUED_ABANDON_AFTER', '720h'],
   ])('when %s is at its bound %p, then it is accepted', (name, value) => {
     // A stale bound above the longest publish timeout, so only the key under test is at a bound.
-    expect(() => loadConfig({ API_KEYS, IDEMPOTENCY_STALE_AFTER: '3m', [name]: value })).not.toThrow();
+    expect(() => loadConfig({ API_KEYS, RECIPIENT_HASH_SECRET, IDEMPOTENCY_STALE_AFTER: '3m', [name]: value })).not.toThrow();
   });
 
   it.each([
@@ -118,24 +132,24 @@ describe('loadConfig', () => {
   ])(
     'when PUBLISH_TIMEOUT is %p and IDEMPOTENCY_STALE_AFTER %p, then the stale bound is refused',
     (publish, stale, problem) => {
-      expect(problemsOf({ API_KEYS, PUBLISH_TIMEOUT: publish, IDEMPOTENCY_STALE_AFTER: stale })).toEqual([problem]);
+      expect(problemsOf({ API_KEYS, RECIPIENT_HASH_SECRET, PUBLISH_TIMEOUT: publish, IDEMPOTENCY_STALE_AFTER: stale })).toEqual([problem]);
     },
   );
 
   it('when the stale bound is just above PUBLISH_TIMEOUT, then it is accepted', () => {
-    const config = loadConfig({ API_KEYS, PUBLISH_TIMEOUT: '1s', IDEMPOTENCY_STALE_AFTER: '1001ms' });
+    const config = loadConfig({ API_KEYS, RECIPIENT_HASH_SECRET, PUBLISH_TIMEOUT: '1s', IDEMPOTENCY_STALE_AFTER: '1001ms' });
 
     expect(config.idempotencyStaleAfterMs).toBe(1001);
   });
 
   it('when QUEUED_ABANDON_AFTER is not longer than the stale bound, then it is refused (a takeover may still publish)', () => {
-    expect(problemsOf({ API_KEYS, IDEMPOTENCY_STALE_AFTER: '10m', QUEUED_ABANDON_AFTER: '10m' })).toEqual([
+    expect(problemsOf({ API_KEYS, RECIPIENT_HASH_SECRET, IDEMPOTENCY_STALE_AFTER: '10m', QUEUED_ABANDON_AFTER: '10m' })).toEqual([
       'QUEUED_ABANDON_AFTER (10m) must be greater than IDEMPOTENCY_STALE_AFTER (10m)',
     ]);
   });
 
   it('when the key TTL is not longer than the stale bound, then it is refused', () => {
-    expect(problemsOf({ API_KEYS, IDEMPOTENCY_KEY_TTL: '1h', IDEMPOTENCY_STALE_AFTER: '1h' })).toEqual([
+    expect(problemsOf({ API_KEYS, RECIPIENT_HASH_SECRET, IDEMPOTENCY_KEY_TTL: '1h', IDEMPOTENCY_STALE_AFTER: '1h' })).toEqual([
       'IDEMPOTENCY_KEY_TTL (1h) must be greater than IDEMPOTENCY_STALE_AFTER (1h)',
     ]);
   });
@@ -184,7 +198,7 @@ describe('loadConfig', () => {
     ['IDEMPOTENCY_KEY_TTL', '59s', 'must be a duration such as 500ms, 10s, 1m or 2h, from 1m to 720h'],
     ['IDEMPOTENCY_STALE_AFTER', '2h', 'must be a duration such as 500ms, 10s, 1m or 2h, from 1ms to 1h'],
   ])('when %s is %p, then that one problem is reported', (name, value, problem) => {
-    expect(problemsOf({ API_KEYS, [name]: value })).toEqual([`${name} ${problem}`]);
+    expect(problemsOf({ API_KEYS, RECIPIENT_HASH_SECRET, [name]: value })).toEqual([`${name} ${problem}`]);
   });
 
   it.each([
@@ -193,7 +207,7 @@ describe('loadConfig', () => {
   ] as const)(
     'when %s is set only under its former name %s, then the value is read as milliseconds with a warning',
     (name, former, field) => {
-      const env = { API_KEYS, [former]: '1500' };
+      const env = { API_KEYS, RECIPIENT_HASH_SECRET, [former]: '1500' };
 
       expect(loadConfig(env)[field]).toBe(1500);
       expect(deprecatedKeysIn(configKeys, env)).toEqual([
@@ -207,7 +221,7 @@ describe('loadConfig', () => {
   );
 
   it('when a duration key is set under both names, then the new one wins and the former is reported as ignored', () => {
-    const env = { API_KEYS, SHUTDOWN_TIMEOUT: '3s', SHUTDOWN_TIMEOUT_MS: '500' };
+    const env = { API_KEYS, RECIPIENT_HASH_SECRET, SHUTDOWN_TIMEOUT: '3s', SHUTDOWN_TIMEOUT_MS: '500' };
 
     expect(loadConfig(env).shutdownTimeoutMs).toBe(3000);
     expect(deprecatedKeysIn(configKeys, env).map((d) => d.message)).toEqual([
