@@ -35,7 +35,10 @@ describe('recipient hash secrets', () => {
 
   it('when previous secrets are listed, then each is trimmed and a short one is named by position', () => {
     expect(parseRecipientSecrets('')).toEqual({ ok: true, value: [] });
-    expect(parseRecipientSecrets(` ${secret} ,${'m'.repeat(40)}`)).toEqual({ ok: true, value: [secret, 'm'.repeat(40)] });
+    expect(parseRecipientSecrets(` ${secret} ,${'m'.repeat(40)}`)).toEqual({
+      ok: true,
+      value: [secret, 'm'.repeat(40)],
+    });
     expect(parseRecipientSecrets(`${secret},short-one`)).toEqual({
       ok: false,
       problem: 'entry 2 of 2 must have at least 32 characters',

@@ -75,7 +75,10 @@ export function parseRecipientSecrets(raw: string): Parsed<string[]> {
  * The start-up problem of a service with the ledger on and no recipient hash secret: the ledger
  * keys recipients (suppression list, per-recipient outcomes) with it and holds no address.
  */
-export function recipientSecretProblems(values: { readonly ledger: 'on' | 'off'; readonly recipientHashSecret: string }): string[] {
+export function recipientSecretProblems(values: {
+  readonly ledger: 'on' | 'off';
+  readonly recipientHashSecret: string;
+}): string[] {
   return values.ledger === 'on' && values.recipientHashSecret === ''
     ? [
         `RECIPIENT_HASH_SECRET is required when LEDGER=on: a random secret of at least ${MIN_SECRET_LENGTH} ` +

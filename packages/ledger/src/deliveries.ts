@@ -47,7 +47,7 @@ export class Deliveries {
    * Records accepted emails as `queued` (`suppressed` when every recipient is) and, with a
    * reservation, their ids under its key; resolves with each email's suppressed recipients. Batched.
    */
-  recordAccepted(emails: readonly AcceptedEmail[], reservation?: KeyReservation): Promise<RecordedEmail[]> {
+  async recordAccepted(emails: readonly AcceptedEmail[], reservation?: KeyReservation): Promise<RecordedEmail[]> {
     // Rows are built here, so a bad value fails its own caller rather than the whole batch.
     const rows = emails.map((e) => acceptedRow(e, this.hasher));
     return this.acceptBatch.add({ rows, ...(reservation === undefined ? {} : { reservation }) });

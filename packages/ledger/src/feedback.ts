@@ -45,7 +45,7 @@ export class Feedback {
   }
 
   /** Applies one event (`ledger_apply_provider_events`, migration 0008). Batched. */
-  applyProviderEvent(event: ProviderEvent): Promise<ProviderEventOutcome> {
+  async applyProviderEvent(event: ProviderEvent): Promise<ProviderEventOutcome> {
     return this.applyBatch.add(this.eventItem(event));
   }
 

@@ -216,7 +216,12 @@ function reserveItem(request: KeyRequest): ReserveItem {
 }
 
 /** `ownIds`: the ids of the emails recorded with the reservation (none for a reservation alone). */
-function reserveOutcome(request: KeyRequest, token: string, json: ReserveJson, ownIds: readonly string[]): ReserveOutcome {
+function reserveOutcome(
+  request: KeyRequest,
+  token: string,
+  json: ReserveJson,
+  ownIds: readonly string[],
+): ReserveOutcome {
   switch (json.outcome) {
     case 'new': {
       const previousEmails = json.previous_emails ?? [];
@@ -226,7 +231,8 @@ function reserveOutcome(request: KeyRequest, token: string, json: ReserveJson, o
         reservation: { client: request.client, key: request.key, token },
         previousEmails,
         // Only ledger_reserve_and_record records emails (and answers "suppressed").
-        recorded: json.suppressed === undefined ? [] : ids.map((id, k) => ({ id, suppressed: json.suppressed?.[k] ?? [] })),
+        recorded:
+          json.suppressed === undefined ? [] : ids.map((id, k) => ({ id, suppressed: json.suppressed?.[k] ?? [] })),
       };
     }
     case 'replay':

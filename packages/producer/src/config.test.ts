@@ -47,7 +47,9 @@ describe('loadConfig', () => {
   });
 
   it('when the ledger is on and RECIPIENT_HASH_SECRET is not set, then that one problem is reported', () => {
-    expect(problemsOf({ API_KEYS })).toEqual([expect.stringMatching(/^RECIPIENT_HASH_SECRET is required when LEDGER=on/)]);
+    expect(problemsOf({ API_KEYS })).toEqual([
+      expect.stringMatching(/^RECIPIENT_HASH_SECRET is required when LEDGER=on/),
+    ]);
     expect(loadConfig({ API_KEYS, LEDGER: 'off' }).recipientHashSecret).toBe('');
   });
 
@@ -122,7 +124,9 @@ describe('loadConfig', () => {
     ['QUEUED_ABANDON_AFTER', '720h'],
   ])('when %s is at its bound %p, then it is accepted', (name, value) => {
     // A stale bound above the longest publish timeout, so only the key under test is at a bound.
-    expect(() => loadConfig({ API_KEYS, RECIPIENT_HASH_SECRET, IDEMPOTENCY_STALE_AFTER: '3m', [name]: value })).not.toThrow();
+    expect(() =>
+      loadConfig({ API_KEYS, RECIPIENT_HASH_SECRET, IDEMPOTENCY_STALE_AFTER: '3m', [name]: value }),
+    ).not.toThrow();
   });
 
   it.each([
@@ -132,26 +136,33 @@ describe('loadConfig', () => {
   ])(
     'when PUBLISH_TIMEOUT is %p and IDEMPOTENCY_STALE_AFTER %p, then the stale bound is refused',
     (publish, stale, problem) => {
-      expect(problemsOf({ API_KEYS, RECIPIENT_HASH_SECRET, PUBLISH_TIMEOUT: publish, IDEMPOTENCY_STALE_AFTER: stale })).toEqual([problem]);
+      expect(
+        problemsOf({ API_KEYS, RECIPIENT_HASH_SECRET, PUBLISH_TIMEOUT: publish, IDEMPOTENCY_STALE_AFTER: stale }),
+      ).toEqual([problem]);
     },
   );
 
   it('when the stale bound is just above PUBLISH_TIMEOUT, then it is accepted', () => {
-    const config = loadConfig({ API_KEYS, RECIPIENT_HASH_SECRET, PUBLISH_TIMEOUT: '1s', IDEMPOTENCY_STALE_AFTER: '1001ms' });
+    const config = loadConfig({
+      API_KEYS,
+      RECIPIENT_HASH_SECRET,
+      PUBLISH_TIMEOUT: '1s',
+      IDEMPOTENCY_STALE_AFTER: '1001ms',
+    });
 
     expect(config.idempotencyStaleAfterMs).toBe(1001);
   });
 
   it('when QUEUED_ABANDON_AFTER is not longer than the stale bound, then it is refused (a takeover may still publish)', () => {
-    expect(problemsOf({ API_KEYS, RECIPIENT_HASH_SECRET, IDEMPOTENCY_STALE_AFTER: '10m', QUEUED_ABANDON_AFTER: '10m' })).toEqual([
-      'QUEUED_ABANDON_AFTER (10m) must be greater than IDEMPOTENCY_STALE_AFTER (10m)',
-    ]);
+    expect(
+      problemsOf({ API_KEYS, RECIPIENT_HASH_SECRET, IDEMPOTENCY_STALE_AFTER: '10m', QUEUED_ABANDON_AFTER: '10m' }),
+    ).toEqual(['QUEUED_ABANDON_AFTER (10m) must be greater than IDEMPOTENCY_STALE_AFTER (10m)']);
   });
 
   it('when the key TTL is not longer than the stale bound, then it is refused', () => {
-    expect(problemsOf({ API_KEYS, RECIPIENT_HASH_SECRET, IDEMPOTENCY_KEY_TTL: '1h', IDEMPOTENCY_STALE_AFTER: '1h' })).toEqual([
-      'IDEMPOTENCY_KEY_TTL (1h) must be greater than IDEMPOTENCY_STALE_AFTER (1h)',
-    ]);
+    expect(
+      problemsOf({ API_KEYS, RECIPIENT_HASH_SECRET, IDEMPOTENCY_KEY_TTL: '1h', IDEMPOTENCY_STALE_AFTER: '1h' }),
+    ).toEqual(['IDEMPOTENCY_KEY_TTL (1h) must be greater than IDEMPOTENCY_STALE_AFTER (1h)']);
   });
 
   it.each([
