@@ -86,7 +86,7 @@ export class Feedback {
 
   /** The event as the statement takes it, checked and masked: a bad one fails its own caller only. */
   private eventItem(event: ProviderEvent): EventItem {
-    if (!PROVIDERS.has(event.provider)) throw new RangeError(`unknown provider ${String(event.provider)}`);
+    if (!PROVIDERS.has(event.provider)) throw new RangeError(`unknown provider ${event.provider}`);
     if (event.eventKey.length === 0 || event.eventKey.length > MAX_EVENT_KEY_LENGTH) {
       throw new RangeError(`an event key has 1 to ${MAX_EVENT_KEY_LENGTH} characters`);
     }
@@ -104,12 +104,12 @@ export class Feedback {
       occurred_at: event.occurredAt.toISOString(),
       received_at: event.receivedAt?.toISOString() ?? null,
       recipients: event.recipients.map((r) => {
-        if (!OUTCOMES.has(r.outcome)) throw new RangeError(`unknown outcome ${String(r.outcome)}`);
+        if (!OUTCOMES.has(r.outcome)) throw new RangeError(`unknown outcome ${r.outcome}`);
         if (r.bounceKind !== undefined && !BOUNCE_KINDS.has(r.bounceKind)) {
-          throw new RangeError(`unknown bounce kind ${String(r.bounceKind)}`);
+          throw new RangeError(`unknown bounce kind ${r.bounceKind}`);
         }
         if (r.suppress !== undefined && !EVENT_REASONS.has(r.suppress.reason)) {
-          throw new RangeError(`an event cannot suppress for ${String(r.suppress.reason)}`);
+          throw new RangeError(`an event cannot suppress for ${r.suppress.reason}`);
         }
         return {
           hashes: hexKeys(r.hashes),

@@ -53,7 +53,7 @@ export class Suppressions {
     if (entries.length === 0) return [];
     const keyId = this.keyId();
     const items = entries.map((e, i) => {
-      if (!SUPPRESSION_REASONS.includes(e.reason)) throw new RangeError(`unknown reason ${String(e.reason)}`);
+      if (!SUPPRESSION_REASONS.includes(e.reason)) throw new RangeError(`unknown reason ${e.reason}`);
       if (e.expiresAt !== undefined && Number.isNaN(e.expiresAt.getTime())) throw new RangeError('bad expiry');
       const emailId = e.source?.emailId;
       return {
