@@ -128,15 +128,6 @@ CREATE TABLE provider_events (
 
 CREATE INDEX provider_events_by_received ON provider_events (received_at);
 
--- The position (from 0) of the first of "candidates" (a recipient's keys: the current secret's
--- first, then each previous one's) that is on the suppression list and unexpired; NULL if none.
-CREATE FUNCTION ledger_suppressed_position(candidates bytea[]) RETURNS integer
-LANGUAGE sql STABLE PARALLEL SAFE
-RETURN (
-  SELECT min(array_position(candidates, s.recipient_hash)) - 1 FROM suppressions AS s
-  WHERE s.recipient_hash = ANY (candidates) AND (s.expires_at IS NULL OR s.expires_at > now())
-);
-
 -- Moves a suppression entry found under an earlier key (old_hash) to the current one, with its
 -- history; an entry already under the current key wins and the old one is dropped. Called when a
 -- lookup that writes anyway (an event, an add, a remove) matched under an earlier secret.
@@ -181,7 +172,10 @@ BEGIN
     FROM x CROSS JOIN LATERAL jsonb_array_elements(x.recipient_keys) WITH ORDINALITY AS rk(keys, n)
     WHERE jsonb_typeof(x.recipient_keys) = 'array'
   ), hit AS (
-    SELECT k.id, k.pos, k.candidates[1] AS hash FROM k WHERE ledger_suppressed_position(k.candidates) IS NOT NULL
+    -- On the list, unexpired, under any candidate key (one index probe per candidate).
+    SELECT k.id, k.pos, k.candidates[1] AS hash FROM k
+    WHERE EXISTS (SELECT 1 FROM suppressions AS s
+      WHERE s.recipient_hash = ANY (k.candidates) AND (s.expires_at IS NULL OR s.expires_at > now()))
   ), per AS (
     SELECT x.*,
       ARRAY(SELECT k.candidates[1] FROM k WHERE k.id = x.id ORDER BY k.n) AS hashes,

@@ -202,8 +202,9 @@ export class Suppressions {
       this.db,
       'checking suppressions',
       `SELECT x.i FROM jsonb_to_recordset($1::jsonb) AS x(i integer, hashes jsonb)
-       WHERE ledger_suppressed_position(ARRAY(SELECT decode(c, 'hex') FROM jsonb_array_elements_text(x.hashes) AS c))
-         IS NOT NULL`,
+       WHERE EXISTS (SELECT 1 FROM suppressions AS s
+         WHERE s.recipient_hash = ANY (ARRAY(SELECT decode(c, 'hex') FROM jsonb_array_elements_text(x.hashes) AS c))
+           AND (s.expires_at IS NULL OR s.expires_at > now()))`,
       [JSON.stringify(items.map((hashes, i) => ({ i, hashes })))],
     );
     const hit = new Array<boolean>(items.length).fill(false);
