@@ -3,7 +3,9 @@ import type { EmailState } from './email-state';
 /*
  * Delivery feedback as the ledger (`@mailer/ledger`) takes and answers it: what a provider
  * reported per recipient after it took an email, and the suppression list. Recipients are named
- * by their keys (`RecipientHasher`, never the address) and their masked form.
+ * by their keys (`RecipientHasher`, never the address) and their masked form. The parsers' own
+ * records (`provider-events.ts`: `RecipientOutcome`, `SuppressionReason`, with the full address
+ * still in them) are what the event worker turns into these.
  */
 
 /** A provider whose events the service reads. */
@@ -13,10 +15,10 @@ export type FeedbackProvider = 'ses' | 'postmark' | 'smtp';
 export type ProviderOutcome = 'delivery_delayed' | 'delivered' | 'bounced' | 'complained';
 
 /** A recipient's outcome as the ledger keeps it: a provider's, or `suppressed` (dropped at intake, never sent). */
-export type RecipientOutcome = ProviderOutcome | 'suppressed';
+export type StoredRecipientOutcome = ProviderOutcome | 'suppressed';
 
-/** Every {@link RecipientOutcome}, in rank order (the migration's `ledger_outcome_rank`). */
-export const RECIPIENT_OUTCOMES: readonly RecipientOutcome[] = [
+/** Every {@link StoredRecipientOutcome}, in rank order (the migration's `ledger_outcome_rank`). */
+export const RECIPIENT_OUTCOMES: readonly StoredRecipientOutcome[] = [
   'delivery_delayed',
   'delivered',
   'bounced',
@@ -28,10 +30,10 @@ export const RECIPIENT_OUTCOMES: readonly RecipientOutcome[] = [
 export type BounceKind = 'hard' | 'soft' | 'undetermined';
 
 /** Why a recipient is on the suppression list. */
-export type SuppressionReason = 'hard-bounce' | 'complaint' | 'recipient-rejected' | 'unsubscribed' | 'manual';
+export type SuppressionListReason = 'hard-bounce' | 'complaint' | 'recipient-rejected' | 'unsubscribed' | 'manual';
 
-/** Every {@link SuppressionReason}. */
-export const SUPPRESSION_REASONS: readonly SuppressionReason[] = [
+/** Every {@link SuppressionListReason}. */
+export const SUPPRESSION_REASONS: readonly SuppressionListReason[] = [
   'hard-bounce',
   'complaint',
   'recipient-rejected',
@@ -88,7 +90,7 @@ export type ProviderEventOutcome = 'applied' | 'duplicate' | 'email-unknown';
 export interface SuppressionView {
   /** The masked address (`j***@example.com`). */
   readonly masked: string;
-  readonly reason: SuppressionReason;
+  readonly reason: SuppressionListReason;
   readonly createdAt: Date;
   /** Absent: until removed. */
   readonly expiresAt?: Date;
@@ -101,7 +103,7 @@ export interface SuppressionView {
 
 /** An entry to add to the suppression list. */
 export interface SuppressionEntry extends RecipientKeys {
-  readonly reason: SuppressionReason;
+  readonly reason: SuppressionListReason;
   readonly note?: string;
   /** The API key's name, or `provider`. */
   readonly createdBy: string;
@@ -115,7 +117,7 @@ export interface SuppressionListQuery {
   readonly cursor?: string;
   /** 1 to 100; 50 when absent. */
   readonly limit?: number;
-  readonly reason?: SuppressionReason;
+  readonly reason?: SuppressionListReason;
 }
 
 /** One page of the suppression list. */
@@ -140,7 +142,7 @@ export interface RecipientRecord {
    * The recipient's outcome; with none yet, the email's own state while it has not been sent
    * (`queued`, `retrying`, ...) and `sent` once it has.
    */
-  readonly status: RecipientOutcome | EmailState;
+  readonly status: StoredRecipientOutcome | EmailState;
   readonly bounce?: {
     readonly kind: BounceKind | null;
     readonly type: string | null;

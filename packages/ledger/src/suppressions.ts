@@ -7,7 +7,7 @@ import type {
   SuppressionEntry,
   SuppressionListQuery,
   SuppressionPage,
-  SuppressionReason,
+  SuppressionListReason,
   SuppressionView,
 } from './types';
 
@@ -223,7 +223,7 @@ function readCursor(cursor: string): [string, string] {
 
 interface SuppressionRow {
   masked: string;
-  reason: SuppressionReason;
+  reason: SuppressionListReason;
   created_at: Date;
   expires_at: Date | null;
   source_email_id: string | null;

@@ -29,7 +29,7 @@ export type {
   SuppressionEntry,
   SuppressionListQuery,
   SuppressionPage,
-  SuppressionReason,
+  SuppressionListReason,
   SuppressionView,
 } from '@mailer/contract';
 
