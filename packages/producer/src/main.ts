@@ -11,6 +11,7 @@ import { createApp } from './http/app';
 import { combineReadiness } from './http/routes/health';
 import { HttpServer } from './http/server';
 import { LedgerAdapter } from './ledger/ledger-adapter';
+import { KeyAnswers } from './ledger/key-answers';
 import { LedgerRepairs } from './ledger/ledger-repairs';
 import { PeriodicSweep } from './ledger/periodic-sweep';
 import { ProducerMetrics } from './metrics/producer-metrics';
@@ -76,11 +77,13 @@ async function main(): Promise<void> {
         ];
   // A 503's records are undone once the ledger answers again (see LedgerRepairs).
   const repairs = ledger === undefined ? undefined : new LedgerRepairs({ ledger, logger });
+  // Keyed requests' 202s are stored while the answer goes out (see KeyAnswers).
+  const answers = ledger === undefined ? undefined : new KeyAnswers({ ledger, logger });
   const app = createApp({
     publisher,
     newId: uuidv7,
     now: () => new Date(),
-    ...(ledger === undefined || repairs === undefined ? {} : { ledger, repairs }),
+    ...(ledger === undefined || repairs === undefined || answers === undefined ? {} : { ledger, repairs, answers }),
     apiKeys: config.apiKeys,
     logger,
     maxBodyBytes: config.maxBodyBytes,
@@ -106,6 +109,7 @@ async function main(): Promise<void> {
     .onStop(async () => {
       await Promise.all(sweeps.map((sweep) => sweep.stop()));
     })
+    .onStop(() => answers?.drain())
     .onStop(() => repairs?.stop())
     .onStop(() => database?.pool.end());
   logger.info('producer listening', { port: await server.listen(config.port, config.host) });
