@@ -43,8 +43,7 @@ export function encodeProviderEvent(message: ProviderEventMessage): Buffer {
 
 /** What {@link decodeProviderEvent} found; `text` names what is wrong, never the content. */
 export type DecodedProviderEvent =
-  | { readonly ok: true; readonly message: ProviderEventMessage }
-  | { readonly ok: false; readonly text: string };
+  { readonly ok: true; readonly message: ProviderEventMessage } | { readonly ok: false; readonly text: string };
 
 /** Bytes of an encoded message above which it is refused unread: the body cap, every character escaped. */
 const MAX_ENCODED_BYTES = 6 * MAX_PROVIDER_EVENT_BODY_CHARS + 4096;

@@ -41,7 +41,7 @@ describe('HttpsCertificateSource', () => {
       ttlMs: 1000,
       timeoutMs: 1000,
       now: () => now,
-      get: async () => ({ status: 200, body: PEM }),
+      get: () => Promise.resolve({ status: 200, body: PEM }),
     });
     const spy = jest.spyOn(source as unknown as { load: (url: string) => Promise<string> }, 'load');
     await source.get(URL_A);
@@ -53,14 +53,17 @@ describe('HttpsCertificateSource', () => {
   });
 
   it('when a fetch fails, then it is not cached: the next get fetches again', async () => {
-    const answers: BoundedResponse[] = [{ status: 500, body: '' }, { status: 200, body: PEM }];
+    const answers: BoundedResponse[] = [
+      { status: 500, body: '' },
+      { status: 200, body: PEM },
+    ];
     const calls: string[] = [];
     const source = new HttpsCertificateSource({
       ttlMs: 60_000,
       timeoutMs: 1000,
-      get: async (url) => {
+      get: (url) => {
         calls.push(url);
-        return answers.shift() ?? { status: 599, body: '' };
+        return Promise.resolve(answers.shift() ?? { status: 599, body: '' });
       },
     });
     await expect(source.get(URL_A)).rejects.toThrow(CertificateUnavailableError);
@@ -70,8 +73,8 @@ describe('HttpsCertificateSource', () => {
 
   it.each([
     ['a GET error', () => Promise.reject(new Error('ECONNREFUSED')), 'ECONNREFUSED'],
-    ['a 404', async () => ({ status: 404, body: 'no' }), 'answered 404'],
-    ['a body that is no PEM', async () => ({ status: 200, body: '<html>' }), 'not PEM'],
+    ['a 404', () => Promise.resolve({ status: 404, body: 'no' }), 'answered 404'],
+    ['a body that is no PEM', () => Promise.resolve({ status: 200, body: '<html>' }), 'not PEM'],
   ])('when the fetch gives %s, then the get fails as unavailable', async (_name, get, text) => {
     const source = new HttpsCertificateSource({ ttlMs: 60_000, timeoutMs: 1000, get });
     await expect(source.get(URL_A)).rejects.toThrow(text);
@@ -83,9 +86,9 @@ describe('HttpsCertificateSource', () => {
       ttlMs: 60_000,
       timeoutMs: 1000,
       maxEntries: 1,
-      get: async (url) => {
+      get: (url) => {
         calls.push(url);
-        return { status: 200, body: PEM };
+        return Promise.resolve({ status: 200, body: PEM });
       },
     });
     await source.get(URL_A);
@@ -101,7 +104,10 @@ describe('DirectoryCertificateSource', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'sns-certs-'));
     await mkdir(join(dir, 'sns.us-east-1.amazonaws.com'));
-    await writeFile(join(dir, 'sns.us-east-1.amazonaws.com', 'SimpleNotificationService-0123456789abcdef0123456789abcdef.pem'), PEM);
+    await writeFile(
+      join(dir, 'sns.us-east-1.amazonaws.com', 'SimpleNotificationService-0123456789abcdef0123456789abcdef.pem'),
+      PEM,
+    );
   });
 
   afterAll(async () => {
@@ -119,9 +125,9 @@ describe('DirectoryCertificateSource', () => {
   });
 
   it('when the URL is not a certificate URL, then no file is read', async () => {
-    await expect(new DirectoryCertificateSource(dir).get('https://sns.us-east-1.amazonaws.com/../../etc/passwd')).rejects.toThrow(
-      'not a signing certificate URL',
-    );
+    await expect(
+      new DirectoryCertificateSource(dir).get('https://sns.us-east-1.amazonaws.com/../../etc/passwd'),
+    ).rejects.toThrow('not a signing certificate URL');
   });
 });
 

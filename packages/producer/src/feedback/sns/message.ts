@@ -61,7 +61,8 @@ export function stringToSign(message: SnsMessage): string {
 }
 
 /** What {@link readSnsMessage} found. */
-export type ReadSnsMessage = { readonly ok: true; readonly message: SnsMessage } | { readonly ok: false; readonly problem: string };
+export type ReadSnsMessage =
+  { readonly ok: true; readonly message: SnsMessage } | { readonly ok: false; readonly problem: string };
 
 /**
  * Checks that a parsed JSON body is an SNS message: a known `Type`, and every field its type signs

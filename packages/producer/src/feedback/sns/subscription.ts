@@ -29,7 +29,10 @@ export class SubscriptionConfirmer {
     this.get = options.get ?? boundedGet;
   }
 
-  async confirm(subscribeUrl: string, context: { readonly topicArn: string; readonly messageId: string }): Promise<ConfirmationResult> {
+  async confirm(
+    subscribeUrl: string,
+    context: { readonly topicArn: string; readonly messageId: string },
+  ): Promise<ConfirmationResult> {
     const { logger } = this.options;
     if (!isSubscribeUrl(subscribeUrl, this.options.trustedOrigins)) {
       logger.warn('sns subscription not confirmed: SubscribeURL is not on an SNS host', {

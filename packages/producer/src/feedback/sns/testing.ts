@@ -27,7 +27,9 @@ export class SnsSigner {
       requested,
       get: (url) => {
         requested.push(url);
-        return url === this.certUrl ? Promise.resolve(this.publicKeyPem) : Promise.reject(new Error('unknown certificate'));
+        return url === this.certUrl
+          ? Promise.resolve(this.publicKeyPem)
+          : Promise.reject(new Error('unknown certificate'));
       },
     };
   }
@@ -51,7 +53,13 @@ export class SnsSigner {
   /** A signed Notification carrying `message` on `topicArn`. */
   notification(topicArn: string, message: string, version: '1' | '2' = '2'): SnsMessage {
     return this.sign(
-      { Type: 'Notification', MessageId: randomUUID(), TopicArn: topicArn, Message: message, Timestamp: new Date().toISOString() },
+      {
+        Type: 'Notification',
+        MessageId: randomUUID(),
+        TopicArn: topicArn,
+        Message: message,
+        Timestamp: new Date().toISOString(),
+      },
       version,
     );
   }

@@ -80,14 +80,20 @@ describe('readSnsMessage', () => {
     ['no MessageId', { ...good, MessageId: undefined }],
     ['a numeric Signature', { ...good, Signature: 5 }],
     ['a Subject object', { ...good, Subject: {} }],
-    ['a confirmation without Token', { ...signer.confirmation('SubscriptionConfirmation', TOPIC, 'https://x'), Token: undefined }],
+    [
+      'a confirmation without Token',
+      { ...signer.confirmation('SubscriptionConfirmation', TOPIC, 'https://x'), Token: undefined },
+    ],
     ['a huge SigningCertURL', { ...good, SigningCertURL: `https://${'a'.repeat(5000)}` }],
   ])('when the body is %s, then it is not an SNS message', (_name, body) => {
     expect(readSnsMessage(body).ok).toBe(false);
   });
 
   it('when the body has fields SNS added, then they are ignored', () => {
-    expect(readSnsMessage({ ...good, UnsubscribeURL: 'https://x', MessageAttributes: {} })).toEqual({ ok: true, message: good });
+    expect(readSnsMessage({ ...good, UnsubscribeURL: 'https://x', MessageAttributes: {} })).toEqual({
+      ok: true,
+      message: good,
+    });
   });
 });
 
@@ -95,7 +101,9 @@ describe('SnsVerifier', () => {
   describe.each(['1', '2'] as const)('SignatureVersion %s', (version) => {
     it('when a Notification is signed, then it is accepted', async () => {
       const { verifier, certificates } = verifierFor();
-      expect(await verifier.verify(signer.notification(TOPIC, '{"eventType":"Bounce"}', version))).toEqual({ ok: true });
+      expect(await verifier.verify(signer.notification(TOPIC, '{"eventType":"Bounce"}', version))).toEqual({
+        ok: true,
+      });
       expect(certificates.requested).toEqual([signer.certUrl]);
     });
 
@@ -103,7 +111,12 @@ describe('SnsVerifier', () => {
       'when a %s is signed (Token included), then it is accepted',
       async (type) => {
         const { verifier } = verifierFor();
-        const message = signer.confirmation(type, TOPIC, 'https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription', version);
+        const message = signer.confirmation(
+          type,
+          TOPIC,
+          'https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription',
+          version,
+        );
         expect(await verifier.verify(message)).toEqual({ ok: true });
       },
     );
@@ -118,12 +131,12 @@ describe('SnsVerifier', () => {
     });
   });
 
-  it('when an UnsubscribeConfirmation was signed without its Token (sns-validator\'s string), then it is refused', async () => {
+  it("when an UnsubscribeConfirmation was signed without its Token (sns-validator's string), then it is refused", async () => {
     const { verifier } = verifierFor();
     const message = signer.confirmation('UnsubscribeConfirmation', TOPIC, 'https://sns.us-east-1.amazonaws.com/');
     const { Token: _token, ...withoutToken } = message;
     // The right key over the wrong string: a verifier that leaves Token out would accept this.
-    const forged = { ...message, Signature: signer.signString(stringToSign(withoutToken as SnsMessage)) };
+    const forged = { ...message, Signature: signer.signString(stringToSign(withoutToken)) };
     expect(await verifier.verify(forged)).toMatchObject({ ok: false, refusal: 'bad-signature' });
   });
 
@@ -146,13 +159,31 @@ describe('SnsVerifier', () => {
   it.each([
     ['http', 'http://sns.us-east-1.amazonaws.com/SimpleNotificationService-0123456789abcdef0123456789abcdef.pem'],
     ['another host', 'https://s3.amazonaws.com/SimpleNotificationService-0123456789abcdef0123456789abcdef.pem'],
-    ['a look-alike host', 'https://sns.us-east-1.amazonaws.com.evil.example/SimpleNotificationService-0123456789abcdef0123456789abcdef.pem'],
-    ['a port', 'https://sns.us-east-1.amazonaws.com:8443/SimpleNotificationService-0123456789abcdef0123456789abcdef.pem'],
-    ['user info', 'https://a@sns.us-east-1.amazonaws.com/SimpleNotificationService-0123456789abcdef0123456789abcdef.pem'],
-    ['a query', 'https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0123456789abcdef0123456789abcdef.pem?x=1'],
-    ['a bad path', 'https://sns.us-east-1.amazonaws.com/attacker/SimpleNotificationService-0123456789abcdef0123456789abcdef.pem'],
+    [
+      'a look-alike host',
+      'https://sns.us-east-1.amazonaws.com.evil.example/SimpleNotificationService-0123456789abcdef0123456789abcdef.pem',
+    ],
+    [
+      'a port',
+      'https://sns.us-east-1.amazonaws.com:8443/SimpleNotificationService-0123456789abcdef0123456789abcdef.pem',
+    ],
+    [
+      'user info',
+      'https://a@sns.us-east-1.amazonaws.com/SimpleNotificationService-0123456789abcdef0123456789abcdef.pem',
+    ],
+    [
+      'a query',
+      'https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0123456789abcdef0123456789abcdef.pem?x=1',
+    ],
+    [
+      'a bad path',
+      'https://sns.us-east-1.amazonaws.com/attacker/SimpleNotificationService-0123456789abcdef0123456789abcdef.pem',
+    ],
     ['a short hex', 'https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0123.pem'],
-    ['dot segments', 'https://sns.us-east-1.amazonaws.com/x/../SimpleNotificationService-0123456789abcdef0123456789abcdef.pem'],
+    [
+      'dot segments',
+      'https://sns.us-east-1.amazonaws.com/x/../SimpleNotificationService-0123456789abcdef0123456789abcdef.pem',
+    ],
     ['not a URL', 'sns.us-east-1.amazonaws.com'],
   ])('when the certificate URL has %s, then it is refused and nothing is fetched', async (_name, url) => {
     const { verifier, certificates } = verifierFor();
@@ -164,9 +195,13 @@ describe('SnsVerifier', () => {
   it('when the certificate URL is in China, then it is accepted', async () => {
     const china = new SnsSigner({ region: 'cn-north-1' });
     const chinaCert = china.certUrl.replace('.amazonaws.com/', '.amazonaws.com.cn/');
-    const certificates = { get: (url: string) => (url === chinaCert ? Promise.resolve(china.publicKeyPem) : Promise.reject(new Error('no'))) };
+    const certificates = {
+      get: (url: string) => (url === chinaCert ? Promise.resolve(china.publicKeyPem) : Promise.reject(new Error('no'))),
+    };
     const verifier = new SnsVerifier({ topicArns: [TOPIC], certificates });
-    expect(await verifier.verify(china.sign({ ...china.notification(TOPIC, '{}'), SigningCertURL: chinaCert }))).toEqual({ ok: true });
+    expect(
+      await verifier.verify(china.sign({ ...china.notification(TOPIC, '{}'), SigningCertURL: chinaCert })),
+    ).toEqual({ ok: true });
   });
 
   it.each(['3', '0', ''])('when SignatureVersion is %p, then it is refused', async (version) => {
@@ -176,7 +211,10 @@ describe('SnsVerifier', () => {
   });
 
   it('when the certificate cannot be had, then the refusal says so (the route answers 503, SNS retries)', async () => {
-    const verifier = new SnsVerifier({ topicArns: [TOPIC], certificates: { get: () => Promise.reject(new Error('down')) } });
+    const verifier = new SnsVerifier({
+      topicArns: [TOPIC],
+      certificates: { get: () => Promise.reject(new Error('down')) },
+    });
     expect(await verifier.verify(signer.notification(TOPIC, '{}'))).toMatchObject({
       ok: false,
       refusal: 'certificate-unavailable',
@@ -198,6 +236,9 @@ describe('SnsVerifier', () => {
     const { verifier } = verifierFor();
     const message = signer.notification(TOPIC, '{}');
     expect(await verifier.verify({ ...message, Signature: '' })).toMatchObject({ ok: false, refusal: 'bad-signature' });
-    expect(await verifier.verify({ ...message, Signature: '!!!' })).toMatchObject({ ok: false, refusal: 'bad-signature' });
+    expect(await verifier.verify({ ...message, Signature: '!!!' })).toMatchObject({
+      ok: false,
+      refusal: 'bad-signature',
+    });
   });
 });

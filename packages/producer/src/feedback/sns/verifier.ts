@@ -22,8 +22,7 @@ export type SnsRefusal =
 
 /** What {@link SnsVerifier.verify} decided. */
 export type SnsVerdict =
-  | { readonly ok: true }
-  | { readonly ok: false; readonly refusal: SnsRefusal; readonly detail: string };
+  { readonly ok: true } | { readonly ok: false; readonly refusal: SnsRefusal; readonly detail: string };
 
 /** Parsed keys kept at once, by PEM text. */
 const MAX_KEYS = 32;
