@@ -98,6 +98,18 @@ export function decodeProviderEvent(raw: Buffer): DecodedProviderEvent {
 /** Per-recipient outcomes a provider reports. */
 export type RecipientOutcome = 'delivery_delayed' | 'delivered' | 'bounced' | 'complained';
 
+/** Longest address a parser passes on (RFC 5321 allows 254 in a path; 320 leaves room for odd forms). */
+export const MAX_EVENT_ADDRESS_LENGTH = 320;
+
+/** Longest diagnostic a parser passes on; longer ones are cut. */
+export const MAX_EVENT_DIAGNOSTIC_LENGTH = 1000;
+
+/** Most recipients one event may name (SES allows 50 per email). */
+export const MAX_EVENT_RECIPIENTS = 1000;
+
+/** Our email ids are UUIDs (v7); an id a provider carries back is used only when it is one. */
+export const EMAIL_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /** Why an address goes on the suppression list. */
 export type SuppressionReason = 'hard-bounce' | 'complaint' | 'unsubscribed';
 
@@ -128,6 +140,12 @@ export type ParsedProviderEvent =
       readonly providerMessageId?: string;
       readonly occurredAt: Date;
       readonly recipients: readonly RecipientEvent[];
+      /**
+       * Addresses to suppress that have no outcome on an email (Postmark `SubscriptionChange` for a
+       * manual suppression or an unsubscribe, or with no `MessageID`); an outcome's own suppression
+       * is on its recipient.
+       */
+      readonly suppress?: readonly { readonly address: string; readonly reason: SuppressionReason }[];
       /** Addresses the provider reactivated (Postmark `SubscriptionChange` with `SuppressSending: false`). */
       readonly unsuppress?: readonly { readonly address: string }[];
     }
