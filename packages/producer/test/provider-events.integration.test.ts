@@ -1,10 +1,29 @@
 import { once } from 'node:events';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
-import { PROVIDER_EVENT_MESSAGE_TYPE, decodeProviderEvent } from '@mailer/contract';
+import {
+  DEFAULT_DELIVERY_LIMIT,
+  DEFAULT_RETRY_DELAYS_MS,
+  PROVIDER_EVENT_MESSAGE_TYPE,
+  buildTopology,
+  decodeProviderEvent,
+} from '@mailer/contract';
 import { createLogger } from '@mailer/service';
-import { queueDepth, sampleValue, takeMessages } from '@mailer/testkit';
+import {
+  AMQP_URL,
+  deleteTopology,
+  freePort,
+  queueDepth,
+  runService,
+  sampleValue,
+  takeMessages,
+  uniquePrefix,
+  type Service,
+} from '@mailer/testkit';
 import { SubscriptionConfirmer } from '../src/feedback/sns/subscription';
 import { SnsSigner } from '../src/feedback/sns/testing';
 import { SnsVerifier } from '../src/feedback/sns/verifier';
@@ -38,13 +57,17 @@ class SubscribeStandIn {
   readonly requests: string[] = [];
   private readonly server: Server = createServer((req: IncomingMessage, res) => {
     this.requests.push(req.url ?? '');
-    res.writeHead(200, { 'content-type': 'text/xml' }).end('<ConfirmSubscriptionResponse/>');
+    const status = req.url?.startsWith('/refuse') === true ? 500 : 200;
+    res.writeHead(status, { 'content-type': 'text/xml' }).end('<ConfirmSubscriptionResponse/>');
   });
+
+  origin = '';
 
   async start(): Promise<string> {
     this.server.listen(0, '127.0.0.1');
     await once(this.server, 'listening');
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.origin = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this.origin;
   }
 
   close(): Promise<void> {
@@ -206,6 +229,17 @@ describe('provider events in, on the real broker', () => {
     expect(response.status).toBe(200);
     expect(standIn.requests).toEqual(['/?Action=ConfirmSubscription&Token=abc']);
     expect(await queueDepth(eventsQueue())).toBe(0);
+  });
+
+  it('when the SubscribeURL answers 500, then 503 subscription-not-confirmed (SNS sends it again)', async () => {
+    standIn.requests.length = 0;
+    const response = await postSns(
+      signer.confirmation('SubscriptionConfirmation', TOPIC, `${origin}/refuse?Token=abc`),
+    );
+
+    expectProblem(response, 503, '/problems/subscription-not-confirmed');
+    expect(response.headers['retry-after']).toBe('5');
+    expect(standIn.requests).toEqual(['/refuse?Token=abc']);
   });
 
   it('when a signed SubscriptionConfirmation is for another topic, then 403 and its SubscribeURL is never fetched', async () => {
@@ -419,5 +453,126 @@ describe('provider-event endpoints left unconfigured', () => {
 
     expect(response.status).toBe(405);
     expect(response.headers['allow']).toBe('POST');
+  });
+});
+
+describe('the built producer, configured from the environment', () => {
+  const main = path.resolve(__dirname, '../dist/main.js');
+  const signer = new SnsSigner();
+  const stranger = new SnsSigner();
+  const standIn = new SubscribeStandIn();
+  const prefix = uniquePrefix('provider-events-process');
+  const topology = buildTopology({
+    prefix,
+    retryDelaysMs: DEFAULT_RETRY_DELAYS_MS,
+    deliveryLimit: DEFAULT_DELIVERY_LIMIT,
+  });
+  let certDir: string;
+  let base: string;
+  let service: Service;
+
+  beforeAll(async () => {
+    const origin = await standIn.start();
+    certDir = await mkdtemp(path.join(tmpdir(), 'sns-certs-'));
+    const certUrl = new URL(signer.certUrl);
+    await mkdir(path.join(certDir, certUrl.hostname));
+    await writeFile(path.join(certDir, certUrl.hostname, certUrl.pathname.slice(1)), signer.publicKeyPem);
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    service = runService(main, {
+      AMQP_URL,
+      AMQP_PREFIX: prefix,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      LEDGER: 'off',
+      LOG_LEVEL: 'info',
+      API_KEYS: JSON.stringify([{ name: 'test', key_sha256: 'a'.repeat(64), senders: ['example.com'] }]),
+      SNS_TOPIC_ARNS: `${OTHER_TOPIC},${TOPIC}`,
+      SNS_CERT_DIR: certDir,
+      SNS_TRUSTED_ORIGINS: origin,
+      POSTMARK_WEBHOOK_USER: POSTMARK.user,
+      POSTMARK_WEBHOOK_PASSWORD: POSTMARK.password,
+    });
+    await service.logged((line) => line['message'] === 'producer listening');
+    // The topology is declared on connecting, which the listening server does not wait for.
+    await service.logged((line) => line['message'] === 'broker connected');
+  });
+
+  afterAll(async () => {
+    service.child.kill('SIGTERM');
+    await service.exited;
+    await deleteTopology(topology);
+    await standIn.close();
+    await rm(certDir, { recursive: true, force: true });
+  });
+
+  it('when a Notification signed by a certificate in SNS_CERT_DIR arrives, then 200 and it is on the queue', async () => {
+    const message = signer.notification(TOPIC, bounce, '1');
+    const response = await request(base)
+      .post(SES_PATH)
+      .set('content-type', 'text/plain; charset=UTF-8')
+      .send(JSON.stringify(message));
+
+    expect(response.status).toBe(200);
+    const [queued] = await takeMessages(topology.providerEventsQueue.name, 1);
+    expect(decodeProviderEvent(queued?.content ?? Buffer.alloc(0))).toMatchObject({
+      ok: true,
+      message: { provider: 'ses', event_key: message.MessageId, body: bounce },
+    });
+  });
+
+  it('when the certificate is not in SNS_CERT_DIR, then 503 certificate-unavailable and nothing is queued', async () => {
+    const response = await request(base)
+      .post(SES_PATH)
+      .set('content-type', 'text/plain; charset=UTF-8')
+      .send(JSON.stringify(stranger.notification(TOPIC, bounce)));
+
+    expect(response.status).toBe(503);
+    expect(response.body).toMatchObject({ type: '/problems/certificate-unavailable' });
+    expect(await queueDepth(topology.providerEventsQueue.name)).toBe(0);
+  });
+
+  it('when a SubscriptionConfirmation arrives, then its SubscribeURL is fetched and the log names the status, not the URL', async () => {
+    const token = 'secret-subscription-token-0123456789';
+    const response = await request(base)
+      .post(SES_PATH)
+      .set('content-type', 'text/plain; charset=UTF-8')
+      .send(
+        JSON.stringify(
+          signer.confirmation(
+            'SubscriptionConfirmation',
+            TOPIC,
+            `${standIn.origin}/?Action=ConfirmSubscription&Token=${token}`,
+          ),
+        ),
+      );
+
+    expect(response.status).toBe(200);
+    expect(standIn.requests).toEqual([`/?Action=ConfirmSubscription&Token=${token}`]);
+    const line = await service.logged((entry) => entry['message'] === 'sns subscription confirmed');
+    expect(line).toMatchObject({ status: 200, topic_arn: TOPIC });
+    expect(service.output()).not.toContain(token);
+  });
+
+  it('when a Postmark webhook carries the configured credentials, then 200 and it is queued', async () => {
+    const body = JSON.stringify({
+      RecordType: 'Delivery',
+      MessageID: 'm-1',
+      Recipient: 'jane@example.org',
+      DeliveredAt: '2026-12-07T21:00:00Z',
+    });
+    const response = await request(base)
+      .post(POSTMARK_PATH)
+      .auth(POSTMARK.user, POSTMARK.password)
+      .set('content-type', 'application/json')
+      .send(body);
+
+    expect(response.status).toBe(200);
+    const [queued] = await takeMessages(topology.providerEventsQueue.name, 1);
+    expect(decodeProviderEvent(queued?.content ?? Buffer.alloc(0))).toMatchObject({
+      ok: true,
+      message: { provider: 'postmark', body },
+    });
+    expect(service.output()).not.toContain('jane@example.org');
   });
 });

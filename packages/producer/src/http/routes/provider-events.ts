@@ -77,8 +77,8 @@ function sesTypeOf(message: string): string {
 }
 
 /** The body as raw bytes, whatever its content type (SNS posts `text/plain`), capped. */
-function rawBody(limit: number): RequestHandler[] {
-  return [rejectDeclaredOversize(limit), express.raw({ type: () => true, limit })];
+function rawBody(limit: number): RequestHandler {
+  return express.raw({ type: () => true, limit });
 }
 
 /** The body as a JSON value: UTF-8, of a bounded shape, parsed; or the problem with it. */
@@ -148,7 +148,8 @@ export function providerEventRoutes(deps: ProviderEventsDeps): Router {
       if (deps.sns === undefined) sendNotConfigured(res, 'SNS_TOPIC_ARNS');
       else next();
     },
-    ...rawBody(MAX_SNS_BODY_BYTES),
+    rejectDeclaredOversize(MAX_SNS_BODY_BYTES),
+    rawBody(MAX_SNS_BODY_BYTES),
     async (req: Request, res: Response) => {
       const sns = deps.sns;
       if (sns === undefined) return;
@@ -228,6 +229,8 @@ export function providerEventRoutes(deps: ProviderEventsDeps): Router {
 
   router.post(
     '/v1/providers/postmark/events',
+    // Before the credentials, as for emails: a 401 would otherwise leave a huge body to be drained.
+    rejectDeclaredOversize(MAX_POSTMARK_BODY_BYTES),
     (req: Request, res: Response, next: NextFunction) => {
       if (deps.postmark === undefined) sendNotConfigured(res, 'POSTMARK_WEBHOOK_USER and POSTMARK_WEBHOOK_PASSWORD');
       else if (!basicCredentialsMatch(req.get('authorization'), deps.postmark)) {
@@ -235,7 +238,7 @@ export function providerEventRoutes(deps: ProviderEventsDeps): Router {
         sendWebhookUnauthorized(res, 'postmark-events');
       } else next();
     },
-    ...rawBody(MAX_POSTMARK_BODY_BYTES),
+    rawBody(MAX_POSTMARK_BODY_BYTES),
     async (req: Request, res: Response) => {
       const json = jsonOf(req);
       const value = json.ok ? json.value : undefined;
