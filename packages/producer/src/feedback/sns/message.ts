@@ -1,3 +1,5 @@
+import { MAX_EVENT_KEY_LENGTH } from '@mailer/contract';
+
 /**
  * Amazon SNS HTTP(S) messages (docs/feedback.md): their shape and the exact string each type signs
  * (https://docs.aws.amazon.com/sns/latest/dg/sns-verify-signature-of-message.html).
@@ -80,8 +82,9 @@ export function readSnsMessage(body: unknown): ReadSnsMessage {
   for (const name of needed) {
     const value = fields[name];
     if (typeof value !== 'string' || value === '') return { ok: false, problem: `${name} must be a non-empty string` };
-    if (name !== 'Message' && value.length > MAX_FIELD_LENGTH) {
-      return { ok: false, problem: `${name} is over ${MAX_FIELD_LENGTH} characters` };
+    const limit = name === 'MessageId' ? MAX_EVENT_KEY_LENGTH : MAX_FIELD_LENGTH;
+    if (name !== 'Message' && value.length > limit) {
+      return { ok: false, problem: `${name} is over ${limit} characters` };
     }
   }
   const subject = fields['Subject'];

@@ -85,6 +85,7 @@ describe('readSnsMessage', () => {
       { ...signer.confirmation('SubscriptionConfirmation', TOPIC, 'https://x'), Token: undefined },
     ],
     ['a huge SigningCertURL', { ...good, SigningCertURL: `https://${'a'.repeat(5000)}` }],
+    ['a MessageId longer than an event key may be', { ...good, MessageId: 'm'.repeat(201) }],
   ])('when the body is %s, then it is not an SNS message', (_name, body) => {
     expect(readSnsMessage(body).ok).toBe(false);
   });

@@ -142,45 +142,7 @@ export function providerEventRoutes(deps: ProviderEventsDeps): Router {
     res.status(200).end();
   };
 
-  router.post(
-    '/v1/providers/ses/events',
-    (_req: Request, res: Response, next: NextFunction) => {
-      if (deps.sns === undefined) sendNotConfigured(res, 'SNS_TOPIC_ARNS');
-      else next();
-    },
-    rejectDeclaredOversize(MAX_SNS_BODY_BYTES),
-    rawBody(MAX_SNS_BODY_BYTES),
-    async (req: Request, res: Response) => {
-      const sns = deps.sns;
-      if (sns === undefined) return;
-      const json = jsonOf(req);
-      const read = json.ok ? readSnsMessage(json.value) : { ok: false as const, problem: json.problem };
-      if (!read.ok) {
-        count('ses', 'invalid', 'refused');
-        sendInvalidProviderEvent(res, read.problem);
-        return;
-      }
-      const message = read.message;
-      const verdict = await sns.verifier.verify(message);
-      const context = {
-        request_id: locals(res).requestId,
-        sns_type: message.Type,
-        sns_message_id: message.MessageId.slice(0, 100),
-        topic_arn: message.TopicArn.slice(0, 300),
-      };
-      if (!verdict.ok) {
-        const unavailable = verdict.refusal === 'certificate-unavailable';
-        count('ses', message.Type === 'Notification' ? 'unverified' : message.Type, unavailable ? 'failed' : 'refused');
-        deps.logger.warn('sns message refused', { ...context, reason: verdict.refusal, detail: verdict.detail });
-        if (unavailable) sendCertificateUnavailable(res);
-        else sendSnsRefused(res, verdict.refusal, verdict.detail);
-        return;
-      }
-      await handleVerified(res, message, sns.confirmer, context);
-    },
-    tooLargeFor(MAX_SNS_BODY_BYTES),
-  );
-
+  /** A verified SNS message: queue a Notification, confirm a subscription, note an unsubscription. */
   const handleVerified = async (
     res: Response,
     message: SnsMessage,
@@ -226,6 +188,45 @@ export function providerEventRoutes(deps: ProviderEventsDeps): Router {
         return;
     }
   };
+
+  router.post(
+    '/v1/providers/ses/events',
+    (_req: Request, res: Response, next: NextFunction) => {
+      if (deps.sns === undefined) sendNotConfigured(res, 'SNS_TOPIC_ARNS');
+      else next();
+    },
+    rejectDeclaredOversize(MAX_SNS_BODY_BYTES),
+    rawBody(MAX_SNS_BODY_BYTES),
+    async (req: Request, res: Response) => {
+      const sns = deps.sns;
+      if (sns === undefined) return;
+      const json = jsonOf(req);
+      const read = json.ok ? readSnsMessage(json.value) : { ok: false as const, problem: json.problem };
+      if (!read.ok) {
+        count('ses', 'invalid', 'refused');
+        sendInvalidProviderEvent(res, read.problem);
+        return;
+      }
+      const message = read.message;
+      const verdict = await sns.verifier.verify(message);
+      const context = {
+        request_id: locals(res).requestId,
+        sns_type: message.Type,
+        sns_message_id: message.MessageId.slice(0, 100),
+        topic_arn: message.TopicArn.slice(0, 300),
+      };
+      if (!verdict.ok) {
+        const unavailable = verdict.refusal === 'certificate-unavailable';
+        count('ses', message.Type === 'Notification' ? 'unverified' : message.Type, unavailable ? 'failed' : 'refused');
+        deps.logger.warn('sns message refused', { ...context, reason: verdict.refusal, detail: verdict.detail });
+        if (unavailable) sendCertificateUnavailable(res);
+        else sendSnsRefused(res, verdict.refusal, verdict.detail);
+        return;
+      }
+      await handleVerified(res, message, sns.confirmer, context);
+    },
+    tooLargeFor(MAX_SNS_BODY_BYTES),
+  );
 
   router.post(
     '/v1/providers/postmark/events',
