@@ -9,3 +9,4 @@ export * from './email-state';
 export * from './email-view';
 export * from './ledger-records';
 export * from './mask';
+export * from './provider-events';
