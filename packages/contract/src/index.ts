@@ -11,3 +11,4 @@ export * from './ledger-records';
 export * from './mask';
 export * from './recipient-key';
 export * from './feedback-records';
+export * from './provider-events';

@@ -103,12 +103,37 @@ export function boundedRegExp(bounds: ReadonlyMap<string, number>): RegExpEngine
   return engine;
 }
 
+/** Where a value sits in the body, as a chain up to the root: its pointer is built only for a problem listed. */
+interface PathNode {
+  readonly parent: PathNode | undefined;
+  readonly token: string | number;
+}
+
+/** The RFC 6901 pointer of `path` ('' for the root). */
+function pointerOf(path: PathNode | undefined): string {
+  const tokens: string[] = [];
+  for (let at = path; at !== undefined; at = at.parent) tokens.push(escapePointerToken(String(at.token)));
+  return tokens.length === 0 ? '' : `/${tokens.reverse().join('/')}`;
+}
+
+/** Each schema node's `patternProperties`, compiled once: the scan runs on every message. */
+const compiledPatterns = new WeakMap<SchemaNode, readonly { readonly regExp: RegExp; readonly pattern: string }[]>();
+
+function patternsOf(node: SchemaNode, patternProperties: SchemaNode) {
+  let patterns = compiledPatterns.get(node);
+  if (patterns === undefined) {
+    patterns = Object.keys(patternProperties).map((pattern) => ({ regExp: new RegExp(pattern, 'u'), pattern }));
+    compiledPatterns.set(node, patterns);
+  }
+  return patterns;
+}
+
 /**
  * The size problems of `body` against `schema`, found before any content is looked at: arrays
  * over `maxItems` and objects over `maxProperties` (neither is entered), and properties that a
  * closed object (`additionalProperties: false`) does not allow, counted across the whole body.
  * `resolve` gives the schema a `$ref` names. Recursion follows the schema, so its depth is the
- * schema's, whatever the body.
+ * schema's, whatever the body. A problem's pointer is built only when the problem is listed.
  */
 export function sizeProblems(
   schema: SchemaNode,
@@ -119,18 +144,18 @@ export function sizeProblems(
   let oversized = 0;
   let unknownProperties = 0;
 
-  const visit = (node: SchemaNode, value: unknown, pointer: string): void => {
+  const visit = (node: SchemaNode, value: unknown, path: PathNode | undefined): void => {
     const ref = node['$ref'];
     const at = typeof ref === 'string' ? (resolve(ref) ?? node) : node;
     if (Array.isArray(value)) {
       const maxItems = at['maxItems'];
       if (typeof maxItems === 'number' && value.length > maxItems) {
         oversized += 1;
-        problems.add(() => ({ pointer, detail: `must NOT have more than ${maxItems} items` }));
+        problems.add(() => ({ pointer: pointerOf(path), detail: `must NOT have more than ${maxItems} items` }));
         return;
       }
       const items = at['items'];
-      if (isNode(items)) value.forEach((item: unknown, index) => visit(items, item, `${pointer}/${index}`));
+      if (isNode(items)) value.forEach((item: unknown, index) => visit(items, item, { parent: path, token: index }));
       return;
     }
     if (typeof value !== 'object' || value === null) return;
@@ -138,32 +163,32 @@ export function sizeProblems(
     const maxProperties = at['maxProperties'];
     if (typeof maxProperties === 'number' && names.length > maxProperties) {
       oversized += 1;
-      problems.add(() => ({ pointer, detail: `must NOT have more than ${maxProperties} properties` }));
+      problems.add(() => ({ pointer: pointerOf(path), detail: `must NOT have more than ${maxProperties} properties` }));
       return;
     }
     const properties = isNode(at['properties']) ? at['properties'] : {};
-    const patternProperties = isNode(at['patternProperties']) ? at['patternProperties'] : {};
-    const patterns = Object.keys(patternProperties).map((pattern) => ({ regExp: new RegExp(pattern, 'u'), pattern }));
+    const patternProperties = isNode(at['patternProperties']) ? at['patternProperties'] : undefined;
+    const patterns = patternProperties === undefined ? [] : patternsOf(at, patternProperties);
     const additional = at['additionalProperties'];
     for (const name of names) {
       let child: unknown = additional;
       if (Object.hasOwn(properties, name)) child = properties[name];
       else if (patterns.length > 0) {
         const matched = patterns.find(({ regExp }) => regExp.test(name));
-        if (matched !== undefined) child = patternProperties[matched.pattern];
+        if (matched !== undefined) child = patternProperties?.[matched.pattern];
       }
       if (isNode(child)) {
-        visit(child, (value as Record<string, unknown>)[name], `${pointer}/${escapePointerToken(name)}`);
+        visit(child, (value as Record<string, unknown>)[name], { parent: path, token: name });
       } else if (child === false) {
         unknownProperties += 1;
         problems.add(() => ({
-          pointer: `${pointer}/${escapePointerToken(name)}`,
+          pointer: pointerOf({ parent: path, token: name }),
           detail: 'is not an allowed property',
         }));
       }
     }
   };
 
-  visit(schema, body, '');
+  visit(schema, body, undefined);
   return { oversized, unknownProperties, problems };
 }

@@ -1,4 +1,12 @@
-import { WORK_ROUTING_KEY, buildTopology, delayName, type TopologyOptions } from './topology';
+import {
+  PROVIDER_EVENT_RETRY_DELAY_MS,
+  PROVIDER_EVENT_RETRY_ROUTING_KEY,
+  PROVIDER_EVENT_ROUTING_KEY,
+  WORK_ROUTING_KEY,
+  buildTopology,
+  delayName,
+  type TopologyOptions,
+} from './topology';
 
 const options: TopologyOptions = { prefix: 'mailer', retryDelaysMs: [10_000, 60_000, 7_200_000], deliveryLimit: 7 };
 
@@ -12,10 +20,48 @@ describe('buildTopology', () => {
       { name: 'mailer.work', type: 'direct' },
       { name: 'mailer.retry', type: 'direct' },
       { name: 'mailer.dead', type: 'fanout' },
+      { name: 'mailer.provider-events', type: 'direct' },
+      { name: 'mailer.provider-events.dead', type: 'fanout' },
     ]);
     expect(topology.workExchange).toBe(topology.exchanges[0]);
     expect(topology.retryExchange).toBe(topology.exchanges[1]);
     expect(topology.deadExchange).toBe(topology.exchanges[2]);
+    expect(topology.providerEventsExchange).toBe(topology.exchanges[3]);
+    expect(topology.providerEventsDeadExchange).toBe(topology.exchanges[4]);
+  });
+
+  it('when built, then the provider-events queue is quorum with the delivery limit and safe dead-lettering to its own dead exchange', () => {
+    expect(topology.providerEventsQueue).toEqual({
+      name: 'mailer.provider-events',
+      arguments: {
+        'x-queue-type': 'quorum',
+        'x-delivery-limit': 7,
+        'x-dead-letter-exchange': 'mailer.provider-events.dead',
+        ...safeDeadLettering,
+      },
+      binding: { exchange: 'mailer.provider-events', routingKey: PROVIDER_EVENT_ROUTING_KEY },
+    });
+    expect(topology.providerEventsDeadQueue).toEqual({
+      name: 'mailer.provider-events.dead',
+      arguments: { 'x-queue-type': 'quorum' },
+      binding: { exchange: 'mailer.provider-events.dead', routingKey: '' },
+    });
+  });
+
+  it('when built, then the provider-events delay queue holds 60 s and dead-letters back to the provider-events exchange with the event key', () => {
+    expect(PROVIDER_EVENT_RETRY_DELAY_MS).toBe(60_000);
+    expect(topology.providerEventsRetryQueue).toEqual({
+      name: 'mailer.provider-events.retry',
+      arguments: {
+        'x-queue-type': 'quorum',
+        'x-message-ttl': 60_000,
+        'x-dead-letter-exchange': 'mailer.provider-events',
+        'x-dead-letter-routing-key': PROVIDER_EVENT_ROUTING_KEY,
+        ...safeDeadLettering,
+      },
+      binding: { exchange: 'mailer.provider-events', routingKey: PROVIDER_EVENT_RETRY_ROUTING_KEY },
+    });
+    expect(PROVIDER_EVENT_RETRY_ROUTING_KEY).not.toBe(PROVIDER_EVENT_ROUTING_KEY);
   });
 
   it('when built, then the work queue is quorum with the delivery limit and safe dead-lettering to the dead exchange', () => {
@@ -63,13 +109,16 @@ describe('buildTopology', () => {
     );
   });
 
-  it('when built, then queues lists work, dead and every tier, in that order', () => {
+  it('when built, then queues lists work, dead, every tier and the provider-events queues, in that order', () => {
     expect(topology.queues.map((queue) => queue.name)).toEqual([
       'mailer.work',
       'mailer.dead',
       'mailer.retry.10s',
       'mailer.retry.1m',
       'mailer.retry.2h',
+      'mailer.provider-events',
+      'mailer.provider-events.retry',
+      'mailer.provider-events.dead',
     ]);
   });
 
@@ -77,7 +126,13 @@ describe('buildTopology', () => {
     const bare = buildTopology({ ...options, retryDelaysMs: [] });
 
     expect(bare.retryTiers).toEqual([]);
-    expect(bare.queues.map((queue) => queue.name)).toEqual(['mailer.work', 'mailer.dead']);
+    expect(bare.queues.map((queue) => queue.name)).toEqual([
+      'mailer.work',
+      'mailer.dead',
+      'mailer.provider-events',
+      'mailer.provider-events.retry',
+      'mailer.provider-events.dead',
+    ]);
   });
 
   it('when two services build from the same options, then every name and argument is identical', () => {

@@ -1,7 +1,8 @@
 /**
  * The RabbitMQ topology both services declare (docs/design.md): a work exchange and quorum queue, one
  * delay queue per retry tier that dead-letters back to the work exchange when its fixed TTL runs
- * out, and a dead-letter exchange and queue for what cannot be sent.
+ * out, and a dead-letter exchange and queue for what cannot be sent; beside them, the same shape for
+ * provider events (docs/feedback.md): an exchange and queue, one 60 s delay queue, a dead queue.
  *
  * Arguments must be identical wherever they are declared: RabbitMQ refuses a declare whose
  * arguments differ from the existing queue's (PRECONDITION_FAILED), which is how a mismatch
@@ -10,6 +11,18 @@
 
 /** Routing key of the work queue's binding; delay tiers dead-letter back with it. */
 export const WORK_ROUTING_KEY = 'email';
+
+/** Routing key of the provider-events queue's binding on the provider-events exchange. */
+export const PROVIDER_EVENT_ROUTING_KEY = 'event';
+
+/**
+ * Routing key, on the provider-events exchange, of its delay queue: an event whose email is not in
+ * the ledger yet is published with it and comes back with {@link PROVIDER_EVENT_ROUTING_KEY}.
+ */
+export const PROVIDER_EVENT_RETRY_ROUTING_KEY = 'retry';
+
+/** Fixed delay of the provider-events delay queue (one tier: an event waits for its email's ledger row). */
+export const PROVIDER_EVENT_RETRY_DELAY_MS = 60_000;
 
 /** What the topology depends on; both services read these from the same configuration keys. */
 export interface TopologyOptions {
@@ -50,6 +63,16 @@ export interface Topology {
   readonly workQueue: QueueSpec;
   readonly deadQueue: QueueSpec;
   readonly retryTiers: readonly RetryTier[];
+  /** Direct: the producer publishes verified provider events with {@link PROVIDER_EVENT_ROUTING_KEY}. */
+  readonly providerEventsExchange: ExchangeSpec;
+  /** Fanout: where the provider-events queue dead-letters (delivery limit) and the worker parks. */
+  readonly providerEventsDeadExchange: ExchangeSpec;
+  /** The provider events the worker applies to the ledger. */
+  readonly providerEventsQueue: QueueSpec;
+  /** Events waiting {@link PROVIDER_EVENT_RETRY_DELAY_MS} for their email's ledger row. */
+  readonly providerEventsRetryQueue: QueueSpec;
+  /** Events that could not be applied. */
+  readonly providerEventsDeadQueue: QueueSpec;
   readonly exchanges: readonly ExchangeSpec[];
   readonly queues: readonly QueueSpec[];
 }
@@ -113,6 +136,34 @@ export function buildTopology(options: TopologyOptions): Topology {
       },
     };
   });
+  const providerEventsExchange: ExchangeSpec = { name: `${prefix}.provider-events`, type: 'direct' };
+  const providerEventsDeadExchange: ExchangeSpec = { name: `${prefix}.provider-events.dead`, type: 'fanout' };
+  const providerEventsQueue: QueueSpec = {
+    name: `${prefix}.provider-events`,
+    arguments: {
+      'x-queue-type': 'quorum',
+      'x-delivery-limit': options.deliveryLimit,
+      'x-dead-letter-exchange': providerEventsDeadExchange.name,
+      ...safeDeadLettering,
+    },
+    binding: { exchange: providerEventsExchange.name, routingKey: PROVIDER_EVENT_ROUTING_KEY },
+  };
+  const providerEventsRetryQueue: QueueSpec = {
+    name: `${prefix}.provider-events.retry`,
+    arguments: {
+      'x-queue-type': 'quorum',
+      'x-message-ttl': PROVIDER_EVENT_RETRY_DELAY_MS,
+      'x-dead-letter-exchange': providerEventsExchange.name,
+      'x-dead-letter-routing-key': PROVIDER_EVENT_ROUTING_KEY,
+      ...safeDeadLettering,
+    },
+    binding: { exchange: providerEventsExchange.name, routingKey: PROVIDER_EVENT_RETRY_ROUTING_KEY },
+  };
+  const providerEventsDeadQueue: QueueSpec = {
+    name: `${prefix}.provider-events.dead`,
+    arguments: { 'x-queue-type': 'quorum' },
+    binding: { exchange: providerEventsDeadExchange.name, routingKey: '' },
+  };
   return {
     workExchange,
     retryExchange,
@@ -120,8 +171,20 @@ export function buildTopology(options: TopologyOptions): Topology {
     workQueue,
     deadQueue,
     retryTiers,
-    exchanges: [workExchange, retryExchange, deadExchange],
-    queues: [workQueue, deadQueue, ...retryTiers.map((tier) => tier.queue)],
+    providerEventsExchange,
+    providerEventsDeadExchange,
+    providerEventsQueue,
+    providerEventsRetryQueue,
+    providerEventsDeadQueue,
+    exchanges: [workExchange, retryExchange, deadExchange, providerEventsExchange, providerEventsDeadExchange],
+    queues: [
+      workQueue,
+      deadQueue,
+      ...retryTiers.map((tier) => tier.queue),
+      providerEventsQueue,
+      providerEventsRetryQueue,
+      providerEventsDeadQueue,
+    ],
   };
 }
 

@@ -234,9 +234,16 @@ function illFormedStrings(body: unknown, base: string): ProblemList {
       continue;
     }
     frame.next += 1;
-    const at = `${frame.pointer}/${escapePointerToken(key)}`;
-    if (!isWellFormed(key)) problems.add(() => ({ pointer: at, detail: `name ${illFormedDetail}` }));
-    enter((frame.value as Record<string, unknown>)[key], at);
+    // Pointers are built for a problem listed or an object entered, not for every string.
+    const parent = frame.pointer;
+    const at = () => `${parent}/${escapePointerToken(key)}`;
+    if (!isWellFormed(key)) problems.add(() => ({ pointer: at(), detail: `name ${illFormedDetail}` }));
+    const value: unknown = (frame.value as Record<string, unknown>)[key];
+    if (typeof value === 'string') {
+      if (!isWellFormed(value)) problems.add(() => ({ pointer: at(), detail: illFormedDetail }));
+    } else if (typeof value === 'object' && value !== null) {
+      enter(value, at());
+    }
   }
   return problems;
 }

@@ -43,6 +43,11 @@ describe('loadConfig', () => {
       queuedAbandonAfterMs: 2 * 3_600_000,
       recipientHashSecret: RECIPIENT_HASH_SECRET,
       recipientHashPreviousSecrets: [],
+      snsTopicArns: [],
+      snsCertDir: '',
+      snsTrustedOrigins: [],
+      postmarkWebhookUser: '',
+      postmarkWebhookPassword: '',
     });
   });
 
@@ -57,6 +62,39 @@ describe('loadConfig', () => {
     const previous = ['p'.repeat(32), 'q'.repeat(40)];
     const config = loadConfig({ API_KEYS, RECIPIENT_HASH_SECRET, RECIPIENT_HASH_PREVIOUS_SECRETS: previous.join(',') });
     expect(config.recipientHashPreviousSecrets).toEqual(previous);
+  });
+
+  it('when the provider-event keys are set, then lists are split on commas and trimmed', () => {
+    const config = loadConfig({
+      API_KEYS,
+      RECIPIENT_HASH_SECRET,
+      SNS_TOPIC_ARNS: 'arn:aws:sns:us-east-1:123456789012:ses-events, arn:aws-cn:sns:cn-north-1:123456789012:b',
+      SNS_CERT_DIR: '/etc/mailer/sns-certs',
+      SNS_TRUSTED_ORIGINS: 'http://127.0.0.1:8080',
+      POSTMARK_WEBHOOK_USER: 'postmark',
+      POSTMARK_WEBHOOK_PASSWORD: '0123456789abcdef',
+    });
+
+    expect(config).toMatchObject({
+      snsTopicArns: ['arn:aws:sns:us-east-1:123456789012:ses-events', 'arn:aws-cn:sns:cn-north-1:123456789012:b'],
+      snsCertDir: '/etc/mailer/sns-certs',
+      snsTrustedOrigins: ['http://127.0.0.1:8080'],
+      postmarkWebhookUser: 'postmark',
+      postmarkWebhookPassword: '0123456789abcdef',
+    });
+  });
+
+  it.each([
+    [{ SNS_TOPIC_ARNS: 'arn:aws:s3:::bucket' }, 'SNS_TOPIC_ARNS must be comma-separated SNS topic ARNs'],
+    [{ SNS_TRUSTED_ORIGINS: 'http://127.0.0.1:8080/path' }, 'SNS_TRUSTED_ORIGINS must be comma-separated origins'],
+    [{ POSTMARK_WEBHOOK_USER: 'postmark' }, 'must be set together'],
+    [
+      { POSTMARK_WEBHOOK_USER: 'a:b', POSTMARK_WEBHOOK_PASSWORD: '0123456789abcdef' },
+      'POSTMARK_WEBHOOK_USER must not contain ":"',
+    ],
+    [{ POSTMARK_WEBHOOK_USER: 'postmark', POSTMARK_WEBHOOK_PASSWORD: 'short' }, 'at least 16 characters'],
+  ])('when a provider-event key is wrong (%j), then the problem is named', (env, problem) => {
+    expect(() => loadConfig({ API_KEYS, RECIPIENT_HASH_SECRET, ...env })).toThrow(problem);
   });
 
   it('when every key is set, then every value is read from the environment', () => {

@@ -1,5 +1,7 @@
 import {
   ConfigError,
+  fail,
+  ok,
   DEFAULT_LISTEN_HOST,
   duration,
   formatDuration,
@@ -11,6 +13,7 @@ import {
   sharedKeys,
   type Env,
   type Key,
+  type Parsed,
 } from '@mailer/config';
 import { ledgerKeys } from '@mailer/ledger';
 import { parseApiKeys, type ApiKey } from './domain/api-keys';
@@ -42,6 +45,38 @@ export interface ProducerConfig {
   /** Required (non-empty) with `LEDGER=on`. */
   readonly recipientHashSecret: string;
   readonly recipientHashPreviousSecrets: readonly string[];
+  /** SNS topics whose messages the SES events endpoint accepts; empty: the endpoint answers 404. */
+  readonly snsTopicArns: readonly string[];
+  /** Folder of SNS signing certificates; empty: fetched from AWS over https. */
+  readonly snsCertDir: string;
+  /** Origins a SubscribeURL may be on besides SNS's hosts (tests, private networks). */
+  readonly snsTrustedOrigins: readonly string[];
+  readonly postmarkWebhookUser: string;
+  readonly postmarkWebhookPassword: string;
+}
+
+const TOPIC_ARN = /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/;
+
+/** A comma-separated list (spaces around entries ignored, empty entries dropped), each entry checked. */
+function list(valid: (entry: string) => boolean, problem: string) {
+  return (raw: string): Parsed<readonly string[]> => {
+    const entries = raw
+      .split(',')
+      .map((entry) => entry.trim())
+      .filter((entry) => entry !== '');
+    const bad = entries.find((entry) => !valid(entry));
+    return bad === undefined ? ok(entries) : fail(`${problem} (got "${bad.slice(0, 100)}")`);
+  };
+}
+
+/** An origin as `URL.origin` writes it: `http://127.0.0.1:8080`, `https://confirm.internal`. */
+function isOrigin(raw: string): boolean {
+  try {
+    const url = new URL(raw);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === raw;
+  } catch {
+    return false;
+  }
 }
 
 /** The keys, in the order docs/configuration.md lists them. */
@@ -124,6 +159,48 @@ export const configKeys = {
     default: '2h',
     parse: duration('5m', '720h'),
   },
+  snsTopicArns: {
+    name: 'SNS_TOPIC_ARNS',
+    description:
+      'Comma-separated SNS topic ARNs whose messages `POST /v1/providers/ses/events` accepts (and whose subscriptions ' +
+      'it confirms); any other topic gets 403. Empty: the endpoint answers 404.',
+    default: '',
+    parse: list(
+      (entry) => TOPIC_ARN.test(entry),
+      'must be comma-separated SNS topic ARNs (arn:aws:sns:<region>:<account>:<name>)',
+    ),
+  },
+  snsCertDir: {
+    name: 'SNS_CERT_DIR',
+    description:
+      'Folder of SNS signing certificates, `<dir>/<host>/SimpleNotificationService-<hex>.pem`, for networks that cannot ' +
+      'reach AWS and for tests. Empty: each certificate is fetched over https from its SNS host and cached for 24h.',
+    default: '',
+    parse: (raw: string): Parsed<string> => ok(raw),
+  },
+  snsTrustedOrigins: {
+    name: 'SNS_TRUSTED_ORIGINS',
+    description:
+      'Comma-separated origins (`http://127.0.0.1:8080`) a SubscribeURL may be on besides SNS hosts: for tests and ' +
+      'private networks only. Empty: SNS hosts only.',
+    default: '',
+    parse: list(isOrigin, 'must be comma-separated origins such as http://127.0.0.1:8080'),
+  },
+  postmarkWebhookUser: {
+    name: 'POSTMARK_WEBHOOK_USER',
+    description:
+      'HTTP Basic user Postmark webhooks must send to `POST /v1/providers/postmark/events`. Empty (with the password): ' +
+      'the endpoint answers 404.',
+    default: '',
+    parse: (raw: string): Parsed<string> => (raw.includes(':') ? fail('must not contain ":"') : ok(raw)),
+  },
+  postmarkWebhookPassword: {
+    name: 'POSTMARK_WEBHOOK_PASSWORD',
+    description: 'HTTP Basic password for Postmark webhooks; a long random string (at least 16 characters).',
+    default: '',
+    parse: (raw: string): Parsed<string> =>
+      raw !== '' && raw.length < 16 ? fail('must be at least 16 characters') : ok(raw),
+  },
 } satisfies Record<string, Key<unknown>>;
 
 /** Reads and checks the configuration; throws {@link ConfigError} naming every problem. */
@@ -149,6 +226,9 @@ export function loadConfig(env: Env): ProducerConfig {
       `QUEUED_ABANDON_AFTER (${formatDuration(values.queuedAbandonAfterMs)}) must be greater than ` +
         `IDEMPOTENCY_STALE_AFTER (${formatDuration(values.idempotencyStaleAfterMs)})`,
     );
+  }
+  if ((values.postmarkWebhookUser === '') !== (values.postmarkWebhookPassword === '')) {
+    problems.push('POSTMARK_WEBHOOK_USER and POSTMARK_WEBHOOK_PASSWORD must be set together (or neither)');
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return values;

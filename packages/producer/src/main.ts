@@ -6,14 +6,25 @@ import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
 import { openLedger } from '@mailer/ledger';
 import { Lifecycle, explainUnreachableBroker, runMain, startService } from '@mailer/service';
 import { AmqpEmailPublisher } from './amqp/email-publisher';
+import { AmqpProviderEventPublisher } from './amqp/provider-event-publisher';
+import { DirectoryCertificateSource, HttpsCertificateSource } from './feedback/sns/certificates';
+import { SubscriptionConfirmer } from './feedback/sns/subscription';
+import { SnsVerifier } from './feedback/sns/verifier';
 import { configKeys, loadConfig } from './config';
 import { createApp } from './http/app';
 import { combineReadiness } from './http/routes/health';
 import { HttpServer } from './http/server';
 import { LedgerAdapter } from './ledger/ledger-adapter';
+import { KeyAnswers } from './ledger/key-answers';
 import { LedgerRepairs } from './ledger/ledger-repairs';
 import { PeriodicSweep } from './ledger/periodic-sweep';
 import { ProducerMetrics } from './metrics/producer-metrics';
+
+/** How long a fetched SNS signing certificate is used before it is fetched again. */
+const SNS_CERT_TTL_MS = 24 * 3_600_000;
+
+/** Deadline of a certificate fetch or a subscription confirmation (SNS waits 15 s for our answer). */
+const SNS_FETCH_TIMEOUT_MS = 5000;
 
 /** Reads the environment, connects, listens; stops cleanly on SIGTERM or SIGINT. */
 async function main(): Promise<void> {
@@ -33,16 +44,17 @@ async function main(): Promise<void> {
     connectionName: `mailer-producer@${hostname()}:${process.pid}`,
   });
   const metrics = new ProducerMetrics();
-  const amqpPublisher = new AmqpEmailPublisher(
-    new ConfirmPublisher(broker, {
-      timeoutMs: config.publishTimeoutMs,
-      maxInflight: config.maxInflightPublishes,
-      logger,
-      // Its channel only publishes: a new one is safe, and ends RabbitMQ 3.10's stale-leader nacks.
-      renewChannelAfterNacksMs: 1000,
-    }),
-    { exchange: topology.workExchange.name, routingKey: WORK_ROUTING_KEY },
-  );
+  const confirmPublisher = new ConfirmPublisher(broker, {
+    timeoutMs: config.publishTimeoutMs,
+    maxInflight: config.maxInflightPublishes,
+    logger,
+    // Its channel only publishes: a new one is safe, and ends RabbitMQ 3.10's stale-leader nacks.
+    renewChannelAfterNacksMs: 1000,
+  });
+  const amqpPublisher = new AmqpEmailPublisher(confirmPublisher, {
+    exchange: topology.workExchange.name,
+    routingKey: WORK_ROUTING_KEY,
+  });
   const publisher = metrics.instrumentPublisher(amqpPublisher);
   const records = database?.ledger;
   const ledger =
@@ -76,11 +88,13 @@ async function main(): Promise<void> {
         ];
   // A 503's records are undone once the ledger answers again (see LedgerRepairs).
   const repairs = ledger === undefined ? undefined : new LedgerRepairs({ ledger, logger });
+  // Keyed requests' 202s are stored while the answer goes out (see KeyAnswers).
+  const answers = ledger === undefined ? undefined : new KeyAnswers({ ledger, logger });
   const app = createApp({
     publisher,
     newId: uuidv7,
     now: () => new Date(),
-    ...(ledger === undefined || repairs === undefined ? {} : { ledger, repairs }),
+    ...(ledger === undefined || repairs === undefined || answers === undefined ? {} : { ledger, repairs, answers }),
     apiKeys: config.apiKeys,
     logger,
     maxBodyBytes: config.maxBodyBytes,
@@ -88,6 +102,30 @@ async function main(): Promise<void> {
       combineReadiness(ledger === undefined ? [broker.readiness()] : [broker.readiness(), await ledger.readiness()]),
     draining: () => lifecycle.stopping,
     metrics,
+    providerEvents: {
+      publisher: new AmqpProviderEventPublisher(confirmPublisher, topology),
+      ...(config.snsTopicArns.length === 0
+        ? {}
+        : {
+            sns: {
+              verifier: new SnsVerifier({
+                topicArns: config.snsTopicArns,
+                certificates:
+                  config.snsCertDir === ''
+                    ? new HttpsCertificateSource({ ttlMs: SNS_CERT_TTL_MS, timeoutMs: SNS_FETCH_TIMEOUT_MS })
+                    : new DirectoryCertificateSource(config.snsCertDir),
+              }),
+              confirmer: new SubscriptionConfirmer({
+                trustedOrigins: config.snsTrustedOrigins,
+                timeoutMs: SNS_FETCH_TIMEOUT_MS,
+                logger,
+              }),
+            },
+          }),
+      ...(config.postmarkWebhookUser === ''
+        ? {}
+        : { postmark: { user: config.postmarkWebhookUser, password: config.postmarkWebhookPassword } }),
+    },
   });
 
   // A topology the broker refuses cannot be fixed by retrying, at start-up or on a reconnect.
@@ -106,6 +144,7 @@ async function main(): Promise<void> {
     .onStop(async () => {
       await Promise.all(sweeps.map((sweep) => sweep.stop()));
     })
+    .onStop(() => answers?.drain())
     .onStop(() => repairs?.stop())
     .onStop(() => database?.pool.end());
   logger.info('producer listening', { port: await server.listen(config.port, config.host) });

@@ -118,6 +118,33 @@ describe('acceptEmail with the ledger', () => {
     expect(f.recorded.map((e) => e.id)).toEqual(['new-1']);
   });
 
+  it('when answers are stored beside the request, then the 202 does not wait for the store, and a retry at this producer waits for it', async () => {
+    const f = fakes();
+    const stores: { key: string; status: number; body: unknown }[] = [];
+    let storeDone: () => void = () => undefined;
+    const stored = new Promise<void>((resolve) => (storeDone = resolve));
+    const answers = {
+      store: (held: KeyReservation, status: number, answer: unknown) => {
+        f.calls.push(`store ${status}`);
+        stores.push({ key: held.key, status, body: answer });
+      },
+      settled: (_client: string, key: string) => (stores.some((s) => s.key === key) ? stored : undefined),
+    };
+
+    expect(await acceptEmail({ ...f.deps, answers }, keyed, body)).toEqual({ kind: 'accepted', id: 'new-1' });
+    expect(f.calls).toEqual(['reserve and record 1 /v1/emails', 'publish new-1', 'store 202']);
+    expect(stores).toEqual([{ key: 'k1', status: 202, body: { id: 'new-1', status: 'queued' } }]);
+
+    let retried = false;
+    const retry = acceptEmail({ ...f.deps, answers }, keyed, body).then(() => (retried = true));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(retried).toBe(false);
+    expect(f.calls).toHaveLength(3);
+    storeDone();
+    await retry;
+    expect(f.calls[3]).toBe('reserve and record 1 /v1/emails');
+  });
+
   it('when the ledger cannot record, then nothing is published, its record (if it was made) is forgotten and the key released', async () => {
     const f = fakes();
     f.failRecord();

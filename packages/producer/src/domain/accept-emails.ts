@@ -15,6 +15,7 @@ import {
   LedgerOutageError,
   type AcceptedRecord,
   type EmailLedger,
+  type KeyAnswerStore,
   type KeyReservation,
   type LedgerRepair,
   type RepairQueue,
@@ -33,6 +34,11 @@ export interface AcceptDeps {
    * they are tried once, at once, and a key left taken goes stale instead.
    */
   readonly repairs?: RepairQueue;
+  /**
+   * Where keyed requests' 202s are stored while the answer goes out; without it each is stored
+   * before the answer (one more round trip to the ledger on the request's path).
+   */
+  readonly answers?: KeyAnswerStore;
 }
 
 /** Who sent the request, and the request id for tracing. */
@@ -176,6 +182,8 @@ async function admit(
       await ledger.recordAccepted(emails.map((email) => recordOf(caller, email)));
       return { kind: 'admitted', emails };
     }
+    // A retry of a request whose 202 this producer is still storing is replayed, not refused as in flight.
+    await deps.answers?.settled(caller.client.name, caller.idempotencyKey);
     // The token is ours, not the ledger's, so a reservation whose answer is lost can be released.
     reservation = { client: caller.client.name, key: caller.idempotencyKey, token: deps.newId() };
     const key = await ledger.reserveKeyAndRecord(
@@ -251,7 +259,8 @@ async function afterFailedPublish(
 }
 
 /**
- * Stores the 202 under the key. The emails are recorded and confirmed whatever happens here,
+ * Stores the 202 under the key: handed to `deps.answers` to store while the answer goes out, or
+ * (without it) before the answer. The emails are recorded and confirmed whatever happens here,
  * so a ledger that went away now does not turn the 202 into a 503: the key then goes stale, and
  * a retry takes it over with the same ids.
  */
@@ -261,6 +270,10 @@ async function complete(
   body: unknown,
 ): Promise<LedgerOutageError | undefined> {
   if (reservation === undefined || deps.ledger === undefined) return undefined;
+  if (deps.answers !== undefined) {
+    deps.answers.store(reservation, 202, body);
+    return undefined;
+  }
   try {
     await deps.ledger.completeKey(reservation, 202, body);
     return undefined;

@@ -104,3 +104,14 @@ export interface EmailLedger {
   /** A page of `client`'s emails; rejects with {@link BadCursorError} for a cursor it did not give. */
   listEmails(client: string, filter: EmailListQuery): Promise<EmailListPage>;
 }
+
+/**
+ * Stores keyed requests' answers while the 202 goes out rather than before it (the producer's
+ * `KeyAnswers`): `store` never rejects (a failure is logged, and the key goes stale as when a
+ * producer dies before answering); `settled` is the store under way for a key, if any, which a
+ * retry of that key at the same producer waits for before it asks the ledger.
+ */
+export interface KeyAnswerStore {
+  store(reservation: KeyReservation, status: number, body: unknown): void;
+  settled(client: string, key: string): Promise<void> | undefined;
+}

@@ -13,6 +13,7 @@ import type { ProducerMetrics } from '../metrics/producer-metrics';
 import { docsRoutes } from './routes/docs';
 import { emailRoutes } from './routes/emails';
 import { healthRoutes } from './routes/health';
+import { providerEventRoutes, type ProviderEventsDeps } from './routes/provider-events';
 import { statusRoutes } from './routes/status';
 
 /** Everything the HTTP app needs; `main.ts` builds these from configuration. */
@@ -26,12 +27,16 @@ export interface AppDeps extends AcceptDeps {
   readonly draining?: () => boolean;
   /** Times requests and serves `GET /metrics`; absent: neither. */
   readonly metrics?: ProducerMetrics;
+  /** The provider-event endpoints; absent: both answer 404 (not configured). */
+  readonly providerEvents?: Omit<ProviderEventsDeps, 'logger' | 'now' | 'count'>;
 }
 
 /** Paths this API serves, with the methods each allows (for 405 and `Allow`). */
 const allowedMethods: Readonly<Record<string, string>> = {
   '/v1/emails': 'GET, HEAD, POST',
   '/v1/emails/batch': 'POST',
+  '/v1/providers/ses/events': 'POST',
+  '/v1/providers/postmark/events': 'POST',
   '/healthz': 'GET, HEAD',
   '/readyz': 'GET, HEAD',
   '/openapi.json': 'GET, HEAD',
@@ -69,6 +74,17 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(healthRoutes(() => (draining() ? { ready: false, reason: 'shutting down' } : deps.readiness())));
   app.use(drainGate(draining));
   app.use(docsRoutes());
+  // Authenticated by the SNS signature or the webhook's Basic credentials, not by an API key.
+  app.use(
+    providerEventRoutes({
+      publisher: deps.providerEvents?.publisher ?? { publish: () => Promise.reject(new Error('not configured')) },
+      ...(deps.providerEvents?.sns === undefined ? {} : { sns: deps.providerEvents.sns }),
+      ...(deps.providerEvents?.postmark === undefined ? {} : { postmark: deps.providerEvents.postmark }),
+      logger: deps.logger,
+      now: deps.now,
+      ...(deps.metrics === undefined ? {} : { count: deps.metrics.countProviderEvent }),
+    }),
+  );
   app.use(
     emailRoutes({
       ...deps,

@@ -9,6 +9,7 @@ import {
 } from '@mailer/contract';
 import { MAX_IDEMPOTENCY_KEY_LENGTH } from '../domain/idempotency-key';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './email-views';
+import { MAX_POSTMARK_BODY_BYTES, MAX_SNS_BODY_BYTES } from './routes/provider-events';
 
 const { $id: _requestId, ...emailRequest } = emailRequestSchema;
 const { $id: _batchId, ...emailBatch } = emailBatchSchema;
@@ -96,7 +97,15 @@ export const openApiDocument = {
       'Queue transactional email. A 202 means the email is durably queued in RabbitMQ; delivery happens in the background.',
   },
   components: {
-    securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key from API_KEYS.' } },
+    securitySchemes: {
+      apiKey: { type: 'http', scheme: 'bearer', description: 'An API key from API_KEYS.' },
+      postmarkBasic: {
+        type: 'http',
+        scheme: 'basic',
+        description:
+          'POSTMARK_WEBHOOK_USER and POSTMARK_WEBHOOK_PASSWORD, carried in the webhook URL Postmark posts to.',
+      },
+    },
     schemas: {
       EmailRequest: emailRequest,
       EmailBatch: {
@@ -343,6 +352,61 @@ export const openApiDocument = {
             },
           },
           ...refusalResponses,
+        },
+      },
+    },
+    '/v1/providers/ses/events': {
+      post: {
+        summary: 'Amazon SNS HTTPS subscription carrying SES events (docs/feedback.md)',
+        description:
+          'Called by SNS, not by API callers: no API key, the SNS signature authenticates. The raw body is read whatever ' +
+          `its Content-Type (SNS sends text/plain; charset=UTF-8), at most ${MAX_SNS_BODY_BYTES} bytes. Every message is ` +
+          'verified (SignatureVersion 1 or 2, certificate on an SNS host) and its TopicArn must be in SNS_TOPIC_ARNS. ' +
+          'A Notification is answered 200 only once it is on the provider-events queue (broker confirm); a ' +
+          'SubscriptionConfirmation is confirmed by fetching its SubscribeURL; an UnsubscribeConfirmation is logged.',
+        requestBody: { required: true, content: { 'text/plain': { schema: { type: 'string' } } } },
+        responses: {
+          '200': { description: 'Queued (Notification), confirmed (SubscriptionConfirmation) or noted; empty body' },
+          '400': problem('Not JSON or not an SNS message (/problems/invalid-provider-event).'),
+          '403': problem(
+            'Refused, nothing queued (/problems/sns-message-refused; `reason`: topic-not-allowed, bad-certificate-url, ' +
+              'unsupported-signature-version, bad-signature, subscribe-url-not-allowed).',
+          ),
+          '404': problem('SNS_TOPIC_ARNS is empty (/problems/not-configured).'),
+          '413': problem(`The body is over ${MAX_SNS_BODY_BYTES} bytes (/problems/too-large).`),
+          '503': problem(
+            'Not queued, retry after Retry-After (SNS does): the broker did not confirm (/problems/broker-unavailable), ' +
+              'the signing certificate could not be had (/problems/certificate-unavailable), or the SubscribeURL did ' +
+              'not confirm (/problems/subscription-not-confirmed).',
+          ),
+        },
+      },
+    },
+    '/v1/providers/postmark/events': {
+      post: {
+        summary: 'Postmark webhooks: Bounce, SpamComplaint, Delivery, SubscriptionChange (docs/feedback.md)',
+        description:
+          'Called by Postmark, not by API callers: HTTP Basic credentials (POSTMARK_WEBHOOK_USER and ' +
+          `POSTMARK_WEBHOOK_PASSWORD) authenticate. A JSON object with a string RecordType, at most ${MAX_POSTMARK_BODY_BYTES} ` +
+          'bytes, queued as received and answered 200 only after the broker confirm. Open and Click: 200, not queued.',
+        security: [{ postmarkBasic: [] }],
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: { type: 'object', required: ['RecordType'], properties: { RecordType: { type: 'string' } } },
+            },
+          },
+        },
+        responses: {
+          '200': { description: 'Queued (or, for Open and Click, accepted and ignored); empty body' },
+          '400': problem('Not JSON, or no string RecordType (/problems/invalid-provider-event).'),
+          '401': problem(
+            'Wrong or missing Basic credentials (/problems/unauthorized); header WWW-Authenticate: Basic.',
+          ),
+          '404': problem('POSTMARK_WEBHOOK_USER and POSTMARK_WEBHOOK_PASSWORD are empty (/problems/not-configured).'),
+          '413': problem(`The body is over ${MAX_POSTMARK_BODY_BYTES} bytes (/problems/too-large).`),
+          '503': problem('The broker did not confirm (/problems/broker-unavailable); retry after Retry-After.'),
         },
       },
     },

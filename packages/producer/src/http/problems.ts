@@ -31,6 +31,11 @@ export const ProblemType = {
   ledgerUnavailable: '/problems/ledger-unavailable',
   ledgerOff: '/problems/ledger-off',
   invalidQuery: '/problems/invalid-query',
+  notConfigured: '/problems/not-configured',
+  invalidProviderEvent: '/problems/invalid-provider-event',
+  snsMessageRefused: '/problems/sns-message-refused',
+  certificateUnavailable: '/problems/certificate-unavailable',
+  subscriptionNotConfirmed: '/problems/subscription-not-confirmed',
 } as const;
 
 /** Seconds a caller should wait before retrying after a 503. */
@@ -211,4 +216,80 @@ export function sendRefusal(res: Response, refusal: Refusal): void {
       });
       return;
   }
+}
+
+/** 404 for a provider-events endpoint whose settings are empty (`SNS_TOPIC_ARNS`, `POSTMARK_WEBHOOK_*`). */
+export function sendNotConfigured(res: Response, settings: string): void {
+  sendProblem(res, {
+    type: ProblemType.notConfigured,
+    title: 'Not configured',
+    status: 404,
+    detail: `This endpoint is off until ${settings} is set.`,
+  });
+}
+
+/** 400 for a provider event that is not of the provider's shape. */
+export function sendInvalidProviderEvent(res: Response, problem: string): void {
+  sendProblem(res, {
+    type: ProblemType.invalidProviderEvent,
+    title: 'Not a provider event',
+    status: 400,
+    detail: `${problem}; nothing was queued.`,
+  });
+}
+
+/** 403 for an SNS message refused by its signature, certificate URL or topic. */
+export function sendSnsRefused(res: Response, reason: string, detail: string): void {
+  sendProblem(res, {
+    type: ProblemType.snsMessageRefused,
+    title: 'SNS message refused',
+    status: 403,
+    detail: `${detail}; nothing was queued.`,
+    reason,
+  });
+}
+
+/** 503 when the signing certificate cannot be had: SNS retries (for up to an hour). */
+export function sendCertificateUnavailable(res: Response): void {
+  res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
+  sendProblem(res, {
+    type: ProblemType.certificateUnavailable,
+    title: 'SNS message not verified: its signing certificate cannot be had',
+    status: 503,
+    detail: `The signing certificate could not be fetched or read; nothing was queued. Retry after ${RETRY_AFTER_SECONDS} seconds.`,
+  });
+}
+
+/** 503 when the SubscribeURL of an allowed topic did not confirm the subscription: SNS sends it again. */
+export function sendSubscriptionNotConfirmed(res: Response): void {
+  res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
+  sendProblem(res, {
+    type: ProblemType.subscriptionNotConfirmed,
+    title: 'SNS subscription not confirmed',
+    status: 503,
+    detail: `Fetching the SubscribeURL failed or was refused. Retry after ${RETRY_AFTER_SECONDS} seconds.`,
+  });
+}
+
+/** 503: the broker did not confirm a provider event; the provider retries. */
+export function sendEventUnavailable(res: Response, error: PublishError): void {
+  res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
+  sendProblem(res, {
+    type: ProblemType.brokerUnavailable,
+    title: 'Event not accepted: the message broker did not confirm it',
+    status: 503,
+    detail: `${error.message}. Retry after ${RETRY_AFTER_SECONDS} seconds.`,
+    reason: error.reason,
+  });
+}
+
+/** 401 for a Postmark webhook without the configured Basic credentials. */
+export function sendWebhookUnauthorized(res: Response, realm: string): void {
+  res.setHeader('WWW-Authenticate', `Basic realm="${realm}"`);
+  sendProblem(res, {
+    type: ProblemType.unauthorized,
+    title: 'Valid webhook credentials are required',
+    status: 401,
+    detail: 'Send HTTP Basic credentials matching POSTMARK_WEBHOOK_USER and POSTMARK_WEBHOOK_PASSWORD.',
+  });
 }

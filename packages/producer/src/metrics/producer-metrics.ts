@@ -42,6 +42,7 @@ export class ProducerMetrics {
   private readonly publishLatency: Histogram<'outcome'>;
   private readonly publishFailures: Counter<'reason'>;
   private readonly ledgerLatency: Histogram<'operation' | 'outcome'>;
+  private readonly providerEvents: Counter<'provider' | 'type' | 'result'>;
 
   constructor(options: { readonly registry?: Registry } = {}) {
     const registers = [(this.registry = options.registry ?? createMetricsRegistry('producer'))];
@@ -66,6 +67,12 @@ export class ProducerMetrics {
       registers,
     });
     this.ledgerLatency = ledgerLatencyHistogram(registers);
+    this.providerEvents = new Counter({
+      name: 'mailer_provider_events_received_total',
+      help: 'Provider events received, by provider, event type and result (queued, ignored, refused, failed).',
+      labelNames: ['provider', 'type', 'result'],
+      registers,
+    });
     this.handler = metricsHandler(this.registry);
   }
 
@@ -87,6 +94,11 @@ export class ProducerMetrics {
       );
     });
     next();
+  };
+
+  /** Counts one provider event received; `type` comes from a closed list (see the routes). */
+  readonly countProviderEvent = (provider: string, type: string, result: string): void => {
+    this.providerEvents.inc({ provider, type, result });
   };
 
   /** The publisher with each publish timed and each failure counted by its `PublishError` reason. */

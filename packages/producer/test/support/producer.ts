@@ -4,7 +4,8 @@ import { v7 as uuidv7 } from 'uuid';
 import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
 import { AmqpEmailPublisher } from '../../src/amqp/email-publisher';
 import { hashKey, type ApiKey } from '../../src/domain/api-keys';
-import { createApp } from '../../src/http/app';
+import { AmqpProviderEventPublisher } from '../../src/amqp/provider-event-publisher';
+import { createApp, type AppDeps } from '../../src/http/app';
 import type { ProducerMetrics } from '../../src/metrics/producer-metrics';
 import { combineReadiness } from '../../src/http/routes/health';
 import type { EmailLedger, RepairQueue } from '../../src/domain/email-ledger';
@@ -63,6 +64,8 @@ export interface TestProducerOptions {
   readonly repairs?: RepairQueue;
   /** Metrics to time requests, publishes and ledger calls with, and serve on `GET /metrics`. */
   readonly metrics?: ProducerMetrics;
+  /** The provider-event endpoints' settings; they publish through this producer's broker connection. */
+  readonly providerEvents?: Omit<NonNullable<AppDeps['providerEvents']>, 'publisher'>;
 }
 
 /** Starts the real app with a real broker connection, on a unique prefix. */
@@ -104,6 +107,11 @@ export async function startTestProducer(label: string, options: TestProducerOpti
       ),
     ...(options.draining === undefined ? {} : { draining: options.draining }),
     ...(metrics === undefined ? {} : { metrics }),
+    ...(options.providerEvents === undefined
+      ? {}
+      : {
+          providerEvents: { ...options.providerEvents, publisher: new AmqpProviderEventPublisher(publisher, topology) },
+        }),
   });
   return {
     app,
