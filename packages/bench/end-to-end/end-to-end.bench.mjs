@@ -13,7 +13,7 @@ import contract from '@mailer/contract';
 import { nodeFlags } from '../../../scripts/node-flags.mjs';
 import { openQueueCounter, removeBenchTopology } from '../support/broker.mjs';
 import { batchBody, singleBody } from '../support/fixtures.mjs';
-import { createBenchDatabase, postgresCpuSeconds } from '../support/postgres.mjs';
+import { BENCH_RECIPIENT_HASH_SECRET, createBenchDatabase, postgresCpuSeconds } from '../support/postgres.mjs';
 import { cpuSeconds, localBrokerPid, memoryMb, resetPeakRss } from '../support/proc.mjs';
 import {
   freePort,
@@ -435,7 +435,14 @@ const sharedEnv = (ledger = undefined) => ({
   AMQP_PREFIX: prefix,
   RETRY_DELAYS: settings.retryDelaysMs.map(delayName).join(','),
   LOG_LEVEL: 'info',
-  ...(ledger === undefined ? { LEDGER: 'off' } : { LEDGER: 'on', DATABASE_URL: ledger.url, MIGRATE_ON_START: 'false' }),
+  ...(ledger === undefined
+    ? { LEDGER: 'off' }
+    : {
+        LEDGER: 'on',
+        DATABASE_URL: ledger.url,
+        MIGRATE_ON_START: 'false',
+        RECIPIENT_HASH_SECRET: BENCH_RECIPIENT_HASH_SECRET,
+      }),
 });
 
 /** Starts a producer (with the ledger when `ledger` is given) and makes it the one the runs post to. */

@@ -13,7 +13,7 @@ import autocannon from 'autocannon';
 import contract from '@mailer/contract';
 import { awaitQueueDepth, removeBenchTopology } from '../support/broker.mjs';
 import { EMAIL_BYTES, batchBody, singleBody } from '../support/fixtures.mjs';
-import { createBenchDatabase, postgresCpuSeconds } from '../support/postgres.mjs';
+import { BENCH_RECIPIENT_HASH_SECRET, createBenchDatabase, postgresCpuSeconds } from '../support/postgres.mjs';
 import { cpuSeconds, localBrokerPid, machineCpuSeconds, memoryMb } from '../support/proc.mjs';
 import { meanDurationsMs, readHistograms } from '../support/metrics.mjs';
 import { freePort, httpPostJson, startNode, stopAll, waitReady } from '../support/processes.mjs';
@@ -280,6 +280,7 @@ async function startServers() {
     LEDGER: 'on',
     DATABASE_URL: database.url,
     MIGRATE_ON_START: 'false',
+    RECIPIENT_HASH_SECRET: BENCH_RECIPIENT_HASH_SECRET,
   });
   const plain = {
     port: plainPort,

@@ -11,6 +11,9 @@ const { createPool, ensureDatabase, migrate, withDatabase } = ledgerPackage;
 /** The server the benches make their databases on (the tests' variable, same default). */
 export const SERVER_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
+/** The recipient hash secret the services get with the ledger on (required then); a bench value only. */
+export const BENCH_RECIPIENT_HASH_SECRET = 'bench-recipient-hash-secret-not-for-production';
+
 /** CPU seconds (user + system) of every process named postgres, from /proc: other load on the server counts too. */
 export function postgresCpuSeconds() {
   let ticks = 0;

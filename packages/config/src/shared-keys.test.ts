@@ -1,6 +1,14 @@
 import { DEFAULT_DELIVERY_LIMIT, DEFAULT_RETRY_DELAYS_MS, buildTopology, delayName } from '@mailer/contract';
 import { loadKeys } from './keys';
-import { parseAmqpUrls, parseDelays, sharedKeys, topologyOf } from './shared-keys';
+import {
+  parseAmqpUrls,
+  parseDelays,
+  parseRecipientSecret,
+  parseRecipientSecrets,
+  recipientSecretProblems,
+  sharedKeys,
+  topologyOf,
+} from './shared-keys';
 
 describe('sharedKeys', () => {
   it('when nothing is set, then both services get the same broker, topology and log defaults', () => {
@@ -10,7 +18,37 @@ describe('sharedKeys', () => {
       retryDelaysMs: DEFAULT_RETRY_DELAYS_MS,
       deliveryLimit: DEFAULT_DELIVERY_LIMIT,
       logLevel: 'info',
+      recipientHashSecret: '',
+      recipientHashPreviousSecrets: [],
     });
+  });
+});
+
+describe('recipient hash secrets', () => {
+  const secret = 'k'.repeat(32);
+
+  it('when a secret has fewer than 32 characters, then it is refused without being echoed', () => {
+    expect(parseRecipientSecret('k'.repeat(31))).toEqual({ ok: false, problem: 'must have at least 32 characters' });
+    expect(parseRecipientSecret(secret)).toEqual({ ok: true, value: secret });
+    expect(parseRecipientSecret('')).toEqual({ ok: true, value: '' });
+  });
+
+  it('when previous secrets are listed, then each is trimmed and a short one is named by position', () => {
+    expect(parseRecipientSecrets('')).toEqual({ ok: true, value: [] });
+    expect(parseRecipientSecrets(` ${secret} ,${'m'.repeat(40)}`)).toEqual({
+      ok: true,
+      value: [secret, 'm'.repeat(40)],
+    });
+    expect(parseRecipientSecrets(`${secret},short-one`)).toEqual({
+      ok: false,
+      problem: 'entry 2 of 2 must have at least 32 characters',
+    });
+  });
+
+  it('when the ledger is on, then the secret is required; with it off, it is not', () => {
+    expect(recipientSecretProblems({ ledger: 'on', recipientHashSecret: '' })).toHaveLength(1);
+    expect(recipientSecretProblems({ ledger: 'on', recipientHashSecret: secret })).toEqual([]);
+    expect(recipientSecretProblems({ ledger: 'off', recipientHashSecret: '' })).toEqual([]);
   });
 });
 

@@ -51,6 +51,42 @@ export function parseDelays(raw: string): Parsed<number[]> {
     : fail('must list the delays in increasing order');
 }
 
+/** The shortest recipient hash secret taken (`MIN_RECIPIENT_SECRET_LENGTH` of @mailer/contract). */
+const MIN_SECRET_LENGTH = 32;
+
+/** One recipient hash secret: empty (none set) or at least 32 characters. Never echoed in a problem. */
+export function parseRecipientSecret(raw: string): Parsed<string> {
+  return raw === '' || raw.length >= MIN_SECRET_LENGTH
+    ? ok(raw)
+    : fail(`must have at least ${MIN_SECRET_LENGTH} characters`);
+}
+
+/** A comma-separated list of earlier secrets, newest first; empty for none. Entries are named by position only. */
+export function parseRecipientSecrets(raw: string): Parsed<string[]> {
+  if (raw.trim() === '') return ok([]);
+  const entries = raw.split(',').map((entry) => entry.trim());
+  const bad = entries.findIndex((entry) => entry.length < MIN_SECRET_LENGTH);
+  return bad === -1
+    ? ok(entries)
+    : fail(`entry ${bad + 1} of ${entries.length} must have at least ${MIN_SECRET_LENGTH} characters`);
+}
+
+/**
+ * The start-up problem of a service with the ledger on and no recipient hash secret: the ledger
+ * keys recipients (suppression list, per-recipient outcomes) with it and holds no address.
+ */
+export function recipientSecretProblems(values: {
+  readonly ledger: 'on' | 'off';
+  readonly recipientHashSecret: string;
+}): string[] {
+  return values.ledger === 'on' && values.recipientHashSecret === ''
+    ? [
+        `RECIPIENT_HASH_SECRET is required when LEDGER=on: a random secret of at least ${MIN_SECRET_LENGTH} ` +
+          'characters, the same in every producer and consumer (e.g. openssl rand -base64 48)',
+      ]
+    : [];
+}
+
 const logLevels = ['error', 'warn', 'info', 'debug'];
 
 /**
@@ -64,7 +100,8 @@ export const listenHost = text((raw) => raw.length > 0, 'must not be empty');
 
 /**
  * Keys both services read, by the same names and rules: the broker, the topology (which must be
- * identical on both sides, or a declare fails) and logging.
+ * identical on both sides, or a declare fails), logging, and the recipient hash secrets (the same
+ * in every process, or one's keys would not find the other's entries).
  */
 export const sharedKeys = {
   amqpUrl: {
@@ -96,6 +133,23 @@ export const sharedKeys = {
     description: `One of ${logLevels.join(', ')}.`,
     default: 'info',
     parse: text((raw) => logLevels.includes(raw), `must be one of ${logLevels.join(', ')}`),
+  },
+  recipientHashSecret: {
+    name: 'RECIPIENT_HASH_SECRET',
+    description:
+      'Secret the ledger keys recipients with (HMAC-SHA256 of the normalized address; no address is stored): at ' +
+      'least 32 characters, the same in every producer and consumer; required when LEDGER=on. To rotate, see ' +
+      'docs/ledger.md.',
+    default: '',
+    parse: parseRecipientSecret,
+  },
+  recipientHashPreviousSecrets: {
+    name: 'RECIPIENT_HASH_PREVIOUS_SECRETS',
+    description:
+      'Earlier values of RECIPIENT_HASH_SECRET, newest first, comma-separated: entries made under them still ' +
+      'match and are rewritten under the current secret when next matched.',
+    default: '',
+    parse: parseRecipientSecrets,
   },
 } satisfies Record<string, Key<unknown>>;
 

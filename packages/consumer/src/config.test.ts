@@ -5,7 +5,7 @@ import { ConfigError, configKeys, loadConfig } from './config';
 /** The problems `loadConfig` reports for `env`; fails the test if it does not throw a ConfigError. */
 function problemsOf(env: Record<string, string>): readonly string[] {
   try {
-    loadConfig(env);
+    loadConfig({ RECIPIENT_HASH_SECRET, ...env });
   } catch (error) {
     if (error instanceof ConfigError) return error.problems;
     throw error;
@@ -13,11 +13,13 @@ function problemsOf(env: Record<string, string>): readonly string[] {
   throw new Error('expected loadConfig to throw a ConfigError');
 }
 
+const RECIPIENT_HASH_SECRET = 's'.repeat(32);
+
 const durationProblem = (range: string) => `must be a duration such as 500ms, 10s, 1m or 2h, ${range}`;
 
 describe('loadConfig', () => {
   it('when nothing is set, then the consumer captures to .capture with its documented defaults', () => {
-    expect(loadConfig({})).toEqual({
+    expect(loadConfig({ RECIPIENT_HASH_SECRET })).toEqual({
       providers: ['capture'],
       captureDir: '.capture',
       prefetch: 100,
@@ -58,6 +60,8 @@ describe('loadConfig', () => {
       migrateOnStart: false,
       databaseUrl: 'postgres://postgres@127.0.0.1:5432/mailer',
       databasePoolSize: 8,
+      recipientHashSecret: RECIPIENT_HASH_SECRET,
+      recipientHashPreviousSecrets: [],
       amqpUrl: 'amqp://guest:guest@127.0.0.1:5672',
       amqpPrefix: 'mailer',
       retryDelaysMs: DEFAULT_RETRY_DELAYS_MS,
@@ -68,6 +72,7 @@ describe('loadConfig', () => {
 
   it('when every provider is named with its settings, then each value is read from the environment', () => {
     const config = loadConfig({
+      RECIPIENT_HASH_SECRET,
       PROVIDERS: 'ses, postmark,smtp',
       SES_REGION: 'eu-west-1',
       SES_TIMEOUT: '5s',
@@ -111,7 +116,7 @@ describe('loadConfig', () => {
     ['SHUTDOWN_TIMEOUT', '10m'],
     ['SHUTDOWN_TIMEOUT', '0ms'],
   ])('when the duration %s is at its bound %p, then it is accepted', (name, value) => {
-    expect(() => loadConfig({ [name]: value })).not.toThrow();
+    expect(() => loadConfig({ RECIPIENT_HASH_SECRET, [name]: value })).not.toThrow();
   });
 
   it.each([
@@ -134,7 +139,7 @@ describe('loadConfig', () => {
   });
 
   it('when automatic release is turned on with a rate, then both are read', () => {
-    expect(loadConfig({ AUTO_RELEASE: 'true', AUTO_RELEASE_RATE: '25' })).toMatchObject({
+    expect(loadConfig({ RECIPIENT_HASH_SECRET, AUTO_RELEASE: 'true', AUTO_RELEASE_RATE: '25' })).toMatchObject({
       autoRelease: true,
       autoReleaseRate: 25,
     });
@@ -146,6 +151,16 @@ describe('loadConfig', () => {
       'POSTMARK_SERVER_TOKEN is required when PROVIDERS names postmark',
       'SMTP_HOST is required when PROVIDERS names smtp',
     ]);
+  });
+
+  it('when the ledger is on and RECIPIENT_HASH_SECRET is empty, then the start-up problem names it', () => {
+    expect(problemsOf({ RECIPIENT_HASH_SECRET: '' })).toEqual([
+      expect.stringMatching(/^RECIPIENT_HASH_SECRET is required when LEDGER=on/),
+    ]);
+    expect(problemsOf({ RECIPIENT_HASH_SECRET: 'short' })).toEqual([
+      'RECIPIENT_HASH_SECRET must have at least 32 characters',
+    ]);
+    expect(loadConfig({ LEDGER: 'off' }).recipientHashSecret).toBe('');
   });
 
   it('when the keys are listed, then every duration key is named without _MS and none is set under a former name', () => {

@@ -8,6 +8,7 @@ import {
   listenHost,
   loadKeys,
   ok,
+  recipientSecretProblems,
   sharedKeys,
   text,
   type Env,
@@ -239,6 +240,8 @@ export const configKeys = {
   migrateOnStart: ledgerKeys.migrateOnStart,
   databaseUrl: ledgerKeys.databaseUrl,
   databasePoolSize: ledgerKeys.databasePoolSize,
+  recipientHashSecret: sharedKeys.recipientHashSecret,
+  recipientHashPreviousSecrets: sharedKeys.recipientHashPreviousSecrets,
   amqpUrl: sharedKeys.amqpUrl,
   amqpPrefix: sharedKeys.amqpPrefix,
   retryDelaysMs: sharedKeys.retryDelaysMs,
@@ -252,7 +255,7 @@ export type ConsumerConfig = ReturnType<typeof loadConfig>;
 /** Reads and checks the configuration; throws {@link ConfigError} naming every problem. */
 export function loadConfig(env: Env) {
   const config = loadKeys(configKeys, env);
-  const problems: string[] = [];
+  const problems: string[] = recipientSecretProblems(config);
   const uses = (name: ProviderName) => config.providers.includes(name);
   if (uses('ses') && config.sesRegion === '') problems.push('SES_REGION is required when PROVIDERS names ses');
   if (uses('postmark') && config.postmarkServerToken === '') {

@@ -9,4 +9,6 @@ export * from './email-state';
 export * from './email-view';
 export * from './ledger-records';
 export * from './mask';
+export * from './recipient-key';
+export * from './feedback-records';
 export * from './provider-events';

@@ -1,4 +1,4 @@
-import { maskAddress, type AcceptedRecord } from '@mailer/contract';
+import { maskAddress, type AcceptedRecord, type RecipientHasher } from '@mailer/contract';
 
 /** One accepted email as the ledger's statements take it (`emails`' columns). */
 export interface AcceptedRow {
@@ -9,11 +9,22 @@ export interface AcceptedRow {
   readonly recipients: readonly string[];
   readonly tags: AcceptedRecord['tags'] | null;
   readonly metadata: AcceptedRecord['metadata'] | null;
+  /**
+   * Per recipient, its keys as hex (`RecipientHasher.candidates`: the current secret's first):
+   * the first is stored, all are looked up on the suppression list. Absent without a hasher.
+   */
+  readonly recipient_keys?: readonly (readonly string[])[];
 }
 
-/** One accepted email as the ledger's statements take it: recipients masked, jsonb-safe values. */
-export function acceptedRow(e: AcceptedRecord): AcceptedRow {
+/**
+ * One accepted email as the ledger's statements take it: recipients masked, jsonb-safe values,
+ * and with a `hasher` each recipient's keys.
+ */
+export function acceptedRow(e: AcceptedRecord, hasher?: RecipientHasher): AcceptedRow {
   return {
+    ...(hasher === undefined
+      ? {}
+      : { recipient_keys: e.recipients.map((r) => hasher.candidates(r).map((key) => key.toString('hex'))) }),
     id: e.id,
     client: e.client,
     accepted_at: e.acceptedAt.toISOString(),

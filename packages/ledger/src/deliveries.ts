@@ -1,4 +1,4 @@
-import { maskAddressesIn } from '@mailer/contract';
+import { maskAddressesIn, type RecipientHasher } from '@mailer/contract';
 import { acceptedRow, type AcceptedRow } from './accepted-rows';
 import { Batcher, type BatchShape } from './batcher';
 import type { EmailState } from './states';
@@ -11,6 +11,7 @@ import {
   type FailureReport,
   type KeyReservation,
   type Queryable,
+  type RecordedEmail,
   type RecordOutcome,
   type SentReport,
 } from './types';
@@ -22,13 +23,14 @@ import {
  * means to a caller.
  */
 export class Deliveries {
-  private readonly acceptBatch: Batcher<AcceptCall, undefined>;
+  private readonly acceptBatch: Batcher<AcceptCall, RecordedEmail[]>;
   private readonly claimBatch: Batcher<AttemptClaim, ClaimJson>;
   private readonly finishBatch: Batcher<FinishItem, { outcome: RecordOutcome }>;
 
   constructor(
     private readonly db: Queryable,
     shape: BatchShape,
+    private readonly hasher?: RecipientHasher,
   ) {
     this.acceptBatch = new Batcher({ ...shape, run: (items) => this.runAccept(items) });
     this.claimBatch = new Batcher({
@@ -41,11 +43,14 @@ export class Deliveries {
     });
   }
 
-  /** Records accepted emails as `queued` and, with a reservation, their ids under its key. Batched. */
-  async recordAccepted(emails: readonly AcceptedEmail[], reservation?: KeyReservation): Promise<void> {
+  /**
+   * Records accepted emails as `queued` (`suppressed` when every recipient is) and, with a
+   * reservation, their ids under its key; resolves with each email's suppressed recipients. Batched.
+   */
+  async recordAccepted(emails: readonly AcceptedEmail[], reservation?: KeyReservation): Promise<RecordedEmail[]> {
     // Rows are built here, so a bad value fails its own caller rather than the whole batch.
-    const rows = emails.map(acceptedRow);
-    await this.acceptBatch.add({ rows, ...(reservation === undefined ? {} : { reservation }) });
+    const rows = emails.map((e) => acceptedRow(e, this.hasher));
+    return this.acceptBatch.add({ rows, ...(reservation === undefined ? {} : { reservation }) });
   }
 
   /** Claims one try (`ledger_claim_attempts`). Batched. */
@@ -146,34 +151,20 @@ export class Deliveries {
     return [this.acceptBatch, this.claimBatch, this.finishBatch].reduce((sum, b) => sum + b.pending, 0);
   }
 
-  private async runAccept(calls: readonly AcceptCall[]): Promise<undefined[]> {
+  private async runAccept(calls: readonly AcceptCall[]): Promise<RecordedEmail[][]> {
     const emails = calls.flatMap((c) => c.rows);
     const keys = calls.flatMap((c) =>
       c.reservation === undefined ? [] : [{ ...c.reservation, email_ids: c.rows.map((e) => e.id) }],
     );
-    await query(
+    // One statement (migration 0008): the rows, the suppressed recipients of each, and the keys.
+    const rows = await query<{ id: string; suppressed: number[] }>(
       this.db,
       'recording accepted emails',
-      `WITH e AS (
-        INSERT INTO emails (id, client, accepted_at, recipient_count, recipients, tags, metadata)
-        SELECT x.id, x.client, x.accepted_at, x.recipient_count,
-          ARRAY(SELECT jsonb_array_elements_text(x.recipients)), x.tags, x.metadata
-        FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, client text, accepted_at timestamptz,
-          recipient_count integer, recipients jsonb, tags jsonb, metadata jsonb)
-        ORDER BY x.id
-        ON CONFLICT (id) DO NOTHING
-        RETURNING 1
-      ), k AS (
-        UPDATE idempotency_keys AS ik
-        SET email_ids = ARRAY(SELECT jsonb_array_elements_text(x.email_ids)::uuid)
-        FROM jsonb_to_recordset($2::jsonb) AS x(client text, key text, token uuid, email_ids jsonb)
-        WHERE ik.client = x.client AND ik.key = x.key AND ik.owner = x.token
-        RETURNING 1
-      )
-      SELECT (SELECT count(*) FROM e) AS emails, (SELECT count(*) FROM k) AS keys`,
+      'SELECT id, suppressed FROM ledger_record_accepted($1::jsonb, $2::jsonb)',
       [JSON.stringify(emails), JSON.stringify(keys)],
     );
-    return calls.map(() => undefined);
+    const found = new Map(rows.map((row) => [row.id, row.suppressed]));
+    return calls.map((c) => c.rows.map((e) => ({ id: e.id, suppressed: found.get(e.id) ?? [] })));
   }
 }
 

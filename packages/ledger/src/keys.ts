@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { RecipientHasher } from '@mailer/contract';
 import { acceptedRow, type AcceptedRow } from './accepted-rows';
 import { Batcher, type BatchShape } from './batcher';
 import { callBatch, flags, query, UUID } from './statements';
@@ -75,6 +76,7 @@ export class IdempotencyKeys {
   constructor(
     private readonly db: Queryable,
     shape: BatchShape,
+    private readonly hasher?: RecipientHasher,
   ) {
     this.reserveBatch = new Batcher({
       ...shape,
@@ -95,7 +97,7 @@ export class IdempotencyKeys {
   async reserve(request: KeyRequest): Promise<ReserveOutcome> {
     if (!IDEMPOTENCY_KEY_PATTERN.test(request.key)) throw new RangeError('an idempotency key is 1-255 printable ASCII');
     const json = await this.reserveBatch.add(reserveItem(request));
-    return reserveOutcome(request, json.token ?? '', json);
+    return reserveOutcome(request, json.token ?? '', json, []);
   }
 
   /** Reserves a key and records `emails` under it in one statement (`ledger_reserve_and_record`). Batched. */
@@ -105,9 +107,14 @@ export class IdempotencyKeys {
     const json = await this.reserveRecordBatch.add({
       ...reserveItem(request),
       token: request.token,
-      emails: emails.map(acceptedRow),
+      emails: emails.map((e) => acceptedRow(e, this.hasher)),
     });
-    return reserveOutcome(request, request.token, json);
+    return reserveOutcome(
+      request,
+      request.token,
+      json,
+      emails.map((e) => e.id),
+    );
   }
 
   /** Stores the answer under a reservation (`ledger_complete_keys`). Batched. */
@@ -188,6 +195,8 @@ interface ReserveJson {
   body?: unknown;
   email_ids?: string[];
   stale_in_ms?: number;
+  /** Per email recorded on "new" (ledger_reserve_and_record, 0008): its suppressed recipients. */
+  suppressed?: number[][];
 }
 
 const reserveJson = (json: unknown): ReserveJson => json as ReserveJson;
@@ -206,14 +215,26 @@ function reserveItem(request: KeyRequest): ReserveItem {
   };
 }
 
-function reserveOutcome(request: KeyRequest, token: string, json: ReserveJson): ReserveOutcome {
+/** `ownIds`: the ids of the emails recorded with the reservation (none for a reservation alone). */
+function reserveOutcome(
+  request: KeyRequest,
+  token: string,
+  json: ReserveJson,
+  ownIds: readonly string[],
+): ReserveOutcome {
   switch (json.outcome) {
-    case 'new':
+    case 'new': {
+      const previousEmails = json.previous_emails ?? [];
+      const ids = previousEmails.length > 0 ? previousEmails.map((p) => p.id) : ownIds;
       return {
         outcome: 'new',
         reservation: { client: request.client, key: request.key, token },
-        previousEmails: json.previous_emails ?? [],
+        previousEmails,
+        // Only ledger_reserve_and_record records emails (and answers "suppressed").
+        recorded:
+          json.suppressed === undefined ? [] : ids.map((id, k) => ({ id, suppressed: json.suppressed?.[k] ?? [] })),
       };
+    }
     case 'replay':
       return { outcome: 'replay', status: json.status ?? 0, body: json.body, emailIds: json.email_ids ?? [] };
     case 'mismatch':

@@ -1,8 +1,10 @@
-import type { Readiness } from '@mailer/contract';
+import type { Readiness, RecipientHasher } from '@mailer/contract';
 import { Deliveries } from './deliveries';
+import { Feedback } from './feedback';
 import { IdempotencyKeys, type KeyCompletion, type KeyedRecording, type KeyRequest } from './keys';
 import { EmailReads } from './reads';
 import { query } from './statements';
+import { Suppressions } from './suppressions';
 import type {
   AcceptedEmail,
   AttemptClaim,
@@ -12,10 +14,17 @@ import type {
   FailureReport,
   KeyReservation,
   ListQuery,
+  ProviderEvent,
+  ProviderEventOutcome,
   Queryable,
+  RecordedEmail,
   RecordOutcome,
   ReserveOutcome,
   SentReport,
+  SuppressionEntry,
+  SuppressionListQuery,
+  SuppressionPage,
+  SuppressionView,
 } from './types';
 
 /** How the ledger groups its writes. */
@@ -31,6 +40,12 @@ export interface LedgerOptions {
   /** Usually the pool from `createPool`; anything with pg's `query` will do. */
   readonly db: Queryable;
   readonly batch?: BatchOptions;
+  /**
+   * Keys recipients (`RECIPIENT_HASH_SECRET`): with it, accepted emails store their recipients'
+   * keys and are checked against the suppression list, and suppressions can be added. Without
+   * it (tools that only read) no key is stored and nothing is found suppressed at intake.
+   */
+  readonly hasher?: RecipientHasher;
 }
 
 /**
@@ -39,21 +54,26 @@ export interface LedgerOptions {
  * PostgreSQL as one statement (see `docs/ledger.md`); reads go one by one. Every method rejects
  * with {@link LedgerUnavailableError} when the database cannot be reached.
  *
- * A facade: the keys (`keys.ts`), an email's deliveries (`deliveries.ts`) and the reads
- * (`reads.ts`) are parts of their own, each with the batchers it writes through.
+ * A facade: the keys (`keys.ts`), an email's deliveries (`deliveries.ts`), the reads
+ * (`reads.ts`), providers' feedback (`feedback.ts`) and the suppression list (`suppressions.ts`)
+ * are parts of their own, each with the batchers it writes through.
  */
 export class Ledger {
   private readonly db: Queryable;
   private readonly keys: IdempotencyKeys;
   private readonly deliveries: Deliveries;
   private readonly reads: EmailReads;
+  private readonly feedback: Feedback;
+  private readonly suppressions: Suppressions;
 
   constructor(options: LedgerOptions) {
     this.db = options.db;
     const shape = { maxItems: options.batch?.maxItems ?? 25, maxConcurrent: options.batch?.maxConcurrent ?? 4 };
-    this.keys = new IdempotencyKeys(this.db, shape);
-    this.deliveries = new Deliveries(this.db, shape);
+    this.keys = new IdempotencyKeys(this.db, shape, options.hasher);
+    this.deliveries = new Deliveries(this.db, shape, options.hasher);
     this.reads = new EmailReads(this.db);
+    this.feedback = new Feedback(this.db, shape, options.hasher);
+    this.suppressions = new Suppressions(this.db, shape, options.hasher);
   }
 
   /** Resolves when the database answers; rejects with {@link LedgerUnavailableError} otherwise. */
@@ -86,7 +106,8 @@ export class Ledger {
    * over whose holder recorded as many emails keeps that holder's ids: `previousEmails` then names
    * them and the rows are recorded under them (`emails`' own ids are not used); otherwise
    * `previousEmails` is empty and `emails` are recorded as given. Nothing is recorded on any other
-   * outcome. Batched.
+   * outcome. On `new`, `recorded` names each email's recipients found on the suppression list
+   * (as {@link recordAccepted} does). Batched.
    */
   reserveKeyAndRecord(request: KeyedRecording, emails: readonly AcceptedEmail[]): Promise<ReserveOutcome> {
     return this.keys.reserveAndRecord(request, emails);
@@ -149,8 +170,14 @@ export class Ledger {
    * Records accepted emails as `queued`, before they are published (the state exists as soon as
    * the 202 does). Ids already recorded are left as they are, so a takeover can record the same
    * ids again. With a reservation, the ids are stored under the key for a later takeover. Batched.
+   *
+   * In the same statement (with a `hasher`), each recipient's key is stored and looked up on the
+   * suppression list (unexpired, under any of its candidate keys): resolves, per email in order,
+   * with the positions of its suppressed recipients in `recipients`. Each of them gets the outcome
+   * `suppressed`; an email whose every recipient is suppressed is recorded `suppressed` instead of
+   * `queued`: do not publish it.
    */
-  recordAccepted(emails: readonly AcceptedEmail[], reservation?: KeyReservation): Promise<void> {
+  recordAccepted(emails: readonly AcceptedEmail[], reservation?: KeyReservation): Promise<RecordedEmail[]> {
     return this.deliveries.recordAccepted(emails, reservation);
   }
 
@@ -173,7 +200,10 @@ export class Ledger {
     return this.deliveries.recordFailure(report);
   }
 
-  /** One of `client`'s emails with every try; null for an unknown id or another client's email. */
+  /**
+   * One of `client`'s emails with every try and each recipient's outcome (`recipientOutcomes`);
+   * null for an unknown id or another client's email.
+   */
   getEmail(client: string, id: string): Promise<EmailRecord | null> {
     return this.reads.getEmail(client, id);
   }
@@ -197,8 +227,69 @@ export class Ledger {
     return this.reads.listEmails(client, query);
   }
 
+  /**
+   * Applies what a provider reported about one email, in one transaction: the event's key is
+   * recorded for dedupe (seen before: `duplicate`, nothing else changes); the email is found by
+   * `emailId`, else by the provider's message id (none: `email-unknown`, and nothing at all is
+   * written, so applying it again later works: that retry is the caller's job, suppressions
+   * included); each recipient's outcome moves forward only (a Delivery after a Bounce leaves it
+   * bounced); `suppress` adds the recipient to the list (an entry already there keeps its first
+   * source); `unsuppress` removes entries; the email's state becomes the summary of its recipients
+   * (complained, else bounced, else delivered when all were), never moving back. Batched, one
+   * batch under way at a time.
+   */
+  applyProviderEvent(event: ProviderEvent): Promise<ProviderEventOutcome> {
+    return this.feedback.applyProviderEvent(event);
+  }
+
+  /** Deletes up to `limit` dedupe rows of events received more than `olderThanMs` ago; resolves with how many went. */
+  pruneProviderEvents(olderThanMs: number, limit = 1000): Promise<number> {
+    return this.feedback.pruneProviderEvents(olderThanMs, limit);
+  }
+
+  /**
+   * Per recipient (its `RecipientHasher.candidates`), whether it is on the suppression list and
+   * unexpired: the consumer's check just before sending. Batched, read-only.
+   */
+  suppressedAmong(candidateLists: readonly (readonly Buffer[])[]): Promise<boolean[]> {
+    return this.suppressions.suppressedAmong(candidateLists);
+  }
+
+  /**
+   * Adds entries to the suppression list (one statement) with a history row each time the list
+   * changes; resolves per entry with whether it did. An unexpired entry keeps its reason and
+   * source, and its expiry only grows; an expired one is replaced. Needs a `hasher`.
+   */
+  addSuppressions(entries: readonly SuppressionEntry[]): Promise<boolean[]> {
+    return this.suppressions.add(entries);
+  }
+
+  /** Removes a recipient's entry, keeping a history row with `note` and `by`; false when it had none. */
+  removeSuppression(hashes: readonly Buffer[], note: string | undefined, by: string): Promise<boolean> {
+    return this.suppressions.remove(hashes, note, by);
+  }
+
+  /** A recipient's unexpired entry; null when it is not suppressed. Never shows the key. */
+  findSuppression(hashes: readonly Buffer[]): Promise<SuppressionView | null> {
+    return this.suppressions.find(hashes);
+  }
+
+  /**
+   * One page of the unexpired entries, newest first, by keyset.
+   *
+   * @throws InvalidSuppressionCursorError for a cursor this list did not give.
+   */
+  listSuppressions(listQuery: SuppressionListQuery = {}): Promise<SuppressionPage> {
+    return this.suppressions.list(listQuery);
+  }
+
+  /** How many entries the list holds (an estimate once past 10,000; expired ones included). */
+  suppressionCount(): Promise<number> {
+    return this.suppressions.count();
+  }
+
   /** Calls still waiting for a batch, all kinds together; for metrics and tests. */
   get pendingWrites(): number {
-    return this.keys.pending + this.deliveries.pending;
+    return this.keys.pending + this.deliveries.pending + this.feedback.pending + this.suppressions.pending;
   }
 }

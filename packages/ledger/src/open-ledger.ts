@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { RecipientHasher } from '@mailer/contract';
 import { messageOf, type Lifecycle, type Logger } from '@mailer/service';
 import { createPool } from './database';
 import { isUnavailable } from './errors';
@@ -12,6 +13,9 @@ export interface LedgerConfig {
   readonly migrateOnStart: boolean;
   readonly databaseUrl: string;
   readonly databasePoolSize: number;
+  /** `RECIPIENT_HASH_SECRET`: required with the ledger on (the services' configuration checks it). */
+  readonly recipientHashSecret: string;
+  readonly recipientHashPreviousSecrets: readonly string[];
 }
 
 /** A service's ledger: the pool (ended last at shutdown, after the work that writes to it) and the ledger on it. */
@@ -55,5 +59,9 @@ export async function openLedger(
     // An idle connection the server dropped: the next call reconnects, or fails as ledger-unavailable.
     onError: (error) => logger.warn('ledger connection lost', { error: error.message }),
   });
-  return { pool, ledger: new Ledger({ db: pool }) };
+  const hasher = new RecipientHasher({
+    current: config.recipientHashSecret,
+    previous: config.recipientHashPreviousSecrets,
+  });
+  return { pool, ledger: new Ledger({ db: pool, hasher }) };
 }

@@ -1,5 +1,5 @@
 import { UUID, query } from './statements';
-import type { EmailState } from './states';
+import { DELIVERED_RANK, STATE_RANK, type EmailState } from './states';
 import {
   DEFAULT_LIST_LIMIT,
   MAX_LIST_LIMIT,
@@ -9,6 +9,7 @@ import {
   type EmailSummary,
   type ListQuery,
   type Queryable,
+  type RecipientRecord,
 } from './types';
 
 /** Thrown by {@link Ledger.listEmails} for a cursor it did not hand out (or for another client). */
@@ -23,22 +24,37 @@ export class InvalidCursorError extends Error {
 export class EmailReads {
   constructor(private readonly db: Queryable) {}
 
-  /** One of `client`'s emails with every try; null for an unknown id or another client's email. */
+  /**
+   * One of `client`'s emails with every try and each recipient's outcome; null for an unknown id
+   * or another client's email.
+   */
   async getEmail(client: string, id: string): Promise<EmailRecord | null> {
     if (!UUID.test(id)) return null;
-    const rows = await query<EmailRow & { attempts: AttemptJson[] }>(
+    const rows = await query<EmailRow & { attempts: AttemptJson[]; outcomes: OutcomeJson[] }>(
       this.db,
       'reading an email',
       `SELECT ${summaryColumns},
         coalesce((SELECT jsonb_agg(jsonb_build_object('attempt', a.attempt, 'provider', a.provider,
             'started_at', a.started_at, 'finished_at', a.finished_at, 'outcome', a.outcome, 'error', a.error,
             'ambiguous', a.ambiguous, 'provider_message_id', a.provider_message_id) ORDER BY a.seq)
-          FROM attempts a WHERE a.email_id = e.id), '[]'::jsonb) AS attempts
+          FROM attempts a WHERE a.email_id = e.id), '[]'::jsonb) AS attempts,
+        -- In the recipients' order; rows from before migration 0008 have no keys and no outcomes.
+        coalesce((SELECT jsonb_agg(jsonb_build_object('address', r.masked, 'outcome', o.outcome,
+            'bounce_kind', o.bounce_kind, 'provider_type', o.provider_type, 'provider_subtype', o.provider_subtype,
+            'diagnostic', o.diagnostic, 'updated_at', o.updated_at) ORDER BY r.n)
+          FROM unnest(e.recipients, e.recipient_hashes) WITH ORDINALITY AS r(masked, hash, n)
+          LEFT JOIN recipient_outcomes o ON o.email_id = e.id AND o.recipient_hash = r.hash), '[]'::jsonb) AS outcomes
       FROM emails e WHERE e.id = $1 AND e.client = $2`,
       [id, client],
     );
     const row = rows[0];
-    return row === undefined ? null : { ...toSummary(row), attempts: row.attempts.map(toAttempt) };
+    return row === undefined
+      ? null
+      : {
+          ...toSummary(row),
+          attempts: row.attempts.map(toAttempt),
+          recipientOutcomes: row.outcomes.map((o) => toRecipient(o, row.state)),
+        };
   }
 
   /** The attempt reached by one of `client`'s emails (0 before the first); `undefined` for none. */
@@ -129,6 +145,41 @@ interface AttemptJson {
   error: string | null;
   ambiguous: boolean;
   provider_message_id: string | null;
+}
+
+interface OutcomeJson {
+  address: string;
+  outcome: RecipientRecord['status'] | null;
+  bounce_kind: 'hard' | 'soft' | 'undetermined' | null;
+  provider_type: string | null;
+  provider_subtype: string | null;
+  diagnostic: string | null;
+  updated_at: string | null;
+}
+
+/**
+ * A recipient's record: its outcome, or with none the email's state until it was sent and `sent`
+ * after (a summary such as `bounced` is another recipient's outcome, not this one's).
+ */
+function toRecipient(o: OutcomeJson, state: EmailState): RecipientRecord {
+  if (o.outcome === null) {
+    return { address: o.address, status: STATE_RANK[state] >= DELIVERED_RANK ? 'sent' : state };
+  }
+  return {
+    address: o.address,
+    status: o.outcome,
+    ...(o.outcome === 'bounced'
+      ? {
+          bounce: {
+            kind: o.bounce_kind,
+            type: o.provider_type,
+            subtype: o.provider_subtype,
+            diagnostic: o.diagnostic,
+          },
+        }
+      : {}),
+    ...(o.updated_at === null ? {} : { updatedAt: new Date(o.updated_at) }),
+  };
 }
 
 const summaryColumns = `e.id, e.state, e.attempt, e.accepted_at, e.updated_at, e.provider, e.provider_message_id,

@@ -55,3 +55,18 @@ export function flags(rows: readonly { i: number }[], count: number): boolean[] 
   for (const row of rows) hit[row.i] = true;
   return hit;
 }
+
+/** A recipient key's length: HMAC-SHA256. */
+const KEY_BYTES = 32;
+
+/**
+ * A recipient's candidate keys (`RecipientHasher.candidates`) as the statements take them: hex,
+ * in order. Checked here, so a bad list fails its own caller rather than a whole batch.
+ */
+export function hexKeys(hashes: readonly Buffer[]): string[] {
+  if (hashes.length === 0) throw new RangeError('a recipient needs at least one key');
+  return hashes.map((hash) => {
+    if (!Buffer.isBuffer(hash) || hash.length !== KEY_BYTES) throw new RangeError('a recipient key is 32 bytes');
+    return hash.toString('hex');
+  });
+}

@@ -4,8 +4,9 @@ import type { EmailState } from '@mailer/contract';
 export { EMAIL_STATES, type EmailState } from '@mailer/contract';
 
 /**
- * Each state's rank; the migration's `ledger_state_rank` says the same and both change together.
- * Delivered states start at {@link DELIVERED_RANK}.
+ * Each state's rank; the migration's `ledger_state_rank` (last in 0008) says the same and both
+ * change together. Delivered states start at {@link DELIVERED_RANK}; those past `sent` are an
+ * email's summary of its recipients' outcomes, which only ever moves up this order.
  */
 export const STATE_RANK: Readonly<Record<EmailState, number>> = {
   queued: 0,
@@ -15,7 +16,9 @@ export const STATE_RANK: Readonly<Record<EmailState, number>> = {
   suppressed: 4,
   abandoned: 5,
   sent: 10,
-  bounced: 11,
+  delivered: 11,
+  bounced: 12,
+  complained: 13,
 };
 
 /** The first rank of a delivered state: these outrank every undelivered state at any attempt. */

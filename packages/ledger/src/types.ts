@@ -6,6 +6,8 @@ import type {
   EmailSummaryView,
   KeyReservation,
   PreviousEmail,
+  RecipientRecord,
+  RecordedEmail,
 } from '@mailer/contract';
 
 // The records the ledger shares with its users are written once, in contract.
@@ -16,8 +18,19 @@ export type {
   FailureReport,
   KeyReservation,
   PreviousEmail,
+  ProviderEvent,
+  ProviderEventOutcome,
+  ProviderEventRecipient,
+  RecipientKeys,
+  RecipientRecord,
+  RecordedEmail,
   RecordOutcome,
   SentReport,
+  SuppressionEntry,
+  SuppressionListQuery,
+  SuppressionPage,
+  SuppressionListReason,
+  SuppressionView,
 } from '@mailer/contract';
 
 /** The part of a `pg.Pool` (or `pg.Client`) the ledger's statements need. */
@@ -37,7 +50,16 @@ export type ReserveOutcome =
    * first holder may have died before the broker confirmed them: the consumer's claim makes a
    * second copy harmless), and not those past it (they were on the queue).
    */
-  | { readonly outcome: 'new'; readonly reservation: KeyReservation; readonly previousEmails: readonly PreviousEmail[] }
+  | {
+      readonly outcome: 'new';
+      readonly reservation: KeyReservation;
+      readonly previousEmails: readonly PreviousEmail[];
+      /**
+       * The emails as recorded, in the request's order (under `previousEmails`' ids on a
+       * takeover), each with its recipients found on the suppression list.
+       */
+      readonly recorded: readonly RecordedEmail[];
+    }
   /** The same request was answered before: give the stored answer again (same ids, same status). */
   | {
       readonly outcome: 'replay';
@@ -72,9 +94,11 @@ export type EmailPage = EmailListPage;
 /** One email's record, without body or full addresses: the API's view of it (`@mailer/contract`). */
 export type EmailSummary = EmailSummaryView;
 
-/** One email with every try, oldest first. */
+/** One email with every try, oldest first, and each recipient's outcome. */
 export interface EmailRecord extends EmailSummary {
   readonly attempts: readonly AttemptRecord[];
+  /** Every recipient in the email's order (to, cc, bcc) with its outcome; masked. */
+  readonly recipientOutcomes: readonly RecipientRecord[];
 }
 
 /** The longest error text kept per try. */

@@ -316,9 +316,12 @@ describe('claims', () => {
 
 describe('state never moves backwards', () => {
   const update = fc.record({
-    // The states a consumer's reports lead to (queued, suppressed and abandoned are set elsewhere).
+    // The states a consumer's reports lead to (queued, suppressed and abandoned are set elsewhere,
+    // and those past sent by providers' feedback: feedback.integration.test.ts).
     state: fc.constantFrom(
-      ...EMAIL_STATES.filter((s) => !['queued', 'suppressed', 'abandoned', 'bounced'].includes(s)),
+      ...EMAIL_STATES.filter(
+        (s) => !['queued', 'suppressed', 'abandoned', 'delivered', 'bounced', 'complained'].includes(s),
+      ),
     ),
     attempt: fc.integer({ min: 1, max: 4 }),
   });

@@ -56,6 +56,7 @@ describe('reserving a key and recording its emails in one statement', () => {
       outcome: 'new',
       reservation: { client: 'acme', key: req.key, token: req.token },
       previousEmails: [],
+      recorded: emails.map((e) => ({ id: e.id, suppressed: [] })),
     });
     expect(await keyRow(req)).toEqual({ owner: req.token, email_ids: emails.map((e) => e.id), state: 'in-flight' });
     const first = await fixture.ledger.getEmail('acme', emails[0]?.id ?? '');
@@ -108,6 +109,8 @@ describe('reserving a key and recording its emails in one statement', () => {
         { id: gone, state: null },
         { id: sent, state: 'sent' },
       ],
+      // Under the earlier ids, as recorded.
+      recorded: [kept, gone, sent].map((id) => ({ id, suppressed: [] })),
     });
     expect(await statesOf([kept, gone, sent, ...mine.map((e) => e.id)])).toEqual({
       [kept]: 'queued',

@@ -25,7 +25,16 @@ describe('migrate', () => {
     const { rows } = await db.pool.query<{ table_name: string }>(
       "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
     );
-    expect(rows.map((r) => r.table_name)).toEqual(['attempts', 'emails', 'idempotency_keys', 'schema_migrations']);
+    expect(rows.map((r) => r.table_name)).toEqual([
+      'attempts',
+      'emails',
+      'idempotency_keys',
+      'provider_events',
+      'recipient_outcomes',
+      'schema_migrations',
+      'suppression_history',
+      'suppressions',
+    ]);
   });
 
   test('when migrate runs a second time, then it applies nothing and the schema is unchanged', async () => {

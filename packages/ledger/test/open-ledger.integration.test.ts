@@ -1,4 +1,4 @@
-import { freePort } from '@mailer/testkit';
+import { freePort, TEST_RECIPIENT_HASH_SECRET } from '@mailer/testkit';
 import {
   LedgerUnavailableError,
   createPool,
@@ -39,6 +39,8 @@ const settings = (overrides: Partial<LedgerConfig> & Pick<LedgerConfig, 'databas
   ledger: 'on',
   migrateOnStart: false,
   databasePoolSize: 2,
+  recipientHashSecret: TEST_RECIPIENT_HASH_SECRET,
+  recipientHashPreviousSecrets: [],
   ...overrides,
 });
 

@@ -32,6 +32,11 @@ describe('getEmail', () => {
       metadata: { order: 42, gift: false },
       inDoubt: false,
       attempts: [],
+      // No outcome yet: each shows the email's state.
+      recipientOutcomes: [
+        { address: 'j***@example.com', status: 'queued' },
+        { address: 'b***@example.org', status: 'queued' },
+      ],
     });
   });
 

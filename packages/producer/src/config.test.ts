@@ -4,6 +4,7 @@ import { ConfigError, configKeys, loadConfig } from './config';
 
 const keyHash = 'ab'.repeat(32);
 const API_KEYS = JSON.stringify([{ name: 'billing', key_sha256: keyHash, senders: ['Example.com'] }]);
+const RECIPIENT_HASH_SECRET = 's'.repeat(32);
 
 /** The problems `loadConfig` reports for `env`; fails the test if it does not throw a ConfigError. */
 function problemsOf(env: Record<string, string>): readonly string[] {
@@ -18,7 +19,7 @@ function problemsOf(env: Record<string, string>): readonly string[] {
 
 describe('loadConfig', () => {
   it('when only API_KEYS is set, then every other key has its documented default', () => {
-    const config = loadConfig({ API_KEYS });
+    const config = loadConfig({ API_KEYS, RECIPIENT_HASH_SECRET });
 
     expect(config).toEqual({
       port: 3000,
@@ -40,6 +41,8 @@ describe('loadConfig', () => {
       idempotencyKeyTtlMs: 24 * 3_600_000,
       idempotencyStaleAfterMs: 60_000,
       queuedAbandonAfterMs: 2 * 3_600_000,
+      recipientHashSecret: RECIPIENT_HASH_SECRET,
+      recipientHashPreviousSecrets: [],
       snsTopicArns: [],
       snsCertDir: '',
       snsTrustedOrigins: [],
@@ -48,9 +51,23 @@ describe('loadConfig', () => {
     });
   });
 
+  it('when the ledger is on and RECIPIENT_HASH_SECRET is not set, then that one problem is reported', () => {
+    expect(problemsOf({ API_KEYS })).toEqual([
+      expect.stringMatching(/^RECIPIENT_HASH_SECRET is required when LEDGER=on/),
+    ]);
+    expect(loadConfig({ API_KEYS, LEDGER: 'off' }).recipientHashSecret).toBe('');
+  });
+
+  it('when previous recipient hash secrets are listed, then they are read in order', () => {
+    const previous = ['p'.repeat(32), 'q'.repeat(40)];
+    const config = loadConfig({ API_KEYS, RECIPIENT_HASH_SECRET, RECIPIENT_HASH_PREVIOUS_SECRETS: previous.join(',') });
+    expect(config.recipientHashPreviousSecrets).toEqual(previous);
+  });
+
   it('when the provider-event keys are set, then lists are split on commas and trimmed', () => {
     const config = loadConfig({
       API_KEYS,
+      RECIPIENT_HASH_SECRET,
       SNS_TOPIC_ARNS: 'arn:aws:sns:us-east-1:123456789012:ses-events, arn:aws-cn:sns:cn-north-1:123456789012:b',
       SNS_CERT_DIR: '/etc/mailer/sns-certs',
       SNS_TRUSTED_ORIGINS: 'http://127.0.0.1:8080',
@@ -77,7 +94,7 @@ describe('loadConfig', () => {
     ],
     [{ POSTMARK_WEBHOOK_USER: 'postmark', POSTMARK_WEBHOOK_PASSWORD: 'short' }, 'at least 16 characters'],
   ])('when a provider-event key is wrong (%j), then the problem is named', (env, problem) => {
-    expect(() => loadConfig({ API_KEYS, ...env })).toThrow(problem);
+    expect(() => loadConfig({ API_KEYS, RECIPIENT_HASH_SECRET, ...env })).toThrow(problem);
   });
 
   it('when every key is set, then every value is read from the environment', () => {
@@ -145,7 +162,9 @@ describe('loadConfig', () => {
     ['QUEUED_ABANDON_AFTER', '720h'],
   ])('when %s is at its bound %p, then it is accepted', (name, value) => {
     // A stale bound above the longest publish timeout, so only the key under test is at a bound.
-    expect(() => loadConfig({ API_KEYS, IDEMPOTENCY_STALE_AFTER: '3m', [name]: value })).not.toThrow();
+    expect(() =>
+      loadConfig({ API_KEYS, RECIPIENT_HASH_SECRET, IDEMPOTENCY_STALE_AFTER: '3m', [name]: value }),
+    ).not.toThrow();
   });
 
   it.each([
@@ -155,26 +174,33 @@ describe('loadConfig', () => {
   ])(
     'when PUBLISH_TIMEOUT is %p and IDEMPOTENCY_STALE_AFTER %p, then the stale bound is refused',
     (publish, stale, problem) => {
-      expect(problemsOf({ API_KEYS, PUBLISH_TIMEOUT: publish, IDEMPOTENCY_STALE_AFTER: stale })).toEqual([problem]);
+      expect(
+        problemsOf({ API_KEYS, RECIPIENT_HASH_SECRET, PUBLISH_TIMEOUT: publish, IDEMPOTENCY_STALE_AFTER: stale }),
+      ).toEqual([problem]);
     },
   );
 
   it('when the stale bound is just above PUBLISH_TIMEOUT, then it is accepted', () => {
-    const config = loadConfig({ API_KEYS, PUBLISH_TIMEOUT: '1s', IDEMPOTENCY_STALE_AFTER: '1001ms' });
+    const config = loadConfig({
+      API_KEYS,
+      RECIPIENT_HASH_SECRET,
+      PUBLISH_TIMEOUT: '1s',
+      IDEMPOTENCY_STALE_AFTER: '1001ms',
+    });
 
     expect(config.idempotencyStaleAfterMs).toBe(1001);
   });
 
   it('when QUEUED_ABANDON_AFTER is not longer than the stale bound, then it is refused (a takeover may still publish)', () => {
-    expect(problemsOf({ API_KEYS, IDEMPOTENCY_STALE_AFTER: '10m', QUEUED_ABANDON_AFTER: '10m' })).toEqual([
-      'QUEUED_ABANDON_AFTER (10m) must be greater than IDEMPOTENCY_STALE_AFTER (10m)',
-    ]);
+    expect(
+      problemsOf({ API_KEYS, RECIPIENT_HASH_SECRET, IDEMPOTENCY_STALE_AFTER: '10m', QUEUED_ABANDON_AFTER: '10m' }),
+    ).toEqual(['QUEUED_ABANDON_AFTER (10m) must be greater than IDEMPOTENCY_STALE_AFTER (10m)']);
   });
 
   it('when the key TTL is not longer than the stale bound, then it is refused', () => {
-    expect(problemsOf({ API_KEYS, IDEMPOTENCY_KEY_TTL: '1h', IDEMPOTENCY_STALE_AFTER: '1h' })).toEqual([
-      'IDEMPOTENCY_KEY_TTL (1h) must be greater than IDEMPOTENCY_STALE_AFTER (1h)',
-    ]);
+    expect(
+      problemsOf({ API_KEYS, RECIPIENT_HASH_SECRET, IDEMPOTENCY_KEY_TTL: '1h', IDEMPOTENCY_STALE_AFTER: '1h' }),
+    ).toEqual(['IDEMPOTENCY_KEY_TTL (1h) must be greater than IDEMPOTENCY_STALE_AFTER (1h)']);
   });
 
   it.each([
@@ -221,7 +247,7 @@ describe('loadConfig', () => {
     ['IDEMPOTENCY_KEY_TTL', '59s', 'must be a duration such as 500ms, 10s, 1m or 2h, from 1m to 720h'],
     ['IDEMPOTENCY_STALE_AFTER', '2h', 'must be a duration such as 500ms, 10s, 1m or 2h, from 1ms to 1h'],
   ])('when %s is %p, then that one problem is reported', (name, value, problem) => {
-    expect(problemsOf({ API_KEYS, [name]: value })).toEqual([`${name} ${problem}`]);
+    expect(problemsOf({ API_KEYS, RECIPIENT_HASH_SECRET, [name]: value })).toEqual([`${name} ${problem}`]);
   });
 
   it.each([
@@ -230,7 +256,7 @@ describe('loadConfig', () => {
   ] as const)(
     'when %s is set only under its former name %s, then the value is read as milliseconds with a warning',
     (name, former, field) => {
-      const env = { API_KEYS, [former]: '1500' };
+      const env = { API_KEYS, RECIPIENT_HASH_SECRET, [former]: '1500' };
 
       expect(loadConfig(env)[field]).toBe(1500);
       expect(deprecatedKeysIn(configKeys, env)).toEqual([
@@ -244,7 +270,7 @@ describe('loadConfig', () => {
   );
 
   it('when a duration key is set under both names, then the new one wins and the former is reported as ignored', () => {
-    const env = { API_KEYS, SHUTDOWN_TIMEOUT: '3s', SHUTDOWN_TIMEOUT_MS: '500' };
+    const env = { API_KEYS, RECIPIENT_HASH_SECRET, SHUTDOWN_TIMEOUT: '3s', SHUTDOWN_TIMEOUT_MS: '500' };
 
     expect(loadConfig(env).shutdownTimeoutMs).toBe(3000);
     expect(deprecatedKeysIn(configKeys, env).map((d) => d.message)).toEqual([

@@ -9,6 +9,7 @@ import {
   integer,
   listenHost,
   loadKeys,
+  recipientSecretProblems,
   sharedKeys,
   type Env,
   type Key,
@@ -41,6 +42,9 @@ export interface ProducerConfig {
   readonly idempotencyKeyTtlMs: number;
   readonly idempotencyStaleAfterMs: number;
   readonly queuedAbandonAfterMs: number;
+  /** Required (non-empty) with `LEDGER=on`. */
+  readonly recipientHashSecret: string;
+  readonly recipientHashPreviousSecrets: readonly string[];
   /** SNS topics whose messages the SES events endpoint accepts; empty: the endpoint answers 404. */
   readonly snsTopicArns: readonly string[];
   /** Folder of SNS signing certificates; empty: fetched from AWS over https. */
@@ -130,6 +134,8 @@ export const configKeys = {
   migrateOnStart: ledgerKeys.migrateOnStart,
   databaseUrl: ledgerKeys.databaseUrl,
   databasePoolSize: ledgerKeys.databasePoolSize,
+  recipientHashSecret: sharedKeys.recipientHashSecret,
+  recipientHashPreviousSecrets: sharedKeys.recipientHashPreviousSecrets,
   idempotencyKeyTtlMs: {
     name: 'IDEMPOTENCY_KEY_TTL',
     description: 'How long an Idempotency-Key and its first answer are kept; a later request with it is new.',
@@ -200,7 +206,7 @@ export const configKeys = {
 /** Reads and checks the configuration; throws {@link ConfigError} naming every problem. */
 export function loadConfig(env: Env): ProducerConfig {
   const values = loadKeys(configKeys, env);
-  const problems: string[] = [];
+  const problems: string[] = recipientSecretProblems(values);
   // A holder still waiting for its confirm must not be taken over: its retry would publish again.
   if (values.idempotencyStaleAfterMs <= values.publishTimeoutMs) {
     problems.push(

@@ -6,7 +6,15 @@ import path from 'node:path';
 import { connect } from 'amqplib';
 import { DEFAULT_DELIVERY_LIMIT, DEFAULT_RETRY_DELAYS_MS, buildTopology } from '@mailer/contract';
 import { readMigrations } from '@mailer/ledger';
-import { AMQP_URL, createScratchDatabase, deleteTopology, drainQueue, freePort, uniquePrefix } from '@mailer/testkit';
+import {
+  AMQP_URL,
+  createScratchDatabase,
+  deleteTopology,
+  drainQueue,
+  freePort,
+  TEST_RECIPIENT_HASH_SECRET,
+  uniquePrefix,
+} from '@mailer/testkit';
 import { useScratchLedger } from './support/ledger';
 import { TEST_KEY, testApiKeys, validEmail } from './support/producer';
 
@@ -34,6 +42,7 @@ function runProducer(env: Record<string, string>): Running {
       AMQP_URL,
       LOG_LEVEL: 'info',
       DATABASE_URL: scratch.current().database.url,
+      RECIPIENT_HASH_SECRET: TEST_RECIPIENT_HASH_SECRET,
       ...env,
     },
   });

@@ -13,11 +13,25 @@ export interface Service {
 }
 
 /**
+ * The recipient hash secret every service a test starts gets unless its `env` names another
+ * (`RECIPIENT_HASH_SECRET` is required with the ledger on). A test value: never use it elsewhere.
+ */
+export const TEST_RECIPIENT_HASH_SECRET = 'test-recipient-hash-secret-not-for-production';
+
+/**
  * Runs a built service (`dist/main.js`) as its own process, as `pnpm start` does. The consumer's
  * HTTP port is any free one (`HTTP_PORT=0`) unless `env` names one: test processes run side by side.
+ * The recipient hash secret is {@link TEST_RECIPIENT_HASH_SECRET} unless `env` names one.
  */
 export function runService(main: string, env: Record<string, string>): Service {
-  const child = spawn(process.execPath, [main], { env: { PATH: process.env['PATH'] ?? '', HTTP_PORT: '0', ...env } });
+  const child = spawn(process.execPath, [main], {
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      HTTP_PORT: '0',
+      RECIPIENT_HASH_SECRET: TEST_RECIPIENT_HASH_SECRET,
+      ...env,
+    },
+  });
   let output = '';
   const lines = () =>
     output

@@ -25,7 +25,8 @@ export type FailureRecord = FailureReport;
  */
 export interface DeliveryLedger {
   claimAttempt(claim: AttemptClaim): Promise<ClaimAnswer>;
-  recordAccepted(emails: readonly AcceptedRecord[]): Promise<void>;
+  /** Resolves with what the ledger answers (each email's suppressed recipients), unused here. */
+  recordAccepted(emails: readonly AcceptedRecord[]): Promise<unknown>;
   recordSent(report: SentRecord): Promise<RecordOutcome>;
   recordFailure(report: FailureRecord): Promise<RecordOutcome>;
   ping(): Promise<void>;

@@ -141,7 +141,8 @@ describe('parseListQuery', () => {
       errors: [
         {
           parameter: 'status',
-          detail: 'must be one of queued, sending, retrying, parked, suppressed, abandoned, sent, bounced',
+          detail:
+            'must be one of queued, sending, retrying, parked, suppressed, abandoned, sent, delivered, bounced, complained',
         },
         { parameter: 'since', detail: 'must be an RFC 3339 date-time that exists, such as 2026-01-31T08:00:00Z' },
         { parameter: 'in_doubt', detail: 'must be true or false' },

@@ -65,8 +65,8 @@ export class LedgerAdapter implements EmailLedger {
     );
   }
 
-  recordAccepted(emails: readonly AcceptedRecord[]): Promise<void> {
-    return translated(() => this.ledger.recordAccepted(emails));
+  async recordAccepted(emails: readonly AcceptedRecord[]): Promise<void> {
+    await translated(() => this.ledger.recordAccepted(emails));
   }
 
   completeKey(reservation: KeyReservation, status: number, body: unknown): Promise<boolean> {
