@@ -152,3 +152,14 @@ export interface RecipientRecord {
   /** When the outcome was last recorded; absent with no outcome. */
   readonly updatedAt?: Date;
 }
+
+/**
+ * One provider's sending record over a window (the ledger's `reputation`): recipients of the
+ * emails it took, and how many of them hard-bounced or complained since.
+ */
+export interface ProviderReputation {
+  readonly provider: string;
+  readonly recipients: number;
+  readonly hardBounced: number;
+  readonly complained: number;
+}
