@@ -56,8 +56,8 @@ describe('ReputationWatch and the reputation gauges', () => {
     ];
     const watch = new ReputationWatch({
       read: () => {
-        const next = answers.shift();
-        return next instanceof Error || next === undefined ? Promise.reject(next) : Promise.resolve(next);
+        const next = answers.shift() ?? new Error('no more answers');
+        return next instanceof Error ? Promise.reject(next) : Promise.resolve(next);
       },
       observe: (read) => metrics.observeReputation(read),
       logger: log.logger,
