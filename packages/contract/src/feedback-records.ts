@@ -154,6 +154,17 @@ export interface RecipientRecord {
 }
 
 /**
+ * One provider's sending record over a window (the ledger's `reputation`): recipients of the
+ * emails it took, and how many of them hard-bounced or complained since.
+ */
+export interface ProviderReputation {
+  readonly provider: string;
+  readonly recipients: number;
+  readonly hardBounced: number;
+  readonly complained: number;
+}
+
+/**
  * Recipients of one email the consumer did not send to, as it records them just before or after a
  * send (`Ledger.recordSuppressedAtSend`): those found on the suppression list after intake, and
  * those a provider refused by name (a Postmark 406 inactive recipient, an SMTP 5.1.x refusal at

@@ -1,8 +1,9 @@
-import type { Readiness, RecipientHasher } from '@mailer/contract';
+import type { ProviderReputation, Readiness, RecipientHasher } from '@mailer/contract';
 import { Deliveries } from './deliveries';
 import { Feedback } from './feedback';
 import { IdempotencyKeys, type KeyCompletion, type KeyedRecording, type KeyRequest } from './keys';
 import { EmailReads } from './reads';
+import { readReputation } from './reputation';
 import { SendSuppressions } from './send-suppressions';
 import { query } from './statements';
 import { Suppressions } from './suppressions';
@@ -301,6 +302,14 @@ export class Ledger {
   /** How many entries the list holds (an estimate once past 10,000; expired ones included). */
   suppressionCount(): Promise<number> {
     return this.suppressions.count();
+  }
+
+  /**
+   * Per provider, the recipients of the emails accepted in the last `windowMs` that it took, and
+   * how many of them hard-bounced or complained: the producer's reputation gauges. Not batched.
+   */
+  reputation(windowMs: number, now: Date = new Date()): Promise<ProviderReputation[]> {
+    return readReputation(this.db, new Date(now.getTime() - windowMs));
   }
 
   /** Calls still waiting for a batch, all kinds together; for metrics and tests. */

@@ -19,6 +19,7 @@ import { KeyAnswers } from './ledger/key-answers';
 import { LedgerRepairs } from './ledger/ledger-repairs';
 import { PeriodicSweep } from './ledger/periodic-sweep';
 import { ProducerMetrics } from './metrics/producer-metrics';
+import { ReputationWatch } from './metrics/reputation-watch';
 
 /** How long a fetched SNS signing certificate is used before it is fetched again. */
 const SNS_CERT_TTL_MS = 24 * 3_600_000;
@@ -86,6 +87,15 @@ async function main(): Promise<void> {
             announce: true,
           }).start(),
         ];
+  // Each provider's bounce and complaint ratios over a day, for the dashboard (see ReputationWatch).
+  const reputation =
+    records === undefined
+      ? undefined
+      : new ReputationWatch({
+          read: (windowMs) => records.reputation(windowMs),
+          observe: (rows) => metrics.observeReputation(rows),
+          logger,
+        }).start();
   // A 503's records are undone once the ledger answers again (see LedgerRepairs).
   const repairs = ledger === undefined ? undefined : new LedgerRepairs({ ledger, logger });
   // Keyed requests' 202s are stored while the answer goes out (see KeyAnswers).
@@ -142,7 +152,7 @@ async function main(): Promise<void> {
     .onStop(({ remainingMs }) => server.close(remainingMs()))
     .onStop(() => broker.close())
     .onStop(async () => {
-      await Promise.all(sweeps.map((sweep) => sweep.stop()));
+      await Promise.all([...sweeps.map((sweep) => sweep.stop()), reputation?.stop()]);
     })
     .onStop(() => answers?.drain())
     .onStop(() => repairs?.stop())
