@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { topologyOf } from '@mailer/config';
-import { compileValidators } from '@mailer/contract';
+import { RecipientHasher, compileValidators } from '@mailer/contract';
 import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
 import { openLedger } from '@mailer/ledger';
 import { Lifecycle, explainUnreachableBroker, runMain, startService } from '@mailer/service';
@@ -51,6 +51,18 @@ async function main(): Promise<void> {
   });
   metrics.watchChain(chain);
   const deliveryLedger = database === undefined ? undefined : metrics.instrumentLedger(database.ledger, config.inDoubt);
+  // Recipients are keyed for the suppression list as the ledger keys them (the secret is required with it on).
+  const ledgerDeps =
+    deliveryLedger === undefined
+      ? undefined
+      : {
+          port: deliveryLedger,
+          inDoubt: config.inDoubt,
+          hasher: new RecipientHasher({
+            current: config.recipientHashSecret,
+            previous: config.recipientHashPreviousSecrets,
+          }),
+        };
   const publisher = new ConfirmPublisher(broker, { timeoutMs: 10_000, maxInflight: config.prefetch * 2, logger });
   const worker = new DeliveryWorker({
     broker,
@@ -66,7 +78,7 @@ async function main(): Promise<void> {
           chain,
           now: () => new Date(),
           policy: { maxAttempts: config.maxAttempts, maxAgeMs: config.maxAgeMs, tiers: topology.retryTiers },
-          ...(deliveryLedger === undefined ? {} : { ledger: { port: deliveryLedger, inDoubt: config.inDoubt } }),
+          ...(ledgerDeps === undefined ? {} : { ledger: ledgerDeps }),
           observe: (outcome, acceptedAt) => metrics.observeDelivery(outcome, acceptedAt),
         },
         message,

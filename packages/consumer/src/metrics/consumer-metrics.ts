@@ -159,7 +159,9 @@ export class ConsumerMetrics {
     let failed: string | undefined;
     for (const attempt of outcome.tried) {
       if (attempt.outcome === 'skipped-open-circuit') continue;
-      if (failed !== undefined) this.failovers.inc({ from: failed, to: attempt.provider });
+      // A provider sending again to the recipients it did not refuse is no failover.
+      if (failed !== undefined && failed !== attempt.provider)
+        this.failovers.inc({ from: failed, to: attempt.provider });
       if (attempt.outcome === 'sent') break;
       this.failures.inc({ provider: attempt.provider, kind: attempt.outcome });
       failed = attempt.provider;
@@ -217,6 +219,8 @@ export class ConsumerMetrics {
       recordAccepted: (emails) => time('record_accepted', () => ledger.recordAccepted(emails)),
       recordSent: (report) => time('record_sent', () => ledger.recordSent(report)),
       recordFailure: (report) => time('record_failure', () => ledger.recordFailure(report)),
+      suppressedAmong: (lists) => time('suppressed_among', () => ledger.suppressedAmong(lists)),
+      recordSuppressedAtSend: (report) => time('record_suppressed', () => ledger.recordSuppressedAtSend(report)),
       ping: () => time('ping', () => ledger.ping()),
     };
   }
