@@ -4,6 +4,7 @@ import request from 'supertest';
 import { maskAddress, type EmailEnvelope } from '@mailer/contract';
 import { drainQueue, queueDepth } from '@mailer/testkit';
 import { openApiDocument } from '../src/http/openapi';
+import { ProducerMetrics } from '../src/metrics/producer-metrics';
 import { useScratchLedger } from './support/ledger';
 import { TEST_KEY, startTestProducer, validEmail, type TestProducer } from './support/producer';
 
@@ -11,7 +12,10 @@ const scratch = useScratchLedger('suppression');
 let producer: TestProducer;
 
 beforeAll(async () => {
-  producer = await startTestProducer('suppression', { ledger: scratch.current().adapter });
+  producer = await startTestProducer('suppression', {
+    ledger: scratch.current().adapter,
+    metrics: new ProducerMetrics(),
+  });
 });
 
 afterAll(async () => {
@@ -188,6 +192,34 @@ describe('POST /v1/emails with recipients on the suppression list', () => {
       [response.body.items[0].id, 'kept', [{ email: 'batch.kept@example.org' }]],
     ]);
     expect(await queueDepth(producer.topology.workQueue.name)).toBe(0);
+  });
+});
+
+describe('suppression hits at intake', () => {
+  /** `mailer_intake_suppressed_recipients_total` as `GET /metrics` shows it. */
+  async function hits(): Promise<number> {
+    const text = (await request(producer.app).get('/metrics')).text;
+    const line = text.split('\n').find((l) => l.startsWith('mailer_intake_suppressed_recipients_total'));
+    if (line === undefined) throw new Error('no mailer_intake_suppressed_recipients_total in /metrics');
+    return Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+
+  it('when accepted emails leave recipients out, then the counter grows by those recipients, and not for an email with none', async () => {
+    await suppress('counted.one@example.org');
+    await suppress('counted.two@example.org');
+    const before = await hits();
+
+    const two = await post().send(
+      validEmail({
+        to: [{ email: 'counted.one@example.org' }, { email: 'kept@example.org' }],
+        bcc: [{ email: 'counted.two@example.org' }],
+      }),
+    );
+    const none = await post().send(validEmail({ to: [{ email: 'kept@example.org' }] }));
+
+    expect([two.status, none.status]).toEqual([202, 202]);
+    expect(await hits()).toBe(before + 2);
+    await queued(2);
   });
 });
 

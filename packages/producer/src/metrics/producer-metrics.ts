@@ -45,6 +45,7 @@ export class ProducerMetrics {
   private readonly publishFailures: Counter<'reason'>;
   private readonly ledgerLatency: Histogram<'operation' | 'outcome'>;
   private readonly providerEvents: Counter<'provider' | 'type' | 'result'>;
+  private readonly suppressedAtIntake: Counter;
   private readonly reputationRecipients: Gauge<'provider'>;
   private readonly hardBounceRatio: Gauge<'provider'>;
   private readonly complaintRatio: Gauge<'provider'>;
@@ -76,6 +77,11 @@ export class ProducerMetrics {
       name: 'mailer_provider_events_received_total',
       help: 'Provider events received, by provider, event type and result (queued, ignored, refused, failed).',
       labelNames: ['provider', 'type', 'result'],
+      registers,
+    });
+    this.suppressedAtIntake = new Counter({
+      name: 'mailer_intake_suppressed_recipients_total',
+      help: 'Recipients left out of accepted emails because they are on the suppression list (suppression hits at intake).',
       registers,
     });
     this.reputationRecipients = new Gauge({
@@ -132,6 +138,11 @@ export class ProducerMetrics {
       );
     });
     next();
+  };
+
+  /** Counts recipients an accepted email left out as suppressed. */
+  readonly countSuppressedAtIntake = (recipients: number): void => {
+    this.suppressedAtIntake.inc(recipients);
   };
 
   /** Counts one provider event received; `type` comes from a closed list (see the routes). */

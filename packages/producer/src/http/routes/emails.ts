@@ -20,6 +20,8 @@ export interface EmailRoutesDeps extends AcceptDeps {
   readonly logger: Logger;
   /** Runs before each handler: size, authentication, key and body checks, then the parser. */
   readonly before: readonly RequestHandler[];
+  /** Told how many recipients each accepted email left out as suppressed (the metrics). */
+  readonly countSuppressed?: (recipients: number) => void;
 }
 
 const caller = (res: Response): Caller => {
@@ -99,6 +101,7 @@ export function emailRoutes(deps: EmailRoutesDeps): Router {
       case 'accepted':
         warnNotStored(deps, res, outcome.answerNotStored);
         locals(res).emailIds = [outcome.id];
+        if (outcome.suppressed.length > 0) deps.countSuppressed?.(outcome.suppressed.length);
         locals(res).from = maskAddress((req.body as { from: { email: string } }).from.email);
         res.status(202).location(`/v1/emails/${outcome.id}`).json(acceptedBody(outcome));
         return;
@@ -134,6 +137,7 @@ export function emailRoutes(deps: EmailRoutesDeps): Router {
     }
     // Queued, or suppressed (recorded, and never to be queued): every item that is not a failure.
     const accepted = outcome.items.flatMap((item) => (item.status === 'failed' ? [] : [item]));
+    for (const item of accepted) if (item.suppressed.length > 0) deps.countSuppressed?.(item.suppressed.length);
     locals(res).emailIds = accepted.map((item) => item.id);
     const firstFailure = outcome.items.find((item) => item.status === 'failed');
     if (firstFailure === undefined) {
