@@ -4,7 +4,7 @@ import { topologyOf } from '@mailer/config';
 import { WORK_ROUTING_KEY, compileValidators } from '@mailer/contract';
 import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
 import { openLedger } from '@mailer/ledger';
-import { Lifecycle, explainUnreachableBroker, runMain, startService } from '@mailer/service';
+import { Lifecycle, PeriodicSweep, explainUnreachableBroker, runMain, startService } from '@mailer/service';
 import { AmqpEmailPublisher } from './amqp/email-publisher';
 import { AmqpProviderEventPublisher } from './amqp/provider-event-publisher';
 import { DirectoryCertificateSource, HttpsCertificateSource } from './feedback/sns/certificates';
@@ -17,7 +17,6 @@ import { HttpServer } from './http/server';
 import { LedgerAdapter } from './ledger/ledger-adapter';
 import { KeyAnswers } from './ledger/key-answers';
 import { LedgerRepairs } from './ledger/ledger-repairs';
-import { PeriodicSweep } from './ledger/periodic-sweep';
 import { ProducerMetrics } from './metrics/producer-metrics';
 import { ReputationWatch } from './metrics/reputation-watch';
 
