@@ -33,7 +33,10 @@ const BOB = 'bartholomew.fitzgerald@example.org';
 const CAT = 'catriona.vandersloot@example.net';
 const DAN = 'dashiell.oyelaran@example.com';
 const EVE = 'evangeline.thistlewood@example.org';
-const ADDRESSES = [ANN, BOB, CAT, DAN, EVE];
+const FLO = 'florentyna.abernathy@example.com';
+const GUS = 'gustavus.okonkwo-reyes@example.org';
+const HAL = 'halvard.pennyworth@example.net';
+const ADDRESSES = [ANN, BOB, CAT, DAN, EVE, FLO, GUS, HAL];
 
 let topology: Topology;
 let ledger: Ledger;
@@ -269,6 +272,110 @@ describe('the event worker', () => {
     expect((await ledger.getEmail(TEST_CLIENT, id))?.state).toBe('bounced');
     expect(await ledger.findSuppression(hasher.candidates(CAT))).toMatchObject({ reason: 'hard-bounce' });
     expect(await ledger.findSuppression(hasher.candidates(DAN))).toBeNull();
+  });
+
+  it('when Postmark sends a SpamComplaint (100001), a Delivery and SubscriptionChanges, then each moves the right recipient once, even posted twice', async () => {
+    const { id, messageId } = await sentEmail([FLO, GUS], 'postmark');
+    const complaintId = Date.now() + 1;
+    const deliveredAt = new Date().toISOString();
+    const suppressedAt = new Date(Date.now() - 1000).toISOString();
+    const reactivatedAt = new Date().toISOString();
+    const complaint = {
+      RecordType: 'SpamComplaint',
+      MessageStream: 'outbound',
+      ID: complaintId,
+      Type: 'SpamComplaint',
+      TypeCode: 100001,
+      Name: 'Spam complaint',
+      MessageID: messageId,
+      Metadata: { email_id: id },
+      Description: 'The subscriber explicitly marked this message as spam.',
+      Details: 'Test spam complaint details',
+      Email: FLO,
+      From: 'sender@example.com',
+      BouncedAt: new Date().toISOString(),
+      Inactive: true,
+      CanActivate: false,
+    };
+    const delivery = {
+      RecordType: 'Delivery',
+      MessageStream: 'outbound',
+      ServerID: 23,
+      MessageID: messageId,
+      Recipient: GUS,
+      Tag: 'receipt',
+      DeliveredAt: deliveredAt,
+      Details: 'smtp;250 2.0.0 OK',
+      Metadata: { email_id: id },
+    };
+    // A manual suppression by the customer (no message), then its reactivation: list changes only.
+    const subscription = (suppress: boolean, changedAt: string) => ({
+      RecordType: 'SubscriptionChange',
+      MessageStream: 'outbound',
+      ServerID: 23,
+      MessageID: null,
+      ChangedAt: changedAt,
+      Recipient: HAL,
+      Origin: 'Customer',
+      SuppressSending: suppress,
+      SuppressionReason: suppress ? 'ManualSuppression' : null,
+      Tag: null,
+      Metadata: {},
+    });
+    const isComplaint = (s: EventSettlement) => keyOf(s) === `bounce:${complaintId}`;
+    const isDelivery = (s: EventSettlement) => keyOf(s)?.startsWith(`delivery:${messageId}:`) === true;
+    const isSubscription = (at: string) => (s: EventSettlement) =>
+      keyOf(s)?.startsWith('subscription:') === true && keyOf(s)?.includes(at) === true;
+
+    await publishRaw([
+      postmarkEvent(complaint),
+      postmarkEvent(delivery),
+      postmarkEvent(subscription(true, suppressedAt)),
+    ]);
+    const firsts = [
+      await settlement(isComplaint, 'the complaint is settled'),
+      await settlement(isDelivery, 'the delivery is settled'),
+      await settlement(isSubscription(suppressedAt), 'the suppression is settled'),
+    ];
+
+    expect(firsts.map((s) => ('result' in s ? s.result : s.action))).toEqual(['applied', 'applied', 'applied']);
+    expect(await recipientsOf(id)).toEqual([
+      { address: 'f***@example.com', status: 'complained' },
+      { address: 'g***@example.org', status: 'delivered' },
+    ]);
+    expect((await ledger.getEmail(TEST_CLIENT, id))?.state).toBe('complained');
+    expect(await ledger.findSuppression(hasher.candidates(FLO))).toMatchObject({
+      reason: 'complaint',
+      source: { emailId: id, provider: 'postmark' },
+    });
+    expect(await ledger.findSuppression(hasher.candidates(GUS))).toBeNull();
+    expect(await ledger.findSuppression(hasher.candidates(HAL))).toMatchObject({ reason: 'unsubscribed' });
+
+    // The same three again: nothing changes.
+    const before = await feedbackRows();
+    await publishRaw([
+      postmarkEvent(complaint),
+      postmarkEvent(delivery),
+      postmarkEvent(subscription(true, suppressedAt)),
+    ]);
+    const repeats = [
+      await settlement((s) => isComplaint(s) && !firsts.includes(s), 'the repeated complaint is settled'),
+      await settlement((s) => isDelivery(s) && !firsts.includes(s), 'the repeated delivery is settled'),
+      await settlement(
+        (s) => isSubscription(suppressedAt)(s) && !firsts.includes(s),
+        'the repeated suppression is settled',
+      ),
+    ];
+    expect(repeats.map((s) => ('result' in s ? s.result : s.action))).toEqual(['duplicate', 'duplicate', 'duplicate']);
+    expect(await feedbackRows()).toEqual(before);
+
+    // The reactivation takes the address off the list.
+    await publishRaw([postmarkEvent(subscription(false, reactivatedAt))]);
+    expect(await settlement(isSubscription(reactivatedAt), 'the reactivation is settled')).toMatchObject({
+      action: 'ack',
+      result: 'applied',
+    });
+    expect(await ledger.findSuppression(hasher.candidates(HAL))).toBeNull();
   });
 
   it('when an event arrives before its email is recorded, then it goes through the delay queue and is applied once the email is there', async () => {

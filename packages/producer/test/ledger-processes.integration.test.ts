@@ -94,6 +94,14 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 20
   }
 }
 
+/** The state of `key` in the ledger (`in-flight`, `done`), or undefined before it is reserved. */
+async function keyState(key: string): Promise<string | undefined> {
+  const rows = await scratch
+    .current()
+    .rows<{ state: string }>('SELECT state FROM idempotency_keys WHERE key = $1', [key]);
+  return rows[0]?.state;
+}
+
 /** The ids recorded under `key`: once there are some, the holder recorded and is publishing. */
 async function idsUnder(key: string): Promise<string[]> {
   const rows = await scratch
@@ -125,6 +133,9 @@ describe('two producer processes on one ledger and one broker', () => {
     const accepted = await stalled;
     expect(accepted.status).toBe(202);
     const { id } = (await accepted.json()) as { id: string };
+    // The first stores its answer while the 202 goes out (docs/api.md): another producer replays it
+    // once it is stored, and answers 409 in flight for the few milliseconds before.
+    await until('the first producer stored its answer', async () => (await keyState(key)) === 'done');
     const replay = await postKeyed(second, key, body);
     expect(replay.status).toBe(202);
     expect(replay.headers.get('idempotent-replayed')).toBe('true');
