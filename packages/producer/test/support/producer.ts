@@ -19,9 +19,22 @@ export const TEST_KEY = 'test-key-0123456789';
 /** A second caller, allowed only billing@example.net. */
 export const OTHER_KEY = 'other-key-0123456789';
 
+/** A key with every scope, as the development key: it may send, read and change the suppression list. */
+export const ADMIN_KEY = 'admin-key-0123456789';
+
+/** A key that may only read and change the suppression list (no senders). */
+export const LIST_KEY = 'list-key-0123456789';
+
 export const testApiKeys: readonly ApiKey[] = [
   { name: 'test', keyHash: hashKey(TEST_KEY), senders: ['example.com', 'alerts@example.org'] },
   { name: 'other', keyHash: hashKey(OTHER_KEY), senders: ['billing@example.net'] },
+];
+
+/** {@link testApiKeys} and two keys with scopes, for a producer started with `apiKeys: scopedApiKeys`. */
+export const scopedApiKeys: readonly ApiKey[] = [
+  ...testApiKeys,
+  { name: 'admin', keyHash: hashKey(ADMIN_KEY), senders: ['example.com'], scopes: ['send', 'read', 'suppressions'] },
+  { name: 'lists', keyHash: hashKey(LIST_KEY), senders: [], scopes: ['suppressions'] },
 ];
 
 /** A valid request, about 1 KB when `padding` is left at its default. */
@@ -66,6 +79,10 @@ export interface TestProducerOptions {
   readonly metrics?: ProducerMetrics;
   /** The provider-event endpoints' settings; they publish through this producer's broker connection. */
   readonly providerEvents?: Omit<NonNullable<AppDeps['providerEvents']>, 'publisher'>;
+  /** The callers; {@link testApiKeys} unless given. */
+  readonly apiKeys?: readonly ApiKey[];
+  /** The suppression list's routes; absent, they answer as with `LEDGER=off`. */
+  readonly suppressions?: AppDeps['suppressions'];
 }
 
 /** Starts the real app with a real broker connection, on a unique prefix. */
@@ -98,7 +115,7 @@ export async function startTestProducer(label: string, options: TestProducerOpti
     now: () => new Date(),
     ...(options.ledger === undefined ? {} : { ledger: options.ledger }),
     ...(options.repairs === undefined ? {} : { repairs: options.repairs }),
-    apiKeys: testApiKeys,
+    apiKeys: options.apiKeys ?? testApiKeys,
     logger,
     maxBodyBytes: options.maxBodyBytes ?? 10 * 1024 * 1024,
     readiness: async () =>
@@ -107,6 +124,7 @@ export async function startTestProducer(label: string, options: TestProducerOpti
       ),
     ...(options.draining === undefined ? {} : { draining: options.draining }),
     ...(metrics === undefined ? {} : { metrics }),
+    ...(options.suppressions === undefined ? {} : { suppressions: options.suppressions }),
     ...(options.providerEvents === undefined
       ? {}
       : {
