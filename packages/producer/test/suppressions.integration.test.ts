@@ -292,6 +292,36 @@ describe('refusals', () => {
   });
 });
 
+describe('logs', () => {
+  it('when addresses are added, looked up, listed, refused and removed, then no log line holds one', async () => {
+    const lines: string[] = [];
+    const capture = (level: string) => (message: string, meta?: Record<string, unknown>) =>
+      lines.push(JSON.stringify({ level, message, ...meta }));
+    const logged = await startTestProducer('suppressions_logs', {
+      apiKeys: scopedApiKeys,
+      logger: { debug: capture('debug'), info: capture('info'), warn: capture('warn'), error: capture('error') },
+      suppressions: { suppressions: new SuppressionAdapter(ledger), hasher },
+    });
+    try {
+      const address = 'private.person@example.org';
+      const call = (r: request.Test) => r.set(as(LIST_KEY));
+      expect((await call(request(logged.app).post('/v1/suppressions').send({ email: address }))).status).toBe(201);
+      expect((await call(request(logged.app).get('/v1/suppressions').query({ email: address }))).status).toBe(200);
+      expect((await call(request(logged.app).get('/v1/suppressions'))).status).toBe(200);
+      const refused = request(logged.app).post('/v1/suppressions').send({ email: address, reason: 'x' });
+      expect((await call(refused)).status).toBe(400);
+      expect((await call(request(logged.app).delete('/v1/suppressions').query({ email: address }))).status).toBe(204);
+      // The access log wrote one line per request, naming the caller: the capture did see them.
+      expect(
+        lines.filter((line) => line.includes('"message":"request"') && line.includes('"client":"lists"')),
+      ).toHaveLength(5);
+      expect(lines.join('\n')).not.toContain('private.person');
+    } finally {
+      await logged.close();
+    }
+  });
+});
+
 describe('without the list', () => {
   it('when the producer runs with LEDGER=off, then every route is 501 ledger-off after the key is checked', async () => {
     const off = await startTestProducer('suppressions_off', { apiKeys: scopedApiKeys });

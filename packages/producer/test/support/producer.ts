@@ -10,7 +10,7 @@ import type { ProducerMetrics } from '../../src/metrics/producer-metrics';
 import { combineReadiness } from '../../src/http/routes/health';
 import type { EmailLedger, RepairQueue } from '../../src/domain/email-ledger';
 import type { LedgerAdapter } from '../../src/ledger/ledger-adapter';
-import { createLogger } from '@mailer/service';
+import { createLogger, type Logger } from '@mailer/service';
 import { AMQP_URL, deleteTopology, uniquePrefix } from '@mailer/testkit';
 
 /** The key tests authenticate with, allowed to send from example.com and alerts@example.org. */
@@ -79,6 +79,8 @@ export interface TestProducerOptions {
   readonly metrics?: ProducerMetrics;
   /** The provider-event endpoints' settings; they publish through this producer's broker connection. */
   readonly providerEvents?: Omit<NonNullable<AppDeps['providerEvents']>, 'publisher'>;
+  /** Where the app logs (a test reads what was written); a silent logger unless given. */
+  readonly logger?: Logger;
   /** The callers; {@link testApiKeys} unless given. */
   readonly apiKeys?: readonly ApiKey[];
   /** The suppression list's routes; absent, they answer as with `LEDGER=off`. */
@@ -89,7 +91,9 @@ export interface TestProducerOptions {
 export async function startTestProducer(label: string, options: TestProducerOptions = {}): Promise<TestProducer> {
   const prefix = uniquePrefix(label);
   const topology = buildTopology({ prefix, retryDelaysMs: [1000, 5000], deliveryLimit: 5 });
-  const logger = createLogger({ service: 'producer', level: 'error', silent: process.env['TEST_LOGS'] === undefined });
+  const logger =
+    options.logger ??
+    createLogger({ service: 'producer', level: 'error', silent: process.env['TEST_LOGS'] === undefined });
   const connectionName = `test-producer-${prefix}`;
   const broker = new BrokerConnection({
     url: options.amqpUrl ?? AMQP_URL,
