@@ -1,4 +1,4 @@
-// `pnpm bench [-- options]`: runs the producer bench, the ledger bench, then the end-to-end bench, each in a process
+// `pnpm bench [-- options]`: runs the producer, ledger, end-to-end and feedback benches, each in a process
 // of its own (each cleans up its own children and broker topology, also on Ctrl-C).
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
@@ -7,13 +7,13 @@ import { resultsDir } from './support/report.mjs';
 
 const usage = `usage: pnpm bench [-- options]   (builds first)
 
-Runs the producer bench, the ledger bench, then the end-to-end bench, against the local RabbitMQ
+Runs the producer bench, the ledger bench, the end-to-end bench, then the feedback bench, against the local RabbitMQ
 (AMQP_URL) and PostgreSQL (TEST_DATABASE_URL's server; each bench makes a database of its own
 and drops it), and writes logs and figures to bench-results/. Method, knobs and figures: docs/benchmarks.md.
 
 options:
   --short           runs of a few seconds each: checks that the bench works; figures not to quote
-  --only=NAME       one bench: producer, ledger or end-to-end
+  --only=NAME       one bench: producer, ledger, end-to-end or feedback
   --cpu-prof        only the end-to-end CPU-per-email runs (consumer and baseline), the consumer
                     under node --cpu-prof; then prints where its CPU went (bench-results/profiles)
   --help            this text
@@ -23,6 +23,7 @@ const benches = {
   producer: 'producer/producer.bench.mjs',
   ledger: 'ledger/batching.bench.mjs',
   'end-to-end': 'end-to-end/end-to-end.bench.mjs',
+  feedback: 'feedback/feedback.bench.mjs',
 };
 
 const options = { short: false, only: undefined, cpuProfile: false };

@@ -20,7 +20,7 @@ afterAll(async () => {
 });
 
 describe('emails show', () => {
-  test('when an email with a try is shown, then --json is the API view: masked recipients and every try', async () => {
+  test('when an email with a try is shown, then --json is the API view: masked recipients with their status and every try', async () => {
     const id = randomUUID();
     await ledger.recordAccepted([
       { id, client: 'acme', acceptedAt: new Date('2026-01-02T03:04:05.678Z'), recipients: ['jane.doe@example.com'] },
@@ -36,7 +36,7 @@ describe('emails show', () => {
       id,
       status: 'sending',
       accepted_at: '2026-01-02T03:04:05.678Z',
-      recipients: ['j***@example.com'],
+      recipients: [{ address: 'j***@example.com', status: 'sending' }],
       recipient_count: 1,
       attempts: [{ attempt: 1, provider: 'smtp', outcome: null, finished_at: null }],
     });
@@ -50,7 +50,8 @@ describe('emails show', () => {
     expect(code).toBe(0);
     expect(stdout).toMatch(new RegExp(`^id: +${id}$`, 'm'));
     expect(stdout).toMatch(/^status: +queued$/m);
-    expect(stdout).toContain('b***@example.org');
+    expect(stdout).toMatch(/^recipients: +1$/m);
+    expect(stdout).toMatch(/^ {2}b\*\*\*@example\.org queued$/m);
     expect(stdout).not.toContain('bob@');
   });
 

@@ -56,6 +56,9 @@ describe('loadConfig', () => {
       autoReleaseIntervalMs: 300_000,
       autoReleaseMax: 3,
       shutdownTimeoutMs: 20_000,
+      feedbackPrefetch: 50,
+      feedbackMaxTries: 60,
+      providerEventRetentionMs: 7 * 24 * 3_600_000,
       ledger: 'on',
       migrateOnStart: false,
       databaseUrl: 'postgres://postgres@127.0.0.1:5432/mailer',
@@ -115,6 +118,8 @@ describe('loadConfig', () => {
     ['AUTO_RELEASE_INTERVAL', '24h'],
     ['SHUTDOWN_TIMEOUT', '10m'],
     ['SHUTDOWN_TIMEOUT', '0ms'],
+    ['PROVIDER_EVENT_RETENTION', '2h'],
+    ['PROVIDER_EVENT_RETENTION', '8760h'],
   ])('when the duration %s is at its bound %p, then it is accepted', (name, value) => {
     expect(() => loadConfig({ RECIPIENT_HASH_SECRET, [name]: value })).not.toThrow();
   });
@@ -132,6 +137,9 @@ describe('loadConfig', () => {
     ['AUTO_RELEASE_MAX', '101', 'must be a whole number from 1 to 100'],
     ['AUTO_RELEASE_INTERVAL', '999ms', durationProblem('from 1s to 24h')],
     ['SMTP_SECURE', 'yes', 'must be true or false'],
+    ['FEEDBACK_PREFETCH', '0', 'must be a whole number from 1 to 1000'],
+    ['FEEDBACK_MAX_TRIES', '10001', 'must be a whole number from 1 to 10000'],
+    ['PROVIDER_EVENT_RETENTION', '119m', durationProblem('from 2h to 8760h')],
     ['PROVIDERS', 'ses,pigeon', 'names unknown providers (pigeon); use ses, postmark, smtp, capture'],
     ['PROVIDERS', 'capture,capture', 'names a provider twice'],
   ])('when %s is %p, then that one problem is reported', (name, value, problem) => {

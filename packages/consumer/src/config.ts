@@ -236,6 +236,26 @@ export const configKeys = {
     default: '20s',
     parse: duration('0s', '10m'),
   },
+  feedbackPrefetch: {
+    name: 'FEEDBACK_PREFETCH',
+    description: 'Provider events the event worker takes unacknowledged at once (on a connection of its own).',
+    default: '50',
+    parse: integer(1, 1000),
+  },
+  feedbackMaxTries: {
+    name: 'FEEDBACK_MAX_TRIES',
+    description:
+      'Times a provider event may find its email not in the ledger (each followed by a 60 s wait) before it is parked.',
+    default: '60',
+    parse: integer(1, 10_000),
+  },
+  providerEventRetentionMs: {
+    name: 'PROVIDER_EVENT_RETENTION',
+    description:
+      'How long the keys of applied provider events are kept to drop repeats; longer than any provider retries.',
+    default: '168h',
+    parse: duration('2h', '8760h'),
+  },
   ledger: ledgerKeys.ledger,
   migrateOnStart: ledgerKeys.migrateOnStart,
   databaseUrl: ledgerKeys.databaseUrl,

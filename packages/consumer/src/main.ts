@@ -1,15 +1,17 @@
 import { hostname } from 'node:os';
 import { topologyOf } from '@mailer/config';
-import { compileValidators } from '@mailer/contract';
+import { RecipientHasher, compileValidators } from '@mailer/contract';
 import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
 import { openLedger } from '@mailer/ledger';
-import { Lifecycle, explainUnreachableBroker, runMain, startService } from '@mailer/service';
+import { Lifecycle, PeriodicSweep, explainUnreachableBroker, runMain, startService } from '@mailer/service';
 import { AutoRelease } from './amqp/auto-release';
 import { DeliveryWorker } from './amqp/delivery-worker';
 import { configKeys, loadConfig } from './config';
 import { CircuitBreaker } from './delivery/circuit-breaker';
 import type { ProviderSlot } from './delivery/failover';
 import { handleEmail } from './delivery/handle-email';
+import { EventWorker } from './feedback/event-worker';
+import { handleProviderEvent } from './feedback/handle-event';
 import { RateLimiter } from './delivery/rate-limiter';
 import { ConsumerMetrics } from './metrics/consumer-metrics';
 import { ConsumerHttpPort, consumerReadiness } from './metrics/http-port';
@@ -23,8 +25,8 @@ async function main(): Promise<void> {
     logger,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     // Read only while shutting down, and signals are handled once the worker exists (below).
-    status: () => ({ in_flight: worker.busy }),
-    outcome: () => ({ unsettled: worker.busy }),
+    status: () => ({ in_flight: worker.busy, events_in_flight: events?.busy ?? 0 }),
+    outcome: () => ({ unsettled: worker.busy, events_unsettled: events?.busy ?? 0 }),
   });
   const database = await openLedger(config, logger, lifecycle);
   if (database === 'stopped') return;
@@ -51,6 +53,18 @@ async function main(): Promise<void> {
   });
   metrics.watchChain(chain);
   const deliveryLedger = database === undefined ? undefined : metrics.instrumentLedger(database.ledger, config.inDoubt);
+  // Recipients are keyed for the suppression list as the ledger keys them (the secret is required with it on).
+  const ledgerDeps =
+    deliveryLedger === undefined
+      ? undefined
+      : {
+          port: deliveryLedger,
+          inDoubt: config.inDoubt,
+          hasher: new RecipientHasher({
+            current: config.recipientHashSecret,
+            previous: config.recipientHashPreviousSecrets,
+          }),
+        };
   const publisher = new ConfirmPublisher(broker, { timeoutMs: 10_000, maxInflight: config.prefetch * 2, logger });
   const worker = new DeliveryWorker({
     broker,
@@ -66,7 +80,7 @@ async function main(): Promise<void> {
           chain,
           now: () => new Date(),
           policy: { maxAttempts: config.maxAttempts, maxAgeMs: config.maxAgeMs, tiers: topology.retryTiers },
-          ...(deliveryLedger === undefined ? {} : { ledger: { port: deliveryLedger, inDoubt: config.inDoubt } }),
+          ...(ledgerDeps === undefined ? {} : { ledger: ledgerDeps }),
           observe: (outcome, acceptedAt) => metrics.observeDelivery(outcome, acceptedAt),
         },
         message,
@@ -87,6 +101,47 @@ async function main(): Promise<void> {
         observe: (trigger, count) => metrics.observeAutoRelease(trigger, count),
       })
     : undefined;
+  // Provider events (docs/feedback.md) go to the ledger: with LEDGER=off they wait on their queue.
+  let eventBroker: BrokerConnection | undefined;
+  let events: EventWorker | undefined;
+  let eventPrune: PeriodicSweep | undefined;
+  if (database === undefined) {
+    logger.warn('provider events are not applied: LEDGER=off (they stay on their queue)', {
+      queue: topology.providerEventsQueue.name,
+    });
+  } else {
+    const { ledger } = database;
+    const hasher = new RecipientHasher({
+      current: config.recipientHashSecret,
+      previous: config.recipientHashPreviousSecrets,
+    });
+    eventBroker = new BrokerConnection({
+      url: config.amqpUrl,
+      topology,
+      logger,
+      connectionName: `mailer-consumer-events@${hostname()}:${process.pid}`,
+    });
+    events = new EventWorker({
+      broker: eventBroker,
+      publisher: new ConfirmPublisher(eventBroker, {
+        timeoutMs: 10_000,
+        maxInflight: config.feedbackPrefetch * 2,
+        logger,
+      }),
+      topology,
+      prefetch: config.feedbackPrefetch,
+      logger,
+      ledger,
+      handle: (event) => handleProviderEvent({ ledger, hasher, maxTries: config.feedbackMaxTries }, event),
+    });
+    metrics.watchEvents(events);
+    eventPrune = new PeriodicSweep({
+      task: 'prune old provider event keys',
+      result: 'old provider event keys pruned',
+      sweep: (limit) => ledger.pruneProviderEvents(config.providerEventRetentionMs, limit),
+      logger,
+    });
+  }
   // Checked at start-up (logged, never fatal) and again, rate-limited, when /readyz is asked.
   const checks = new ProviderChecks(providers);
   void checks.run().then((results) => logProviderChecks(results, logger));
@@ -96,19 +151,28 @@ async function main(): Promise<void> {
 
   lifecycle
     .onStop(() => autoRelease?.stop())
-    .onStop(({ remainingMs }) => worker.stop(remainingMs()))
+    .onStop(() => eventPrune?.stop())
+    .onStop(async ({ remainingMs }) => {
+      await Promise.all([worker.stop(remainingMs()), events?.stop(remainingMs())]);
+    })
     .onStop(() => httpPort.close())
     .onStop(() => checks.stop())
-    .onStop(() => broker.close())
+    .onStop(async () => {
+      await Promise.all([broker.close(), eventBroker?.close()]);
+    })
     .onStop(() => database?.pool.end())
     .onStop(async () => {
       await Promise.allSettled(providers.map(({ provider }) => provider.close?.() ?? Promise.resolve()));
     })
     .handleSignals();
   lifecycle.exitOnFatal(broker);
+  if (eventBroker !== undefined) lifecycle.exitOnFatal(eventBroker);
   explainUnreachableBroker(broker, logger, { url: config.amqpUrl, consequence: 'no email is sent until it is' });
   worker.start();
   broker.start().catch(() => undefined);
+  events?.start();
+  eventBroker?.start().catch(() => undefined);
+  eventPrune?.start();
   autoRelease?.start(
     worker,
     chain.map((slot) => slot.circuit),
@@ -120,6 +184,7 @@ async function main(): Promise<void> {
     providers: chain.map((slot) => slot.provider.name),
     prefetch: config.prefetch,
     ledger: config.ledger,
+    ...(events === undefined ? {} : { feedback_prefetch: config.feedbackPrefetch }),
     ...(database === undefined ? {} : { in_doubt: config.inDoubt }),
     auto_release: config.autoRelease,
   });

@@ -126,7 +126,7 @@ describe('postmark provider against a fake Postmark API', () => {
       ReplyTo: 'replies@example.com',
       MessageStream: 'transactional',
       Tag: 'password-reset',
-      Metadata: { user: 'u-42', attempt: '3', vip: 'true' },
+      Metadata: { user: 'u-42', attempt: '3', vip: 'true', email_id: email.id },
     });
     expect(json.Headers).toContainEqual({ Name: EMAIL_ID_HEADER, Value: email.id });
     expect(json.Attachments?.map((a) => a.Name)).toEqual(['hello.txt', 'data.bin']);

@@ -82,7 +82,7 @@ describe('SES provider against aws-ses-v2-local', () => {
     await emulator.close();
   });
 
-  it('when SES accepts the email, then send resolves with its MessageId and SES got the raw MIME, sender, every recipient and the configuration set', async () => {
+  it('when SES accepts the email, then send resolves with its MessageId and SES got the raw MIME, sender, every recipient, the configuration set and the email_id tag', async () => {
     const email = fullEmail();
     const receipt = await provider.send(email, AbortSignal.timeout(10_000));
     const got = await emulator.received(email.id);
@@ -91,6 +91,7 @@ describe('SES provider against aws-ses-v2-local', () => {
     expect(got.source).toBe('sender@example.com');
     expect(got.destinations).toEqual(['to1@example.org', 'to2@example.org', 'cc@example.org', 'hidden@example.org']);
     expect(got.configurationSetName).toBe('mailer-events');
+    expect(got.tags).toEqual([{ name: 'email_id', value: email.id }]);
     expect(got.raw.toString('utf8')).not.toMatch(/^bcc:/im);
     // The emulator's own reading of the same message, from GET /store.
     expect(got.stored.subject).toBe(email.request.subject);
@@ -99,13 +100,15 @@ describe('SES provider against aws-ses-v2-local', () => {
     expect(got.stored.attachments.map((a) => a.filename)).toEqual(['hello.txt', 'data.bin']);
   });
 
-  it('when no configuration set is configured, then none is sent', async () => {
+  it('when no configuration set is configured, then neither a set nor a tag is sent', async () => {
     const bare = sesProvider(emulator.endpoint);
     const email = fullEmail();
     await bare.send(email, AbortSignal.timeout(10_000));
     await bare.close();
 
-    expect((await emulator.received(email.id)).configurationSetName).toBeUndefined();
+    const got = await emulator.received(email.id);
+    expect(got.configurationSetName).toBeUndefined();
+    expect(got.tags).toEqual([]);
   });
 
   const answers: {

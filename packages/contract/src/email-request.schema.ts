@@ -12,6 +12,13 @@ export const MAX_ATTACHMENT_BYTES = 7 * 1024 * 1024;
 /** Longest base64 text of one attachment: what {@link MAX_ATTACHMENT_BYTES} decoded bytes encode to. */
 export const MAX_ATTACHMENT_BASE64_LENGTH = Math.ceil(MAX_ATTACHMENT_BYTES / 3) * 4;
 
+/**
+ * The `metadata` name the mailer sets itself: Postmark's `Metadata.email_id` carries the email's id
+ * out and back in its webhooks. Callers may not use it, in any case (Postmark's metadata names are
+ * unique ignoring case).
+ */
+export const RESERVED_METADATA_NAME = 'email_id';
+
 /** Prefix of the headers the mailer sets itself (X-Mailer and X-Mailer-*); callers may not send them. */
 export const RESERVED_HEADER_PREFIX = 'x-mailer';
 
@@ -56,6 +63,7 @@ export const Patterns = {
   base64: '^[A-Za-z0-9+/]+={0,2}$',
   headerName: `^(?:[Xx]-[A-Za-z0-9-]{1,76}|${STANDARD_CALLER_HEADERS.map(anyCase).join('|')})$`,
   reservedHeaderName: `^${anyCase('X-Mailer')}(?:-|$)`,
+  reservedMetadataName: `^${anyCase(RESERVED_METADATA_NAME)}$`,
   tagName: '^[A-Za-z0-9_.-]{1,64}$',
   /** RFC 2392 content-id: an RFC 5322 msg-id without its angle brackets. */
   contentId: `^${MSG_ID_CORE}$`,
@@ -169,6 +177,8 @@ export const Rules = {
   notMultipart: { not: { type: 'string', pattern: Patterns.multipart } },
   /** X-Mailer and X-Mailer-* are the mailer's own. */
   reservedHeader: { not: { type: 'string', pattern: Patterns.reservedHeaderName } },
+  /** `metadata.email_id` (any case) is the mailer's own. */
+  reservedMetadataName: { not: { type: 'string', pattern: Patterns.reservedMetadataName } } as const,
   /** RFC 8058: List-Unsubscribe-Post only beside a List-Unsubscribe with an https URI. */
   oneClickNeedsHttps: {
     // Some header is named List-Unsubscribe-Post...
@@ -229,9 +239,11 @@ const requestShape = {
     },
     metadata: {
       type: 'object',
-      description: 'Flat caller data carried through to delivery events; scalar values only.',
+      description:
+        'Flat caller data carried through to delivery events; scalar values only. The name email_id (in any case) ' +
+        "is the mailer's own: it carries the email id to Postmark.",
       maxProperties: 20,
-      propertyNames: { maxLength: 64 },
+      propertyNames: { maxLength: 64, allOf: [Rules.reservedMetadataName] },
       additionalProperties: {
         type: ['string', 'number', 'boolean', 'null'],
         maxLength: 1000,

@@ -1,4 +1,5 @@
 import type { EmailState } from './email-state';
+import type { RecipientRecord } from './feedback-records';
 import { maskAddressesIn } from './mask';
 
 /*
@@ -39,9 +40,32 @@ export interface EmailSummaryView {
   readonly inDoubt: boolean;
 }
 
-/** An email's record with every try, oldest first. */
+/** An email's record with every try, oldest first, and what became of each recipient. */
 export interface EmailView extends EmailSummaryView {
   readonly attempts: readonly AttemptView[];
+  /** Every recipient in the email's order (to, cc, bcc), masked, with its outcome. */
+  readonly recipientOutcomes: readonly RecipientRecord[];
+}
+
+/** One recipient as `GET /v1/emails/{id}` shows it: masked, its status, a bounce's details, when it last changed. */
+export function recipientJson(recipient: RecipientRecord): Record<string, unknown> {
+  const { bounce, updatedAt } = recipient;
+  return {
+    address: recipient.address,
+    status: recipient.status,
+    ...(bounce === undefined
+      ? {}
+      : {
+          bounce: {
+            kind: bounce.kind,
+            type: bounce.type,
+            subtype: bounce.subtype,
+            // The ledger stores it masked; masked again here like a try's error, whoever wrote the row.
+            diagnostic: bounce.diagnostic === null ? null : maskAddressesIn(bounce.diagnostic),
+          },
+        }),
+    ...(updatedAt === undefined ? {} : { updated_at: updatedAt.toISOString() }),
+  };
 }
 
 /** An email's record as `GET /v1/emails` lists it (snake_case, as the rest of the API). */
@@ -62,10 +86,15 @@ export function summaryJson(email: EmailSummaryView): Record<string, unknown> {
   };
 }
 
-/** An email's record with every try, as `GET /v1/emails/{id}` answers it. Never a body. */
+/**
+ * An email's record with every try, as `GET /v1/emails/{id}` answers it. Never a body. Its
+ * `recipients` are objects ({@link recipientJson}), where a list's entry ({@link summaryJson}) has
+ * the masked addresses alone.
+ */
 export function emailJson(email: EmailView): Record<string, unknown> {
   return {
     ...summaryJson(email),
+    recipients: email.recipientOutcomes.map(recipientJson),
     attempts: email.attempts.map((a) => ({
       attempt: a.attempt,
       provider: a.provider,

@@ -152,3 +152,33 @@ export interface RecipientRecord {
   /** When the outcome was last recorded; absent with no outcome. */
   readonly updatedAt?: Date;
 }
+
+/**
+ * One provider's sending record over a window (the ledger's `reputation`): recipients of the
+ * emails it took, and how many of them hard-bounced or complained since.
+ */
+export interface ProviderReputation {
+  readonly provider: string;
+  readonly recipients: number;
+  readonly hardBounced: number;
+  readonly complained: number;
+}
+
+/**
+ * Recipients of one email the consumer did not send to, as it records them just before or after a
+ * send (`Ledger.recordSuppressedAtSend`): those found on the suppression list after intake, and
+ * those a provider refused by name (a Postmark 406 inactive recipient, an SMTP 5.1.x refusal at
+ * RCPT), which also go on the list.
+ */
+export interface SuppressedAtSendReport {
+  /** The email. */
+  readonly id: string;
+  /** The consumer's attempt (the ledger's attempt number), for the email's move to `suppressed`. */
+  readonly attempt: number;
+  /** Each gets the outcome `suppressed` on this email (while the email has not been sent before). */
+  readonly recipients: readonly RecipientKeys[];
+  /** New entries for the suppression list (reason `recipient-rejected`, source this email and provider). */
+  readonly entries: readonly SuppressionEntry[];
+  /** No recipient is left to send to: the email becomes `suppressed` (never moving back). */
+  readonly emailSuppressed: boolean;
+}

@@ -36,6 +36,29 @@ export interface ProviderEventMessage {
   readonly body: string;
 }
 
+/**
+ * Headers the consumer's event worker puts on the copies it publishes (docs/feedback.md): a retry
+ * through the provider-events delay queue, or a park in the provider-events dead queue.
+ */
+export const ProviderEventHeaders = {
+  /** Times the worker found the event's email unknown so far (each followed by a retry or the park). */
+  tries: 'x-mailer-event-tries',
+  /** When the worker last handled the event (ISO 8601). */
+  lastTryAt: 'x-mailer-event-last-try-at',
+  /** Why the event was parked: one of {@link PROVIDER_EVENT_PARK_REASONS}. */
+  parkedReason: 'x-mailer-parked-reason',
+  /** What was wrong, in words that name no address (at most 500 characters). */
+  parkedDetail: 'x-mailer-parked-detail',
+} as const;
+
+/**
+ * Why the event worker parks an event: `undecodable` (not a provider-event message), `invalid`
+ * (not a payload of its provider's shape), `email-unknown` (its email never appeared in the
+ * ledger within the worker's tries), `refused` (the ledger refused the parsed event).
+ */
+export const PROVIDER_EVENT_PARK_REASONS = ['undecodable', 'invalid', 'email-unknown', 'refused'] as const;
+export type ProviderEventParkReason = (typeof PROVIDER_EVENT_PARK_REASONS)[number];
+
 /** Serialises a provider event as the AMQP message body. */
 export function encodeProviderEvent(message: ProviderEventMessage): Buffer {
   return Buffer.from(JSON.stringify(message), 'utf8');

@@ -64,6 +64,17 @@ describe('buildTopology', () => {
     expect(PROVIDER_EVENT_RETRY_ROUTING_KEY).not.toBe(PROVIDER_EVENT_ROUTING_KEY);
   });
 
+  it('when a test asks for a shorter provider-events delay, then only that queue TTL changes', () => {
+    const short = buildTopology({ ...options, providerEventRetryDelayMs: 300 });
+
+    expect(short.providerEventsRetryQueue.arguments['x-message-ttl']).toBe(300);
+    expect({ ...short, providerEventsRetryQueue: undefined, queues: undefined }).toEqual({
+      ...topology,
+      providerEventsRetryQueue: undefined,
+      queues: undefined,
+    });
+  });
+
   it('when built, then the work queue is quorum with the delivery limit and safe dead-lettering to the dead exchange', () => {
     expect(topology.workQueue).toEqual({
       name: 'mailer.work',

@@ -32,6 +32,12 @@ export interface TopologyOptions {
   readonly retryDelaysMs: readonly number[];
   /** Deliveries of one message before the work queue dead-letters it (poison guard). */
   readonly deliveryLimit: number;
+  /**
+   * TTL of the provider-events delay queue; {@link PROVIDER_EVENT_RETRY_DELAY_MS} when absent.
+   * No configuration key sets it (both services would have to agree on it): tests set it short,
+   * on a prefix of their own, to see an event retried without waiting a minute.
+   */
+  readonly providerEventRetryDelayMs?: number;
 }
 
 /** A queue to declare, with its full argument table. */
@@ -69,7 +75,7 @@ export interface Topology {
   readonly providerEventsDeadExchange: ExchangeSpec;
   /** The provider events the worker applies to the ledger. */
   readonly providerEventsQueue: QueueSpec;
-  /** Events waiting {@link PROVIDER_EVENT_RETRY_DELAY_MS} for their email's ledger row. */
+  /** Events waiting {@link PROVIDER_EVENT_RETRY_DELAY_MS} (in tests, maybe less) for their email's ledger row. */
   readonly providerEventsRetryQueue: QueueSpec;
   /** Events that could not be applied. */
   readonly providerEventsDeadQueue: QueueSpec;
@@ -152,7 +158,7 @@ export function buildTopology(options: TopologyOptions): Topology {
     name: `${prefix}.provider-events.retry`,
     arguments: {
       'x-queue-type': 'quorum',
-      'x-message-ttl': PROVIDER_EVENT_RETRY_DELAY_MS,
+      'x-message-ttl': options.providerEventRetryDelayMs ?? PROVIDER_EVENT_RETRY_DELAY_MS,
       'x-dead-letter-exchange': providerEventsExchange.name,
       'x-dead-letter-routing-key': PROVIDER_EVENT_ROUTING_KEY,
       ...safeDeadLettering,

@@ -459,6 +459,25 @@ describe('validateEmailRequest', () => {
       ]);
     });
 
+    it.each(['email_id', 'EMAIL_ID', 'Email_Id'])(
+      'when a caller sets metadata %p (the mailer carries the email id in it), then it is refused by name',
+      (name) => {
+        expect(problemsOf(valid({ metadata: { order: 1, [name]: 'forged' } }))).toEqual([
+          {
+            pointer: `/metadata/${name}`,
+            detail: 'email_id is reserved for the mailer (it carries the email id to the provider)',
+          },
+        ]);
+      },
+    );
+
+    it.each(['email_ids', 'my_email_id', 'emailid'])(
+      'when a metadata name only looks like email_id (%p), then it is allowed',
+      (name) => {
+        expect(validateEmailRequest(valid({ metadata: { [name]: 'x' } })).ok).toBe(true);
+      },
+    );
+
     it('when there are more than 20 metadata entries, then a problem at /metadata', () => {
       const metadata = Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`m${i}`, i]));
 

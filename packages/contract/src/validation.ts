@@ -94,6 +94,11 @@ function describeRule(error: ErrorObject): ValidationProblem | undefined {
         pointer: `${at}/${escapePointerToken(error.propertyName ?? '')}`,
         detail: 'X-Mailer and X-Mailer-* headers are reserved for the mailer',
       };
+    case Rules.reservedMetadataName:
+      return {
+        pointer: `${at}/${escapePointerToken(error.propertyName ?? '')}`,
+        detail: 'email_id is reserved for the mailer (it carries the email id to the provider)',
+      };
     case Rules.oneClickNeedsHttps:
       return {
         pointer: `${at}/${escapePointerToken(nameMatching(error.data, oneClickName) ?? 'List-Unsubscribe-Post')}`,

@@ -17,3 +17,4 @@ export * from './migrate-database';
 export * from './open-ledger';
 export * from './states';
 export * from './types';
+export { firstUuidv7At } from './reputation';

@@ -1,8 +1,10 @@
-import type { Readiness, RecipientHasher } from '@mailer/contract';
+import type { ProviderReputation, Readiness, RecipientHasher } from '@mailer/contract';
 import { Deliveries } from './deliveries';
 import { Feedback } from './feedback';
 import { IdempotencyKeys, type KeyCompletion, type KeyedRecording, type KeyRequest } from './keys';
 import { EmailReads } from './reads';
+import { readReputation } from './reputation';
+import { SendSuppressions } from './send-suppressions';
 import { query } from './statements';
 import { Suppressions } from './suppressions';
 import type {
@@ -21,6 +23,7 @@ import type {
   RecordOutcome,
   ReserveOutcome,
   SentReport,
+  SuppressedAtSendReport,
   SuppressionEntry,
   SuppressionListQuery,
   SuppressionPage,
@@ -65,6 +68,7 @@ export class Ledger {
   private readonly reads: EmailReads;
   private readonly feedback: Feedback;
   private readonly suppressions: Suppressions;
+  private readonly sendSuppressions: SendSuppressions;
 
   constructor(options: LedgerOptions) {
     this.db = options.db;
@@ -74,6 +78,7 @@ export class Ledger {
     this.reads = new EmailReads(this.db);
     this.feedback = new Feedback(this.db, shape, options.hasher);
     this.suppressions = new Suppressions(this.db, shape, options.hasher);
+    this.sendSuppressions = new SendSuppressions(this.db, this.suppressions);
   }
 
   /** Resolves when the database answers; rejects with {@link LedgerUnavailableError} otherwise. */
@@ -264,6 +269,17 @@ export class Ledger {
     return this.suppressions.add(entries);
   }
 
+  /**
+   * The consumer's record of recipients it did not send to (`send-suppressions.ts`, a call of its
+   * own): adds `report.entries` to the list (as {@link addSuppressions}), then, while the email has
+   * not been sent, gives each of `report.recipients` the outcome `suppressed` and, with
+   * `emailSuppressed`, moves the email to `suppressed`. `unknown` for an email the ledger does not
+   * have; `stale` when it was sent before or is already past that. Not batched; idempotent.
+   */
+  recordSuppressedAtSend(report: SuppressedAtSendReport): Promise<RecordOutcome> {
+    return this.sendSuppressions.record(report);
+  }
+
   /** Removes a recipient's entry, keeping a history row with `note` and `by`; false when it had none. */
   removeSuppression(hashes: readonly Buffer[], note: string | undefined, by: string): Promise<boolean> {
     return this.suppressions.remove(hashes, note, by);
@@ -286,6 +302,14 @@ export class Ledger {
   /** How many entries the list holds (an estimate once past 10,000; expired ones included). */
   suppressionCount(): Promise<number> {
     return this.suppressions.count();
+  }
+
+  /**
+   * Per provider, the recipients of the emails accepted in the last `windowMs` that it took, and
+   * how many of them hard-bounced or complained: the producer's reputation gauges. Not batched.
+   */
+  reputation(windowMs: number, now: Date = new Date()): Promise<ProviderReputation[]> {
+    return readReputation(this.db, new Date(now.getTime() - windowMs));
   }
 
   /** Calls still waiting for a batch, all kinds together; for metrics and tests. */

@@ -26,6 +26,7 @@ export type {
   RecordedEmail,
   RecordOutcome,
   SentReport,
+  SuppressedAtSendReport,
   SuppressionEntry,
   SuppressionListQuery,
   SuppressionPage,

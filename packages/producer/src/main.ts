@@ -4,7 +4,7 @@ import { topologyOf } from '@mailer/config';
 import { RecipientHasher, WORK_ROUTING_KEY, compileValidators } from '@mailer/contract';
 import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
 import { openLedger } from '@mailer/ledger';
-import { Lifecycle, explainUnreachableBroker, runMain, startService } from '@mailer/service';
+import { Lifecycle, PeriodicSweep, explainUnreachableBroker, runMain, startService } from '@mailer/service';
 import { AmqpEmailPublisher } from './amqp/email-publisher';
 import { AmqpProviderEventPublisher } from './amqp/provider-event-publisher';
 import { DirectoryCertificateSource, HttpsCertificateSource } from './feedback/sns/certificates';
@@ -18,8 +18,8 @@ import { LedgerAdapter } from './ledger/ledger-adapter';
 import { KeyAnswers } from './ledger/key-answers';
 import { LedgerRepairs } from './ledger/ledger-repairs';
 import { SuppressionAdapter } from './ledger/suppression-adapter';
-import { PeriodicSweep } from './ledger/periodic-sweep';
 import { ProducerMetrics } from './metrics/producer-metrics';
+import { ReputationWatch } from './metrics/reputation-watch';
 
 /** How long a fetched SNS signing certificate is used before it is fetched again. */
 const SNS_CERT_TTL_MS = 24 * 3_600_000;
@@ -87,6 +87,15 @@ async function main(): Promise<void> {
             announce: true,
           }).start(),
         ];
+  // Each provider's bounce and complaint ratios over a day, for the dashboard (see ReputationWatch).
+  const reputation =
+    records === undefined
+      ? undefined
+      : new ReputationWatch({
+          read: (windowMs) => records.reputation(windowMs),
+          observe: (rows) => metrics.observeReputation(rows),
+          logger,
+        }).start();
   // A 503's records are undone once the ledger answers again (see LedgerRepairs).
   const repairs = ledger === undefined ? undefined : new LedgerRepairs({ ledger, logger });
   // Keyed requests' 202s are stored while the answer goes out (see KeyAnswers).
@@ -155,7 +164,7 @@ async function main(): Promise<void> {
     .onStop(({ remainingMs }) => server.close(remainingMs()))
     .onStop(() => broker.close())
     .onStop(async () => {
-      await Promise.all(sweeps.map((sweep) => sweep.stop()));
+      await Promise.all([...sweeps.map((sweep) => sweep.stop()), reputation?.stop()]);
     })
     .onStop(() => answers?.drain())
     .onStop(() => repairs?.stop())

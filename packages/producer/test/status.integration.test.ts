@@ -46,7 +46,10 @@ describe('GET /v1/emails/{id}', () => {
       provider: null,
       provider_message_id: null,
       recipient_count: 2,
-      recipients: ['j***@example.org', 'a***@example.net'],
+      recipients: [
+        { address: 'j***@example.org', status: 'queued' },
+        { address: 'a***@example.net', status: 'queued' },
+      ],
       tags: { kind: 'receipt' },
       metadata: { order: 42, vip: true },
       in_doubt: false,
@@ -76,6 +79,8 @@ describe('GET /v1/emails/{id}', () => {
       status: 'sent',
       provider: 'postmark',
       provider_message_id: 'pm-123',
+      // No provider has reported on the recipient yet: it shows sent.
+      recipients: [{ address: 'j***@example.org', status: 'sent' }],
       attempts: [
         { attempt: 1, provider: 'ses', outcome: 'transient', error: 'timed out', ambiguous: true },
         {

@@ -5,3 +5,4 @@ export * from './start/host';
 export * from './start/lifecycle';
 export * from './start/start-service';
 export * from './metrics';
+export * from './chores/periodic-sweep';

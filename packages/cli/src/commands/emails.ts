@@ -1,16 +1,35 @@
 import type { Command } from 'commander';
 import { emailJson, maskAddressesIn } from '@mailer/contract';
-import { Ledger, createPool, ledgerKeys, type EmailRecord } from '@mailer/ledger';
+import { Ledger, createPool, ledgerKeys, type EmailRecord, type RecipientRecord } from '@mailer/ledger';
 import { CliError, EXIT, configFrom, type Io } from '../io';
 
-/** The same record for a person: one line per field, one per try; addresses in error texts masked, as emailJson does. */
+/** One recipient's line: masked address, status, a bounce's kind and type, its diagnostic (addresses masked). */
+function recipientLine(recipient: RecipientRecord): string {
+  const { bounce } = recipient;
+  const parts =
+    bounce === undefined
+      ? []
+      : [bounce.kind, [bounce.type, bounce.subtype].filter((part) => part !== null).join('/')].filter(
+          (part): part is string => part !== null && part !== '',
+        );
+  const detail = parts.length === 0 ? '' : ` (${parts.join(', ')})`;
+  const diagnostic =
+    bounce === undefined || bounce.diagnostic === null ? '' : `: ${maskAddressesIn(bounce.diagnostic)}`;
+  return `  ${recipient.address} ${recipient.status}${detail}${diagnostic}`;
+}
+
+/**
+ * The same record for a person: one line per field, one per recipient with its outcome, one per
+ * try; addresses in error texts masked, as emailJson does.
+ */
 export function emailText(email: EmailRecord): string {
   const lines = [
     `id:          ${email.id}`,
     `status:      ${email.state}${email.inDoubt ? ' (in doubt)' : ''}`,
     `accepted:    ${email.acceptedAt.toISOString()}`,
     `updated:     ${email.updatedAt.toISOString()}`,
-    `recipients:  ${email.recipients.join(', ')} (${email.recipientCount})`,
+    `recipients:  ${email.recipientCount}`,
+    ...email.recipientOutcomes.map(recipientLine),
     `provider:    ${email.provider ?? '-'}${email.providerMessageId === null ? '' : ` (${email.providerMessageId})`}`,
     `tries:       ${email.attempts.length}`,
     ...email.attempts.map(

@@ -96,7 +96,10 @@ export class AutoRelease {
   start(worker: DeliveryWorker, circuits: readonly CircuitBreaker[]): void {
     worker.on('settled', (settlement) => {
       if (settlement.id !== undefined && settlement.id === this.probe?.id) {
-        if (settlement.action === 'sent' || settlement.action === 'park') this.probe = undefined;
+        // Settled for good: sent, parked again, or suppressed (nobody left to send it to).
+        if (settlement.action === 'sent' || settlement.action === 'park' || settlement.action === 'suppressed') {
+          this.probe = undefined;
+        }
       }
       if (settlement.action === 'sent') this.schedule.sent();
       else if (parkedReleasable(settlement)) this.schedule.parked();

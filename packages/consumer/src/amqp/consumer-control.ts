@@ -7,6 +7,8 @@ import type { Consumer, Taken } from './taken';
 /** What the consumer control needs. */
 export interface ConsumerControlOptions {
   readonly topology: Topology;
+  /** The queue to consume: the work queue when absent (the event worker names the provider-events queue). */
+  readonly queue?: string;
   /** The configured prefetch, the widest window (logged). */
   readonly prefetch: number;
   readonly logger: Logger;
@@ -23,10 +25,10 @@ export interface ConsumerControlOptions {
 }
 
 /**
- * Keeps at most one consumer on the work queue, on the newest channel, while the worker may take
- * messages, with a prefetch window that fits the bytes it may still hold ({@link Holdings}). It
- * cancels the consumer when the worker pauses and starts a new one when it may go on, or when the
- * right window changed enough.
+ * Keeps at most one consumer on the work queue (or the one named in `queue`), on the newest
+ * channel, while the worker may take messages, with a prefetch window that fits the bytes it may
+ * still hold ({@link Holdings}). It cancels the consumer when the worker pauses and starts a new
+ * one when it may go on, or when the right window changed enough.
  */
 export class ConsumerControl {
   private channel: ConfirmChannel | undefined;
@@ -125,7 +127,8 @@ export class ConsumerControl {
       // held bytes leave room for when it starts.
       await channel.prefetch(window);
       const consumer: Consumer = { channel, tag: '', window, own: 0 };
-      const { consumerTag } = await channel.consume(topology.workQueue.name, (message) => {
+      const queue = this.options.queue ?? topology.workQueue.name;
+      const { consumerTag } = await channel.consume(queue, (message) => {
         if (message === null) {
           logger.warn('the broker cancelled the consumer (queue deleted?); waiting for a new channel');
           if (this.consumer === consumer) this.consumer = undefined;
@@ -140,7 +143,7 @@ export class ConsumerControl {
       this.consumer = consumer;
       this.options.consuming(true);
       logger.info('consuming', {
-        queue: topology.workQueue.name,
+        queue,
         prefetch: window,
         prefetch_limit: this.options.prefetch,
       });

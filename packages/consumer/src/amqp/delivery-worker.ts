@@ -235,6 +235,9 @@ export class DeliveryWorker extends EventEmitter<{
       case 'sent':
         await this.settler.sent(taken, settlement);
         return;
+      case 'suppressed':
+        await this.settler.suppressed(taken, settlement);
+        return;
       case 'retry':
       case 'park':
         await this.settler.copied(taken, settlement);

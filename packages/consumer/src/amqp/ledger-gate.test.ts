@@ -29,6 +29,8 @@ function fakeLedger() {
     recordAccepted: () => Promise.reject(new Error('not used')),
     recordSent: write,
     recordFailure: write,
+    suppressedAmong: () => Promise.reject(new Error('not used')),
+    recordSuppressedAtSend: () => Promise.reject(new Error('not used')),
     ping: () => {
       state.pings.push(Date.now());
       return state.down ? Promise.reject(unavailable()) : Promise.resolve();

@@ -1,5 +1,11 @@
 import type { Logger } from '@mailer/amqp';
-import { isLedgerUnavailable, type DeliveryLedger, type FailureRecord, type SentRecord } from '../delivery/send-guard';
+import {
+  isLedgerUnavailable,
+  type DeliveryLedger,
+  type FailureRecord,
+  type SentRecord,
+  type SuppressionRecord,
+} from '../delivery/send-guard';
 import type { Kept } from './taken';
 
 /** How often an unreachable ledger is asked again: from `initial`, doubling to `max`. */
@@ -60,13 +66,14 @@ export class LedgerGate<H extends Kept> {
    * message is acked all the same, since what it records has happened); false when the gate was
    * closed first, so the message must stay unacked.
    */
-  async record(record: SentRecord | FailureRecord): Promise<boolean> {
+  async record(record: SentRecord | FailureRecord | SuppressionRecord): Promise<boolean> {
     const ledger = this.options.ledger;
     if (ledger === undefined) return true;
     for (;;) {
       if (this.closed) return false;
       try {
         if ('kind' in record) await ledger.recordFailure(record);
+        else if ('emailSuppressed' in record) await ledger.recordSuppressedAtSend(record);
         else await ledger.recordSent(record);
         return true;
       } catch (error) {

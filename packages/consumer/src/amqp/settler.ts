@@ -59,9 +59,13 @@ export class Settler {
     );
   }
 
-  /** Sent: record it, then ack. Never acked before the ledger has the send: a redelivery must find it sent. */
+  /**
+   * Sent: record the recipients not sent to (while the email is not yet recorded sent: the ledger
+   * gives them their outcome only then), then the send, then ack. Never acked before the ledger
+   * has the send: a redelivery must find it sent.
+   */
   async sent(taken: Taken, settlement: Extract<Settlement, { action: 'sent' }>): Promise<void> {
-    if (settlement.record !== undefined && !(await this.options.ledger.record(settlement.record))) {
+    if (!(await this.recordAll(settlement.suppression, settlement.record))) {
       this.options.finish(taken, { action: 'abandoned', id: settlement.id });
       return;
     }
@@ -72,6 +76,34 @@ export class Settler {
       provider: settlement.provider,
       attempt: settlement.attempts,
     });
+  }
+
+  /**
+   * No recipient left to send to: record the refused try (if any), then the recipients and the
+   * email `suppressed`, then ack. Nothing was sent, so a message whose records could not be written
+   * before the worker stopped is left unacked, to be handled again.
+   */
+  async suppressed(taken: Taken, settlement: Extract<Settlement, { action: 'suppressed' }>): Promise<void> {
+    if (!(await this.recordAll(settlement.record, settlement.suppression))) {
+      this.options.finish(taken, { action: 'abandoned', id: settlement.id });
+      return;
+    }
+    this.settle(taken, 'ack');
+    this.options.finish(taken, settlement);
+    this.options.logger.info('every recipient is suppressed; acked without sending', {
+      email_id: settlement.id,
+      recipients: settlement.suppression.recipients.length,
+    });
+  }
+
+  /** Writes each record given, in order; false as soon as one cannot be (the gate closed first). */
+  private async recordAll(
+    ...records: (Parameters<SettlerOptions['ledger']['record']>[0] | undefined)[]
+  ): Promise<boolean> {
+    for (const record of records) {
+      if (record !== undefined && !(await this.options.ledger.record(record))) return false;
+    }
+    return true;
   }
 
   /** A retry or a park: publish the copy, confirmed, record it, then ack the original. */
@@ -107,7 +139,7 @@ export class Settler {
       return;
     }
     // Recorded only once the copy is confirmed: a redelivered original is then `superseded`, with a copy queued.
-    if (settlement.record !== undefined && !(await this.options.ledger.record(settlement.record))) {
+    if (!(await this.recordAll(settlement.record, settlement.suppression))) {
       finish(taken, { action: 'abandoned', id });
       return;
     }

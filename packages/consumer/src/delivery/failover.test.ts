@@ -237,3 +237,93 @@ describe('deliverOnce', () => {
     expect(a.calls).toBe(0);
   });
 });
+
+describe('deliverOnce: recipients refused by name', () => {
+  const two: OutboundEmail = {
+    ...email,
+    request: { ...email.request, to: [{ email: 'b@example.org' }], cc: [{ email: 'c@example.org' }] },
+  };
+  const refusing = (...addresses: string[]) =>
+    new ProviderError('recipient-rejected', 'inactive recipient', {
+      code: '406',
+      refused: addresses.map((address) => ({
+        address,
+        reason: 'postmark 406 inactive recipient',
+        onProviderList: true,
+      })),
+    });
+  /** A provider keeping the recipients of each send that started. */
+  function recording(name: string, answers: (ProviderError | 'ok')[]) {
+    const sentTo: string[][] = [];
+    const provider: EmailProvider = {
+      name,
+      async send(sent, _signal, options) {
+        await options?.onStart?.();
+        sentTo.push([...(sent.request.to ?? []), ...(sent.request.cc ?? [])].map((a) => a.email));
+        const answer = answers.shift() ?? 'ok';
+        if (answer === 'ok') return { providerMessageId: `${name}-${sentTo.length}` };
+        throw answer;
+      },
+    };
+    return { provider, sentTo };
+  }
+
+  it('when one of two is refused by name, then the same provider sends at once to the other, the next gets nothing, and the gate hears of the refused try', async () => {
+    const a = recording('a', [refusing('C@example.org')]);
+    const b = recording('b', []);
+    const failed: string[] = [];
+    const gate: SendGate = {
+      beforeSend: () => Promise.resolve({ send: true }),
+      failed: (provider, error) => failed.push(`${provider} ${error.kind}`),
+    };
+    const slots = [slot(a.provider), slot(b.provider)];
+
+    const outcome = await deliverOnce(slots, two, undefined, gate);
+
+    expect(a.sentTo).toEqual([['b@example.org', 'c@example.org'], ['b@example.org']]);
+    expect(b.sentTo).toEqual([]);
+    expect(failed).toEqual(['a recipient-rejected']);
+    expect(outcome).toMatchObject({
+      kind: 'sent',
+      provider: 'a',
+      receipt: { providerMessageId: 'a-2' },
+      refused: [{ address: 'C@example.org', provider: 'a', onProviderList: true }],
+    });
+    expect(outcome.tried.map((t) => `${t.provider} ${t.outcome}`)).toEqual(['a recipient-rejected', 'a sent']);
+    expect(slots[0]?.circuit.state).toBe('closed');
+  });
+
+  it('when every recipient is refused by name, then nothing is sent again or failed over, and all are refused', async () => {
+    const a = recording('a', [refusing('b@example.org', 'c@example.org')]);
+    const b = recording('b', []);
+
+    const outcome = await deliverOnce([slot(a.provider), slot(b.provider)], two);
+
+    expect(a.sentTo).toHaveLength(1);
+    expect(b.sentTo).toEqual([]);
+    expect(outcome).toMatchObject({ kind: 'rejected', allRefused: true });
+    expect(outcome.kind === 'rejected' && outcome.refused.map((r) => r.address)).toEqual([
+      'b@example.org',
+      'c@example.org',
+    ]);
+  });
+
+  it('when the refusal names nobody of the email, then it is rejected as before, nobody refused', async () => {
+    const a = recording('a', [refusing('stranger@example.com')]);
+
+    const outcome = await deliverOnce([slot(a.provider)], two);
+
+    expect(outcome).toMatchObject({ kind: 'rejected', allRefused: false, refused: [] });
+    expect(a.sentTo).toHaveLength(1);
+  });
+
+  it('when the second send fails for now, then the next provider gets the email without the refused recipient', async () => {
+    const a = recording('a', [refusing('c@example.org'), transient()]);
+    const b = recording('b', []);
+
+    const outcome = await deliverOnce([slot(a.provider), slot(b.provider)], two);
+
+    expect(b.sentTo).toEqual([['b@example.org']]);
+    expect(outcome).toMatchObject({ kind: 'sent', provider: 'b', refused: [{ address: 'c@example.org' }] });
+  });
+});

@@ -6,10 +6,12 @@ import {
   stoppedSendError,
   type EmailProvider,
   type OutboundEmail,
+  type RefusedRecipient,
   type SendReceipt,
 } from '../providers/provider';
 import type { CircuitBreaker } from './circuit-breaker';
 import type { RateLimiter } from './rate-limiter';
+import { normalizedSet, refusedAmong, withoutRecipients, type ProviderRefusal } from './recipients';
 import type { GuardVerdict, SendGate } from './send-guard';
 
 /** A provider in the failover chain, with its own circuit, rate limit and timeout. */
@@ -43,9 +45,26 @@ export type DeliveryOutcome =
       readonly provider: string;
       readonly receipt: SendReceipt;
       readonly tried: readonly ProviderAttempt[];
+      /** Recipients a provider refused by name in this attempt (not sent to); the others got it. */
+      readonly refused: readonly ProviderRefusal[];
     }
-  | { readonly kind: 'rejected'; readonly error: ProviderError; readonly tried: readonly ProviderAttempt[] }
-  | { readonly kind: 'failed'; readonly error: ProviderError; readonly tried: readonly ProviderAttempt[] }
+  /**
+   * Refused for good. With `refused`, the recipients refused by name: when they are every
+   * recipient left (`allRefused`), no one was sent to.
+   */
+  | {
+      readonly kind: 'rejected';
+      readonly error: ProviderError;
+      readonly tried: readonly ProviderAttempt[];
+      readonly refused: readonly ProviderRefusal[];
+      readonly allRefused: boolean;
+    }
+  | {
+      readonly kind: 'failed';
+      readonly error: ProviderError;
+      readonly tried: readonly ProviderAttempt[];
+      readonly refused: readonly ProviderRefusal[];
+    }
   | { readonly kind: 'abandoned'; readonly tried: readonly ProviderAttempt[] }
   /** The gate (the ledger's claim) said not to call the provider; nothing was sent by this attempt. */
   | {
@@ -204,7 +223,10 @@ async function acquireRate(
  * closed), no further send is started, a send still waiting in a rate limiter or for one of the
  * adapter's connections is dropped, and the outcome is `abandoned`. A send already on the wire
  * finishes. The first that takes the email ends it.
- * A recipient refusal ends it too (another provider would refuse the same email). A provider that
+ * A recipient refusal ends it too (another provider would refuse the same email), unless the
+ * provider named the recipients it refused and others are left: then the email is sent again at
+ * once through the same provider to the others (never failed over), and the outcome lists the
+ * refused recipients (`refused`) for the suppression list. A provider that
  * cannot send opens its circuit and the next is tried; a transient failure counts towards its
  * circuit and the next is tried. Providers with an open circuit are skipped.
  *
@@ -230,6 +252,9 @@ export async function deliverOnce(
   gate?: SendGate,
 ): Promise<DeliveryOutcome> {
   const tried: ProviderAttempt[] = [];
+  const refused: ProviderRefusal[] = [];
+  // The recipients still to send to: narrowed when a provider refuses some by name.
+  let current = email;
   let lastError: ProviderError | undefined;
   for (const slot of chain) {
     const name = slot.provider.name;
@@ -237,44 +262,72 @@ export async function deliverOnce(
       tried.push({ provider: name, outcome: 'skipped-open-circuit' });
       continue;
     }
-    let result: TryResult;
-    try {
-      result = await tryProvider(slot, email, abandon, gate);
-    } catch (error) {
-      // The gate failed (not an unreachable ledger: that is a verdict): nothing was sent.
-      slot.circuit.cancelProbe();
-      throw error;
-    }
-    switch (result.kind) {
-      case 'sent':
-        slot.circuit.recordSuccess();
-        tried.push({ provider: name, outcome: 'sent' });
-        return { kind: 'sent', provider: name, receipt: result.receipt, tried };
-      case 'abandoned':
-        // Dropped before the wire: says nothing about the provider. A claimed try is closed as not
-        // sent, so the redelivery is not in doubt.
+    // Each pass sends to fewer recipients than the one before (see below), so this ends.
+    for (;;) {
+      let result: TryResult;
+      try {
+        result = await tryProvider(slot, current, abandon, gate);
+      } catch (error) {
+        // The gate failed (not an unreachable ledger: that is a verdict): nothing was sent.
         slot.circuit.cancelProbe();
-        if (result.claimed) gate?.failed(name, abandonedAfterClaim());
-        return { kind: 'abandoned', tried };
-      case 'stopped':
-        slot.circuit.cancelProbe();
-        return { kind: 'stopped', verdict: result.verdict, tried };
-      case 'failed':
-        break;
-    }
-    const { error } = result;
-    tried.push({ provider: name, outcome: error.kind, error });
-    gate?.failed(name, error);
-    lastError = error;
-    if (error.kind === 'recipient-rejected') {
+        throw error;
+      }
+      switch (result.kind) {
+        case 'sent':
+          slot.circuit.recordSuccess();
+          tried.push({ provider: name, outcome: 'sent' });
+          refused.push(...refusalsOf(name, current, result.receipt.refused));
+          return { kind: 'sent', provider: name, receipt: result.receipt, tried, refused };
+        case 'abandoned':
+          // Dropped before the wire: says nothing about the provider. A claimed try is closed as not
+          // sent, so the redelivery is not in doubt.
+          slot.circuit.cancelProbe();
+          if (result.claimed) gate?.failed(name, abandonedAfterClaim());
+          return { kind: 'abandoned', tried };
+        case 'stopped':
+          slot.circuit.cancelProbe();
+          return { kind: 'stopped', verdict: result.verdict, tried };
+        case 'failed':
+          break;
+      }
+      const { error } = result;
+      tried.push({ provider: name, outcome: error.kind, error });
+      gate?.failed(name, error);
+      lastError = error;
+      if (error.kind !== 'recipient-rejected') break;
       slot.circuit.recordSuccess();
-      return { kind: 'rejected', error, tried };
+      const named = refusalsOf(name, current, error.refused);
+      refused.push(...named);
+      const rest = withoutRecipients(current, normalizedSet(named.map((r) => r.address)));
+      // Nobody named, or nobody left: refused for good. Never failed over: another provider would
+      // refuse the same email, or take it and bounce it (SES, for a Postmark inactive recipient).
+      if (named.length === 0 || rest === undefined) {
+        return { kind: 'rejected', error, tried, refused, allRefused: rest === undefined };
+      }
+      // Some recipients refused by name, others left: sent again at once to those, through the
+      // same provider, which named the refused ones. The next pass is claimed again (a try of its own).
+      current = rest;
+      if (!slot.circuit.tryAcquire()) {
+        tried.push({ provider: name, outcome: 'skipped-open-circuit' });
+        return { kind: 'rejected', error, tried, refused, allRefused: false };
+      }
     }
+    // The inner loop ends here only by a failure other than a refusal, which set lastError.
+    const error = lastError;
     // A send that never got a connection says the provider is busy, not that it fails.
     if (error.code === SendStopCode.waitTimeout) slot.circuit.cancelProbe();
     else if (error.kind === 'provider-unavailable') slot.circuit.open();
     else slot.circuit.recordFailure();
   }
   if (lastError === undefined) return { kind: 'unavailable', resumeInMs: resumeInMs(chain), tried };
-  return { kind: 'failed', error: lastError, tried };
+  return { kind: 'failed', error: lastError, tried, refused };
+}
+
+/** What `provider` refused by name among the email's recipients, with the provider. */
+function refusalsOf(
+  provider: string,
+  email: OutboundEmail,
+  refused: readonly RefusedRecipient[] | undefined,
+): ProviderRefusal[] {
+  return refused === undefined ? [] : refusedAmong(email, refused).map((r) => ({ ...r, provider }));
 }

@@ -1,5 +1,5 @@
-import { DeliveryHeaders, ENVELOPE_VERSION, buildTopology, type EmailRequest } from '@mailer/contract';
-import { ProviderError, type EmailProvider } from '../providers/provider';
+import { DeliveryHeaders, ENVELOPE_VERSION, RecipientHasher, buildTopology, type EmailRequest } from '@mailer/contract';
+import { ProviderError, type EmailProvider, type OutboundEmail, type SendReceipt } from '../providers/provider';
 import { CircuitBreaker } from './circuit-breaker';
 import type { ProviderSlot } from './failover';
 import { handleEmail, type HandleDeps, type IncomingMessage } from './handle-email';
@@ -227,6 +227,11 @@ describe('handleEmail with the ledger', () => {
       recordAccepted: (args) => (calls.push({ method: 'accepted', args }), Promise.resolve()),
       recordSent: (args) => (calls.push({ method: 'sent', args }), Promise.resolve('advanced')),
       recordFailure: (args) => (calls.push({ method: 'failure', args }), Promise.resolve('advanced')),
+      suppressedAmong: (lists) => (
+        calls.push({ method: 'check', args: lists }),
+        Promise.resolve(lists.map(() => false))
+      ),
+      recordSuppressedAtSend: (args) => (calls.push({ method: 'suppressed', args }), Promise.resolve('advanced')),
       ping: () => Promise.resolve(),
     };
     return { port, calls };
@@ -361,5 +366,205 @@ describe('handleEmail with the ledger', () => {
       reason: 'invalid',
     });
     expect(calls).toEqual([]);
+  });
+});
+
+describe('handleEmail and the suppression list', () => {
+  const hasher = new RecipientHasher({ current: 'a-test-secret-of-at-least-32-characters' });
+  const two: EmailRequest = { ...request, to: [{ email: 'ann@example.org' }], cc: [{ email: 'bob@example.net' }] };
+  const twoRecipients = (): IncomingMessage => queued({ request: two });
+
+  /** A ledger whose suppression list holds `listed`; it records every call after the check. */
+  function ledger(listed: readonly string[] = [], options: { checkDown?: boolean } = {}) {
+    const keys = new Set(listed.map((address) => hasher.hash(address).toString('hex')));
+    const calls: { method: string; args: unknown }[] = [];
+    const port: DeliveryLedger = {
+      claimAttempt: (args) => (calls.push({ method: 'claim', args }), Promise.resolve({ outcome: 'claimed' })),
+      recordAccepted: () => Promise.resolve(),
+      recordSent: () => Promise.resolve('advanced'),
+      recordFailure: (args) => (calls.push({ method: 'failure', args }), Promise.resolve('advanced')),
+      suppressedAmong: (lists) =>
+        options.checkDown === true
+          ? Promise.reject(Object.assign(new Error('down'), { reason: 'ledger-unavailable' }))
+          : Promise.resolve(lists.map((candidates) => candidates.some((k) => keys.has(k.toString('hex'))))),
+      recordSuppressedAtSend: (args) => (calls.push({ method: 'suppressed', args }), Promise.resolve('advanced')),
+      ping: () => Promise.resolve(),
+    };
+    return { port, calls };
+  }
+
+  /** A provider answering each send in turn (then 'ok'), keeping the recipients of each send that started. */
+  function scripted(name: string, answers: (SendReceipt | ProviderError)[]) {
+    const sentTo: string[][] = [];
+    const p: EmailProvider = {
+      name,
+      async send(email: OutboundEmail, _signal, options) {
+        await options?.onStart?.();
+        const { to, cc, bcc } = email.request;
+        sentTo.push([...(to ?? []), ...(cc ?? []), ...(bcc ?? [])].map((a) => a.email));
+        const answer = answers.shift() ?? { providerMessageId: `${name}-${sentTo.length}` };
+        if (answer instanceof ProviderError) throw answer;
+        return answer;
+      },
+    };
+    return { provider: p, sentTo };
+  }
+
+  const withSuppression = (providers: EmailProvider[], port: DeliveryLedger) => ({
+    ...deps(providers),
+    ledger: { port, inDoubt: 'resend' as const, hasher },
+  });
+  const keysOf = (address: string) => ({ hashes: hasher.candidates(address), masked: expect.stringContaining('***') });
+  const inactive = (address: string) =>
+    new ProviderError('recipient-rejected', `406 Found inactive addresses: ${address}.`, {
+      code: '406',
+      refused: [{ address, reason: 'postmark 406 inactive recipient', onProviderList: true }],
+    });
+
+  it('when a recipient was suppressed after intake, then the email goes to the others and the dropped one is recorded suppressed', async () => {
+    const { port } = ledger(['Bob@Example.net']);
+    const a = scripted('a', []);
+
+    const settlement = await handleEmail(withSuppression([a.provider], port), twoRecipients());
+
+    expect(a.sentTo).toEqual([['ann@example.org']]);
+    expect(settlement).toMatchObject({
+      action: 'sent',
+      provider: 'a',
+      suppression: { id: ID, attempt: 1, recipients: [keysOf('bob@example.net')], entries: [], emailSuppressed: false },
+    });
+  });
+
+  it('when every recipient was suppressed after intake, then nothing is sent or claimed and the email ends suppressed', async () => {
+    const { port, calls } = ledger(['ann@example.org', 'bob@example.net']);
+    const a = scripted('a', []);
+
+    const settlement = await handleEmail(withSuppression([a.provider], port), twoRecipients());
+
+    expect(a.sentTo).toEqual([]);
+    expect(calls).toEqual([]);
+    expect(settlement).toEqual({
+      action: 'suppressed',
+      id: ID,
+      suppression: {
+        id: ID,
+        attempt: 1,
+        recipients: [keysOf('ann@example.org'), keysOf('bob@example.net')],
+        entries: [],
+        emailSuppressed: true,
+      },
+    });
+  });
+
+  it('when the list cannot be read, then nothing is sent and the message waits for the ledger', async () => {
+    const { port } = ledger([], { checkDown: true });
+    const a = scripted('a', []);
+
+    await expect(handleEmail(withSuppression([a.provider], port), twoRecipients())).resolves.toEqual({
+      action: 'ledger-unavailable',
+      id: ID,
+    });
+    expect(a.sentTo).toEqual([]);
+  });
+
+  it('when a provider refuses one of two recipients as inactive, then the other gets it through the same provider at once, the next provider gets nothing, and the refused one goes on the list', async () => {
+    const { port, calls } = ledger();
+    const a = scripted('a', [inactive('BOB@example.net')]);
+    const b = scripted('b', []);
+
+    const settlement = await handleEmail(withSuppression([a.provider, b.provider], port), twoRecipients());
+
+    expect(a.sentTo).toEqual([['ann@example.org', 'bob@example.net'], ['ann@example.org']]);
+    expect(b.sentTo).toEqual([]);
+    // Two tries of attempt 1 through the same provider, the refused one recorded before the second claim.
+    expect(calls.map((c) => c.method)).toEqual(['claim', 'failure', 'claim']);
+    expect(settlement).toMatchObject({
+      action: 'sent',
+      provider: 'a',
+      record: { attempt: 1, provider: 'a', providerMessageId: 'a-2' },
+      suppression: {
+        recipients: [keysOf('BOB@example.net')],
+        entries: [
+          {
+            ...keysOf('BOB@example.net'),
+            reason: 'recipient-rejected',
+            note: 'postmark 406 inactive recipient',
+            createdBy: 'provider',
+            source: { emailId: ID, provider: 'a' },
+          },
+        ],
+        emailSuppressed: false,
+      },
+    });
+  });
+
+  it('when a provider refuses every recipient as on its own list, then nothing is failed over and the email ends suppressed', async () => {
+    const { port } = ledger();
+    const refusal = new ProviderError('recipient-rejected', '406', {
+      refused: [
+        { address: 'ann@example.org', reason: 'postmark 406 inactive recipient', onProviderList: true },
+        { address: 'bob@example.net', reason: 'postmark 406 inactive recipient', onProviderList: true },
+      ],
+    });
+    const a = scripted('a', [refusal]);
+    const b = scripted('b', []);
+
+    const settlement = await handleEmail(withSuppression([a.provider, b.provider], port), twoRecipients());
+
+    expect(b.sentTo).toEqual([]);
+    expect(settlement).toMatchObject({
+      action: 'suppressed',
+      record: { attempt: 1, provider: 'a', kind: 'recipient-rejected' },
+      suppression: {
+        emailSuppressed: true,
+        entries: [{ reason: 'recipient-rejected' }, { reason: 'recipient-rejected' }],
+      },
+    });
+  });
+
+  it('when an SMTP server refuses every recipient with 5.1.x, then the email is parked as before and the addresses go on the list', async () => {
+    const { port } = ledger();
+    const refusal = new ProviderError('recipient-rejected', '550 5.1.1', {
+      refused: [
+        { address: 'ann@example.org', reason: 'smtp 550 5.1.1', onProviderList: false },
+        { address: 'bob@example.net', reason: 'smtp 550 5.1.1', onProviderList: false },
+      ],
+    });
+    const a = scripted('a', [refusal]);
+
+    await expect(handleEmail(withSuppression([a.provider], port), twoRecipients())).resolves.toMatchObject({
+      action: 'park',
+      reason: 'recipient-rejected',
+      record: { kind: 'recipient-rejected', next: 'parked' },
+      suppression: { emailSuppressed: false, entries: [{ note: 'smtp 550 5.1.1' }, { note: 'smtp 550 5.1.1' }] },
+    });
+    expect(a.sentTo).toHaveLength(1);
+  });
+
+  it('when a provider takes the email but names refused recipients, then it is sent and those go on the list', async () => {
+    const { port } = ledger();
+    const a = scripted('a', [
+      {
+        providerMessageId: 'a-1',
+        refused: [{ address: 'bob@example.net', reason: 'smtp 550 5.1.1', onProviderList: false }],
+      },
+    ]);
+
+    await expect(handleEmail(withSuppression([a.provider], port), twoRecipients())).resolves.toMatchObject({
+      action: 'sent',
+      suppression: { recipients: [keysOf('bob@example.net')], entries: [{ note: 'smtp 550 5.1.1' }] },
+    });
+    expect(a.sentTo).toHaveLength(1);
+  });
+
+  it('when a provider names an address that is not a recipient, then it is ignored and the email is parked as before', async () => {
+    const { port } = ledger();
+    const a = scripted('a', [inactive('stranger@example.com')]);
+
+    const settlement = await handleEmail(withSuppression([a.provider], port), twoRecipients());
+
+    expect(settlement).toMatchObject({ action: 'park', reason: 'recipient-rejected' });
+    expect(settlement).not.toHaveProperty('suppression');
+    expect(a.sentTo).toHaveLength(1);
   });
 });

@@ -5,27 +5,45 @@ import {
   type DecodedEnvelope,
   ledgerAttemptOf,
   maskAddressesIn,
+  normalizeAddress,
   type EnvelopeProblem,
   type FailureKind,
   type ParkReason,
+  type RecipientHasher,
   type RetryTier,
 } from '@mailer/contract';
 import type { OutboundEmail } from '../providers/provider';
 import { deliverOnce, type DeliveryOutcome, type ProviderSlot } from './failover';
+import {
+  keysOf,
+  normalizedSet,
+  recipientAddresses,
+  refusalEntry,
+  withoutRecipients,
+  type ProviderRefusal,
+} from './recipients';
 import { decideRetry, type RetryPolicyOptions } from './retry-policy';
 import {
   SendGuard,
+  isLedgerUnavailable,
   type DeliveryLedger,
   type FailureRecord,
   type GuardedEmail,
   type InDoubtPolicy,
   type SentRecord,
+  type SuppressionRecord,
 } from './send-guard';
 
 /** The ledger, when the consumer records its sends (`LEDGER=on`), and what to do with an email in doubt. */
 export interface LedgerDeps {
   readonly port: DeliveryLedger;
   readonly inDoubt: InDoubtPolicy;
+  /**
+   * Keys recipients (`RECIPIENT_HASH_SECRET`) for the suppression list: each email's recipients
+   * are looked up just before the send, and those a provider refuses by name are added. Absent:
+   * neither happens (a ledger opened without a secret).
+   */
+  readonly hasher?: RecipientHasher;
 }
 
 /** What handling an email needs. */
@@ -60,6 +78,8 @@ export interface RetrySettlement {
   readonly tier: RetryTier;
   readonly headers: Record<string, string | number>;
   readonly record?: FailureRecord;
+  /** Recipients a provider refused by name in this attempt: written after `record`. */
+  readonly suppression?: SuppressionRecord;
 }
 
 /**
@@ -73,17 +93,35 @@ export interface ParkSettlement {
   readonly reason: ParkReason;
   readonly headers: Record<string, string | number>;
   readonly record?: FailureRecord;
+  /** Recipients a provider refused by name in this attempt: written after `record`. */
+  readonly suppression?: SuppressionRecord;
 }
 
 /** What to do with the message: the worker carries it out, acking only after any copy is confirmed. */
 export type Settlement =
-  /** A provider took it: `record` goes to the ledger (retried until it does), then the ack. */
+  /**
+   * A provider took it: `suppression` (recipients not sent to) then `record` go to the ledger
+   * (each retried until it does), then the ack.
+   */
   | {
       readonly action: 'sent';
       readonly id: string;
       readonly provider: string;
       readonly attempts: number;
       readonly record?: SentRecord;
+      readonly suppression?: SuppressionRecord;
+    }
+  /**
+   * No recipient is left to send to: every one was on the suppression list just before the send,
+   * or refused by name as on the provider's own list (a Postmark 406). Nothing was sent (to
+   * anyone). `record` (the refused try, if any) then `suppression` (the email becomes
+   * `suppressed`) go to the ledger, then the ack.
+   */
+  | {
+      readonly action: 'suppressed';
+      readonly id: string;
+      readonly record?: FailureRecord;
+      readonly suppression: SuppressionRecord;
     }
   /** Nothing was sent and nothing must be settled: the message's channel closed; it will be redelivered. */
   | { readonly action: 'abandoned'; readonly id: string }
@@ -179,6 +217,10 @@ interface Attempted {
   /** The history including this attempt. */
   readonly history: History;
   readonly attemptedAt: Date;
+  /** Recipients dropped before the send, found on the suppression list (in full; hashed when recorded). */
+  readonly dropped: readonly string[];
+  /** Keys recipients; absent without a ledger or a secret (nothing is then looked up or added). */
+  readonly hasher: RecipientHasher | undefined;
 }
 
 /**
@@ -203,12 +245,91 @@ export async function handleEmail(
   const email: OutboundEmail = { id: envelope.id, request: envelope.request, acceptedAt };
   const attempt = ledgerAttemptOf(message.headers);
   if (deps.ledger !== undefined && !UUID.test(email.id)) return parkUnrecordable(email.id, previous, now);
+  const hasher = deps.ledger?.hasher;
+  let toSend = email;
+  let dropped: string[] = [];
+  if (deps.ledger !== undefined && hasher !== undefined) {
+    const checked = await dropSuppressed(deps.ledger.port, hasher, email);
+    if (checked === 'ledger-unavailable') {
+      // Nothing claimed now; a claim whose answer was lost before keeps its token for the next handling.
+      const { claimToken } = message;
+      return { action: 'ledger-unavailable', id: email.id, ...(claimToken === undefined ? {} : { claimToken }) };
+    }
+    dropped = checked === email ? [] : droppedFrom(email, checked);
+    if (checked === undefined) {
+      // Every recipient was suppressed after intake: nothing to send; the email becomes `suppressed`.
+      return {
+        action: 'suppressed',
+        id: email.id,
+        suppression: suppressionOf(hasher, email.id, attempt, dropped, [], true),
+      };
+    }
+    toSend = checked;
+  }
   const guard = guardFor(deps.ledger, { ...email, client: envelope.client, acceptedAt }, attempt, message.claimToken);
-  const outcome = await deliverOnce(deps.chain, email, abandon, guard);
+  const outcome = await deliverOnce(deps.chain, toSend, abandon, guard);
   deps.observe?.(outcome, acceptedAt);
   if (outcome.kind === 'abandoned') return giveBack(email.id, guard);
   const history = historyAfter(previous, now, outcome.tried);
-  return decide(deps, { id: email.id, attempt, guard, history, attemptedAt: deps.now() }, outcome);
+  return decide(deps, { id: email.id, attempt, guard, history, attemptedAt: deps.now(), dropped, hasher }, outcome);
+}
+
+/**
+ * The check just before the send: the email without its recipients now on the suppression list
+ * (added after intake); the email itself when none is; `undefined` when every one is;
+ * `ledger-unavailable` when the ledger cannot say (nothing is sent then).
+ */
+async function dropSuppressed(
+  port: DeliveryLedger,
+  hasher: RecipientHasher,
+  email: OutboundEmail,
+): Promise<OutboundEmail | undefined | 'ledger-unavailable'> {
+  const addresses = recipientAddresses(email.request);
+  let flags: boolean[];
+  try {
+    flags = await port.suppressedAmong(addresses.map((address) => hasher.candidates(address)));
+  } catch (error) {
+    if (isLedgerUnavailable(error)) return 'ledger-unavailable';
+    throw error;
+  }
+  const suppressed = addresses.filter((_, i) => flags[i] === true);
+  return suppressed.length === 0 ? email : withoutRecipients(email, normalizedSet(suppressed));
+}
+
+/** The recipients of `email` that `narrowed` no longer has (all of them when it is undefined). */
+function droppedFrom(email: OutboundEmail, narrowed: OutboundEmail | undefined): string[] {
+  const kept = normalizedSet(narrowed === undefined ? [] : recipientAddresses(narrowed.request));
+  return recipientAddresses(email.request).filter((address) => !kept.has(normalizeAddress(address)));
+}
+
+/**
+ * What the ledger is told of the recipients not sent to: `dropped` (suppressed before the send)
+ * and `refused` (refused by a provider, added to the list) get the outcome `suppressed`; with
+ * `emailSuppressed`, the email too.
+ */
+function suppressionOf(
+  hasher: RecipientHasher,
+  id: string,
+  attempt: number,
+  dropped: readonly string[],
+  refused: readonly ProviderRefusal[],
+  emailSuppressed: boolean,
+): SuppressionRecord {
+  const seen = new Set<string>();
+  const once = (address: string): boolean => {
+    const key = normalizeAddress(address);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  };
+  const recipients = [...dropped, ...refused.map((r) => r.address)].filter(once).map((a) => keysOf(hasher, a));
+  return {
+    id,
+    attempt,
+    recipients,
+    entries: refused.map((refusal) => refusalEntry(hasher, id, refusal)),
+    emailSuppressed,
+  };
 }
 
 /** With a ledger, the guard that claims each provider call of this attempt (see {@link SendGuard}). */
@@ -314,15 +435,15 @@ function afterLedgerStop(
 }
 
 /** A provider took it; with a ledger, the send to record before the ack. */
-function sent(
-  { id, attempt, guard, history }: Attempted,
-  outcome: Extract<DeliveryOutcome, { kind: 'sent' }>,
-): Settlement {
+function sent(attempted: Attempted, outcome: Extract<DeliveryOutcome, { kind: 'sent' }>): Settlement {
+  const { id, attempt, guard, history } = attempted;
+  const suppression = notSentTo(attempted, outcome.refused);
   return {
     action: 'sent',
     id,
     provider: outcome.provider,
     attempts: history.attempts,
+    ...(suppression === undefined ? {} : { suppression }),
     ...(guard === undefined
       ? {}
       : {
@@ -350,22 +471,49 @@ function holdForProvider(deps: HandleDeps, attempted: Attempted, resumeInMs: num
   };
 }
 
-/** Refused for good: park. Failed for now: retry or park. */
+/** Refused for good: park, or suppressed when nobody is left. Failed for now: retry or park. */
 function afterFailure(
   deps: HandleDeps,
   attempted: Attempted,
   outcome: Extract<DeliveryOutcome, { kind: 'rejected' | 'failed' }>,
-): RetrySettlement | ParkSettlement {
-  const headers = historyHeaders(attempted.history, attempted.attemptedAt, failureOf(outcome));
+): Settlement {
   const unrecorded = attempted.guard?.unrecorded();
-  if (outcome.kind === 'failed') return retryOrPark(deps, attempted, headers, unrecorded);
+  if (outcome.kind === 'rejected' && providerSuppressedAll(outcome) && attempted.hasher !== undefined) {
+    // Every recipient left is on the provider's own suppression list (a Postmark 406): nothing
+    // went out, and nothing ever will through any provider; the email ends `suppressed`.
+    const { id, attempt, dropped, hasher } = attempted;
+    return {
+      action: 'suppressed',
+      id,
+      ...(unrecorded === undefined ? {} : { record: unrecorded }),
+      suppression: suppressionOf(hasher, id, attempt, dropped, outcome.refused, true),
+    };
+  }
+  const headers = historyHeaders(attempted.history, attempted.attemptedAt, failureOf(outcome));
+  const suppression = notSentTo(attempted, outcome.refused);
+  const extra = suppression === undefined ? {} : { suppression };
+  if (outcome.kind === 'failed') return { ...retryOrPark(deps, attempted, headers, unrecorded), ...extra };
   return {
     action: 'park',
     id: attempted.id,
     reason: 'recipient-rejected',
     headers,
     ...(unrecorded === undefined ? {} : { record: { ...unrecorded, next: 'parked' as const } }),
+    ...extra,
   };
+}
+
+/** Whether a refusal left nobody, every one of the last refused being on the provider's own list. */
+function providerSuppressedAll(outcome: Extract<DeliveryOutcome, { kind: 'rejected' }>): boolean {
+  const last = outcome.error.refused;
+  return outcome.allRefused && last !== undefined && last.every((r) => r.onProviderList);
+}
+
+/** With a hasher, what the ledger is told of the recipients this attempt did not send to; undefined when none. */
+function notSentTo(attempted: Attempted, refused: readonly ProviderRefusal[]): SuppressionRecord | undefined {
+  const { hasher, id, attempt, dropped } = attempted;
+  if (hasher === undefined || (dropped.length === 0 && refused.length === 0)) return undefined;
+  return suppressionOf(hasher, id, attempt, dropped, refused, false);
 }
 
 /**

@@ -51,6 +51,13 @@ class ScriptedLedger implements DeliveryLedger {
     this.failures.push(report);
     return Promise.resolve('advanced');
   }
+  suppressedAmong(lists: readonly (readonly Buffer[])[]): Promise<boolean[]> {
+    return Promise.resolve(lists.map(() => false));
+  }
+  recordSuppressedAtSend(): Promise<'advanced'> {
+    this.calls.push('suppressed');
+    return Promise.resolve('advanced');
+  }
   ping(): Promise<void> {
     return Promise.resolve();
   }

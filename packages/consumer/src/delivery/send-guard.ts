@@ -6,6 +6,7 @@ import type {
   FailureReport,
   RecordOutcome,
   SentReport,
+  SuppressedAtSendReport,
 } from '@mailer/contract';
 import type { OutboundEmail, ProviderError } from '../providers/provider';
 
@@ -18,6 +19,9 @@ export type SentRecord = SentReport;
 /** A try that did not send (`@mailer/contract`'s {@link FailureReport}). */
 export type FailureRecord = FailureReport;
 
+/** Recipients not sent to: suppressed after intake, or refused by a provider (`@mailer/contract`'s {@link SuppressedAtSendReport}). */
+export type SuppressionRecord = SuppressedAtSendReport;
+
 /**
  * The part of the ledger (`@mailer/ledger`'s `Ledger`) the consumer uses, as a port: delivery/
  * never sees PostgreSQL. Every method may reject with an error whose `reason` is
@@ -29,6 +33,13 @@ export interface DeliveryLedger {
   recordAccepted(emails: readonly AcceptedRecord[]): Promise<unknown>;
   recordSent(report: SentRecord): Promise<RecordOutcome>;
   recordFailure(report: FailureRecord): Promise<RecordOutcome>;
+  /**
+   * Per recipient (its `RecipientHasher.candidates`), whether it is on the suppression list: the
+   * check just before sending. Batched, read-only.
+   */
+  suppressedAmong(candidateLists: readonly (readonly Buffer[])[]): Promise<boolean[]>;
+  /** Adds the refused recipients to the list and records the recipients not sent to (and the email `suppressed` when none is left). */
+  recordSuppressedAtSend(report: SuppressionRecord): Promise<RecordOutcome>;
   ping(): Promise<void>;
 }
 

@@ -12,6 +12,7 @@ import type { DeliveryWorker, WorkerSettlement } from '../amqp/delivery-worker';
 import type { CircuitState } from '../delivery/circuit-breaker';
 import type { DeliveryOutcome, ProviderSlot } from '../delivery/failover';
 import type { DeliveryLedger, InDoubtPolicy } from '../delivery/send-guard';
+import type { EventSettlement, EventWorker } from '../feedback/event-worker';
 import type { EmailProvider } from '../providers/provider';
 
 /** Circuit states as the `mailer_consumer_circuit_state` gauge reports them. */
@@ -41,6 +42,8 @@ export class ConsumerMetrics {
   private readonly acceptToSend: Histogram;
   private readonly ledgerLatency: Histogram<'operation' | 'outcome'>;
   private readonly prefetchLimit: Gauge;
+  private readonly providerEvents: Counter<'provider' | 'outcome' | 'result'>;
+  private readonly suppressionsAdded: Counter<'reason'>;
   private chain: readonly ProviderSlot[] = [];
   private worker: DeliveryWorker | undefined;
 
@@ -101,6 +104,18 @@ export class ConsumerMetrics {
       buckets: ACCEPT_TO_SEND_BUCKETS,
       registers,
     });
+    this.providerEvents = new Counter({
+      name: 'mailer_provider_events_applied_total',
+      help: 'Provider events the event worker settled, by provider, outcome and result (applied, duplicate, retried, parked, ignored).',
+      labelNames: ['provider', 'outcome', 'result'],
+      registers,
+    });
+    this.suppressionsAdded = new Counter({
+      name: 'mailer_suppressions_added_total',
+      help: 'Suppressions provider events added to the list, by reason.',
+      labelNames: ['reason'],
+      registers,
+    });
     this.ledgerLatency = ledgerLatencyHistogram(registers);
     // A gauge's collect() gets the gauge as `this`; these read the worker and chain watched since.
     const watchedWorker = (): DeliveryWorker | undefined => this.worker;
@@ -144,6 +159,21 @@ export class ConsumerMetrics {
     worker.on('settled', (settlement) => this.settled(settlement));
   }
 
+  /** Counts the provider events the event worker settles, and the suppressions they add. */
+  watchEvents(worker: EventWorker): void {
+    worker.on('settled', (settlement) => this.eventSettled(settlement));
+  }
+
+  private eventSettled(settlement: EventSettlement): void {
+    if (settlement.action === 'requeued' || settlement.action === 'abandoned') return;
+    const { provider, outcome } = settlement.facts;
+    const result =
+      settlement.action === 'ack' ? settlement.result : settlement.action === 'retry' ? 'retried' : 'parked';
+    this.providerEvents.inc({ provider, outcome, result });
+    if (settlement.action !== 'ack') return;
+    for (const reason of settlement.suppressions) this.suppressionsAdded.inc({ reason });
+  }
+
   private settled(settlement: WorkerSettlement): void {
     if (settlement.action === 'retry') this.retries.inc({ tier: settlement.tier.routingKey });
     else if (settlement.action === 'park') this.parked.inc({ reason: settlement.reason });
@@ -159,7 +189,9 @@ export class ConsumerMetrics {
     let failed: string | undefined;
     for (const attempt of outcome.tried) {
       if (attempt.outcome === 'skipped-open-circuit') continue;
-      if (failed !== undefined) this.failovers.inc({ from: failed, to: attempt.provider });
+      // A provider sending again to the recipients it did not refuse is no failover.
+      if (failed !== undefined && failed !== attempt.provider)
+        this.failovers.inc({ from: failed, to: attempt.provider });
       if (attempt.outcome === 'sent') break;
       this.failures.inc({ provider: attempt.provider, kind: attempt.outcome });
       failed = attempt.provider;
@@ -217,6 +249,8 @@ export class ConsumerMetrics {
       recordAccepted: (emails) => time('record_accepted', () => ledger.recordAccepted(emails)),
       recordSent: (report) => time('record_sent', () => ledger.recordSent(report)),
       recordFailure: (report) => time('record_failure', () => ledger.recordFailure(report)),
+      suppressedAmong: (lists) => time('suppressed_among', () => ledger.suppressedAmong(lists)),
+      recordSuppressedAtSend: (report) => time('record_suppressed', () => ledger.recordSuppressedAtSend(report)),
       ping: () => time('ping', () => ledger.ping()),
     };
   }

@@ -12,10 +12,33 @@ export interface OutboundEmail {
   readonly acceptedAt?: Date;
 }
 
+/**
+ * A recipient a provider refused by name, for good, while nothing was wrong with the email itself:
+ * a Postmark inactive recipient (ErrorCode 406, or named in a 200 answer), an SMTP 5.1.x refusal at
+ * RCPT. The consumer puts it on the suppression list and sends to the others.
+ */
+export interface RefusedRecipient {
+  /**
+   * The address as the provider named it, in full: held in memory only, for the consumer to match
+   * against the email's recipients and to hash; never logged or stored.
+   */
+  readonly address: string;
+  /** Why, with no address in it: `postmark 406 inactive recipient`, `smtp 550 5.1.1`. */
+  readonly reason: string;
+  /**
+   * The provider keeps the address on its own suppression list (Postmark's inactive recipients):
+   * an email left with no other recipient ends `suppressed` rather than parked, and must not be
+   * failed over (another provider would take it and bounce it).
+   */
+  readonly onProviderList: boolean;
+}
+
 /** What a provider says when it took the email. */
 export interface SendReceipt {
   /** The provider's own id for the message, when it gives one. */
   readonly providerMessageId?: string;
+  /** Recipients the provider did not take although it took the email for the others. */
+  readonly refused?: readonly RefusedRecipient[];
 }
 
 /** What a send listens to besides its timeout signal. */
@@ -81,15 +104,27 @@ export class ProviderError extends Error {
   readonly code: string | undefined;
   /** True when the provider may have sent the email all the same (a timeout after handing it over). */
   readonly ambiguous: boolean;
+  /**
+   * On a `recipient-rejected` failure, the recipients the provider refused by name for good (the
+   * addresses in full, like `cause`: never logged or stored). When they are not every recipient
+   * of the email, the consumer drops them and sends to the others through the same provider.
+   */
+  readonly refused: readonly RefusedRecipient[] | undefined;
 
   constructor(
     readonly kind: FailureKind,
     message: string,
-    options: { readonly code?: string | undefined; readonly ambiguous?: boolean; readonly cause?: unknown } = {},
+    options: {
+      readonly code?: string | undefined;
+      readonly ambiguous?: boolean;
+      readonly cause?: unknown;
+      readonly refused?: readonly RefusedRecipient[];
+    } = {},
   ) {
     super(maskAddressesIn(message), { cause: options.cause });
     this.code = options.code;
     this.ambiguous = options.ambiguous ?? false;
+    this.refused = options.refused !== undefined && options.refused.length > 0 ? options.refused : undefined;
   }
 }
 

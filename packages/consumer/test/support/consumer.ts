@@ -8,6 +8,7 @@ import {
   encodeEnvelope,
   type EmailEnvelope,
   type EmailRequest,
+  type RecipientHasher,
   type Topology,
 } from '@mailer/contract';
 import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
@@ -72,6 +73,8 @@ export interface TestConsumerOptions {
   /** The ledger to claim and record in; default the file's scratch ledger ({@link testLedger}). */
   readonly ledger?: Ledger | 'off';
   readonly inDoubt?: InDoubtPolicy;
+  /** Keys recipients for the suppression list (the check before the send, refused recipients); none: neither. */
+  readonly hasher?: RecipientHasher;
   readonly ledgerRetryMs?: { readonly initial: number; readonly max: number };
   /** Metrics wired as main.ts wires them: providers and ledger wrapped, outcomes and settlements observed. */
   readonly metrics?: ConsumerMetrics;
@@ -177,7 +180,13 @@ export async function startTestConsumer(label: string, options: TestConsumerOpti
           policy: { maxAttempts: options.maxAttempts ?? 3, maxAgeMs: 3_600_000, tiers: topology.retryTiers },
           ...(deliveryLedger === undefined
             ? {}
-            : { ledger: { port: deliveryLedger, inDoubt: options.inDoubt ?? 'resend' } }),
+            : {
+                ledger: {
+                  port: deliveryLedger,
+                  inDoubt: options.inDoubt ?? 'resend',
+                  ...(options.hasher === undefined ? {} : { hasher: options.hasher }),
+                },
+              }),
           ...(metrics === undefined
             ? {}
             : { observe: (outcome, acceptedAt) => metrics.observeDelivery(outcome, acceptedAt) }),

@@ -25,6 +25,14 @@ export interface PostmarkEmailJson {
 export interface AcceptedEmail {
   readonly json: PostmarkEmailJson;
   readonly messageId: string;
+  /** The recipients (To, Cc, Bcc; lower case) it was accepted for: inactive ones left out. */
+  readonly deliveredTo: readonly string[];
+}
+
+/** The addresses marked inactive, and what a request with some active recipients gets. */
+interface Inactive {
+  readonly addresses: Set<string>;
+  whenSome: 'ok' | '406';
 }
 
 /**
@@ -94,6 +102,16 @@ export interface FakePostmark {
   acceptedCount(id: string): number;
   /** The email accepted with this X-Mailer-Email-Id, waiting for it to arrive. */
   received(id: string): Promise<AcceptedEmail>;
+  /**
+   * Marks addresses inactive, as Postmark does after a hard bounce or a complaint. A `POST /email`
+   * whose every recipient is inactive gets 422 ErrorCode 406 naming them. One with some active
+   * recipients gets, with `whenSome: 'ok'` (what Postmark does today), 200 naming the inactive
+   * ones in its `Message` ("Message OK, but will not deliver to these inactive addresses: ...")
+   * and is accepted for the others; with `whenSome: '406'`, a 406 naming only the inactive ones.
+   */
+  markInactive(addresses: readonly string[], whenSome?: 'ok' | '406'): void;
+  /** Every `POST /email` accepted for this X-Mailer-Email-Id, in order, with the recipients it was accepted for. */
+  acceptedFor(id: string): readonly AcceptedEmail[];
   /** Stops listening and destroys every connection, hanging ones included. */
   close(): Promise<void>;
 }
@@ -135,6 +153,12 @@ export async function startFakePostmark(options: { readonly token?: string } = {
   // One listener per email a test waits for.
   events.setMaxListeners(0);
   const accepted = new Map<string, AcceptedEmail>();
+  const history = new Map<string, AcceptedEmail[]>();
+  const inactive: Inactive = { addresses: new Set(), whenSome: 'ok' };
+  events.on('accepted', (id: string) => {
+    const email = accepted.get(id);
+    if (email !== undefined) history.set(id, [...(history.get(id) ?? []), email]);
+  });
   const acceptedCounts = new Map<string, number>();
   const faults: (PostmarkFault | { readonly hold: Promise<void>; readonly reached: () => void })[] = [];
   let requestCount = 0;
@@ -165,18 +189,18 @@ export async function startFakePostmark(options: { readonly token?: string } = {
         const scripted = faults.shift();
         if (typeof scripted === 'object') {
           scripted.reached();
-          void scripted.hold.then(() => send(res, handleEmail(req, body, token, accepted, events)));
+          void scripted.hold.then(() => send(res, handleEmail(req, body, token, accepted, events, inactive)));
           return;
         }
         const fault = scripted ?? (hangingAll ? 'hang' : undefined);
         if (fault === undefined && paused !== undefined) {
-          void paused.then(() => send(res, handleEmail(req, body, token, accepted, events)));
+          void paused.then(() => send(res, handleEmail(req, body, token, accepted, events, inactive)));
           return;
         }
         if (fault === undefined && delayMs > 0) {
           setTimeout(() => {
             // The whole request is in: Postmark sends it even if the client has gone meanwhile.
-            const answer = handleEmail(req, body, token, accepted, events);
+            const answer = handleEmail(req, body, token, accepted, events, inactive);
             if (!res.destroyed) send(res, answer);
           }, delayMs);
           return;
@@ -197,7 +221,7 @@ export async function startFakePostmark(options: { readonly token?: string } = {
           send(res, FAULTS[fault]);
           return;
         }
-        send(res, handleEmail(req, body, token, accepted, events));
+        send(res, handleEmail(req, body, token, accepted, events, inactive));
       },
       () => req.socket.destroy(),
     );
@@ -251,6 +275,13 @@ export async function startFakePostmark(options: { readonly token?: string } = {
     get peakInProgress() {
       return peakInProgress;
     },
+    markInactive(addresses, whenSome = 'ok') {
+      for (const address of addresses) inactive.addresses.add(address.toLowerCase());
+      inactive.whenSome = whenSome;
+    },
+    acceptedFor(id) {
+      return history.get(id) ?? [];
+    },
     acceptedCount(id) {
       return acceptedCounts.get(id) ?? 0;
     },
@@ -298,6 +329,7 @@ function handleEmail(
   token: string,
   accepted: Map<string, AcceptedEmail>,
   events: EventEmitter,
+  inactive: Inactive,
 ): Answer {
   if (req.headers['x-postmark-server-token'] !== token) {
     return apiError(401, 10, 'Request does not contain a valid Server token.');
@@ -314,10 +346,21 @@ function handleEmail(
   const problem = validate(json);
   if (problem !== undefined) return apiError(422, 300, problem);
 
+  const recipients = (['To', 'Cc', 'Bcc'] as const).flatMap((field) =>
+    (parseAddressList(json[field] ?? '') ?? []).map((m) => m.email.toLowerCase()),
+  );
+  const refused = recipients.filter((address) => inactive.addresses.has(address));
+  if (refused.length > 0 && (refused.length === recipients.length || inactive.whenSome === '406')) {
+    return apiError(
+      422,
+      406,
+      `You tried to send to recipient(s) that have been marked as inactive. Found inactive addresses: ${refused.join(', ')}. Inactive recipients are ones that have generated a hard bounce, a spam complaint, or a manual suppression.`,
+    );
+  }
   const messageId = randomUUID();
   const id = json.Headers?.find((header) => header.Name.toLowerCase() === EMAIL_ID_HEADER.toLowerCase())?.Value;
   if (id !== undefined) {
-    accepted.set(id, { json, messageId });
+    accepted.set(id, { json, messageId, deliveredTo: recipients.filter((address) => !refused.includes(address)) });
     events.emit('accepted', id);
   }
   return {
@@ -327,7 +370,10 @@ function handleEmail(
       SubmittedAt: new Date().toISOString(),
       MessageID: messageId,
       ErrorCode: 0,
-      Message: 'OK',
+      Message:
+        refused.length === 0
+          ? 'OK'
+          : `Message OK, but will not deliver to these inactive addresses: ${refused.join(', ')}`,
     },
   };
 }

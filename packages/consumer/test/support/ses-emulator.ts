@@ -40,6 +40,8 @@ export interface SesReceived {
   /** `Destinations.member.N`: every envelope recipient, Bcc included. */
   readonly destinations: readonly string[];
   readonly configurationSetName: string | undefined;
+  /** `Tags.member.N.Name` / `.Value`: the message tags, in order. */
+  readonly tags: readonly { readonly name: string; readonly value: string }[];
   readonly stored: StoredEmail;
 }
 
@@ -187,6 +189,7 @@ export async function startSesEmulator(): Promise<SesEmulator> {
       source: form.get('Source') ?? undefined,
       destinations,
       configurationSetName: form.get('ConfigurationSetName') ?? undefined,
+      tags: tagsOf(form),
     });
     events.emit(`sent:${emailId}`);
   };
@@ -285,4 +288,13 @@ export async function refusedEndpoint(): Promise<string> {
   const url = await listen(server);
   await closeServer(server);
   return url;
+}
+
+/** The message tags of a SendRawEmail form (`Tags.member.N.Name`, `Tags.member.N.Value`), in order. */
+function tagsOf(form: URLSearchParams): { name: string; value: string }[] {
+  const tags: { name: string; value: string }[] = [];
+  for (let n = 1; form.has(`Tags.member.${n}.Name`); n += 1) {
+    tags.push({ name: form.get(`Tags.member.${n}.Name`) ?? '', value: form.get(`Tags.member.${n}.Value`) ?? '' });
+  }
+  return tags;
 }

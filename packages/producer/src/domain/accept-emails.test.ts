@@ -1,4 +1,4 @@
-import { PublishError } from '@mailer/contract';
+import { PublishError, decodeEnvelope, type EmailRequest } from '@mailer/contract';
 import { acceptBatch, acceptEmail, type AcceptDeps, type Caller } from './accept-emails';
 import { hashKey } from './api-keys';
 import {
@@ -15,29 +15,43 @@ const reservation: KeyReservation = { client: 'test', key: 'k1', token: 't1' };
 /** The reservation of a keyed request for one email: its token is the id minted after the email's. */
 const held: KeyReservation = { client: 'test', key: 'k1', token: 'new-2' };
 
-/** Records every call in order, so a test can check what came before what. */
-function fakes(reserve: KeyOutcome = { outcome: 'new', reservation, previousEmails: [] }) {
+/** What the fake ledger's reservation answers; on `new` it works out `recorded` itself, as the ledger does. */
+type FakeReserve = Exclude<KeyOutcome, { outcome: 'new' }> | Omit<Extract<KeyOutcome, { outcome: 'new' }>, 'recorded'>;
+
+/**
+ * Records every call in order, so a test can check what came before what. `suppressedAddresses`
+ * stands for the suppression list: the fake ledger answers each email's recipients that are on it
+ * by position (to, cc, bcc order), as `ledger_insert_accepted` does.
+ */
+function fakes(
+  reserve: FakeReserve = { outcome: 'new', reservation, previousEmails: [] },
+  suppressedAddresses: readonly string[] = [],
+) {
   const calls: string[] = [];
   const recorded: AcceptedRecord[] = [];
   const published: OutgoingEmail[] = [];
   let failRecord = false;
   let failPublish: PublishError | ((id: string) => PublishError | undefined) | undefined;
+  const positionsOf = (email: AcceptedRecord) =>
+    email.recipients.flatMap((address, i) => (suppressedAddresses.includes(address) ? [i] : []));
   const ledger: EmailLedger = {
     reserveKeyAndRecord: (request, emails) => {
       calls.push(`reserve and record ${emails.length} ${request.route}`);
       if (failRecord) return Promise.reject(new LedgerOutageError('down'));
       if (reserve.outcome !== 'new') return Promise.resolve(reserve);
       recorded.push(...emails);
+      const ids = reserve.previousEmails.length > 0 ? reserve.previousEmails.map((p) => p.id) : emails.map((e) => e.id);
       return Promise.resolve({
         ...reserve,
         reservation: { client: request.client, key: request.key, token: request.token },
+        recorded: emails.map((email, i) => ({ id: ids[i] ?? email.id, suppressed: positionsOf(email) })),
       });
     },
     recordAccepted: (emails) => {
       calls.push(`record ${emails.length}`);
       if (failRecord) return Promise.reject(new LedgerOutageError('down'));
       recorded.push(...emails);
-      return Promise.resolve();
+      return Promise.resolve(emails.map((email) => ({ id: email.id, suppressed: positionsOf(email) })));
     },
     completeKey: (_held, status) => {
       calls.push(`complete ${status}`);
@@ -96,7 +110,12 @@ describe('acceptEmail with the ledger', () => {
   it('when there is no key, then the email is recorded before it is published', async () => {
     const f = fakes();
 
-    expect(await acceptEmail(f.deps, plain, body)).toEqual({ kind: 'accepted', id: 'new-1' });
+    expect(await acceptEmail(f.deps, plain, body)).toEqual({
+      kind: 'accepted',
+      id: 'new-1',
+      status: 'queued',
+      suppressed: [],
+    });
     expect(f.calls).toEqual(['record 1', 'publish new-1']);
     expect(f.recorded).toEqual([
       {
@@ -113,7 +132,12 @@ describe('acceptEmail with the ledger', () => {
   it('when there is a key, then reserve it and record under it in one call, publish, and store the 202', async () => {
     const f = fakes();
 
-    expect(await acceptEmail(f.deps, keyed, body)).toEqual({ kind: 'accepted', id: 'new-1' });
+    expect(await acceptEmail(f.deps, keyed, body)).toEqual({
+      kind: 'accepted',
+      id: 'new-1',
+      status: 'queued',
+      suppressed: [],
+    });
     expect(f.calls).toEqual(['reserve and record 1 /v1/emails', 'publish new-1', 'complete 202']);
     expect(f.recorded.map((e) => e.id)).toEqual(['new-1']);
   });
@@ -131,7 +155,12 @@ describe('acceptEmail with the ledger', () => {
       settled: (_client: string, key: string) => (stores.some((s) => s.key === key) ? stored : undefined),
     };
 
-    expect(await acceptEmail({ ...f.deps, answers }, keyed, body)).toEqual({ kind: 'accepted', id: 'new-1' });
+    expect(await acceptEmail({ ...f.deps, answers }, keyed, body)).toEqual({
+      kind: 'accepted',
+      id: 'new-1',
+      status: 'queued',
+      suppressed: [],
+    });
     expect(f.calls).toEqual(['reserve and record 1 /v1/emails', 'publish new-1', 'store 202']);
     expect(stores).toEqual([{ key: 'k1', status: 202, body: { id: 'new-1', status: 'queued' } }]);
 
@@ -215,21 +244,36 @@ describe('acceptEmail with the ledger', () => {
   it('when a stale holder is taken over, then its id is used again and published again while still queued', async () => {
     const f = fakes({ outcome: 'new', reservation, previousEmails: [{ id: 'old-1', state: 'queued' }] });
 
-    expect(await acceptEmail(f.deps, keyed, body)).toEqual({ kind: 'accepted', id: 'old-1' });
+    expect(await acceptEmail(f.deps, keyed, body)).toEqual({
+      kind: 'accepted',
+      id: 'old-1',
+      status: 'queued',
+      suppressed: [],
+    });
     expect(f.calls).toEqual(['reserve and record 1 /v1/emails', 'publish old-1', 'complete 202']);
   });
 
   it('when the taken-over email was marked abandoned, then it is published again (nothing took it from the queue)', async () => {
     const f = fakes({ outcome: 'new', reservation, previousEmails: [{ id: 'old-1', state: 'abandoned' }] });
 
-    expect(await acceptEmail(f.deps, keyed, body)).toEqual({ kind: 'accepted', id: 'old-1' });
+    expect(await acceptEmail(f.deps, keyed, body)).toEqual({
+      kind: 'accepted',
+      id: 'old-1',
+      status: 'queued',
+      suppressed: [],
+    });
     expect(f.calls).toEqual(['reserve and record 1 /v1/emails', 'publish old-1', 'complete 202']);
   });
 
   it('when the taken-over email is past queued, then it is not published again', async () => {
     const f = fakes({ outcome: 'new', reservation, previousEmails: [{ id: 'old-1', state: 'sent' }] });
 
-    expect(await acceptEmail(f.deps, keyed, body)).toEqual({ kind: 'accepted', id: 'old-1' });
+    expect(await acceptEmail(f.deps, keyed, body)).toEqual({
+      kind: 'accepted',
+      id: 'old-1',
+      status: 'queued',
+      suppressed: [],
+    });
     expect(f.calls).toEqual(['reserve and record 1 /v1/emails', 'complete 202']);
   });
 
@@ -310,5 +354,154 @@ describe('acceptBatch with the ledger', () => {
 
     expect(await acceptBatch(brokerOnly, plain, batch)).toMatchObject({ kind: 'published' });
     expect(f.calls).toEqual(['publish new-1', 'publish new-2', 'publish new-3']);
+  });
+});
+
+/** The request a published message carries. */
+function requestOf(message: OutgoingEmail | undefined): EmailRequest {
+  if (message === undefined) throw new Error('nothing was published');
+  const decoded = decodeEnvelope(message.body);
+  if (!decoded.ok) throw new Error(`the envelope does not decode: ${decoded.text}`);
+  return decoded.envelope.request;
+}
+
+describe('recipients on the suppression list', () => {
+  const three = {
+    ...body,
+    to: [{ email: 'jane@example.org' }, { email: 'gone@example.org' }],
+    cc: [{ email: 'cc@example.org' }],
+    bcc: [{ email: 'hidden@example.net' }],
+  };
+
+  it('when one recipient is suppressed, then the envelope goes without it and the outcome names it masked', async () => {
+    const f = fakes(undefined, ['gone@example.org']);
+
+    expect(await acceptEmail(f.deps, plain, three)).toEqual({
+      kind: 'accepted',
+      id: 'new-1',
+      status: 'queued',
+      suppressed: ['g***@example.org'],
+    });
+    // Recorded with every recipient (the ledger marks the suppressed one), published without it.
+    expect(f.recorded[0]?.recipients).toEqual([
+      'jane@example.org',
+      'gone@example.org',
+      'cc@example.org',
+      'hidden@example.net',
+    ]);
+    expect(requestOf(f.published[0])).toMatchObject({
+      to: [{ email: 'jane@example.org' }],
+      cc: [{ email: 'cc@example.org' }],
+      bcc: [{ email: 'hidden@example.net' }],
+    });
+  });
+
+  it('when every to recipient is suppressed but cc and bcc remain, then the envelope has no to and keeps both', async () => {
+    const f = fakes(undefined, ['jane@example.org', 'gone@example.org']);
+
+    await acceptEmail(f.deps, plain, three);
+
+    const sent = requestOf(f.published[0]);
+    expect(sent).not.toHaveProperty('to');
+    expect(sent).toMatchObject({ cc: [{ email: 'cc@example.org' }], bcc: [{ email: 'hidden@example.net' }] });
+  });
+
+  it('when every recipient is suppressed, then nothing is published and the 202 stored under the key says suppressed', async () => {
+    const f = fakes(undefined, ['jane@example.org', 'cc@example.org']);
+    const stores: unknown[] = [];
+    const answers = {
+      store: (_held: KeyReservation, _status: number, answer: unknown) => stores.push(answer),
+      settled: () => undefined,
+    };
+
+    const outcome = await acceptEmail({ ...f.deps, answers }, keyed, body);
+
+    expect(outcome).toEqual({
+      kind: 'accepted',
+      id: 'new-1',
+      status: 'suppressed',
+      suppressed: ['j***@example.org', 'c***@example.org'],
+    });
+    expect(f.published).toEqual([]);
+    expect(stores).toEqual([
+      { id: 'new-1', status: 'suppressed', suppressed: ['j***@example.org', 'c***@example.org'] },
+    ]);
+  });
+
+  it('when an address is suppressed twice in one email (to and bcc), then it is named once and left out of both', async () => {
+    const f = fakes(undefined, ['jane@example.org']);
+
+    const outcome = await acceptEmail(f.deps, plain, { ...body, bcc: [{ email: 'jane@example.org' }] });
+
+    expect(outcome).toMatchObject({ status: 'queued', suppressed: ['j***@example.org'] });
+    const sent = requestOf(f.published[0]);
+    expect(sent).not.toHaveProperty('to');
+    expect(sent).not.toHaveProperty('bcc');
+    expect(sent.cc).toEqual([{ email: 'cc@example.org' }]);
+  });
+
+  it('when a taken-over holder recorded the email suppressed, then it is not published and answered suppressed', async () => {
+    const f = fakes({ outcome: 'new', reservation, previousEmails: [{ id: 'old-1', state: 'suppressed' }] }, [
+      'jane@example.org',
+      'cc@example.org',
+    ]);
+
+    expect(await acceptEmail(f.deps, keyed, body)).toMatchObject({ id: 'old-1', status: 'suppressed' });
+    expect(f.calls).toEqual(['reserve and record 1 /v1/emails', 'complete 202']);
+  });
+
+  it('when a batch has an item left with nobody, one partly suppressed and one untouched, then each is answered so and two are published', async () => {
+    const f = fakes(undefined, ['jane@example.org', 'cc@example.org', 'gone@example.org']);
+    const stores: unknown[] = [];
+    const answers = {
+      store: (_held: KeyReservation, _status: number, answer: unknown) => stores.push(answer),
+      settled: () => undefined,
+    };
+    const batch = { emails: [body, three, { ...body, to: [{ email: 'kept@example.org' }], cc: [] }] };
+
+    const outcome = await acceptBatch({ ...f.deps, answers }, keyed, batch);
+
+    expect(outcome).toEqual({
+      kind: 'published',
+      items: [
+        { index: 0, id: 'new-1', status: 'suppressed', suppressed: ['j***@example.org', 'c***@example.org'] },
+        {
+          index: 1,
+          id: 'new-2',
+          status: 'queued',
+          suppressed: ['j***@example.org', 'g***@example.org', 'c***@example.org'],
+        },
+        { index: 2, id: 'new-3', status: 'queued', suppressed: [] },
+      ],
+    });
+    expect(f.published.map((e) => e.id)).toEqual(['new-2', 'new-3']);
+    expect(requestOf(f.published[0]).bcc).toEqual([{ email: 'hidden@example.net' }]);
+    expect(stores).toEqual([
+      {
+        items: [
+          { index: 0, id: 'new-1', status: 'suppressed', suppressed: ['j***@example.org', 'c***@example.org'] },
+          {
+            index: 1,
+            id: 'new-2',
+            status: 'queued',
+            suppressed: ['j***@example.org', 'g***@example.org', 'c***@example.org'],
+          },
+          { index: 2, id: 'new-3', status: 'queued' },
+        ],
+      },
+    ]);
+  });
+
+  it('when there is no ledger (LEDGER=off), then nobody is suppressed: the email goes to every recipient', async () => {
+    const f = fakes(undefined, ['jane@example.org', 'cc@example.org']);
+    const { ledger: _ledger, ...brokerOnly } = f.deps;
+
+    expect(await acceptEmail(brokerOnly, plain, body)).toEqual({
+      kind: 'accepted',
+      id: 'new-1',
+      status: 'queued',
+      suppressed: [],
+    });
+    expect(requestOf(f.published[0])).toMatchObject({ to: body.to, cc: body.cc });
   });
 });

@@ -18,9 +18,11 @@ import {
   type KeyAnswerStore,
   type KeyReservation,
   type LedgerRepair,
+  type RecordedEmail,
   type RepairQueue,
 } from './email-ledger';
 import type { EmailPublisher } from './publisher';
+import { withoutSuppressed } from './suppressed-recipients';
 
 /** What accepting an email needs from outside. */
 export interface AcceptDeps {
@@ -73,21 +75,31 @@ export type LedgerOutcome =
   | { readonly kind: 'key-in-flight'; readonly staleInMs: number }
   | { readonly kind: 'ledger-unavailable'; readonly error: LedgerOutageError };
 
+/**
+ * One email a request got past the broker (or had no need to): `queued` for the recipients not
+ * on the suppression list, or `suppressed` when every recipient is (recorded so, never published).
+ */
+export interface Accepted {
+  readonly id: string;
+  readonly status: 'queued' | 'suppressed';
+  /** The recipients left out because they are on the suppression list, masked; empty when none. */
+  readonly suppressed: readonly string[];
+}
+
 /** The outcome of `acceptEmail`. */
 export type AcceptOutcome =
   | Refusal
   | LedgerOutcome
-  | {
+  | (Accepted & {
       readonly kind: 'accepted';
-      readonly id: string;
       /** Set when the key's answer could not be stored (the ledger went away after the confirm). */
       readonly answerNotStored?: LedgerOutageError;
-    }
+    })
   | { readonly kind: 'unavailable'; readonly error: PublishError };
 
-/** Per-item result of a batch: queued with its id, or not queued and why. */
+/** Per-item result of a batch: queued (or suppressed) with its id, or not queued and why. */
 export type BatchItem =
-  | { readonly index: number; readonly status: 'queued'; readonly id: string }
+  | (Accepted & { readonly index: number })
   | { readonly index: number; readonly status: 'failed'; readonly error: PublishError };
 
 /** The outcome of `acceptBatch`: refused as a whole, or published item by item. */
@@ -104,12 +116,19 @@ export type BatchOutcome =
 export const EMAIL_ROUTE = '/v1/emails';
 export const BATCH_ROUTE = '/v1/emails/batch';
 
-/** The body of the 202 for one email; the same is stored under its key for replays. */
-export const acceptedBody = (id: string) => ({ id, status: 'queued' as const });
+/**
+ * The body of the 202 for one email, `suppressed` (masked) only when a recipient was left out;
+ * the same is stored under its key for replays.
+ */
+export const acceptedBody = ({ id, status, suppressed }: Accepted) => ({
+  id,
+  status,
+  ...(suppressed.length === 0 ? {} : { suppressed: [...suppressed] }),
+});
 
-/** The body of the 202 for a batch, ids in request order; stored under its key for replays. */
-export const acceptedBatchBody = (ids: readonly string[]) => ({
-  items: ids.map((id, index) => ({ index, id, status: 'queued' as const })),
+/** The body of the 202 for a batch, in request order; stored under its key for replays. */
+export const acceptedBatchBody = (emails: readonly Accepted[]) => ({
+  items: emails.map((email, index) => ({ index, ...acceptedBody(email) })),
 });
 
 function refuse(emails: readonly EmailRequest[], client: ApiKey, base: (i: number) => string): Refusal | undefined {
@@ -129,6 +148,34 @@ interface Admitted {
   readonly acceptedAt: Date;
   /** False for an email a taken-over holder got past `queued`: it was on the queue already. */
   readonly publish: boolean;
+  /** Positions (to, cc, bcc order) of the recipients the ledger found on the suppression list. */
+  readonly suppressed: readonly number[];
+  /** A taken-over holder recorded it `suppressed`: it never went on the queue, and never will. */
+  readonly recordedSuppressed?: boolean;
+}
+
+/** An admitted email with its suppressed recipients left out: what to publish, if anything, and the answer. */
+interface Dispatch {
+  readonly email: Admitted;
+  /** The request to publish; `undefined` when nothing is to be (every recipient suppressed, or queued before). */
+  readonly request: EmailRequest | undefined;
+  readonly accepted: Accepted;
+}
+
+function dispatchOf(email: Admitted): Dispatch {
+  const { remaining, suppressed } = withoutSuppressed(email.request, email.suppressed);
+  const status = remaining === undefined || email.recordedSuppressed === true ? 'suppressed' : 'queued';
+  return {
+    email,
+    request: email.publish && status === 'queued' ? remaining : undefined,
+    accepted: { id: email.id, status, suppressed },
+  };
+}
+
+/** Each id's suppressed positions, from the ledger's answer to the record. */
+function suppressedIn(recorded: readonly RecordedEmail[]): (id: string) => readonly number[] {
+  const byId = new Map(recorded.map((email) => [email.id, email.suppressed]));
+  return (id) => byId.get(id) ?? [];
 }
 
 /** The emails of a request once the key and the ledger let it through. */
@@ -156,8 +203,9 @@ function recordOf(caller: Caller, email: Admitted): AcceptedRecord {
 
 /**
  * Reserves the key (when there is one) and records the emails as `queued` before anything is
- * published, so the state exists as soon as the 202 does; with a key both in one commit. A
- * taken-over key gives back the ids its first holder recorded: they are used again, and only
+ * published, so the state exists as soon as the 202 does; with a key both in one commit. The
+ * record's answer names each email's recipients on the suppression list (none with `LEDGER=off`).
+ * A taken-over key gives back the ids its first holder recorded: they are used again, and only
  * those still `queued` are published again.
  */
 async function admit(
@@ -168,7 +216,13 @@ async function admit(
   requests: readonly EmailRequest[],
 ): Promise<Admission | LedgerOutcome> {
   const acceptedAt = deps.now();
-  const fresh = (request: EmailRequest): Admitted => ({ id: deps.newId(), request, acceptedAt, publish: true });
+  const fresh = (request: EmailRequest): Admitted => ({
+    id: deps.newId(),
+    request,
+    acceptedAt,
+    publish: true,
+    suppressed: [],
+  });
   const { ledger } = deps;
   const emails = requests.map(fresh);
   if (ledger === undefined) return { kind: 'admitted', emails };
@@ -179,8 +233,8 @@ async function admit(
   let reservation: KeyReservation | undefined;
   try {
     if (caller.idempotencyKey === undefined) {
-      await ledger.recordAccepted(emails.map((email) => recordOf(caller, email)));
-      return { kind: 'admitted', emails };
+      const suppressed = suppressedIn(await ledger.recordAccepted(emails.map((email) => recordOf(caller, email))));
+      return { kind: 'admitted', emails: emails.map((email) => ({ ...email, suppressed: suppressed(email.id) })) };
     }
     // A retry of a request whose 202 this producer is still storing is replayed, not refused as in flight.
     await deps.answers?.settled(caller.client.name, caller.idempotencyKey);
@@ -200,15 +254,18 @@ async function admit(
       case 'new': {
         // The same body gives the same emails, in the same order.
         const takenOver = key.previousEmails.length > 0 && key.previousEmails.length === requests.length;
+        const suppressed = suppressedIn(key.recorded);
         const admitted = takenOver
-          ? key.previousEmails.map((previous, i) => ({
+          ? key.previousEmails.map((previous, i): Admitted => ({
               id: previous.id,
               request: requests[i] as EmailRequest,
               acceptedAt,
               // Abandoned: marked so because nothing took it from the queue; it may never have got there.
               publish: previous.state === null || previous.state === 'queued' || previous.state === 'abandoned',
+              suppressed: suppressed(previous.id),
+              recordedSuppressed: previous.state === 'suppressed',
             }))
-          : emails;
+          : emails.map((email) => ({ ...email, suppressed: suppressed(email.id) }));
         return { kind: 'admitted', emails: admitted, reservation: key.reservation };
       }
     }
@@ -283,8 +340,9 @@ async function complete(
   }
 }
 
-async function publish(deps: AcceptDeps, caller: Caller, email: Admitted): Promise<void> {
-  if (!email.publish) return;
+/** Publishes what is left of an email once its suppressed recipients are out; nothing if nothing is. */
+async function publish(deps: AcceptDeps, caller: Caller, { email, request }: Dispatch): Promise<void> {
+  if (request === undefined) return;
   await deps.publisher.publish({
     id: email.id,
     timestamp: email.acceptedAt,
@@ -294,15 +352,17 @@ async function publish(deps: AcceptDeps, caller: Caller, email: Admitted): Promi
       id: email.id,
       accepted_at: email.acceptedAt.toISOString(),
       client: caller.client.name,
-      request: email.request,
+      request,
     }),
   });
 }
 
 /**
  * Accepts one email: validate, check the sender against the caller's key, reserve its
- * `Idempotency-Key`, give it an id and record it, publish it and wait for the broker's confirm.
- * Only an `accepted` outcome (or the replay of one) may be answered with 202.
+ * `Idempotency-Key`, give it an id and record it (the ledger names the recipients on the
+ * suppression list), publish it without those and wait for the broker's confirm. An email whose
+ * every recipient is suppressed is recorded `suppressed` and not published. Only an `accepted`
+ * outcome (or the replay of one) may be answered with 202.
  */
 export async function acceptEmail(deps: AcceptDeps, caller: Caller, body: unknown): Promise<AcceptOutcome> {
   const validated = validateEmailRequest(body);
@@ -313,23 +373,29 @@ export async function acceptEmail(deps: AcceptDeps, caller: Caller, body: unknow
   if (admission.kind !== 'admitted') return admission;
   const [email] = admission.emails;
   if (email === undefined) throw new Error('one request admits one email');
+  const dispatch = dispatchOf(email);
   try {
-    await publish(deps, caller, email);
+    await publish(deps, caller, dispatch);
   } catch (error) {
     if (!(error instanceof PublishError)) throw error;
     if (deps.ledger !== undefined)
       await afterFailedPublish({ ...deps, ledger: deps.ledger }, [{ id: email.id, error }], admission.reservation);
     return { kind: 'unavailable', error };
   }
-  const notStored = await complete(deps, admission.reservation, acceptedBody(email.id));
-  return { kind: 'accepted', id: email.id, ...(notStored === undefined ? {} : { answerNotStored: notStored }) };
+  const notStored = await complete(deps, admission.reservation, acceptedBody(dispatch.accepted));
+  return {
+    kind: 'accepted',
+    ...dispatch.accepted,
+    ...(notStored === undefined ? {} : { answerNotStored: notStored }),
+  };
 }
 
 /**
  * Accepts a batch. Validation and sender checks are all or nothing: one bad item refuses the
  * whole batch and nothing is recorded or published. Items are then recorded together and
- * published concurrently, each with its own id and confirm, so a broker failure part-way leaves
- * some queued and some not: the outcome says which, item by item.
+ * published concurrently (each without its suppressed recipients; one with none left is not
+ * published), each with its own id and confirm, so a broker failure part-way leaves some queued
+ * and some not: the outcome says which, item by item.
  */
 export async function acceptBatch(deps: AcceptDeps, caller: Caller, body: unknown): Promise<BatchOutcome> {
   const validated = validateEmailBatch(body);
@@ -338,11 +404,12 @@ export async function acceptBatch(deps: AcceptDeps, caller: Caller, body: unknow
   if (refusal !== undefined) return refusal;
   const admission = await admit(deps, caller, BATCH_ROUTE, body, validated.value);
   if (admission.kind !== 'admitted') return admission;
+  const dispatches = admission.emails.map(dispatchOf);
   const items = await Promise.all(
-    admission.emails.map(async (email, index): Promise<BatchItem> => {
+    dispatches.map(async (dispatch, index): Promise<BatchItem> => {
       try {
-        await publish(deps, caller, email);
-        return { index, status: 'queued', id: email.id };
+        await publish(deps, caller, dispatch);
+        return { index, ...dispatch.accepted };
       } catch (error) {
         if (error instanceof PublishError) return { index, status: 'failed', error };
         throw error;
@@ -361,7 +428,7 @@ export async function acceptBatch(deps: AcceptDeps, caller: Caller, body: unknow
   const notStored = await complete(
     deps,
     admission.reservation,
-    acceptedBatchBody(admission.emails.map((email) => email.id)),
+    acceptedBatchBody(dispatches.map((dispatch) => dispatch.accepted)),
   );
   return { kind: 'published', items, ...(notStored === undefined ? {} : { answerNotStored: notStored }) };
 }

@@ -5,6 +5,7 @@ import type {
   EmailView,
   KeyReservation,
   PreviousEmail,
+  RecordedEmail,
 } from '@mailer/contract';
 
 // The ledger's records are written once, in contract; the port below names its methods over them.
@@ -18,6 +19,7 @@ export {
   type EmailSummaryView,
   type EmailView,
   type KeyReservation,
+  type RecordedEmail,
 } from '@mailer/contract';
 
 /** One request that carries an `Idempotency-Key`. */
@@ -46,6 +48,8 @@ export type KeyOutcome =
       readonly outcome: 'new';
       readonly reservation: KeyReservation;
       readonly previousEmails: readonly PreviousEmail[];
+      /** The emails as recorded (under `previousEmails`' ids on a takeover), each with its suppressed recipients. */
+      readonly recorded: readonly RecordedEmail[];
     }
   /** Answered before: give the stored answer again. */
   | { readonly outcome: 'replay'; readonly status: number; readonly body: unknown }
@@ -89,10 +93,16 @@ export interface EmailLedger {
    * Reserves a key before anything is published and, when the key is this request's (`new`),
    * records `emails` as `queued` under it in the same commit. When `previousEmails` is not empty
    * the emails were recorded under those ids instead of their own. Nothing is recorded otherwise.
+   * On `new`, `recorded` names each email's recipients on the suppression list, as
+   * {@link recordAccepted} does.
    */
   reserveKeyAndRecord(request: KeyedRequest, emails: readonly AcceptedRecord[]): Promise<KeyOutcome>;
-  /** Records emails as `queued` before they are published (a request with no key). */
-  recordAccepted(emails: readonly AcceptedRecord[]): Promise<void>;
+  /**
+   * Records emails as `queued` before they are published (a request with no key); resolves, per
+   * email in order, with the positions (in to, cc, bcc order) of its recipients on the suppression
+   * list. An email whose every recipient is on it is recorded `suppressed`, and must not be published.
+   */
+  recordAccepted(emails: readonly AcceptedRecord[]): Promise<readonly RecordedEmail[]>;
   /** Stores the answer for replays; false when the key was taken over meanwhile. */
   completeKey(reservation: KeyReservation, status: number, body: unknown): Promise<boolean>;
   /** Gives a key up after a failed publish, so a retry of the same request may take it at once. */

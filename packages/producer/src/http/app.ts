@@ -93,6 +93,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(
     emailRoutes({
       ...deps,
+      ...(deps.metrics === undefined ? {} : { countSuppressed: deps.metrics.countSuppressedAtIntake }),
       before: [
         rejectDeclaredOversize(deps.maxBodyBytes),
         authenticate(deps.apiKeys, 'send'),

@@ -14,6 +14,15 @@ const email: EmailView = {
   tags: { kind: 'receipt' },
   metadata: { order: 42, vip: true, note: null },
   inDoubt: false,
+  recipientOutcomes: [
+    { address: 'j***@example.org', status: 'delivered', updatedAt: new Date('2026-01-31T08:06:00.000Z') },
+    {
+      address: 'b***@example.net',
+      status: 'bounced',
+      bounce: { kind: 'hard', type: 'Permanent', subtype: 'General', diagnostic: 'smtp; 550 5.1.1 user unknown' },
+      updatedAt: new Date('2026-01-31T08:07:00.000Z'),
+    },
+  ],
   attempts: [
     {
       attempt: 1,
@@ -39,7 +48,7 @@ const email: EmailView = {
 };
 
 describe('emailJson', () => {
-  it('when an email with tries is mapped, then every field is in snake_case with ISO times and no body', () => {
+  it('when an email with tries is mapped, then every field is in snake_case with ISO times and no body, each recipient with its outcome', () => {
     expect(emailJson(email)).toEqual({
       id: email.id,
       status: 'sent',
@@ -49,7 +58,15 @@ describe('emailJson', () => {
       provider: 'postmark',
       provider_message_id: 'pm-1',
       recipient_count: 2,
-      recipients: ['j***@example.org', 'b***@example.net'],
+      recipients: [
+        { address: 'j***@example.org', status: 'delivered', updated_at: '2026-01-31T08:06:00.000Z' },
+        {
+          address: 'b***@example.net',
+          status: 'bounced',
+          bounce: { kind: 'hard', type: 'Permanent', subtype: 'General', diagnostic: 'smtp; 550 5.1.1 user unknown' },
+          updated_at: '2026-01-31T08:07:00.000Z',
+        },
+      ],
       tags: { kind: 'receipt' },
       metadata: { order: 42, vip: true, note: null },
       in_doubt: false,
@@ -93,6 +110,31 @@ describe('emailJson', () => {
 
     expect(summary).toMatchObject({ tags: {}, metadata: {} });
     expect(summary).not.toHaveProperty('attempts');
+  });
+
+  it('when a list entry is mapped, then its recipients are the masked addresses alone', () => {
+    expect(summaryJson(email)['recipients']).toEqual(['j***@example.org', 'b***@example.net']);
+  });
+
+  it("when a bounce's diagnostic quotes a full address (a row written before the ledger masked them), then it is shown masked", () => {
+    const [, bounced] = email.recipientOutcomes;
+    if (bounced?.bounce === undefined) throw new Error('the fixture has a bounce');
+    const legacy = {
+      ...bounced,
+      bounce: { ...bounced.bounce, diagnostic: '550 5.1.1 <bob.smith@example.net>: unknown' },
+    };
+
+    expect(emailJson({ ...email, recipientOutcomes: [legacy] })['recipients']).toEqual([
+      expect.objectContaining({
+        bounce: expect.objectContaining({ diagnostic: '550 5.1.1 <b***@example.net>: unknown' }),
+      }),
+    ]);
+  });
+
+  it('when a recipient has no outcome yet, then it has its status and neither bounce nor updated_at', () => {
+    const waiting = { ...email, recipientOutcomes: [{ address: 'j***@example.org', status: 'queued' as const }] };
+
+    expect(emailJson(waiting)['recipients']).toEqual([{ address: 'j***@example.org', status: 'queued' }]);
   });
 });
 

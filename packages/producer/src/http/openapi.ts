@@ -1,6 +1,7 @@
 import {
   DEFAULT_SUPPRESSION_PAGE_SIZE,
   EMAIL_STATES,
+  RECIPIENT_OUTCOMES,
   MAX_ATTACHMENT_BYTES,
   MAX_SUPPRESSION_NOTE_LENGTH,
   MAX_SUPPRESSION_PAGE_SIZE,
@@ -105,6 +106,28 @@ const suppressionProblems = {
 const nullableString = { type: ['string', 'null'] } as const;
 const timestamp = { type: 'string', format: 'date-time' } as const;
 
+/** The fields of an email in a list (`GET /v1/emails`); the email's own page has them too, `recipients` as objects. */
+const emailSummaryProperties = {
+  id: { type: 'string', format: 'uuid' },
+  status: { $ref: '#/components/schemas/EmailStatus' },
+  attempt: { type: 'integer', description: 'The attempt the status belongs to; 0 before the first.' },
+  accepted_at: timestamp,
+  updated_at: timestamp,
+  provider: { ...nullableString, description: 'The provider of the last try.' },
+  provider_message_id: { ...nullableString, description: "The provider's id for the sent email, once sent." },
+  recipient_count: { type: 'integer' },
+  recipients: {
+    type: 'array',
+    description:
+      "Every recipient, masked (j***@example.org); the full addresses are not kept. The email's own page " +
+      '(GET /v1/emails/{id}) shows each with its outcome.',
+    items: { type: 'string' },
+  },
+  tags: { type: 'object', additionalProperties: { type: 'string' } },
+  metadata: { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean', 'null'] } },
+  in_doubt: { type: 'boolean', description: 'A try was started and never finished: it may have been sent.' },
+} as const;
+
 /**
  * The OpenAPI 3.1 document served at `GET /openapi.json`, built from the one request schema: every
  * rule JSON Schema can say is in it, and the others are named in its descriptions with their error.
@@ -115,7 +138,8 @@ export const openApiDocument = {
     title: 'Distributed mailer',
     version: '1.0.0',
     description:
-      'Queue transactional email. A 202 means the email is durably queued in RabbitMQ; delivery happens in the background.',
+      'Queue transactional email. A 202 means the email is durably queued in RabbitMQ, delivery happening in the ' +
+      'background (or, every recipient being on the suppression list, recorded as suppressed and never sent).',
   },
   components: {
     securitySchemes: {
@@ -136,19 +160,60 @@ export const openApiDocument = {
         },
       },
       Queued: {
+        description:
+          'One accepted email. queued: on the queue for every recipient not on the suppression list; suppressed: ' +
+          'every recipient is on it, so the email is recorded suppressed and not queued. `suppressed` names the ' +
+          'recipients left out, masked; it is absent when there are none.',
         type: 'object',
         required: ['id', 'status'],
-        properties: { id: { type: 'string', format: 'uuid' }, status: { const: 'queued' } },
+        properties: {
+          id: { type: 'string', format: 'uuid' },
+          status: { type: 'string', enum: ['queued', 'suppressed'] },
+          suppressed: { type: 'array', minItems: 1, items: { type: 'string' } },
+        },
       },
       EmailStatus: {
         description:
           'Where the email is: queued (accepted, on the queue), sending (a provider is being tried), retrying ' +
-          '(waiting in a delay tier), parked (in the dead-letter queue for an operator), sent (a provider accepted ' +
-          'it), abandoned (its request was answered 503 or never answered, and nothing took it from the queue for ' +
-          'QUEUED_ABANDON_AFTER: it will not be sent; if it was on the queue after all, it moves on when taken); ' +
-          'suppressed and bounced are reserved for later.',
+          '(waiting in a delay tier), parked (in the dead-letter queue for an operator), suppressed (every ' +
+          'recipient was on the suppression list at intake: never queued), sent (a provider accepted it), ' +
+          'abandoned (its request was answered 503 or never answered, and nothing took it from the queue for ' +
+          'QUEUED_ABANDON_AFTER: it will not be sent; if it was on the queue after all, it moves on when taken). ' +
+          'After sent, what the providers reported for its recipients: complained if any recipient complained, ' +
+          'else bounced if any bounced, else delivered once every recipient not suppressed was delivered.',
         type: 'string',
         enum: [...EMAIL_STATES],
+      },
+      Recipient: {
+        description: 'One recipient of the email, in to, cc, bcc order, with what became of it.',
+        type: 'object',
+        required: ['address', 'status'],
+        properties: {
+          address: { type: 'string', description: 'Masked (j***@example.org); the full address is not kept.' },
+          status: {
+            description:
+              'What a provider reported for this recipient (delivery_delayed, delivered, bounced, complained), or ' +
+              "suppressed (on the suppression list at intake: left out). With no report yet: the email's status " +
+              'until it was sent, then sent.',
+            type: 'string',
+            enum: [...new Set([...RECIPIENT_OUTCOMES, ...EMAIL_STATES])],
+          },
+          bounce: {
+            description: "A bounced recipient only: the provider's classification and the remote answer.",
+            type: 'object',
+            required: ['kind', 'type', 'subtype', 'diagnostic'],
+            properties: {
+              kind: { type: ['string', 'null'], enum: ['hard', 'soft', 'undetermined', null] },
+              type: { ...nullableString, description: 'SES bounceType, Postmark Type.' },
+              subtype: { ...nullableString, description: 'SES bounceSubType, Postmark TypeCode.' },
+              diagnostic: {
+                ...nullableString,
+                description: "The remote server's answer, addresses masked, at most 500 characters.",
+              },
+            },
+          },
+          updated_at: { ...timestamp, description: 'When the outcome was last recorded; absent without one.' },
+        },
       },
       Attempt: {
         type: 'object',
@@ -171,35 +236,19 @@ export const openApiDocument = {
       EmailSummary: {
         type: 'object',
         required: ['id', 'status', 'accepted_at', 'updated_at', 'recipients', 'in_doubt'],
-        properties: {
-          id: { type: 'string', format: 'uuid' },
-          status: { $ref: '#/components/schemas/EmailStatus' },
-          attempt: { type: 'integer', description: 'The attempt the status belongs to; 0 before the first.' },
-          accepted_at: timestamp,
-          updated_at: timestamp,
-          provider: { ...nullableString, description: 'The provider of the last try.' },
-          provider_message_id: { ...nullableString, description: "The provider's id for the sent email, once sent." },
-          recipient_count: { type: 'integer' },
-          recipients: {
-            type: 'array',
-            description: 'Every recipient, masked (j***@example.org); the full addresses are not kept.',
-            items: { type: 'string' },
-          },
-          tags: { type: 'object', additionalProperties: { type: 'string' } },
-          metadata: { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean', 'null'] } },
-          in_doubt: { type: 'boolean', description: 'A try was started and never finished: it may have been sent.' },
-        },
+        properties: emailSummaryProperties,
       },
       Email: {
-        description: 'One email as the ledger records it, with every try, oldest first. Never the body.',
-        allOf: [
-          { $ref: '#/components/schemas/EmailSummary' },
-          {
-            type: 'object',
-            required: ['attempts'],
-            properties: { attempts: { type: 'array', items: { $ref: '#/components/schemas/Attempt' } } },
-          },
-        ],
+        description:
+          "One email as the ledger records it, with every try, oldest first, and each recipient's outcome. Never " +
+          'the body. Its `recipients` are objects, where a list entry (EmailSummary) has masked addresses only.',
+        type: 'object',
+        required: ['id', 'status', 'accepted_at', 'updated_at', 'recipients', 'in_doubt', 'attempts'],
+        properties: {
+          ...emailSummaryProperties,
+          recipients: { type: 'array', items: { $ref: '#/components/schemas/Recipient' } },
+          attempts: { type: 'array', items: { $ref: '#/components/schemas/Attempt' } },
+        },
       },
       EmailList: {
         type: 'object',
@@ -260,14 +309,16 @@ export const openApiDocument = {
           },
           items: {
             type: 'array',
-            description: 'Batch 503 only: per item, queued (with its id) or failed',
+            description:
+              'Batch 503 only: per item, queued or suppressed (with its id, and the suppressed recipients, masked), or failed',
             items: {
               type: 'object',
               required: ['index', 'status'],
               properties: {
                 index: { type: 'integer' },
-                status: { type: 'string', enum: ['queued', 'failed'] },
+                status: { type: 'string', enum: ['queued', 'suppressed', 'failed'] },
                 id: { type: 'string', format: 'uuid' },
+                suppressed: { type: 'array', items: { type: 'string' } },
                 reason: { type: 'string' },
                 detail: { type: 'string' },
               },
@@ -313,7 +364,9 @@ export const openApiDocument = {
         },
         responses: {
           '202': {
-            description: 'Queued (recorded in the ledger and confirmed by the broker); Location names the email',
+            description:
+              'Queued (recorded in the ledger and confirmed by the broker) for the recipients not on the suppression ' +
+              'list, or suppressed (every recipient on it: recorded, not queued); Location names the email',
             headers: { Location: { schema: { type: 'string' } }, ...replayed },
             content: { 'application/json': { schema: { $ref: '#/components/schemas/Queued' } } },
           },
@@ -392,7 +445,7 @@ export const openApiDocument = {
         },
         responses: {
           '202': {
-            description: 'All queued, ids in request order',
+            description: 'All queued (or suppressed, as for one email), ids in request order',
             headers: replayed,
             content: {
               'application/json': {

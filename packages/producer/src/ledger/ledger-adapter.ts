@@ -11,6 +11,7 @@ import {
   type KeyOutcome,
   type KeyReservation,
   type KeyedRequest,
+  type RecordedEmail,
 } from '../domain/email-ledger';
 
 /** How long keys live and when a holder counts as dead; from configuration. */
@@ -65,8 +66,8 @@ export class LedgerAdapter implements EmailLedger {
     );
   }
 
-  async recordAccepted(emails: readonly AcceptedRecord[]): Promise<void> {
-    await translated(() => this.ledger.recordAccepted(emails));
+  recordAccepted(emails: readonly AcceptedRecord[]): Promise<readonly RecordedEmail[]> {
+    return translated(() => this.ledger.recordAccepted(emails));
   }
 
   completeKey(reservation: KeyReservation, status: number, body: unknown): Promise<boolean> {

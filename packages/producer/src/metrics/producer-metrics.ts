@@ -1,7 +1,9 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { ProviderReputation } from '@mailer/contract';
 import {
   CALL_BUCKETS_SECONDS,
   Counter,
+  Gauge,
   Histogram,
   createMetricsRegistry,
   ledgerLatencyHistogram,
@@ -43,6 +45,10 @@ export class ProducerMetrics {
   private readonly publishFailures: Counter<'reason'>;
   private readonly ledgerLatency: Histogram<'operation' | 'outcome'>;
   private readonly providerEvents: Counter<'provider' | 'type' | 'result'>;
+  private readonly suppressedAtIntake: Counter;
+  private readonly reputationRecipients: Gauge<'provider'>;
+  private readonly hardBounceRatio: Gauge<'provider'>;
+  private readonly complaintRatio: Gauge<'provider'>;
 
   constructor(options: { readonly registry?: Registry } = {}) {
     const registers = [(this.registry = options.registry ?? createMetricsRegistry('producer'))];
@@ -73,7 +79,45 @@ export class ProducerMetrics {
       labelNames: ['provider', 'type', 'result'],
       registers,
     });
+    this.suppressedAtIntake = new Counter({
+      name: 'mailer_intake_suppressed_recipients_total',
+      help: 'Recipients left out of accepted emails because they are on the suppression list (suppression hits at intake).',
+      registers,
+    });
+    this.reputationRecipients = new Gauge({
+      name: 'mailer_provider_reputation_recipients',
+      help: 'Recipients of the emails accepted in the last 24 h that each provider took (the ratios are over these).',
+      labelNames: ['provider'],
+      registers,
+    });
+    this.hardBounceRatio = new Gauge({
+      name: 'mailer_provider_hard_bounce_ratio',
+      help: 'Share of those recipients that hard-bounced so far, by provider.',
+      labelNames: ['provider'],
+      registers,
+    });
+    this.complaintRatio = new Gauge({
+      name: 'mailer_provider_complaint_ratio',
+      help: 'Share of those recipients that complained so far, by provider.',
+      labelNames: ['provider'],
+      registers,
+    });
     this.handler = metricsHandler(this.registry);
+  }
+
+  /**
+   * Sets the reputation gauges from one read of the ledger (`ReputationWatch`): a provider with no
+   * recipient in the window has no ratio, and one gone from the window drops out.
+   */
+  observeReputation(rows: readonly ProviderReputation[]): void {
+    for (const gauge of [this.reputationRecipients, this.hardBounceRatio, this.complaintRatio]) gauge.reset();
+    for (const row of rows) {
+      const labels = { provider: row.provider };
+      this.reputationRecipients.set(labels, row.recipients);
+      if (row.recipients === 0) continue;
+      this.hardBounceRatio.set(labels, row.hardBounced / row.recipients);
+      this.complaintRatio.set(labels, row.complained / row.recipients);
+    }
   }
 
   /** `GET /metrics`. */
@@ -94,6 +138,11 @@ export class ProducerMetrics {
       );
     });
     next();
+  };
+
+  /** Counts recipients an accepted email left out as suppressed. */
+  readonly countSuppressedAtIntake = (recipients: number): void => {
+    this.suppressedAtIntake.inc(recipients);
   };
 
   /** Counts one provider event received; `type` comes from a closed list (see the routes). */

@@ -1,3 +1,4 @@
+import { RecipientHasher } from '@mailer/contract';
 import { Ledger, createPool, migrate } from '@mailer/ledger';
 import { createScratchDatabase, type ScratchDatabase } from '@mailer/testkit';
 import { LedgerAdapter, type KeyTimes } from '../../src/ledger/ledger-adapter';
@@ -8,9 +9,14 @@ export interface ScratchLedger {
   readonly pool: ReturnType<typeof createPool>;
   readonly ledger: Ledger;
   readonly adapter: LedgerAdapter;
+  /** The recipient keys the ledger is made with (as `RECIPIENT_HASH_SECRET` makes them in the service). */
+  readonly hasher: RecipientHasher;
   /** Rows of one statement, for assertions on what was recorded. */
   rows<R>(sql: string, values?: unknown[]): Promise<R[]>;
 }
+
+/** The recipient keys of every producer test's ledger, so that intake finds the suppression list. */
+export const testRecipientHasher = new RecipientHasher({ current: 'producer-tests-recipient-hash-secret-0123456789' });
 
 /** The key times tests use unless they say otherwise: a day, and a minute before a holder is stale. */
 export const testKeyTimes: KeyTimes = { ttlMs: 86_400_000, staleAfterMs: 60_000 };
@@ -30,12 +36,13 @@ export async function createScratchLedger(
     : createScratchDatabase(prefix, serverUrl));
   const pool = createPool({ url: database.url, max: 4 });
   await migrate(pool);
-  const ledger = new Ledger({ db: pool });
+  const ledger = new Ledger({ db: pool, hasher: testRecipientHasher });
   return {
     database,
     pool,
     ledger,
     adapter: new LedgerAdapter(ledger, times),
+    hasher: testRecipientHasher,
     rows: async <R>(sql: string, values?: unknown[]) => (await pool.query(sql, values)).rows as R[],
   };
 }

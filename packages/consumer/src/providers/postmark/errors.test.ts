@@ -1,5 +1,11 @@
 import { Errors } from 'postmark';
-import { classifyPostmarkError, POSTMARK_FAILURE_TABLE, postmarkFailureRow } from './errors';
+import {
+  classifyPostmarkError,
+  inactiveInAnswer,
+  parseInactiveAddresses,
+  POSTMARK_FAILURE_TABLE,
+  postmarkFailureRow,
+} from './errors';
 import { ProviderError } from '../provider';
 
 /** What the client throws for an answer: the same classes its ErrorHandler picks by HTTP status. */
@@ -374,5 +380,60 @@ describe('classifyPostmarkError', () => {
 
     expect(classified.message).toMatch(/^Postmark answered HTTP 422 with ErrorCode 406 \(inactive recipient\): Found/);
     expect(classified.message.length).toBeLessThan(400);
+  });
+});
+
+describe('inactive recipients named by Postmark', () => {
+  it.each([
+    [
+      'a 406 in the wording of 2022',
+      'You tried to send to recipient(s) that have been marked as inactive. Found inactive addresses: a@example.org, B.c@example.net. Inactive recipients are ones that have generated a hard bounce, a spam complaint, or a manual suppression.',
+      ['a@example.org', 'B.c@example.net'],
+    ],
+    [
+      'a 406 in the newer wording',
+      'Found inactive addresses: john@example.com. Emails to these addresses are not accepted or delivered by Postmark.',
+      ['john@example.com'],
+    ],
+    [
+      'a 200 naming some inactive ones',
+      'Message OK, but will not deliver to these inactive addresses: a@example.org, b@example.org',
+      ['a@example.org', 'b@example.org'],
+    ],
+    ['a plain OK', 'OK', []],
+    ['a list with no address in it', 'Found inactive addresses: nobody. Inactive recipients', []],
+  ])('when the text is %s, then the addresses are read from it', (_case, text, expected) => {
+    expect(parseInactiveAddresses(text)).toEqual(expected);
+  });
+
+  it('when Postmark answers 406, then the failure names each inactive recipient, on the provider list', () => {
+    const error = new Errors.InactiveRecipientsError(
+      'You tried to send to recipient(s) that have been marked as inactive. Found inactive addresses: a@example.org, b@example.org. Inactive recipients are ones that have generated a hard bounce.',
+      406,
+      422,
+    );
+
+    const classified = classifyPostmarkError(error);
+
+    expect(classified.kind).toBe('recipient-rejected');
+    expect(classified.refused).toEqual([
+      { address: 'a@example.org', reason: 'postmark 406 inactive recipient', onProviderList: true },
+      { address: 'b@example.org', reason: 'postmark 406 inactive recipient', onProviderList: true },
+    ]);
+    // The text keeps no full address.
+    expect(classified.message).not.toContain('a@example.org');
+  });
+
+  it('when Postmark refuses for another reason, then no recipient is named', () => {
+    expect(classifyPostmarkError(answered.invalidRequest).refused).toBeUndefined();
+    expect(classifyPostmarkError(answered.rateLimited).refused).toBeUndefined();
+  });
+
+  it('when a 200 answer names inactive addresses, then they are read as refused; an OK names none', () => {
+    expect(inactiveInAnswer('Message OK, but will not deliver to these inactive addresses: a@example.org')).toEqual([
+      { address: 'a@example.org', reason: 'postmark 406 inactive recipient', onProviderList: true },
+    ]);
+    expect(inactiveInAnswer('OK')).toEqual([]);
+    expect(inactiveInAnswer(undefined)).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 import { Errors } from 'postmark';
 import { firstMatchingRow, type FailureRow } from '../failure-table';
-import { ProviderError, SendStopCode, stopCodeOf, type SendStopCodeValue } from '../provider';
+import { ProviderError, SendStopCode, stopCodeOf, type RefusedRecipient, type SendStopCodeValue } from '../provider';
 
 /**
  * Transport failures known to happen before a byte of the request left: Postmark cannot have the
@@ -322,6 +322,7 @@ export function classifyPostmarkError(error: unknown): ProviderError {
     return new ProviderError(row.kind, `${answered} (${row.why}): ${truncate(messageOf(error))}`, {
       ...options,
       ...(facts.errorCode === undefined ? {} : { code: String(facts.errorCode) }),
+      ...(row.kind === 'recipient-rejected' ? { refused: inactiveRecipientsOf(error) } : {}),
     });
   }
   if (facts.stopCode !== undefined) {
@@ -339,6 +340,63 @@ export function classifyPostmarkError(error: unknown): ProviderError {
     });
   }
   return new ProviderError(row.kind, `Postmark send failed: ${truncate(messageOf(error))}`, options);
+}
+
+/** Why a recipient Postmark named inactive was refused (no address in it). */
+export const POSTMARK_INACTIVE_REASON = 'postmark 406 inactive recipient';
+
+/**
+ * Where Postmark's texts list inactive addresses, in the wordings seen over the years: a 406's
+ * "Found inactive addresses: a@x, b@y. Inactive recipients are ..." (and the newer "... b@y. Emails
+ * to these addresses are not accepted ..."), and a 200's "Message OK, but will not deliver to these
+ * inactive addresses: a@x, b@y". The client's own parser (`InactiveRecipientsError.recipients`)
+ * knows only the first and the last.
+ */
+const INACTIVE_LISTS: readonly RegExp[] = [
+  /Found inactive addresses:\s*(.+?)\.(?:\s|$)/,
+  /these inactive addresses:\s*(.+?)\.?\s*$/,
+];
+
+/** The addresses an inactive-recipients text lists; empty when it lists none. */
+export function parseInactiveAddresses(text: string): string[] {
+  for (const pattern of INACTIVE_LISTS) {
+    const list = pattern.exec(text)?.[1];
+    if (list !== undefined) {
+      return list
+        .split(',')
+        .map((address) => address.trim())
+        .filter((address) => address.includes('@'));
+    }
+  }
+  return [];
+}
+
+function asRefused(addresses: readonly string[]): RefusedRecipient[] {
+  return [...new Set(addresses)].map((address) => ({
+    address,
+    reason: POSTMARK_INACTIVE_REASON,
+    onProviderList: true,
+  }));
+}
+
+/**
+ * The recipients a 406 names: Postmark keeps them on its own suppression list. Postmark answers
+ * 406 when every recipient of the email is inactive; when only some are, it takes the email for
+ * the others and names the inactive ones in its 200 answer instead ({@link inactiveInAnswer}).
+ * Empty for any other error.
+ */
+export function inactiveRecipientsOf(error: unknown): RefusedRecipient[] {
+  if (!(error instanceof Errors.PostmarkError) || error.code !== 406) return [];
+  const parsed = error instanceof Errors.InactiveRecipientsError ? error.recipients : [];
+  return asRefused([...parseInactiveAddresses(error.message), ...parsed.filter((a) => a.includes('@'))]);
+}
+
+/**
+ * The inactive recipients a 200 answer names ("Message OK, but will not deliver to these inactive
+ * addresses: a@x, b@y"): Postmark took the email for the others. Empty when it names none.
+ */
+export function inactiveInAnswer(message: unknown): RefusedRecipient[] {
+  return typeof message === 'string' ? asRefused(parseInactiveAddresses(message)) : [];
 }
 
 /** The first string `code` on the error or down its `cause` chain (undici puts the system error in `cause`). */

@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { EMAIL_ID_HEADER, type Address, type EmailRequest } from '@mailer/contract';
 import { Attachment, Header, Message, Models, type ServerClient } from 'postmark';
 import { createHttpFetch, type Fetch, type HttpFetchInit } from '../http-fetch';
-import { classifyPostmarkError } from './errors';
+import { classifyPostmarkError, inactiveInAnswer } from './errors';
 import { attachmentContentType } from '../mime';
 import { ProviderError, type EmailProvider, type OutboundEmail, type SendOptions, type SendReceipt } from '../provider';
 import { untilStopped } from '../send-abort';
@@ -116,8 +116,14 @@ export class PostmarkProvider implements EmailProvider {
         () => call.handedOver,
       );
       // A 200 carries ErrorCode 0 and the MessageID; anything odd in the body is no reason to send again.
-      const id: unknown = (response as Partial<Models.MessageSendingResponse> | null)?.MessageID;
-      return typeof id === 'string' && id !== '' ? { providerMessageId: id } : {};
+      const answer = response as Partial<Models.MessageSendingResponse> | null;
+      const id: unknown = answer?.MessageID;
+      // Some recipients inactive: Postmark took the email for the others and names those in its Message.
+      const refused = inactiveInAnswer(answer?.Message);
+      return {
+        ...(typeof id === 'string' && id !== '' ? { providerMessageId: id } : {}),
+        ...(refused.length === 0 ? {} : { refused }),
+      };
     } catch (error) {
       // The abort race's own ProviderError wins over whatever fetch threw for the same abort.
       throw error instanceof ProviderError ? error : classifyPostmarkError(call.transportError ?? error);
@@ -172,16 +178,21 @@ function firstOf(a: AbortSignal, b: AbortSignal): { signal: AbortSignal; dispose
   return { signal: controller.signal, dispose };
 }
 
+/** The `Metadata` name that carries the email's id to Postmark and back in its webhooks. */
+export const EMAIL_ID_METADATA = 'email_id';
+
 /**
  * The request in Postmark's `POST /email` fields. Addresses are `Name <addr>` with the name quoted
  * when it is more than atoms and spaces; lists are comma-joined. `tags.tag` becomes the one `Tag`
  * Postmark allows (other tags have no Postmark field and are not sent); metadata values are sent as
- * strings, nulls left out.
+ * strings, nulls left out, with `email_id` set to the email's id (Postmark sends `Metadata` back on
+ * every Bounce, Delivery and SpamComplaint webhook; a caller's own `email_id`, in any case, which the
+ * schema refuses, is dropped: Postmark's names are unique ignoring case).
  */
 export function toPostmarkMessage(email: OutboundEmail, messageStream: string): Message {
   const { request } = email;
   const tag = request.tags?.[POSTMARK_TAG_KEY];
-  const metadata = toMetadata(request.metadata);
+  const metadata = { ...toMetadata(request.metadata), [EMAIL_ID_METADATA]: email.id };
   const attachments = request.attachments ?? [];
   return Object.assign(new Message(formatMailbox(request.from), request.subject), {
     ...addressField('To', request.to),
@@ -212,7 +223,7 @@ export function toPostmarkMessage(email: OutboundEmail, messageStream: string): 
           ),
         }),
     ...(tag === undefined ? {} : { Tag: tag }),
-    ...(metadata === undefined ? {} : { Metadata: metadata }),
+    Metadata: metadata,
     MessageStream: messageStream,
   });
 }
@@ -237,9 +248,9 @@ export function formatMailbox(address: Address): string {
   return `${phrase} <${email}>`;
 }
 
-function toMetadata(metadata: EmailRequest['metadata']): Record<string, string> | undefined {
+function toMetadata(metadata: EmailRequest['metadata']): Record<string, string> {
   const entries = Object.entries(metadata ?? {}).flatMap(([key, value]) =>
-    value === null ? [] : [[key, String(value)] as const],
+    value === null || key.toLowerCase() === EMAIL_ID_METADATA ? [] : [[key, String(value)] as const],
   );
-  return entries.length === 0 ? undefined : Object.fromEntries(entries);
+  return Object.fromEntries(entries);
 }

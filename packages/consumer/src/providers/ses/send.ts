@@ -27,9 +27,28 @@ function errorName(error: unknown): string {
   return typeof name === 'string' ? name : '';
 }
 
+/** The message tag that carries the email's id out with it and back in SES's events (`mail.tags.email_id`). */
+export const EMAIL_ID_TAG = 'email_id';
+
+/** What SES takes as a tag value: ASCII letters, digits, `_` and `-`, at most 256 (a UUID is one). */
+const TAG_VALUE = /^[A-Za-z0-9_-]{1,256}$/;
+
+/**
+ * `Tags: [{ Name: 'email_id', Value: id }]` for a send through a configuration set: SES publishes
+ * a message's tags with each event of event publishing only (identity notifications carry none;
+ * those events are matched by SES's message id). An id SES would refuse as a tag value (never a
+ * UUID) is not sent as one: the send must not fail for its tag.
+ */
+export function emailIdTags(id: string): { Tags?: { Name: string; Value: string }[] } {
+  return TAG_VALUE.test(id) ? { Tags: [{ Name: EMAIL_ID_TAG, Value: id }] } : {};
+}
+
 /** How the SES adapter sends, beyond the client it is given. */
 export interface SesProviderOptions {
-  /** SES configuration set for event publishing (deliveries, bounces, complaints); none when unset. */
+  /**
+   * SES configuration set for event publishing (deliveries, bounces, complaints); none when unset.
+   * With it, each send also carries the email's id as the message tag `email_id` ({@link emailIdTags}).
+   */
   readonly configurationSetName?: string;
   /**
    * Calls in flight at once, at most the client's sockets per host;
@@ -76,7 +95,7 @@ export class SesProvider implements EmailProvider {
       Destinations: envelopeRecipients(email),
       ...(this.options.configurationSetName === undefined
         ? {}
-        : { ConfigurationSetName: this.options.configurationSetName }),
+        : { ConfigurationSetName: this.options.configurationSetName, ...emailIdTags(email.id) }),
     });
     command.middlewareStack.add(
       (next) => (args) => {

@@ -1,7 +1,7 @@
 import { constants } from 'node:os';
 import type { FailureKind } from '@mailer/contract';
 import { ProviderError } from '../provider';
-import { SMTP_FAILURE_TABLE, classifySmtpError, smtpFailureOf, smtpFailureRow } from './errors';
+import { SMTP_FAILURE_TABLE, classifySmtpError, refusedMailboxOf, smtpFailureOf, smtpFailureRow } from './errors';
 
 /** An error shaped as nodemailer's smtp-connection makes it (`_formatError`). */
 function smtpError(fields: { code?: string; command?: string; response?: string; errno?: number }): Error {
@@ -244,6 +244,27 @@ describe('classifySmtpError: every recipient refused', () => {
     );
   });
 
+  it('when every recipient is refused with 5.1.x, then each is named for the suppression list', () => {
+    const error = allRefused('550 5.1.1 No such user', '553 5.1.3 Bad syntax');
+    (error as unknown as { rejectedErrors: Error[] }).rejectedErrors.forEach((e, i) =>
+      Object.assign(e, { recipient: `r${i}@example.org` }),
+    );
+
+    expect(classifySmtpError(error).refused).toEqual([
+      { address: 'r0@example.org', reason: 'smtp 550 5.1.1', onProviderList: false },
+      { address: 'r1@example.org', reason: 'smtp 553 5.1.3', onProviderList: false },
+    ]);
+  });
+
+  it('when one of the refusals is not 5.1.x, then no recipient is named', () => {
+    const error = allRefused('550 5.1.1 No such user', '550 5.2.1 Mailbox disabled');
+    (error as unknown as { rejectedErrors: Error[] }).rejectedErrors.forEach((e, i) =>
+      Object.assign(e, { recipient: `r${i}@example.org` }),
+    );
+
+    expect(classifySmtpError(error).refused).toBeUndefined();
+  });
+
   it('when one refusal is temporary, then it is transient, whatever the last reply says', () => {
     expect(classifySmtpError(allRefused('451 4.7.1 Greylisted', '550 5.1.1 No such user')).kind).toBe('transient');
   });
@@ -277,5 +298,33 @@ describe('classifySmtpError: the ProviderError it returns', () => {
   it('when given a ProviderError, then it is returned as it is', () => {
     const error = new ProviderError('recipient-rejected', 'already classified');
     expect(classifySmtpError(error)).toBe(error);
+  });
+});
+
+describe('refusedMailboxOf', () => {
+  const rcpt = (response: string, recipient = 'x@example.org') =>
+    Object.assign(smtpError({ code: 'EENVELOPE', command: 'RCPT TO', response }), { recipient });
+
+  it.each([
+    ['550 5.1.1 <x@example.org>: Recipient address rejected', 'smtp 550 5.1.1'],
+    ['553 5.1.10 Null MX', 'smtp 553 5.1.10'],
+  ])('when RCPT TO is refused with %s, then the recipient is named', (response, reason) => {
+    expect(refusedMailboxOf(rcpt(response))).toEqual({ address: 'x@example.org', reason, onProviderList: false });
+  });
+
+  it.each([
+    ['a temporary refusal', '450 4.1.1 Try later'],
+    ['a mailbox status', '552 5.2.2 Mailbox full'],
+    ['a bare 550', '550 No such user here'],
+    ['a policy refusal', '550 5.7.1 Relaying denied'],
+  ])('when RCPT TO gets %s, then nobody is named', (_case, response) => {
+    expect(refusedMailboxOf(rcpt(response))).toBeUndefined();
+  });
+
+  it('when the refusal is not on RCPT TO or names no recipient, then nobody is named', () => {
+    expect(
+      refusedMailboxOf(smtpError({ code: 'EENVELOPE', command: 'MAIL FROM', response: '550 5.1.1 x' })),
+    ).toBeUndefined();
+    expect(refusedMailboxOf(rcpt('550 5.1.1 x', ''))).toBeUndefined();
   });
 });

@@ -1,7 +1,7 @@
 import { getSystemErrorName } from 'node:util';
 import type { FailureKind } from '@mailer/contract';
 import { firstMatchingRow, type FailureRow } from '../failure-table';
-import { ProviderError } from '../provider';
+import { ProviderError, type RefusedRecipient } from '../provider';
 
 /**
  * What a nodemailer SMTP error tells us, read once so that the rules below compare plain fields.
@@ -261,11 +261,38 @@ export function classifySmtpError(error: unknown, stage: SmtpSendStage = { messa
   // or 5xx, settles that it did not): those rows are marked ambiguous, and only the adapter
   // knows whether the message had been handed over.
   const ambiguous = stage.messageHandedOver && row.ambiguous;
+  // Every recipient refused, each with 5.1.x at RCPT: the addresses go on the suppression list.
+  const refusals = failure.rejectedErrors?.map(refusedMailboxOf) ?? [];
+  const refused = refusals.filter((r): r is RefusedRecipient => r !== undefined);
+  const allMailboxes = refused.length > 0 && refused.length === refusals.length;
   return new ProviderError(kind, `smtp: ${summary(error, failure)}`, {
     code: failure.replyCode === undefined ? (failure.systemCode ?? failure.code) : String(failure.replyCode),
     ambiguous,
     cause: error,
+    ...(kind === 'recipient-rejected' && allMailboxes ? { refused } : {}),
   });
+}
+
+/**
+ * A recipient the server refused at RCPT TO with an RFC 3463 addressing status, 5.1.x (5.1.1 no
+ * such mailbox, 5.1.2 bad domain, 5.1.3 bad syntax, 5.1.10 null MX): the address will never take
+ * mail, so it goes on the suppression list. nodemailer keeps each refusal (in `rejectedErrors`, of
+ * a sent message's info or of the error when every recipient was refused) with its `recipient`.
+ * Undefined for any other refusal: a 4xx may pass, and 5.2.x (disabled, over quota) or a bare 550
+ * say too little to suppress on.
+ */
+export function refusedMailboxOf(rejected: unknown): RefusedRecipient | undefined {
+  const recipient = (rejected as { recipient?: unknown } | null)?.recipient;
+  if (typeof recipient !== 'string' || recipient === '') return undefined;
+  const failure = smtpFailureOf(rejected);
+  if (!isCommand(failure, 'RCPT TO') || replyClass(failure) !== 5 || !enhancedStartsWith(failure, '5.1.')) {
+    return undefined;
+  }
+  return {
+    address: recipient,
+    reason: `smtp ${String(failure.replyCode)} ${failure.enhancedCode ?? ''}`.trim(),
+    onProviderList: false,
+  };
 }
 
 function aggregateKind(kinds: readonly FailureKind[]): FailureKind {

@@ -8,11 +8,12 @@ import {
   stoppedSendError,
   type EmailProvider,
   type OutboundEmail,
+  type RefusedRecipient,
   type SendOptions,
   type SendReceipt,
 } from '../provider';
 import { SendSlots } from '../send-slots';
-import { classifySmtpError } from './errors';
+import { classifySmtpError, refusedMailboxOf } from './errors';
 
 /** A pooled nodemailer SMTP transporter, as {@link createSmtpTransport} makes it. */
 export type SmtpTransport = Transporter<SMTPPool.SentMessageInfo, SMTPPool.Options>;
@@ -141,7 +142,8 @@ class SendProgress {
  *
  * Recipients: when the server refuses some recipients and accepts others, nodemailer sends the
  * message to those accepted and resolves; so does `send`, since a retry would send it to them
- * again. When it refuses every recipient, `send` rejects (see `classifySmtpError`).
+ * again, naming in its receipt (`refused`) those refused with 5.1.x, for the suppression list.
+ * When it refuses every recipient, `send` rejects (see `classifySmtpError`).
  *
  * The pool gets at most as many messages as it has connections (its `maxConnections`): the rest
  * wait in the provider's own {@link SendSlots}, where an abandoned send is dropped before it
@@ -243,7 +245,8 @@ function untilAborted(
     sending.then(
       (info) => {
         signal.removeEventListener('abort', onAbort);
-        resolve({ providerMessageId: info.messageId });
+        const refused = refusedMailboxes(info);
+        resolve({ providerMessageId: info.messageId, ...(refused.length === 0 ? {} : { refused }) });
       },
       (error: unknown) => {
         signal.removeEventListener('abort', onAbort);
@@ -251,4 +254,14 @@ function untilAborted(
       },
     );
   });
+}
+
+/**
+ * The recipients a server refused with 5.1.x at RCPT TO while it took the message for the others
+ * (nodemailer's `info.rejectedErrors`, one error per refused recipient): see `refusedMailboxOf`.
+ */
+function refusedMailboxes(info: SMTPPool.SentMessageInfo): RefusedRecipient[] {
+  const rejected: unknown = (info as { rejectedErrors?: unknown }).rejectedErrors;
+  if (!Array.isArray(rejected)) return [];
+  return rejected.map(refusedMailboxOf).filter((r): r is RefusedRecipient => r !== undefined);
 }

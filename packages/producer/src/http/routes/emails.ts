@@ -20,6 +20,8 @@ export interface EmailRoutesDeps extends AcceptDeps {
   readonly logger: Logger;
   /** Runs before each handler: size, authentication, key and body checks, then the parser. */
   readonly before: readonly RequestHandler[];
+  /** Told how many recipients each accepted email left out as suppressed (the metrics). */
+  readonly countSuppressed?: (recipients: number) => void;
 }
 
 const caller = (res: Response): Caller => {
@@ -33,9 +35,9 @@ const caller = (res: Response): Caller => {
 };
 
 const describe = (item: BatchItem): object =>
-  item.status === 'queued'
-    ? { index: item.index, id: item.id, status: 'queued' }
-    : { index: item.index, status: 'failed', reason: item.error.reason, detail: item.error.message };
+  item.status === 'failed'
+    ? { index: item.index, status: 'failed', reason: item.error.reason, detail: item.error.message }
+    : { index: item.index, ...acceptedBody(item) };
 
 /** The ids a stored answer names: `{id}` for one email, `{items: [{id}]}` for a batch. */
 export function idsOfAnswer(body: unknown): string[] {
@@ -99,8 +101,9 @@ export function emailRoutes(deps: EmailRoutesDeps): Router {
       case 'accepted':
         warnNotStored(deps, res, outcome.answerNotStored);
         locals(res).emailIds = [outcome.id];
+        if (outcome.suppressed.length > 0) deps.countSuppressed?.(outcome.suppressed.length);
         locals(res).from = maskAddress((req.body as { from: { email: string } }).from.email);
-        res.status(202).location(`/v1/emails/${outcome.id}`).json(acceptedBody(outcome.id));
+        res.status(202).location(`/v1/emails/${outcome.id}`).json(acceptedBody(outcome));
         return;
       case 'unavailable':
         deps.logger.warn('email not queued', { request_id: locals(res).requestId, reason: outcome.error.reason });
@@ -132,18 +135,20 @@ export function emailRoutes(deps: EmailRoutesDeps): Router {
         sendRefusal(res, outcome);
         return;
     }
-    const queued = outcome.items.filter((item) => item.status === 'queued');
-    locals(res).emailIds = queued.map((item) => item.id);
+    // Queued, or suppressed (recorded, and never to be queued): every item that is not a failure.
+    const accepted = outcome.items.flatMap((item) => (item.status === 'failed' ? [] : [item]));
+    for (const item of accepted) if (item.suppressed.length > 0) deps.countSuppressed?.(item.suppressed.length);
+    locals(res).emailIds = accepted.map((item) => item.id);
     const firstFailure = outcome.items.find((item) => item.status === 'failed');
     if (firstFailure === undefined) {
       warnNotStored(deps, res, outcome.answerNotStored);
-      res.status(202).json(acceptedBatchBody(queued.map((item) => item.id)));
+      res.status(202).json(acceptedBatchBody(accepted));
       return;
     }
     deps.logger.warn('batch partly queued', {
       request_id: locals(res).requestId,
-      queued: queued.length,
-      failed: outcome.items.length - queued.length,
+      queued: accepted.length,
+      failed: outcome.items.length - accepted.length,
       reason: firstFailure.error.reason,
     });
     const retry =
@@ -151,7 +156,7 @@ export function emailRoutes(deps: EmailRoutesDeps): Router {
         ? 'Retry only the failed ones.'
         : 'Retry the same request with the same Idempotency-Key: it keeps these ids and queues again only those not yet on their way.';
     sendUnavailable(res, firstFailure.error, {
-      detail: `${queued.length} of ${outcome.items.length} emails were queued; the items list says which. ${retry}`,
+      detail: `${accepted.length} of ${outcome.items.length} emails were queued; the items list says which. ${retry}`,
       items: outcome.items.map(describe),
     });
   });

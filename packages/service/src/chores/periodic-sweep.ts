@@ -1,4 +1,4 @@
-import type { Logger } from '@mailer/service';
+import type { Logger } from '../log/logger';
 
 /** What {@link PeriodicSweep} needs: one chore over up to `limit` rows, resolving with how many it did. */
 export interface PeriodicSweepOptions {
@@ -19,8 +19,9 @@ export interface PeriodicSweepOptions {
 
 /**
  * A ledger chore done now and then rather than on each request: deleting expired
- * `Idempotency-Key`s, marking stale `queued` emails `abandoned`. With several producers each does
- * it; the statements skip rows another is working on. A failure (PostgreSQL out of reach) is
+ * `Idempotency-Key`s, marking stale `queued` emails `abandoned` (producer), pruning old provider
+ * event keys (consumer). With several processes each does it; the statements skip rows another is
+ * working on. A failure (PostgreSQL out of reach) is
  * logged once per run of failures and tried again at the next tick.
  */
 export class PeriodicSweep {

@@ -1,4 +1,4 @@
-import type { Logger } from '@mailer/service';
+import type { Logger } from '../log/logger';
 import { PeriodicSweep, type PeriodicSweepOptions } from './periodic-sweep';
 
 const purge = { task: 'purge expired idempotency keys', result: 'expired idempotency keys purged' };
