@@ -16,6 +16,12 @@ describe('--help', () => {
     [['dead-letters', 'show'], 'Usage: mailer dead-letters show [options] <id>'],
     [['dead-letters', 'replay'], 'Usage: mailer dead-letters replay [options]'],
     [['dead-letters', 'purge'], 'Usage: mailer dead-letters purge [options]'],
+    [['suppressions'], 'Usage: mailer suppressions [options] [command]'],
+    [['suppressions', 'list'], 'Usage: mailer suppressions list [options]'],
+    [['suppressions', 'check'], 'Usage: mailer suppressions check [options] <address>'],
+    [['suppressions', 'add'], 'Usage: mailer suppressions add [options] <address>'],
+    [['suppressions', 'remove'], 'Usage: mailer suppressions remove [options] <address>'],
+    [['suppressions', 'import'], 'Usage: mailer suppressions import [options] <file>'],
     // As `pnpm replay -- --help` hands it over.
     [['dead-letters', 'replay', '--'], 'Usage: mailer dead-letters replay [options]'],
   ])(
@@ -79,6 +85,13 @@ describe('refusals', () => {
     [['dead-letters', 'replay', '--limit'], "option '--limit <n>' argument missing"],
     [['dead-letters', 'show'], "missing required argument 'id'"],
     [['dead-letters', 'purge', '--reason', 'invalid'], 'give --yes, or run it in a terminal to be asked'],
+    [['suppressions', 'check', 'not-an-address'], 'must be an email address'],
+    [['suppressions', 'add', 'jane@example.org', '--expires', '30 days'], 'must be a duration such as 90s, 30m or 48h'],
+    [['suppressions', 'add', 'jane@example.org', '--note', 'two\nlines'], 'without control characters'],
+    [['suppressions', 'list', '--reason', 'bounce'], 'use one of hard-bounce, complaint'],
+    [['suppressions', 'remove'], "missing required argument 'address'"],
+    [['suppressions', 'import', '/nonexistent/bounces.csv'], 'is not a file that can be read'],
+    [['suppressions', 'check', 'jane@example.org'], 'RECIPIENT_HASH_SECRET is required when LEDGER=on'],
   ])(
     'when `mailer %j` runs, then it is refused with exit 2 and a message, and nothing is printed on stdout',
     async (args, message) => {

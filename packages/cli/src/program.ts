@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { deadLettersCommand } from './commands/dead-letters';
 import { emailsCommand } from './commands/emails';
 import { keysCommand } from './commands/keys';
+import { suppressionsCommand } from './commands/suppressions';
 import { CliError, EXIT, type Io } from './io';
 
 /**
@@ -10,11 +11,12 @@ import { CliError, EXIT, type Io } from './io';
  */
 export function buildProgram(io: Io): Command {
   const program = new Command('mailer')
-    .description('Operate the distributed mailer: parked emails, ledger records and API keys.')
+    .description('Operate the distributed mailer: parked emails, ledger records, the suppression list and API keys.')
     .addHelpText('after', '\nExit codes: 0 done, 1 failed or not found, 2 wrong command line or configuration.');
   keysCommand(program, io);
   emailsCommand(program, io);
   deadLettersCommand(program, io);
+  suppressionsCommand(program, io);
   const strict = (command: Command): void => {
     command
       .exitOverride()
@@ -47,7 +49,8 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
       return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
     if (error instanceof CliError) {
-      io.err(`mailer: ${error.message}\n`);
+      // An empty message: the command said everything on stdout and only sets the exit code.
+      if (error.message !== '') io.err(`mailer: ${error.message}\n`);
       return error.exitCode;
     }
     throw error;

@@ -12,3 +12,6 @@ export * from './mask';
 export * from './recipient-key';
 export * from './feedback-records';
 export * from './provider-events';
+export * from './suppression-request.schema';
+export * from './suppression-validation';
+export * from './suppression-view';

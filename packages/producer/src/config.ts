@@ -99,7 +99,7 @@ export const configKeys = {
   deliveryLimit: sharedKeys.deliveryLimit,
   apiKeys: {
     name: 'API_KEYS',
-    description: 'JSON list of callers: `[{"name","key_sha256","senders"}]` (see "Callers and API keys").',
+    description: 'JSON list of callers: `[{"name","key_sha256","senders","scopes"?}]` (see "Callers and API keys").',
     parse: parseApiKeys,
   },
   publishTimeoutMs: {

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { v7 as uuidv7 } from 'uuid';
 import { topologyOf } from '@mailer/config';
-import { WORK_ROUTING_KEY, compileValidators } from '@mailer/contract';
+import { RecipientHasher, WORK_ROUTING_KEY, compileValidators } from '@mailer/contract';
 import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
 import { openLedger } from '@mailer/ledger';
 import { Lifecycle, PeriodicSweep, explainUnreachableBroker, runMain, startService } from '@mailer/service';
@@ -17,6 +17,7 @@ import { HttpServer } from './http/server';
 import { LedgerAdapter } from './ledger/ledger-adapter';
 import { KeyAnswers } from './ledger/key-answers';
 import { LedgerRepairs } from './ledger/ledger-repairs';
+import { SuppressionAdapter } from './ledger/suppression-adapter';
 import { ProducerMetrics } from './metrics/producer-metrics';
 import { ReputationWatch } from './metrics/reputation-watch';
 
@@ -99,6 +100,17 @@ async function main(): Promise<void> {
   const repairs = ledger === undefined ? undefined : new LedgerRepairs({ ledger, logger });
   // Keyed requests' 202s are stored while the answer goes out (see KeyAnswers).
   const answers = ledger === undefined ? undefined : new KeyAnswers({ ledger, logger });
+  // The suppression list's routes key an address as the ledger does (same secrets as openLedger's hasher).
+  const suppressions =
+    records === undefined
+      ? undefined
+      : {
+          suppressions: new SuppressionAdapter(records),
+          hasher: new RecipientHasher({
+            current: config.recipientHashSecret,
+            previous: config.recipientHashPreviousSecrets,
+          }),
+        };
   const app = createApp({
     publisher,
     newId: uuidv7,
@@ -111,6 +123,7 @@ async function main(): Promise<void> {
       combineReadiness(ledger === undefined ? [broker.readiness()] : [broker.readiness(), await ledger.readiness()]),
     draining: () => lifecycle.stopping,
     metrics,
+    ...(suppressions === undefined ? {} : { suppressions }),
     providerEvents: {
       publisher: new AmqpProviderEventPublisher(confirmPublisher, topology),
       ...(config.snsTopicArns.length === 0

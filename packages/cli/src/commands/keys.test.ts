@@ -54,6 +54,42 @@ describe('keys create', () => {
     }
   });
 
+  test('when scopes are given, then the entry names them and the producer gives the key exactly those', async () => {
+    const listOnly = await runCaptured(['keys', 'create', 'desk', '--scopes', 'suppressions', '--json']);
+    expect({ code: listOnly.code, stderr: listOnly.stderr }).toEqual({ code: 0, stderr: '' });
+    const entry = JSON.parse(listOnly.stdout).api_keys_entry;
+    expect(entry).toEqual({
+      name: 'desk',
+      key_sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+      scopes: ['suppressions'],
+    });
+    const parsed = parseApiKeys(JSON.stringify([entry]));
+    if (!parsed.ok) throw new Error(`the producer refused the entry: ${JSON.stringify(parsed)}`);
+    expect(parsed.value[0]?.scopes).toEqual(['suppressions']);
+
+    const all = await runCaptured([
+      'keys',
+      'create',
+      'dev',
+      '--senders',
+      'example.com',
+      '--scopes',
+      'suppressions,send,read',
+      '--json',
+    ]);
+    expect(JSON.parse(all.stdout).api_keys_entry.scopes).toEqual(['send', 'read', 'suppressions']);
+  });
+
+  test('when scopes are unknown, or a sending key has no senders, then exit 2 and no key', async () => {
+    for (const args of [
+      ['keys', 'create', 'x', '--scopes', 'admin'],
+      ['keys', 'create', 'x', '--scopes', 'send'],
+    ]) {
+      const { code, stdout } = await runCaptured(args);
+      expect({ args, code, stdout }).toEqual({ args, code: 2, stdout: '' });
+    }
+  });
+
   test('when senders repeat or differ in case, then each is listed once, lower case', () => {
     expect(parseSenders('A@X.com, a@x.com,*@Example.org,example.org')).toEqual(['a@x.com', 'example.org']);
   });

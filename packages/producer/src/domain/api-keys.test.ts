@@ -1,4 +1,4 @@
-import { findApiKey, hashKey, maySendFrom, parseApiKeys, type ApiKey } from './api-keys';
+import { findApiKey, hasScope, hashKey, maySendFrom, parseApiKeys, type ApiKey } from './api-keys';
 
 const sha256 = (key: string) => hashKey(key).toString('hex');
 
@@ -136,5 +136,62 @@ describe('maySendFrom', () => {
 
     expect(maySendFrom(onlyAddress, 'alerts@example.org')).toBe(true);
     expect(maySendFrom(onlyAddress, 'other@example.org')).toBe(false);
+  });
+});
+
+describe('parseApiKeys with scopes', () => {
+  const entry = (extra: Record<string, unknown>) => ({ name: 'n', key_sha256: sha256('k'), ...extra });
+
+  it('when an entry has no scopes (as before scopes existed), then it may send and read, and not touch suppressions', () => {
+    const [key] = keysOf(JSON.stringify([entry({ senders: ['example.com'] })]));
+    if (key === undefined) throw new Error('expected one key');
+
+    expect(key.scopes).toBeUndefined();
+    expect([hasScope(key, 'send'), hasScope(key, 'read'), hasScope(key, 'suppressions')]).toEqual([true, true, false]);
+  });
+
+  it('when an entry names its scopes, then it has exactly those', () => {
+    const [key] = keysOf(JSON.stringify([entry({ senders: ['example.com'], scopes: ['send', 'suppressions'] })]));
+    if (key === undefined) throw new Error('expected one key');
+
+    expect(key.scopes).toEqual(['send', 'suppressions']);
+    expect([hasScope(key, 'send'), hasScope(key, 'read'), hasScope(key, 'suppressions')]).toEqual([true, false, true]);
+  });
+
+  it('when a key cannot send, then it needs no senders', () => {
+    const [key] = keysOf(JSON.stringify([entry({ scopes: ['suppressions', 'read'] })]));
+
+    expect(key).toEqual({ name: 'n', keyHash: hashKey('k'), senders: [], scopes: ['suppressions', 'read'] });
+  });
+
+  it.each([
+    [
+      'scopes that are not a list',
+      { senders: ['example.com'], scopes: 'send' },
+      '[0].scopes must be a non-empty list of send, read, suppressions',
+    ],
+    [
+      'an empty scope list',
+      { senders: ['example.com'], scopes: [] },
+      '[0].scopes must be a non-empty list of send, read, suppressions',
+    ],
+    [
+      'an unknown scope',
+      { senders: ['example.com'], scopes: ['send', 'admin'] },
+      '[0].scopes must be a non-empty list of send, read, suppressions',
+    ],
+    ['a scope twice', { senders: ['example.com'], scopes: ['read', 'read'] }, '[0].scopes repeats a scope'],
+    [
+      'the send scope and no senders',
+      { scopes: ['send'] },
+      '[0].senders must list addresses (a@example.com) or domains (example.com)',
+    ],
+    [
+      'no sending but malformed senders',
+      { scopes: ['read'], senders: ['not a domain'] },
+      '[0].senders must list addresses (a@example.com) or domains (example.com)',
+    ],
+  ])('when an entry has %s, then it is refused', (_label, extra, problem) => {
+    expect(problemOf(JSON.stringify([entry(extra)]))).toBe(problem);
   });
 });

@@ -1,7 +1,20 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { fail, ok, type Parsed } from '@mailer/config';
 
-/** A caller: a named API key and the senders it may use. */
+/**
+ * What an API key may do: `send` (POST /v1/emails, /v1/emails/batch), `read` (GET its own
+ * emails) and `suppressions` (read and change the deployment's suppression list, shared by every
+ * caller: never given unless named).
+ */
+export type ApiScope = 'send' | 'read' | 'suppressions';
+
+/** Every {@link ApiScope}, in the order docs/configuration.md lists them. */
+export const API_SCOPES: readonly ApiScope[] = ['send', 'read', 'suppressions'];
+
+/** The scopes of an entry written without `scopes` (as every entry was before scopes existed). */
+export const DEFAULT_SCOPES: readonly ApiScope[] = ['send', 'read'];
+
+/** A caller: a named API key, the senders it may use and what it may do. */
 export interface ApiKey {
   /** Shown in logs and carried on queued messages; never the key itself. */
   readonly name: string;
@@ -9,6 +22,13 @@ export interface ApiKey {
   readonly keyHash: Buffer;
   /** Exact addresses (`billing@example.com`) and whole domains (`example.com`), lower case. */
   readonly senders: readonly string[];
+  /** What the key may do; absent: {@link DEFAULT_SCOPES} (an entry written without `scopes`). */
+  readonly scopes?: readonly ApiScope[];
+}
+
+/** Whether `key` may do what `scope` allows. */
+export function hasScope(key: ApiKey, scope: ApiScope): boolean {
+  return (key.scopes ?? DEFAULT_SCOPES).includes(scope);
 }
 
 /** SHA-256 of a presented key. */
@@ -35,7 +55,26 @@ export function maySendFrom(key: ApiKey, address: string): boolean {
 
 const senderPattern = /^(?:[^\s@]+@)?[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$/;
 
-/** Parses `API_KEYS`: a JSON list of `{ "name", "key_sha256", "senders" }`. */
+/** Reads an entry's `scopes`: absent is the default; otherwise a non-empty list of known scopes, each once. */
+function parseScopes(raw: unknown, at: string, problems: string[]): readonly ApiScope[] | undefined {
+  if (raw === undefined) return undefined;
+  const known = (value: unknown): value is ApiScope => (API_SCOPES as readonly unknown[]).includes(value);
+  const list: readonly unknown[] = Array.isArray(raw) ? raw : [];
+  if (list.length === 0 || !list.every(known)) {
+    problems.push(`${at}.scopes must be a non-empty list of ${API_SCOPES.join(', ')}`);
+    return undefined;
+  }
+  if (new Set(list).size !== list.length) {
+    problems.push(`${at}.scopes repeats a scope`);
+    return undefined;
+  }
+  return list;
+}
+
+/**
+ * Parses `API_KEYS`: a JSON list of `{ "name", "key_sha256", "senders", "scopes"? }`. `senders`
+ * is required of a key that may send (no `scopes`, or `scopes` with `send`) and optional otherwise.
+ */
 export function parseApiKeys(raw: string): Parsed<ApiKey[]> {
   let entries: unknown;
   try {
@@ -56,7 +95,7 @@ export function parseApiKeys(raw: string): Parsed<ApiKey[]> {
       problems.push(`${at} must be an object`);
       return;
     }
-    const { name, key_sha256: keySha256, senders } = entry as Record<string, unknown>;
+    const { name, key_sha256: keySha256, senders, scopes: rawScopes } = entry as Record<string, unknown>;
     if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(name)) {
       problems.push(`${at}.name must be 1-64 of A-Z a-z 0-9 _ . -`);
     } else if (names.has(name)) {
@@ -67,10 +106,14 @@ export function parseApiKeys(raw: string): Parsed<ApiKey[]> {
     } else if (hashes.has(keySha256.toLowerCase())) {
       problems.push(`${at}.key_sha256 repeats another entry's key (each caller needs its own key)`);
     }
+    const scopes = parseScopes(rawScopes, at, problems);
+    // A key that cannot send needs no senders; when it names some they must still be well formed.
+    const sends = rawScopes === undefined || (Array.isArray(rawScopes) && rawScopes.includes('send'));
     const senderList = Array.isArray(senders) ? senders : [];
     if (
-      senderList.length === 0 ||
-      !senderList.every((s): s is string => typeof s === 'string' && senderPattern.test(s.toLowerCase()))
+      (sends || senders !== undefined) &&
+      (senderList.length === 0 ||
+        !senderList.every((s): s is string => typeof s === 'string' && senderPattern.test(s.toLowerCase())))
     ) {
       problems.push(`${at}.senders must list addresses (a@example.com) or domains (example.com)`);
     }
@@ -81,6 +124,7 @@ export function parseApiKeys(raw: string): Parsed<ApiKey[]> {
         name,
         keyHash: Buffer.from(keySha256, 'hex'),
         senders: senderList.map((s) => String(s).toLowerCase()),
+        ...(scopes === undefined ? {} : { scopes }),
       });
     }
   });

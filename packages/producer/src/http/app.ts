@@ -15,6 +15,8 @@ import { emailRoutes } from './routes/emails';
 import { healthRoutes } from './routes/health';
 import { providerEventRoutes, type ProviderEventsDeps } from './routes/provider-events';
 import { statusRoutes } from './routes/status';
+import { MAX_SUPPRESSION_BODY_BYTES, suppressionRoutes } from './routes/suppressions';
+import type { SuppressionDeps } from '../domain/suppressions';
 
 /** Everything the HTTP app needs; `main.ts` builds these from configuration. */
 export interface AppDeps extends AcceptDeps {
@@ -29,12 +31,15 @@ export interface AppDeps extends AcceptDeps {
   readonly metrics?: ProducerMetrics;
   /** The provider-event endpoints; absent: both answer 404 (not configured). */
   readonly providerEvents?: Omit<ProviderEventsDeps, 'logger' | 'now' | 'count'>;
+  /** The suppression list (`/v1/suppressions`); absent with `LEDGER=off`: those routes answer 501. */
+  readonly suppressions?: Omit<SuppressionDeps, 'now'>;
 }
 
 /** Paths this API serves, with the methods each allows (for 405 and `Allow`). */
 const allowedMethods: Readonly<Record<string, string>> = {
   '/v1/emails': 'GET, HEAD, POST',
   '/v1/emails/batch': 'POST',
+  '/v1/suppressions': 'DELETE, GET, HEAD, POST',
   '/v1/providers/ses/events': 'POST',
   '/v1/providers/postmark/events': 'POST',
   '/healthz': 'GET, HEAD',
@@ -91,7 +96,7 @@ export function createApp(deps: AppDeps): express.Express {
       ...(deps.metrics === undefined ? {} : { countSuppressed: deps.metrics.countSuppressedAtIntake }),
       before: [
         rejectDeclaredOversize(deps.maxBodyBytes),
-        authenticate(deps.apiKeys),
+        authenticate(deps.apiKeys, 'send'),
         idempotencyKey(deps.ledger !== undefined),
         ...jsonBody(deps.maxBodyBytes),
       ],
@@ -101,7 +106,15 @@ export function createApp(deps: AppDeps): express.Express {
     statusRoutes({
       ...(deps.ledger === undefined ? {} : { ledger: deps.ledger }),
       logger: deps.logger,
-      before: [authenticate(deps.apiKeys)],
+      before: [authenticate(deps.apiKeys, 'read')],
+    }),
+  );
+  app.use(
+    suppressionRoutes({
+      ...(deps.suppressions === undefined ? {} : { suppressions: { ...deps.suppressions, now: deps.now } }),
+      logger: deps.logger,
+      authenticate: authenticate(deps.apiKeys, 'suppressions'),
+      maxBodyBytes: Math.min(deps.maxBodyBytes, MAX_SUPPRESSION_BODY_BYTES),
     }),
   );
   app.use(fallback);

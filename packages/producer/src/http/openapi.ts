@@ -1,18 +1,25 @@
 import {
+  DEFAULT_SUPPRESSION_PAGE_SIZE,
   EMAIL_STATES,
   RECIPIENT_OUTCOMES,
   MAX_ATTACHMENT_BYTES,
+  MAX_SUPPRESSION_NOTE_LENGTH,
+  MAX_SUPPRESSION_PAGE_SIZE,
+  SUPPRESSION_REASONS,
   MAX_LISTED_PROBLEMS,
   MAX_BATCH_SIZE,
   PUBLISH_FAILURE_REASONS,
   emailBatchSchema,
   emailRequestSchema,
+  suppressionAddSchema,
 } from '@mailer/contract';
 import { MAX_IDEMPOTENCY_KEY_LENGTH } from '../domain/idempotency-key';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './email-views';
 import { MAX_POSTMARK_BODY_BYTES, MAX_SNS_BODY_BYTES } from './routes/provider-events';
+import { MAX_SUPPRESSION_BODY_BYTES } from './routes/suppressions';
 
 const { $id: _requestId, ...emailRequest } = emailRequestSchema;
+const { $id: _suppressionAddId, ...suppressionAdd } = suppressionAddSchema;
 const { $id: _batchId, ...emailBatch } = emailBatchSchema;
 
 /** A problem+json answer; `description` names the problem types it carries and why. */
@@ -32,7 +39,9 @@ const refusals = {
     `${MAX_LISTED_PROBLEMS}, and \`errors_omitted\` counts any more), or is not JSON (/problems/malformed-json), ` +
     'or the Idempotency-Key header is malformed (/problems/invalid-idempotency-key).',
   '401': 'No valid API key (/problems/unauthorized).',
-  '403': 'The API key may not send from the `from` address (/problems/forbidden-sender); senders are set per key.',
+  '403':
+    'The API key may not send from the `from` address (/problems/forbidden-sender); senders are set per key. Or ' +
+    'the key lacks the `send` scope (/problems/insufficient-scope, `scope: send`).',
   '413':
     `The body is over MAX_BODY_BYTES, or the attachments of one email decode to more than ${MAX_ATTACHMENT_BYTES} ` +
     'bytes in total (/problems/too-large).',
@@ -75,8 +84,20 @@ const replayed = {
 
 const statusProblems = {
   '401': problem('No valid API key (/problems/unauthorized).'),
+  '403': problem('The API key lacks the `read` scope (/problems/insufficient-scope, `scope: read`).'),
   '500': problem('A fault of the server (/problems/internal).'),
   '501': problem('This producer runs with LEDGER=off and keeps no status (/problems/ledger-off).'),
+  '503': problem(
+    'The ledger cannot be reached (/problems/ledger-unavailable, `reason: ledger-unavailable`); retry after Retry-After.',
+  ),
+} as const;
+
+/** What every `/v1/suppressions` operation may answer besides its own. */
+const suppressionProblems = {
+  '401': problem('No valid API key (/problems/unauthorized).'),
+  '403': problem('The API key lacks the `suppressions` scope (/problems/insufficient-scope, `scope: suppressions`).'),
+  '500': problem('A fault of the server (/problems/internal).'),
+  '501': problem('This producer runs with LEDGER=off and has no suppression list (/problems/ledger-off).'),
   '503': problem(
     'The ledger cannot be reached (/problems/ledger-unavailable, `reason: ledger-unavailable`); retry after Retry-After.',
   ),
@@ -237,6 +258,42 @@ export const openApiDocument = {
           next_cursor: { type: 'string', description: 'Absent on the last page; pass it as `cursor`.' },
         },
       },
+      SuppressionAdd: suppressionAdd,
+      Suppression: {
+        description:
+          'One entry of the suppression list. The address is masked: the list keeps only the recipient key (HMAC) ' +
+          'and the masked form.',
+        type: 'object',
+        required: ['address', 'reason', 'created_at', 'expires_at', 'note', 'created_by', 'source'],
+        properties: {
+          address: { type: 'string', description: 'Masked: j***@example.org.' },
+          reason: {
+            type: 'string',
+            enum: [...SUPPRESSION_REASONS],
+            description:
+              'hard-bounce and complaint from provider events, recipient-rejected from a send the provider refused, ' +
+              'unsubscribed from a provider, manual from this API or the CLI.',
+          },
+          created_at: timestamp,
+          expires_at: { type: ['string', 'null'], format: 'date-time', description: 'null: until removed.' },
+          note: { ...nullableString, maxLength: MAX_SUPPRESSION_NOTE_LENGTH },
+          created_by: { ...nullableString, description: 'The API key name, provider, or cli:<user>.' },
+          source: {
+            description: 'The email (and its provider) the entry first came from; null for a manual entry.',
+            type: ['object', 'null'],
+            required: ['email_id', 'provider'],
+            properties: { email_id: { type: ['string', 'null'], format: 'uuid' }, provider: nullableString },
+          },
+        },
+      },
+      SuppressionList: {
+        type: 'object',
+        required: ['suppressions'],
+        properties: {
+          suppressions: { type: 'array', items: { $ref: '#/components/schemas/Suppression' } },
+          next_cursor: { type: 'string', description: 'Absent on the last page; pass it as `cursor`.' },
+        },
+      },
       Problem: {
         type: 'object',
         required: ['type', 'title', 'status'],
@@ -266,6 +323,11 @@ export const openApiDocument = {
                 detail: { type: 'string' },
               },
             },
+          },
+          scope: {
+            type: 'string',
+            description: 'insufficient-scope only: the scope the API key lacks',
+            enum: ['send', 'read', 'suppressions'],
           },
           errors_omitted: {
             type: 'integer',
@@ -405,6 +467,118 @@ export const openApiDocument = {
             },
           },
           ...refusalResponses,
+        },
+      },
+    },
+    '/v1/suppressions': {
+      get: {
+        summary: 'Look one address up on the suppression list, or list the entries, newest first',
+        description:
+          "With `email`: that address's entry, or 404 (`email` alone; the address is hashed with the recipient keys " +
+          'and never stored or logged, but a proxy in front may log query strings). Without it: one page of the list, ' +
+          'each address masked, optionally of one `reason`. Needs the `suppressions` scope. The list is the ' +
+          "deployment's, shared by every API key.",
+        security,
+        parameters: [
+          {
+            name: 'email',
+            in: 'query',
+            description: 'An address to look up; not with the other parameters.',
+            schema: { type: 'string', format: 'email', maxLength: 254 },
+          },
+          { name: 'reason', in: 'query', schema: { type: 'string', enum: [...SUPPRESSION_REASONS] } },
+          {
+            name: 'limit',
+            in: 'query',
+            schema: {
+              type: 'integer',
+              minimum: 1,
+              maximum: MAX_SUPPRESSION_PAGE_SIZE,
+              default: DEFAULT_SUPPRESSION_PAGE_SIZE,
+            },
+          },
+          {
+            name: 'cursor',
+            in: 'query',
+            description: 'next_cursor of the previous page; empty is the first page.',
+            schema: { type: 'string' },
+          },
+        ],
+        responses: {
+          '200': {
+            description: 'The entry (with `email`), or one page (Link rel="next" names the next one)',
+            headers: { Link: { schema: { type: 'string' } } },
+            content: {
+              'application/json': {
+                schema: {
+                  oneOf: [
+                    { $ref: '#/components/schemas/Suppression' },
+                    { $ref: '#/components/schemas/SuppressionList' },
+                  ],
+                },
+              },
+            },
+          },
+          '400': problem(
+            'A parameter is unknown, repeated or malformed, `email` is given with another one, or the cursor is not ' +
+              'one this API gave (/problems/invalid-query).',
+          ),
+          '404': problem('The address is not on the list, or its entry expired (/problems/not-found).'),
+          ...suppressionProblems,
+        },
+      },
+      post: {
+        summary: 'Put an address on the suppression list',
+        description:
+          'Intake then drops that recipient from every email (named in the 202 as suppressed), and the consumer ' +
+          'does not send to it. Adding an address already listed keeps its reason and first source; a later ' +
+          '`expires_at` extends it. Idempotency-Key is not used here: the same request twice changes nothing more.',
+        security,
+        requestBody: {
+          required: true,
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/SuppressionAdd' } } },
+        },
+        responses: {
+          '201': {
+            description: 'Added',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Suppression' } } },
+          },
+          '200': {
+            description: 'Already on the list: the entry as it now is',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Suppression' } } },
+          },
+          '400': problem(
+            'The body breaks the SuppressionAdd schema or a rule its description names (/problems/validation), ' +
+              'or is not JSON (/problems/malformed-json).',
+          ),
+          '413': problem(`The body is over ${MAX_SUPPRESSION_BODY_BYTES} bytes (/problems/too-large).`),
+          '415': problem('The body is not application/json in UTF-8 (/problems/unsupported-media-type).'),
+          ...suppressionProblems,
+        },
+      },
+      delete: {
+        summary: 'Take an address off the suppression list',
+        description: "The removal, with its note, stays in the list's history.",
+        security,
+        parameters: [
+          {
+            name: 'email',
+            in: 'query',
+            required: true,
+            schema: { type: 'string', format: 'email', maxLength: 254 },
+          },
+          {
+            name: 'note',
+            in: 'query',
+            description: 'Why, for the history; no control characters.',
+            schema: { type: 'string', minLength: 1, maxLength: MAX_SUPPRESSION_NOTE_LENGTH },
+          },
+        ],
+        responses: {
+          '204': { description: 'Removed' },
+          '400': problem('A parameter is missing, unknown, repeated or malformed (/problems/invalid-query).'),
+          '404': problem('The address is not on the list (/problems/not-found).'),
+          ...suppressionProblems,
         },
       },
     },

@@ -16,6 +16,7 @@ export const ProblemType = {
   validation: '/problems/validation',
   malformedJson: '/problems/malformed-json',
   unauthorized: '/problems/unauthorized',
+  insufficientScope: '/problems/insufficient-scope',
   forbiddenSender: '/problems/forbidden-sender',
   tooLarge: '/problems/too-large',
   unsupportedMediaType: '/problems/unsupported-media-type',
@@ -77,15 +78,18 @@ export function sendShuttingDown(res: Response): void {
   });
 }
 
+const ledgerUnavailableTitles = {
+  accept: 'Email not accepted: the ledger cannot be reached',
+  read: 'Email status unavailable: the ledger cannot be reached',
+  suppressions: 'Suppression list unavailable: the ledger cannot be reached',
+} as const;
+
 /** 503: the ledger cannot be reached, so nothing was recorded or published (or read). */
-export function sendLedgerUnavailable(res: Response, what: 'accept' | 'read'): void {
+export function sendLedgerUnavailable(res: Response, what: keyof typeof ledgerUnavailableTitles): void {
   res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
   sendProblem(res, {
     type: ProblemType.ledgerUnavailable,
-    title:
-      what === 'accept'
-        ? 'Email not accepted: the ledger cannot be reached'
-        : 'Email status unavailable: the ledger cannot be reached',
+    title: ledgerUnavailableTitles[what],
     status: 503,
     detail:
       what === 'accept'
@@ -95,16 +99,42 @@ export function sendLedgerUnavailable(res: Response, what: 'accept' | 'read'): v
   });
 }
 
+const ledgerOffDetails = {
+  'idempotency-key':
+    'Idempotency-Key needs the ledger, and this producer runs with LEDGER=off; nothing was queued. Send the request without the header, or to a producer with the ledger.',
+  status: 'Email status needs the ledger, and this producer runs with LEDGER=off.',
+  suppressions:
+    'The suppression list is kept in the ledger, and this producer runs with LEDGER=off: it has no list to read or change.',
+} as const;
+
 /** 501: this producer runs with `LEDGER=off`, so it keeps no record to read or key by. */
-export function sendLedgerOff(res: Response, what: 'idempotency-key' | 'status'): void {
+export function sendLedgerOff(res: Response, what: keyof typeof ledgerOffDetails): void {
   sendProblem(res, {
     type: ProblemType.ledgerOff,
     title: 'Not available: this producer runs without the ledger',
     status: 501,
-    detail:
-      what === 'idempotency-key'
-        ? 'Idempotency-Key needs the ledger, and this producer runs with LEDGER=off; nothing was queued. Send the request without the header, or to a producer with the ledger.'
-        : 'Email status needs the ledger, and this producer runs with LEDGER=off.',
+    detail: ledgerOffDetails[what],
+  });
+}
+
+/** 403: the API key is valid but lacks the scope this route needs (see `API_KEYS` `scopes`). */
+export function sendInsufficientScope(res: Response, scope: string): void {
+  sendProblem(res, {
+    type: ProblemType.insufficientScope,
+    title: 'API key lacks the scope this request needs',
+    status: 403,
+    detail: `This API key does not have the "${scope}" scope; nothing was done. Scopes are set per key in API_KEYS.`,
+    scope,
+  });
+}
+
+/** 404 for an address that is not on the suppression list (or whose entry expired). */
+export function sendNotSuppressed(res: Response): void {
+  sendProblem(res, {
+    type: ProblemType.notFound,
+    title: 'Not found',
+    status: 404,
+    detail: 'This address is not on the suppression list.',
   });
 }
 

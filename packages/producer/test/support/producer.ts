@@ -10,7 +10,7 @@ import type { ProducerMetrics } from '../../src/metrics/producer-metrics';
 import { combineReadiness } from '../../src/http/routes/health';
 import type { EmailLedger, RepairQueue } from '../../src/domain/email-ledger';
 import type { LedgerAdapter } from '../../src/ledger/ledger-adapter';
-import { createLogger } from '@mailer/service';
+import { createLogger, type Logger } from '@mailer/service';
 import { AMQP_URL, deleteTopology, uniquePrefix } from '@mailer/testkit';
 
 /** The key tests authenticate with, allowed to send from example.com and alerts@example.org. */
@@ -19,9 +19,22 @@ export const TEST_KEY = 'test-key-0123456789';
 /** A second caller, allowed only billing@example.net. */
 export const OTHER_KEY = 'other-key-0123456789';
 
+/** A key with every scope, as the development key: it may send, read and change the suppression list. */
+export const ADMIN_KEY = 'admin-key-0123456789';
+
+/** A key that may only read and change the suppression list (no senders). */
+export const LIST_KEY = 'list-key-0123456789';
+
 export const testApiKeys: readonly ApiKey[] = [
   { name: 'test', keyHash: hashKey(TEST_KEY), senders: ['example.com', 'alerts@example.org'] },
   { name: 'other', keyHash: hashKey(OTHER_KEY), senders: ['billing@example.net'] },
+];
+
+/** {@link testApiKeys} and two keys with scopes, for a producer started with `apiKeys: scopedApiKeys`. */
+export const scopedApiKeys: readonly ApiKey[] = [
+  ...testApiKeys,
+  { name: 'admin', keyHash: hashKey(ADMIN_KEY), senders: ['example.com'], scopes: ['send', 'read', 'suppressions'] },
+  { name: 'lists', keyHash: hashKey(LIST_KEY), senders: [], scopes: ['suppressions'] },
 ];
 
 /** A valid request, about 1 KB when `padding` is left at its default. */
@@ -66,13 +79,21 @@ export interface TestProducerOptions {
   readonly metrics?: ProducerMetrics;
   /** The provider-event endpoints' settings; they publish through this producer's broker connection. */
   readonly providerEvents?: Omit<NonNullable<AppDeps['providerEvents']>, 'publisher'>;
+  /** Where the app logs (a test reads what was written); a silent logger unless given. */
+  readonly logger?: Logger;
+  /** The callers; {@link testApiKeys} unless given. */
+  readonly apiKeys?: readonly ApiKey[];
+  /** The suppression list's routes; absent, they answer as with `LEDGER=off`. */
+  readonly suppressions?: AppDeps['suppressions'];
 }
 
 /** Starts the real app with a real broker connection, on a unique prefix. */
 export async function startTestProducer(label: string, options: TestProducerOptions = {}): Promise<TestProducer> {
   const prefix = uniquePrefix(label);
   const topology = buildTopology({ prefix, retryDelaysMs: [1000, 5000], deliveryLimit: 5 });
-  const logger = createLogger({ service: 'producer', level: 'error', silent: process.env['TEST_LOGS'] === undefined });
+  const logger =
+    options.logger ??
+    createLogger({ service: 'producer', level: 'error', silent: process.env['TEST_LOGS'] === undefined });
   const connectionName = `test-producer-${prefix}`;
   const broker = new BrokerConnection({
     url: options.amqpUrl ?? AMQP_URL,
@@ -98,7 +119,7 @@ export async function startTestProducer(label: string, options: TestProducerOpti
     now: () => new Date(),
     ...(options.ledger === undefined ? {} : { ledger: options.ledger }),
     ...(options.repairs === undefined ? {} : { repairs: options.repairs }),
-    apiKeys: testApiKeys,
+    apiKeys: options.apiKeys ?? testApiKeys,
     logger,
     maxBodyBytes: options.maxBodyBytes ?? 10 * 1024 * 1024,
     readiness: async () =>
@@ -107,6 +128,7 @@ export async function startTestProducer(label: string, options: TestProducerOpti
       ),
     ...(options.draining === undefined ? {} : { draining: options.draining }),
     ...(metrics === undefined ? {} : { metrics }),
+    ...(options.suppressions === undefined ? {} : { suppressions: options.suppressions }),
     ...(options.providerEvents === undefined
       ? {}
       : {

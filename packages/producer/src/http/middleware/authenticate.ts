@@ -1,10 +1,13 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { findApiKey, type ApiKey } from '../../domain/api-keys';
+import { findApiKey, hasScope, type ApiKey, type ApiScope } from '../../domain/api-keys';
 import { locals } from '../locals';
-import { ProblemType, sendProblem } from '../problems';
+import { ProblemType, sendInsufficientScope, sendProblem } from '../problems';
 
-/** Requires `Authorization: Bearer <key>` with a known key; 401 otherwise. */
-export function authenticate(apiKeys: readonly ApiKey[]): RequestHandler {
+/**
+ * Requires `Authorization: Bearer <key>` with a known key (401 otherwise) that has `scope` (403
+ * `insufficient-scope` otherwise). Every authenticated route names the scope it needs.
+ */
+export function authenticate(apiKeys: readonly ApiKey[], scope: ApiScope): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     const header = req.get('authorization') ?? '';
     const match = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
@@ -19,7 +22,12 @@ export function authenticate(apiKeys: readonly ApiKey[]): RequestHandler {
       });
       return;
     }
+    // Known from here on, so the access log names the caller of a refused request too.
     locals(res).client = client;
+    if (!hasScope(client, scope)) {
+      sendInsufficientScope(res, scope);
+      return;
+    }
     next();
   };
 }
