@@ -53,6 +53,7 @@ describe('delivery feedback end to end: SES through its emulator, SNS events sig
   let database: ScratchDatabase;
   let certDir: string;
   let port: number;
+  let consumerPort: number;
 
   const api = async (method: string, pathname: string, body?: unknown): Promise<{ status: number; json: unknown }> => {
     const response = await fetch(`http://127.0.0.1:${port}${pathname}`, {
@@ -79,15 +80,44 @@ describe('delivery feedback end to end: SES through its emulator, SNS events sig
 
   const statusOf = (email: EmailView, masked: string) => email.recipients.find((r) => r.address === masked)?.status;
 
-  /** Posts one SES event, wrapped in a signed SNS Notification, as SNS posts it. */
-  async function postSesEvent(event: object): Promise<number> {
-    const message = signer.notification(TOPIC_ARN, JSON.stringify(event), '2');
+  /** Posts a signed SNS message as SNS posts it (SNS resends the same message, MessageId included, on a retry). */
+  async function postSigned(message: object): Promise<number> {
     const response = await fetch(`http://127.0.0.1:${port}/v1/providers/ses/events`, {
       method: 'POST',
       headers: { 'content-type': 'text/plain; charset=UTF-8', 'x-amz-sns-message-type': 'Notification' },
       body: JSON.stringify(message),
     });
     return response.status;
+  }
+
+  /** Signs one SES event into an SNS Notification. */
+  const signed = (event: object) => signer.notification(TOPIC_ARN, JSON.stringify(event), '2');
+
+  /** The sum of a consumer counter's series whose labels include `labels`, from its `/metrics`. */
+  async function consumerCount(name: string, labels: Record<string, string>): Promise<number> {
+    const text = await (await fetch(`http://127.0.0.1:${consumerPort}/metrics`)).text();
+    return text
+      .split('\n')
+      .filter((line) => line.startsWith(`${name}{`))
+      .filter((line) => Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`)))
+      .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+  }
+
+  /** What an event may change in the ledger: the dedupe keys, the outcomes, the list and its history. */
+  async function feedbackRows(): Promise<unknown> {
+    const pool = createPool({ url: database.url, max: 1 });
+    try {
+      const { rows } = await pool.query(
+        `SELECT (SELECT count(*)::integer FROM provider_events) AS events,
+          (SELECT json_agg(r ORDER BY r.email_id, r.recipient_hash) FROM recipient_outcomes AS r) AS outcomes,
+          (SELECT json_agg(s ORDER BY s.recipient_hash) FROM suppressions AS s) AS suppressions,
+          (SELECT count(*)::integer FROM suppression_history) AS history,
+          (SELECT json_agg(e.state ORDER BY e.id) FROM emails AS e) AS states`,
+      );
+      return rows[0];
+    } finally {
+      await pool.end();
+    }
   }
 
   beforeAll(async () => {
@@ -107,6 +137,7 @@ describe('delivery feedback end to end: SES through its emulator, SNS events sig
     mkdirSync(path.join(certDir, certUrl.hostname));
     writeFileSync(path.join(certDir, certUrl.hostname, certUrl.pathname.slice(1)), signer.publicKeyPem);
     port = await freePort();
+    consumerPort = await freePort();
     const common = { AMQP_URL, AMQP_PREFIX: prefix, RETRY_DELAYS: '200ms', LEDGER: 'on', DATABASE_URL: database.url };
     const producer = runService(mains.producer, {
       ...common,
@@ -119,6 +150,7 @@ describe('delivery feedback end to end: SES through its emulator, SNS events sig
     });
     const consumer = runService(mains.consumer, {
       ...common,
+      HTTP_PORT: String(consumerPort),
       PROVIDERS: 'ses',
       SES_REGION: 'us-east-1',
       SES_ENDPOINT: ses.endpoint,
@@ -143,7 +175,7 @@ describe('delivery feedback end to end: SES through its emulator, SNS events sig
   });
 
   it(
-    'when SES reports a bounce for one recipient and a delivery for the other, then the status shows both, the bounced address is suppressed, and the next email to it is not sent to it',
+    'when SES reports a bounce for one recipient and a delivery for the other, then the status shows both, a replay of the bounce changes nothing, the bounced address is suppressed, and the next email to it is not sent to it',
     async () => {
       const first = await api('POST', '/v1/emails', {
         from: { email: 'receipts@example.com' },
@@ -160,32 +192,33 @@ describe('delivery feedback end to end: SES through its emulator, SNS events sig
       expect(sesMessageId).toBe(received.messageId);
 
       const mail = { timestamp: new Date().toISOString(), messageId: sesMessageId, destination: [BOUNCER, READER] };
+      const bounce = signed({
+        eventType: 'Bounce',
+        mail,
+        bounce: {
+          bounceType: 'Permanent',
+          bounceSubType: 'General',
+          bouncedRecipients: [
+            {
+              emailAddress: BOUNCER,
+              action: 'failed',
+              status: '5.1.1',
+              diagnosticCode: `smtp; 550 5.1.1 <${BOUNCER}>: user unknown`,
+            },
+          ],
+          timestamp: new Date().toISOString(),
+          feedbackId: 'feedback-e2e-bounce',
+        },
+      });
+      expect(await postSigned(bounce)).toBe(200);
       expect(
-        await postSesEvent({
-          eventType: 'Bounce',
-          mail,
-          bounce: {
-            bounceType: 'Permanent',
-            bounceSubType: 'General',
-            bouncedRecipients: [
-              {
-                emailAddress: BOUNCER,
-                action: 'failed',
-                status: '5.1.1',
-                diagnosticCode: `smtp; 550 5.1.1 <${BOUNCER}>: user unknown`,
-              },
-            ],
-            timestamp: new Date().toISOString(),
-            feedbackId: 'feedback-e2e-bounce',
-          },
-        }),
-      ).toBe(200);
-      expect(
-        await postSesEvent({
-          eventType: 'Delivery',
-          mail,
-          delivery: { timestamp: new Date().toISOString(), recipients: [READER], smtpResponse: '250 2.0.0 OK' },
-        }),
+        await postSigned(
+          signed({
+            eventType: 'Delivery',
+            mail,
+            delivery: { timestamp: new Date().toISOString(), recipients: [READER], smtpResponse: '250 2.0.0 OK' },
+          }),
+        ),
       ).toBe(200);
 
       const settled = await emailWhen(
@@ -196,6 +229,23 @@ describe('delivery feedback end to end: SES through its emulator, SNS events sig
       );
       expect(settled.status).toBe('bounced');
       expect(JSON.stringify(settled)).not.toContain(BOUNCER);
+
+      // SNS resends the same message (same MessageId) when it misses our answer: queued again, applied once.
+      const before = await feedbackRows();
+      const duplicates = await consumerCount('mailer_provider_events_applied_total', {
+        provider: 'ses',
+        result: 'duplicate',
+      });
+      expect(await postSigned(bounce)).toBe(200);
+      const deadline = Date.now() + BUDGET_MS / 3;
+      while (
+        (await consumerCount('mailer_provider_events_applied_total', { provider: 'ses', result: 'duplicate' })) ===
+        duplicates
+      ) {
+        if (Date.now() > deadline) throw new Error('the replayed SNS message was never settled as a duplicate');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(await feedbackRows()).toEqual(before);
 
       // The bounced address is suppressed: the next email to it alone is recorded and never queued.
       const sesRequestsBefore = ses.requestCount;
