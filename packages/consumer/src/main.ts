@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { topologyOf } from '@mailer/config';
-import { RecipientHasher, compileValidators } from '@mailer/contract';
+import { compileValidators } from '@mailer/contract';
 import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
 import { openLedger } from '@mailer/ledger';
 import { Lifecycle, PeriodicSweep, explainUnreachableBroker, runMain, startService } from '@mailer/service';
@@ -53,18 +53,11 @@ async function main(): Promise<void> {
   });
   metrics.watchChain(chain);
   const deliveryLedger = database === undefined ? undefined : metrics.instrumentLedger(database.ledger, config.inDoubt);
-  // Recipients are keyed for the suppression list as the ledger keys them (the secret is required with it on).
+  // Recipients are keyed for the suppression list with the ledger's own recipient keys.
   const ledgerDeps =
-    deliveryLedger === undefined
+    database === undefined || deliveryLedger === undefined
       ? undefined
-      : {
-          port: deliveryLedger,
-          inDoubt: config.inDoubt,
-          hasher: new RecipientHasher({
-            current: config.recipientHashSecret,
-            previous: config.recipientHashPreviousSecrets,
-          }),
-        };
+      : { port: deliveryLedger, inDoubt: config.inDoubt, hasher: database.hasher };
   const publisher = new ConfirmPublisher(broker, { timeoutMs: 10_000, maxInflight: config.prefetch * 2, logger });
   const worker = new DeliveryWorker({
     broker,
@@ -110,11 +103,7 @@ async function main(): Promise<void> {
       queue: topology.providerEventsQueue.name,
     });
   } else {
-    const { ledger } = database;
-    const hasher = new RecipientHasher({
-      current: config.recipientHashSecret,
-      previous: config.recipientHashPreviousSecrets,
-    });
+    const { ledger, hasher } = database;
     eventBroker = new BrokerConnection({
       url: config.amqpUrl,
       topology,

@@ -18,10 +18,19 @@ export interface LedgerConfig {
   readonly recipientHashPreviousSecrets: readonly string[];
 }
 
-/** A service's ledger: the pool (ended last at shutdown, after the work that writes to it) and the ledger on it. */
+/** A service's ledger: the pool (ended last at shutdown, after the work that writes to it), the ledger on it, and its recipient keys. */
 export interface OpenLedger {
   readonly pool: pg.Pool;
   readonly ledger: Ledger;
+  /** The keys the ledger gives recipients: whatever else keys an address (the list's routes, the workers) uses these. */
+  readonly hasher: RecipientHasher;
+}
+
+/** The recipient keys `RECIPIENT_HASH_SECRET` and `RECIPIENT_HASH_PREVIOUS_SECRETS` make. */
+export function recipientHasherOf(
+  config: Pick<LedgerConfig, 'recipientHashSecret' | 'recipientHashPreviousSecrets'>,
+): RecipientHasher {
+  return new RecipientHasher({ current: config.recipientHashSecret, previous: config.recipientHashPreviousSecrets });
 }
 
 /**
@@ -59,9 +68,6 @@ export async function openLedger(
     // An idle connection the server dropped: the next call reconnects, or fails as ledger-unavailable.
     onError: (error) => logger.warn('ledger connection lost', { error: error.message }),
   });
-  const hasher = new RecipientHasher({
-    current: config.recipientHashSecret,
-    previous: config.recipientHashPreviousSecrets,
-  });
-  return { pool, ledger: new Ledger({ db: pool, hasher }) };
+  const hasher = recipientHasherOf(config);
+  return { pool, ledger: new Ledger({ db: pool, hasher }), hasher };
 }

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { v7 as uuidv7 } from 'uuid';
 import { topologyOf } from '@mailer/config';
-import { RecipientHasher, WORK_ROUTING_KEY, compileValidators } from '@mailer/contract';
+import { WORK_ROUTING_KEY, compileValidators } from '@mailer/contract';
 import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
 import { openLedger } from '@mailer/ledger';
 import { Lifecycle, PeriodicSweep, explainUnreachableBroker, runMain, startService } from '@mailer/service';
@@ -100,17 +100,11 @@ async function main(): Promise<void> {
   const repairs = ledger === undefined ? undefined : new LedgerRepairs({ ledger, logger });
   // Keyed requests' 202s are stored while the answer goes out (see KeyAnswers).
   const answers = ledger === undefined ? undefined : new KeyAnswers({ ledger, logger });
-  // The suppression list's routes key an address as the ledger does (same secrets as openLedger's hasher).
+  // The suppression list's routes key an address with the ledger's own recipient keys.
   const suppressions =
-    records === undefined
+    database === undefined
       ? undefined
-      : {
-          suppressions: new SuppressionAdapter(records),
-          hasher: new RecipientHasher({
-            current: config.recipientHashSecret,
-            previous: config.recipientHashPreviousSecrets,
-          }),
-        };
+      : { suppressions: new SuppressionAdapter(database.ledger), hasher: database.hasher };
   const app = createApp({
     publisher,
     newId: uuidv7,

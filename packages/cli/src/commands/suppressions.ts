@@ -15,7 +15,7 @@ import {
   type SuppressionJson,
   type SuppressionListReason,
 } from '@mailer/contract';
-import { Ledger, createPool, ledgerKeys } from '@mailer/ledger';
+import { Ledger, createPool, ledgerKeys, recipientHasherOf } from '@mailer/ledger';
 import { CliError, EXIT, configFrom, type Io } from '../io';
 import { age, count, progressBar } from './dead-letters-options';
 import { isHeader, readImportLine } from './suppression-lines';
@@ -50,10 +50,7 @@ async function withList<T>(io: Io, work: (access: ListAccess) => Promise<T>): Pr
   if (config.ledger === 'off') throw new CliError('LEDGER=off: the suppression list is kept in the ledger', EXIT.usage);
   const [secretProblem] = recipientSecretProblems(config);
   if (secretProblem !== undefined) throw new CliError(secretProblem, EXIT.usage);
-  const hasher = new RecipientHasher({
-    current: config.recipientHashSecret,
-    previous: config.recipientHashPreviousSecrets,
-  });
+  const hasher = recipientHasherOf(config);
   const pool = createPool({ url: config.databaseUrl, max: 1 });
   try {
     return await work({ ledger: new Ledger({ db: pool, hasher }), hasher });
