@@ -1,8 +1,15 @@
-import { DEFAULT_DELIVERY_LIMIT, DEFAULT_RETRY_DELAYS_MS, buildTopology, delayName } from '@mailer/contract';
+import {
+  DEFAULT_DELIVERY_LIMIT,
+  DEFAULT_RETRY_DELAYS_MS,
+  DEFAULT_WEBHOOK_RETRY_DELAYS_MS,
+  buildTopology,
+  delayName,
+} from '@mailer/contract';
 import { loadKeys } from './keys';
 import {
   parseAmqpUrls,
   parseDelays,
+  parseWebhookDelays,
   parseRecipientSecret,
   parseRecipientSecrets,
   recipientSecretProblems,
@@ -16,6 +23,7 @@ describe('sharedKeys', () => {
       amqpUrl: 'amqp://guest:guest@127.0.0.1:5672',
       amqpPrefix: 'mailer',
       retryDelaysMs: DEFAULT_RETRY_DELAYS_MS,
+      webhookRetryDelaysMs: DEFAULT_WEBHOOK_RETRY_DELAYS_MS,
       deliveryLimit: DEFAULT_DELIVERY_LIMIT,
       logLevel: 'info',
       recipientHashSecret: '',
@@ -137,12 +145,25 @@ describe('parseAmqpUrls', () => {
   });
 });
 
+describe('parseWebhookDelays', () => {
+  it('when a delay repeats, then it is taken (10h,10h); when one is shorter than the one before, then it is refused', () => {
+    expect(parseWebhookDelays('5s,5m,10h,10h')).toEqual({ ok: true, value: [5_000, 300_000, 36_000_000, 36_000_000] });
+    expect(parseWebhookDelays('5m,5s').ok).toBe(false);
+    expect(parseWebhookDelays('5s,soon').ok).toBe(false);
+  });
+});
+
 describe('topologyOf', () => {
   it('when given the shared keys, then it builds the topology from the prefix, the delays and the limit', () => {
-    const config = { amqpPrefix: 'test.x', retryDelaysMs: [1000, 60_000], deliveryLimit: 4 };
+    const config = {
+      amqpPrefix: 'test.x',
+      retryDelaysMs: [1000, 60_000],
+      webhookRetryDelaysMs: [500],
+      deliveryLimit: 4,
+    };
 
     expect(topologyOf(config)).toEqual(
-      buildTopology({ prefix: 'test.x', retryDelaysMs: [1000, 60_000], deliveryLimit: 4 }),
+      buildTopology({ prefix: 'test.x', retryDelaysMs: [1000, 60_000], webhookRetryDelaysMs: [500], deliveryLimit: 4 }),
     );
     expect(topologyOf(config).workQueue.arguments['x-delivery-limit']).toBe(4);
     expect(topologyOf(config).retryTiers.map((tier) => tier.queue.name)).toEqual([

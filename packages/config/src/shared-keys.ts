@@ -1,6 +1,7 @@
 import {
   DEFAULT_DELIVERY_LIMIT,
   DEFAULT_RETRY_DELAYS_MS,
+  DEFAULT_WEBHOOK_RETRY_DELAYS_MS,
   MAX_DELAY_MS,
   buildTopology,
   delayName,
@@ -49,6 +50,18 @@ export function parseDelays(raw: string): Parsed<number[]> {
   return ms.every((d, i) => i === 0 || d > (ms[i - 1] ?? 0))
     ? ok(ms)
     : fail('must list the delays in increasing order');
+}
+
+/** A comma-separated list of non-decreasing durations (`5s,5m,10h,10h`): the webhook retry schedule. */
+export function parseWebhookDelays(raw: string): Parsed<number[]> {
+  const delays = raw.split(',').map(tierDelay);
+  if (delays.some((d) => d === undefined)) {
+    return fail('must be a comma-separated list of durations such as 5s,5m,30m');
+  }
+  const ms = delays as number[];
+  return ms.every((d, i) => i === 0 || d >= (ms[i - 1] ?? 0))
+    ? ok(ms)
+    : fail('must list the delays in non-decreasing order');
 }
 
 /** The shortest recipient hash secret taken (`MIN_RECIPIENT_SECRET_LENGTH` of @mailer/contract). */
@@ -122,6 +135,14 @@ export const sharedKeys = {
     default: DEFAULT_RETRY_DELAYS_MS.map(delayName).join(','),
     parse: parseDelays,
   },
+  webhookRetryDelaysMs: {
+    name: 'WEBHOOK_RETRY_DELAYS',
+    description:
+      'Delay before each retry of a webhook delivery, in order; a delivery is parked after the last (docs/events.md). ' +
+      'Same value in both services.',
+    default: DEFAULT_WEBHOOK_RETRY_DELAYS_MS.map(delayName).join(','),
+    parse: parseWebhookDelays,
+  },
   deliveryLimit: {
     name: 'DELIVERY_LIMIT',
     description: 'Deliveries of one message before the work queue dead-letters it. Same value in both services.',
@@ -157,6 +178,7 @@ export const sharedKeys = {
 export interface TopologyConfig {
   readonly amqpPrefix: string;
   readonly retryDelaysMs: readonly number[];
+  readonly webhookRetryDelaysMs: readonly number[];
   readonly deliveryLimit: number;
 }
 
@@ -165,6 +187,7 @@ export function topologyOf(config: TopologyConfig): Topology {
   return buildTopology({
     prefix: config.amqpPrefix,
     retryDelaysMs: config.retryDelaysMs,
+    webhookRetryDelaysMs: config.webhookRetryDelaysMs,
     deliveryLimit: config.deliveryLimit,
   });
 }

@@ -1,4 +1,4 @@
-import { DEFAULT_DELIVERY_LIMIT, DEFAULT_RETRY_DELAYS_MS } from '@mailer/contract';
+import { DEFAULT_DELIVERY_LIMIT, DEFAULT_RETRY_DELAYS_MS, DEFAULT_WEBHOOK_RETRY_DELAYS_MS } from '@mailer/contract';
 import { deprecatedKeysIn } from '@mailer/config';
 import { ConfigError, configKeys, loadConfig } from './config';
 
@@ -68,6 +68,7 @@ describe('loadConfig', () => {
       amqpUrl: 'amqp://guest:guest@127.0.0.1:5672',
       amqpPrefix: 'mailer',
       retryDelaysMs: DEFAULT_RETRY_DELAYS_MS,
+      webhookRetryDelaysMs: DEFAULT_WEBHOOK_RETRY_DELAYS_MS,
       deliveryLimit: DEFAULT_DELIVERY_LIMIT,
       logLevel: 'info',
     });

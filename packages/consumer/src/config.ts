@@ -265,6 +265,7 @@ export const configKeys = {
   amqpUrl: sharedKeys.amqpUrl,
   amqpPrefix: sharedKeys.amqpPrefix,
   retryDelaysMs: sharedKeys.retryDelaysMs,
+  webhookRetryDelaysMs: sharedKeys.webhookRetryDelaysMs,
   deliveryLimit: sharedKeys.deliveryLimit,
   logLevel: sharedKeys.logLevel,
 } satisfies Record<string, Key<unknown>>;

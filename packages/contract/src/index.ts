@@ -15,3 +15,7 @@ export * from './provider-events';
 export * from './suppression-request.schema';
 export * from './suppression-validation';
 export * from './suppression-view';
+export * from './lifecycle-event';
+export * from './network-ranges';
+export * from './outbox';
+export * from './webhooks';

@@ -2,6 +2,8 @@ import {
   PROVIDER_EVENT_RETRY_DELAY_MS,
   PROVIDER_EVENT_RETRY_ROUTING_KEY,
   PROVIDER_EVENT_ROUTING_KEY,
+  WEBHOOK_DELIVERY_ROUTING_KEY,
+  WEBHOOK_WAIT_DELAY_MS,
   WORK_ROUTING_KEY,
   buildTopology,
   delayName,
@@ -9,6 +11,19 @@ import {
 } from './topology';
 
 const options: TopologyOptions = { prefix: 'mailer', retryDelaysMs: [10_000, 60_000, 7_200_000], deliveryLimit: 7 };
+
+const webhookQueues = [
+  'mailer.webhooks.events',
+  'mailer.webhooks.deliveries',
+  'mailer.webhooks.retry.5s',
+  'mailer.webhooks.retry.5m',
+  'mailer.webhooks.retry.30m',
+  'mailer.webhooks.retry.2h',
+  'mailer.webhooks.retry.5h',
+  'mailer.webhooks.retry.10h',
+  'mailer.webhooks.wait',
+  'mailer.webhooks.dead',
+];
 
 const safeDeadLettering = { 'x-dead-letter-strategy': 'at-least-once', 'x-overflow': 'reject-publish' };
 
@@ -22,12 +37,48 @@ describe('buildTopology', () => {
       { name: 'mailer.dead', type: 'fanout' },
       { name: 'mailer.provider-events', type: 'direct' },
       { name: 'mailer.provider-events.dead', type: 'fanout' },
+      { name: 'mailer.events', type: 'topic' },
+      { name: 'mailer.webhooks', type: 'direct' },
+      { name: 'mailer.webhooks.dead', type: 'fanout' },
     ]);
     expect(topology.workExchange).toBe(topology.exchanges[0]);
     expect(topology.retryExchange).toBe(topology.exchanges[1]);
     expect(topology.deadExchange).toBe(topology.exchanges[2]);
     expect(topology.providerEventsExchange).toBe(topology.exchanges[3]);
     expect(topology.providerEventsDeadExchange).toBe(topology.exchanges[4]);
+  });
+
+  it('when built, then the webhook fan-out queue takes every event (#) from the topic exchange and dead-letters to the webhooks dead exchange', () => {
+    expect(topology.webhookEventsQueue).toEqual({
+      name: 'mailer.webhooks.events',
+      arguments: {
+        'x-queue-type': 'quorum',
+        'x-delivery-limit': 7,
+        'x-dead-letter-exchange': 'mailer.webhooks.dead',
+        ...safeDeadLettering,
+      },
+      binding: { exchange: 'mailer.events', routingKey: '#' },
+    });
+  });
+
+  it('when the webhook schedule repeats a delay, then that delay has one tier, and every tier and the wait queue dead-letter back to the deliveries queue', () => {
+    const built = buildTopology({ ...options, webhookRetryDelaysMs: [5_000, 300_000, 36_000_000, 36_000_000] });
+    expect(
+      built.webhookRetryTiers.map((tier) => [tier.routingKey, tier.queue.name, tier.queue.arguments['x-message-ttl']]),
+    ).toEqual([
+      ['retry.5s', 'mailer.webhooks.retry.5s', 5_000],
+      ['retry.5m', 'mailer.webhooks.retry.5m', 300_000],
+      ['retry.10h', 'mailer.webhooks.retry.10h', 36_000_000],
+    ]);
+    for (const queue of [...built.webhookRetryTiers.map((tier) => tier.queue), built.webhookWaitQueue]) {
+      expect(queue.arguments['x-dead-letter-exchange']).toBe('mailer.webhooks');
+      expect(queue.arguments['x-dead-letter-routing-key']).toBe(WEBHOOK_DELIVERY_ROUTING_KEY);
+      expect(built.queues).toContain(queue);
+    }
+    expect(built.webhookWaitQueue.arguments['x-message-ttl']).toBe(WEBHOOK_WAIT_DELAY_MS);
+    expect(buildTopology(options).webhookRetryTiers.map((tier) => tier.delayMs)).toEqual([
+      5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000,
+    ]);
   });
 
   it('when built, then the provider-events queue is quorum with the delivery limit and safe dead-lettering to its own dead exchange', () => {
@@ -120,7 +171,7 @@ describe('buildTopology', () => {
     );
   });
 
-  it('when built, then queues lists work, dead, every tier and the provider-events queues, in that order', () => {
+  it('when built, then queues lists work, dead, every tier, the provider-events queues and the webhook queues, in that order', () => {
     expect(topology.queues.map((queue) => queue.name)).toEqual([
       'mailer.work',
       'mailer.dead',
@@ -130,6 +181,7 @@ describe('buildTopology', () => {
       'mailer.provider-events',
       'mailer.provider-events.retry',
       'mailer.provider-events.dead',
+      ...webhookQueues,
     ]);
   });
 
@@ -143,6 +195,7 @@ describe('buildTopology', () => {
       'mailer.provider-events',
       'mailer.provider-events.retry',
       'mailer.provider-events.dead',
+      ...webhookQueues,
     ]);
   });
 

@@ -38,7 +38,32 @@ export interface TopologyOptions {
    * on a prefix of their own, to see an event retried without waiting a minute.
    */
   readonly providerEventRetryDelayMs?: number;
+  /**
+   * Delay before each retry of a webhook delivery, in milliseconds, in order (docs/events.md); may
+   * repeat a value (two tries 10 h apart share the 10 h queue). {@link DEFAULT_WEBHOOK_RETRY_DELAYS_MS}
+   * when absent.
+   */
+  readonly webhookRetryDelaysMs?: readonly number[];
+  /**
+   * TTL of the webhook wait queue, where a delivery waits when its endpoint already has as many
+   * deliveries in flight as it may ({@link WEBHOOK_WAIT_DELAY_MS} when absent; tests set it short).
+   */
+  readonly webhookWaitDelayMs?: number;
 }
+
+/** Svix's retry schedule: a delivery is tried at once, then after each of these (about 27.6 h in all). */
+export const DEFAULT_WEBHOOK_RETRY_DELAYS_MS: readonly number[] = [
+  5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000,
+];
+
+/** Fixed delay of the webhook wait queue (an endpoint at its in-flight bound). */
+export const WEBHOOK_WAIT_DELAY_MS = 1_000;
+
+/** Routing key of the webhook deliveries queue's binding on the webhooks exchange. */
+export const WEBHOOK_DELIVERY_ROUTING_KEY = 'delivery';
+
+/** Routing key, on the webhooks exchange, of the wait queue. */
+export const WEBHOOK_WAIT_ROUTING_KEY = 'wait';
 
 /** A queue to declare, with its full argument table. */
 export interface QueueSpec {
@@ -79,6 +104,28 @@ export interface Topology {
   readonly providerEventsRetryQueue: QueueSpec;
   /** Events that could not be applied. */
   readonly providerEventsDeadQueue: QueueSpec;
+  /**
+   * Topic: the outbox relay publishes every lifecycle event (docs/events.md) with its type as the
+   * routing key (`email.sent`, …). Other services bind queues of their own to it.
+   */
+  readonly eventsExchange: ExchangeSpec;
+  /** Bound to {@link eventsExchange} with `#`: the webhook fan-out reads every event from it. */
+  readonly webhookEventsQueue: QueueSpec;
+  /**
+   * Direct: one message per (event, endpoint) delivery, with {@link WEBHOOK_DELIVERY_ROUTING_KEY};
+   * retry tiers and the wait queue are bound to it by their own routing keys and dead-letter back.
+   */
+  readonly webhooksExchange: ExchangeSpec;
+  /** The deliveries the webhook workers send. */
+  readonly webhookDeliveriesQueue: QueueSpec;
+  /** One per distinct delay of the webhook retry schedule, shortest first. */
+  readonly webhookRetryTiers: readonly RetryTier[];
+  /** Where a delivery waits {@link WEBHOOK_WAIT_DELAY_MS} while its endpoint is at its in-flight bound. */
+  readonly webhookWaitQueue: QueueSpec;
+  /** Fanout: where deliveries go after their last try, or past the delivery limit. */
+  readonly webhooksDeadExchange: ExchangeSpec;
+  /** Parked deliveries (replayable with `mailer webhooks replay`). */
+  readonly webhooksDeadQueue: QueueSpec;
   readonly exchanges: readonly ExchangeSpec[];
   readonly queues: readonly QueueSpec[];
 }
@@ -170,6 +217,60 @@ export function buildTopology(options: TopologyOptions): Topology {
     arguments: { 'x-queue-type': 'quorum' },
     binding: { exchange: providerEventsDeadExchange.name, routingKey: '' },
   };
+  const eventsExchange: ExchangeSpec = { name: `${prefix}.events`, type: 'topic' };
+  const webhooksExchange: ExchangeSpec = { name: `${prefix}.webhooks`, type: 'direct' };
+  const webhooksDeadExchange: ExchangeSpec = { name: `${prefix}.webhooks.dead`, type: 'fanout' };
+  const webhookEventsQueue: QueueSpec = {
+    name: `${prefix}.webhooks.events`,
+    arguments: {
+      'x-queue-type': 'quorum',
+      'x-delivery-limit': options.deliveryLimit,
+      'x-dead-letter-exchange': webhooksDeadExchange.name,
+      ...safeDeadLettering,
+    },
+    binding: { exchange: eventsExchange.name, routingKey: '#' },
+  };
+  const webhookDeliveriesQueue: QueueSpec = {
+    name: `${prefix}.webhooks.deliveries`,
+    arguments: {
+      'x-queue-type': 'quorum',
+      'x-delivery-limit': options.deliveryLimit,
+      'x-dead-letter-exchange': webhooksDeadExchange.name,
+      ...safeDeadLettering,
+    },
+    binding: { exchange: webhooksExchange.name, routingKey: WEBHOOK_DELIVERY_ROUTING_KEY },
+  };
+  const backToDeliveries = {
+    'x-queue-type': 'quorum',
+    'x-dead-letter-exchange': webhooksExchange.name,
+    'x-dead-letter-routing-key': WEBHOOK_DELIVERY_ROUTING_KEY,
+    ...safeDeadLettering,
+  } as const;
+  const webhookDelays = [...new Set(options.webhookRetryDelaysMs ?? DEFAULT_WEBHOOK_RETRY_DELAYS_MS)].sort(
+    (a, b) => a - b,
+  );
+  const webhookRetryTiers = webhookDelays.map((delayMs): RetryTier => {
+    const routingKey = `retry.${delayName(delayMs)}`;
+    return {
+      delayMs,
+      routingKey,
+      queue: {
+        name: `${prefix}.webhooks.${routingKey}`,
+        arguments: { ...backToDeliveries, 'x-message-ttl': delayMs },
+        binding: { exchange: webhooksExchange.name, routingKey },
+      },
+    };
+  });
+  const webhookWaitQueue: QueueSpec = {
+    name: `${prefix}.webhooks.wait`,
+    arguments: { ...backToDeliveries, 'x-message-ttl': options.webhookWaitDelayMs ?? WEBHOOK_WAIT_DELAY_MS },
+    binding: { exchange: webhooksExchange.name, routingKey: WEBHOOK_WAIT_ROUTING_KEY },
+  };
+  const webhooksDeadQueue: QueueSpec = {
+    name: `${prefix}.webhooks.dead`,
+    arguments: { 'x-queue-type': 'quorum' },
+    binding: { exchange: webhooksDeadExchange.name, routingKey: '' },
+  };
   return {
     workExchange,
     retryExchange,
@@ -182,7 +283,24 @@ export function buildTopology(options: TopologyOptions): Topology {
     providerEventsQueue,
     providerEventsRetryQueue,
     providerEventsDeadQueue,
-    exchanges: [workExchange, retryExchange, deadExchange, providerEventsExchange, providerEventsDeadExchange],
+    eventsExchange,
+    webhookEventsQueue,
+    webhooksExchange,
+    webhookDeliveriesQueue,
+    webhookRetryTiers,
+    webhookWaitQueue,
+    webhooksDeadExchange,
+    webhooksDeadQueue,
+    exchanges: [
+      workExchange,
+      retryExchange,
+      deadExchange,
+      providerEventsExchange,
+      providerEventsDeadExchange,
+      eventsExchange,
+      webhooksExchange,
+      webhooksDeadExchange,
+    ],
     queues: [
       workQueue,
       deadQueue,
@@ -190,6 +308,11 @@ export function buildTopology(options: TopologyOptions): Topology {
       providerEventsQueue,
       providerEventsRetryQueue,
       providerEventsDeadQueue,
+      webhookEventsQueue,
+      webhookDeliveriesQueue,
+      ...webhookRetryTiers.map((tier) => tier.queue),
+      webhookWaitQueue,
+      webhooksDeadQueue,
     ],
   };
 }

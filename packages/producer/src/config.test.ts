@@ -1,4 +1,4 @@
-import { DEFAULT_DELIVERY_LIMIT, DEFAULT_RETRY_DELAYS_MS } from '@mailer/contract';
+import { DEFAULT_DELIVERY_LIMIT, DEFAULT_RETRY_DELAYS_MS, DEFAULT_WEBHOOK_RETRY_DELAYS_MS } from '@mailer/contract';
 import { deprecatedKeysIn } from '@mailer/config';
 import { ConfigError, configKeys, loadConfig } from './config';
 
@@ -27,6 +27,7 @@ describe('loadConfig', () => {
       amqpUrl: 'amqp://guest:guest@127.0.0.1:5672',
       amqpPrefix: 'mailer',
       retryDelaysMs: DEFAULT_RETRY_DELAYS_MS,
+      webhookRetryDelaysMs: DEFAULT_WEBHOOK_RETRY_DELAYS_MS,
       deliveryLimit: DEFAULT_DELIVERY_LIMIT,
       apiKeys: [{ name: 'billing', keyHash: Buffer.from(keyHash, 'hex'), senders: ['example.com'] }],
       publishTimeoutMs: 5000,

@@ -27,6 +27,7 @@ export interface ProducerConfig {
   readonly amqpUrl: string;
   readonly amqpPrefix: string;
   readonly retryDelaysMs: readonly number[];
+  readonly webhookRetryDelaysMs: readonly number[];
   readonly deliveryLimit: number;
   readonly apiKeys: readonly ApiKey[];
   readonly publishTimeoutMs: number;
@@ -96,6 +97,7 @@ export const configKeys = {
   amqpUrl: sharedKeys.amqpUrl,
   amqpPrefix: sharedKeys.amqpPrefix,
   retryDelaysMs: sharedKeys.retryDelaysMs,
+  webhookRetryDelaysMs: sharedKeys.webhookRetryDelaysMs,
   deliveryLimit: sharedKeys.deliveryLimit,
   apiKeys: {
     name: 'API_KEYS',

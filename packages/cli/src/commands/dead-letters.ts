@@ -22,6 +22,7 @@ const keys = {
   amqpUrl: sharedKeys.amqpUrl,
   amqpPrefix: sharedKeys.amqpPrefix,
   retryDelaysMs: sharedKeys.retryDelaysMs,
+  webhookRetryDelaysMs: sharedKeys.webhookRetryDelaysMs,
   deliveryLimit: sharedKeys.deliveryLimit,
   ledger: ledgerKeys.ledger,
   databaseUrl: ledgerKeys.databaseUrl,
@@ -29,7 +30,7 @@ const keys = {
 type Config = Values<typeof keys>;
 
 const environment = `
-Reads AMQP_URL, AMQP_PREFIX, RETRY_DELAYS and DELIVERY_LIMIT from the environment, as the services
+Reads AMQP_URL, AMQP_PREFIX, RETRY_DELAYS, WEBHOOK_RETRY_DELAYS and DELIVERY_LIMIT from the environment, as the services
 do (replay also LEDGER and DATABASE_URL). Filters combine with AND; a list matches any of its values.`;
 
 /**
