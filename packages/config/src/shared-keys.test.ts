@@ -9,7 +9,9 @@ import { loadKeys } from './keys';
 import {
   parseAmqpUrls,
   parseDelays,
+  parseNetworks,
   parseWebhookDelays,
+  parseWebhookSecretsKey,
   parseRecipientSecret,
   parseRecipientSecrets,
   recipientSecretProblems,
@@ -28,6 +30,9 @@ describe('sharedKeys', () => {
       logLevel: 'info',
       recipientHashSecret: '',
       recipientHashPreviousSecrets: [],
+      webhookSecretsKey: '',
+      webhookAllowNetworks: [],
+      webhookAllowHttp: false,
     });
   });
 });
@@ -150,6 +155,31 @@ describe('parseWebhookDelays', () => {
     expect(parseWebhookDelays('5s,5m,10h,10h')).toEqual({ ok: true, value: [5_000, 300_000, 36_000_000, 36_000_000] });
     expect(parseWebhookDelays('5m,5s').ok).toBe(false);
     expect(parseWebhookDelays('5s,soon').ok).toBe(false);
+  });
+});
+
+describe('webhook keys', () => {
+  it('when WEBHOOK_ALLOW_NETWORKS lists networks, then each is parsed; a bad entry is named by position only', () => {
+    expect(parseNetworks('127.0.0.0/8, ::1/128')).toEqual({
+      ok: true,
+      value: [
+        { address: '127.0.0.0', prefix: 8, type: 'ipv4' },
+        { address: '::1', prefix: 128, type: 'ipv6' },
+      ],
+    });
+    expect(parseNetworks('10.0.0.0/8,intranet')).toEqual({
+      ok: false,
+      problem: 'entry 2 of 2 must be a network such as 10.0.0.0/8 or fd00::/8',
+    });
+  });
+
+  it('when WEBHOOK_SECRETS_KEY is not 32 bytes of base64, then it is refused without being echoed', () => {
+    const good = Buffer.alloc(32, 7).toString('base64');
+    expect(parseWebhookSecretsKey(good)).toEqual({ ok: true, value: good });
+    expect(parseWebhookSecretsKey('')).toEqual({ ok: true, value: '' });
+    const short = parseWebhookSecretsKey(Buffer.alloc(16, 7).toString('base64'));
+    expect(short.ok).toBe(false);
+    expect(JSON.stringify(short)).not.toContain(Buffer.alloc(16, 7).toString('base64'));
   });
 });
 

@@ -3,11 +3,13 @@ import {
   DEFAULT_RETRY_DELAYS_MS,
   DEFAULT_WEBHOOK_RETRY_DELAYS_MS,
   MAX_DELAY_MS,
+  parseNetwork,
+  type Network,
   buildTopology,
   delayName,
   type Topology,
 } from '@mailer/contract';
-import { integer, parseDurationMs, text, type Key } from './keys';
+import { boolean, integer, parseDurationMs, text, type Key } from './keys';
 import { fail, ok, type Parsed } from './parsed';
 
 function isAmqpUrl(raw: string): boolean {
@@ -62,6 +64,28 @@ export function parseWebhookDelays(raw: string): Parsed<number[]> {
   return ms.every((d, i) => i === 0 || d >= (ms[i - 1] ?? 0))
     ? ok(ms)
     : fail('must list the delays in non-decreasing order');
+}
+
+/** A comma-separated list of networks in CIDR form (`127.0.0.0/8,::1/128`); empty for none. */
+export function parseNetworks(raw: string): Parsed<Network[]> {
+  if (raw.trim() === '') return ok([]);
+  const entries = raw.split(',').map((entry) => entry.trim());
+  const networks = entries.map(parseNetwork);
+  const bad = networks.findIndex((network) => network === undefined);
+  return bad === -1
+    ? ok(networks as Network[])
+    : fail(`entry ${bad + 1} of ${entries.length} must be a network such as 10.0.0.0/8 or fd00::/8`);
+}
+
+/**
+ * The key webhook signing secrets are encrypted with in the ledger (AES-256-GCM): 32 random bytes,
+ * base64 (e.g. openssl rand -base64 32); empty: webhooks are off. Never echoed in a problem.
+ */
+export function parseWebhookSecretsKey(raw: string): Parsed<string> {
+  if (raw === '') return ok('');
+  return /^[A-Za-z0-9+/]{43}=$/.test(raw) && Buffer.from(raw, 'base64').length === 32
+    ? ok(raw)
+    : fail('must be 32 random bytes in base64 (openssl rand -base64 32)');
 }
 
 /** The shortest recipient hash secret taken (`MIN_RECIPIENT_SECRET_LENGTH` of @mailer/contract). */
@@ -171,6 +195,28 @@ export const sharedKeys = {
       'match and are rewritten under the current secret when next matched.',
     default: '',
     parse: parseRecipientSecrets,
+  },
+  webhookSecretsKey: {
+    name: 'WEBHOOK_SECRETS_KEY',
+    description:
+      'Key the ledger encrypts webhook signing secrets with: 32 random bytes in base64 (openssl rand -base64 32), the ' +
+      'same in every producer, consumer and CLI. Empty: webhooks are off (the API answers 503 and no delivery runs).',
+    default: '',
+    parse: parseWebhookSecretsKey,
+  },
+  webhookAllowNetworks: {
+    name: 'WEBHOOK_ALLOW_NETWORKS',
+    description:
+      'Networks (CIDR, comma-separated) webhook endpoints may be in although private, loopback or link-local: an ' +
+      'internal receiver, or tests on 127.0.0.0/8. Empty: only public addresses (docs/events.md, SSRF).',
+    default: '',
+    parse: parseNetworks,
+  },
+  webhookAllowHttp: {
+    name: 'WEBHOOK_ALLOW_HTTP',
+    description: 'Whether webhook endpoints may use http:// (plain text). false: https only.',
+    default: 'false',
+    parse: boolean,
   },
 } satisfies Record<string, Key<unknown>>;
 
