@@ -7,13 +7,13 @@ import { resultsDir } from './support/report.mjs';
 
 const usage = `usage: pnpm bench [-- options]   (builds first)
 
-Runs the producer bench, the ledger bench, the end-to-end bench, then the feedback bench, against the local RabbitMQ
+Runs the producer bench, the ledger bench, the end-to-end bench, the feedback bench, then the events bench, against the local RabbitMQ
 (AMQP_URL) and PostgreSQL (TEST_DATABASE_URL's server; each bench makes a database of its own
 and drops it), and writes logs and figures to bench-results/. Method, knobs and figures: docs/benchmarks.md.
 
 options:
   --short           runs of a few seconds each: checks that the bench works; figures not to quote
-  --only=NAME       one bench: producer, ledger, end-to-end or feedback
+  --only=NAME       one bench: producer, ledger, end-to-end, feedback or events
   --cpu-prof        only the end-to-end CPU-per-email runs (consumer and baseline), the consumer
                     under node --cpu-prof; then prints where its CPU went (bench-results/profiles)
   --help            this text
@@ -24,6 +24,7 @@ const benches = {
   ledger: 'ledger/batching.bench.mjs',
   'end-to-end': 'end-to-end/end-to-end.bench.mjs',
   feedback: 'feedback/feedback.bench.mjs',
+  events: 'events/events.bench.mjs',
 };
 
 const options = { short: false, only: undefined, cpuProfile: false };
