@@ -34,7 +34,7 @@ async function main(): Promise<void> {
   compileValidators();
   const topology = topologyOf(config);
   const metrics = new ConsumerMetrics();
-  const providers = createProviders(config, logger);
+  const providers = await createProviders(config, logger);
   const chain: ProviderSlot[] = providers.map(({ provider, timeoutMs, ratePerSecond }) => ({
     provider: metrics.instrumentProvider(provider),
     timeoutMs,

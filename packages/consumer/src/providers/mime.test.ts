@@ -3,7 +3,6 @@ import { simpleParser } from 'mailparser';
 import { EMAIL_ID_HEADER, MAX_RECIPIENTS, validateEmailRequest, type EmailRequest } from '@mailer/contract';
 import {
   MAX_LINE_OCTETS,
-  attachmentContentType,
   buildMime,
   fileNameParameter,
   foldableValue,
@@ -12,6 +11,7 @@ import {
   toMailOptions,
   uuidV7Time,
 } from './mime';
+import { attachmentContentType } from './media-type';
 import type { OutboundEmail } from './provider';
 
 const acceptedAt = new Date('2026-03-01T09:15:30.000Z');

@@ -3,6 +3,7 @@ import MailComposer from 'nodemailer/lib/mail-composer';
 import * as mimeFuncs from 'nodemailer/lib/mime-funcs';
 import { EMAIL_ID_HEADER, type Address, type Attachment } from '@mailer/contract';
 import type { OutboundEmail } from './provider';
+import { attachmentContentType, attachmentMediaType } from './media-type';
 
 /** RFC 5322 section 2.1.1: no line of a message may be longer than this, CRLF excluded. */
 export const MAX_LINE_OCTETS = 998;
@@ -72,40 +73,8 @@ export function dateOf(email: OutboundEmail): Date | undefined {
 /** Names of the unstructured caller headers, whose values {@link foldableValue} may encode. */
 const isUnstructured = (name: string): boolean => /^x-/i.test(name);
 
-/** RFC 2045 token: what may stand unquoted as a parameter value. */
-const TOKEN = /^[A-Za-z0-9!#$%&'*+.^_`{|}~-]+$/;
-
 /** RFC 2231 attribute-char: what an extended value may carry without percent-encoding. */
 const ATTRIBUTE_CHAR = /^[A-Za-z0-9!#$&+.^_`|~-]$/;
-
-/**
- * The media type of an attachment as sent: its type/subtype (lower case) and, of its parameters,
- * only `charset`. Any other caller parameter is dropped: `name` and `filename` are written from
- * the attachment's checked `filename` alone, and the rest (`boundary`, ...) mean nothing on a
- * single part of bytes or would contradict the message. The Postmark adapter, which sends no
- * MIME of its own, can send the same value.
- */
-export function attachmentMediaType(contentType: string): { readonly type: string; readonly charset?: string } {
-  const semicolon = contentType.indexOf(';');
-  const type = (semicolon < 0 ? contentType : contentType.slice(0, semicolon)).trim().toLowerCase();
-  if (semicolon < 0) return { type };
-  // The schema allows only `token=token` or `token="quoted"` parameters, in at most 255 characters.
-  for (const [, attribute = '', raw = ''] of contentType
-    .slice(semicolon)
-    .matchAll(/;\s*([^=;\s]+)\s*=\s*("[^"]*"|[^;\s]*)/g)) {
-    if (attribute.toLowerCase() !== 'charset') continue;
-    const charset = raw.startsWith('"') ? raw.slice(1, -1) : raw;
-    // The first charset only: a repeated parameter is a defect receivers resolve differently.
-    return TOKEN.test(charset) ? { type, charset } : { type };
-  }
-  return { type };
-}
-
-/** {@link attachmentMediaType} as a Content-Type value, without the name parameter. */
-export function attachmentContentType(contentType: string): string {
-  const { type, charset } = attachmentMediaType(contentType);
-  return charset === undefined ? type : `${type}; charset=${charset}`;
-}
 
 /** Longest extended value (RFC 2231) in one parameter segment, so that each fits a folded line. */
 const SEGMENT_LENGTH = 60;

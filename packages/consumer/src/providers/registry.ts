@@ -1,11 +1,6 @@
 import type { ProviderName } from '@mailer/contract';
 import type { ConsumerConfig } from '../config';
 import type { Logger } from '@mailer/service';
-import { Models, ServerClient } from 'postmark';
-import { CaptureProvider } from './capture/send';
-import { PostmarkProvider } from './postmark/send';
-import { SesProvider, createSesClient } from './ses/send';
-import { SmtpProvider, createSmtpTransport } from './smtp/send';
 import type { EmailProvider } from './provider';
 
 /** A configured provider with its limits. */
@@ -15,9 +10,14 @@ export interface ConfiguredProvider {
   readonly ratePerSecond: number;
 }
 
-function create(name: ProviderName, config: ConsumerConfig, logger: Logger): ConfiguredProvider {
+/**
+ * Each provider's module is loaded only when PROVIDERS names it: the SES SDK and nodemailer's MIME
+ * composer are some 35 MB of a consumer's memory that a Postmark-only consumer never uses.
+ */
+async function create(name: ProviderName, config: ConsumerConfig, logger: Logger): Promise<ConfiguredProvider> {
   switch (name) {
-    case 'capture':
+    case 'capture': {
+      const { CaptureProvider } = await import('./capture/send.js');
       logger.warn('the capture provider is on: emails are written to files, nothing is really sent', {
         capture_dir: config.captureDir,
       });
@@ -28,7 +28,12 @@ function create(name: ProviderName, config: ConsumerConfig, logger: Logger): Con
         timeoutMs: 10_000,
         ratePerSecond: Number.POSITIVE_INFINITY,
       };
+    }
     case 'postmark': {
+      const [{ Models, ServerClient }, { PostmarkProvider }] = await Promise.all([
+        import('postmark'),
+        import('./postmark/send.js'),
+      ]);
       const host = config.postmarkApiHost;
       const client = new ServerClient(
         config.postmarkServerToken,
@@ -44,7 +49,8 @@ function create(name: ProviderName, config: ConsumerConfig, logger: Logger): Con
         ratePerSecond: config.postmarkRatePerSecond,
       };
     }
-    case 'ses':
+    case 'ses': {
+      const { SesProvider, createSesClient } = await import('./ses/send.js');
       return {
         provider: new SesProvider(
           createSesClient({
@@ -58,7 +64,9 @@ function create(name: ProviderName, config: ConsumerConfig, logger: Logger): Con
         timeoutMs: config.sesTimeoutMs,
         ratePerSecond: config.sesRatePerSecond,
       };
-    case 'smtp':
+    }
+    case 'smtp': {
+      const { SmtpProvider, createSmtpTransport } = await import('./smtp/send.js');
       return {
         provider: new SmtpProvider(
           createSmtpTransport({
@@ -74,10 +82,13 @@ function create(name: ProviderName, config: ConsumerConfig, logger: Logger): Con
         timeoutMs: config.smtpTimeoutMs,
         ratePerSecond: config.smtpRatePerSecond,
       };
+    }
   }
 }
 
-/** Builds the providers named in PROVIDERS, in order. */
-export function createProviders(config: ConsumerConfig, logger: Logger): ConfiguredProvider[] {
-  return config.providers.map((name) => create(name, config, logger));
+/** Builds the providers named in PROVIDERS, in order, loading only their modules. */
+export async function createProviders(config: ConsumerConfig, logger: Logger): Promise<ConfiguredProvider[]> {
+  const providers: ConfiguredProvider[] = [];
+  for (const name of config.providers) providers.push(await create(name, config, logger));
+  return providers;
 }

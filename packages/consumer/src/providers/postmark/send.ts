@@ -3,7 +3,7 @@ import { EMAIL_ID_HEADER, type Address, type EmailRequest } from '@mailer/contra
 import { Attachment, Header, Message, Models, type ServerClient } from 'postmark';
 import { createHttpFetch, type Fetch, type HttpFetchInit } from '../http-fetch';
 import { classifyPostmarkError, inactiveInAnswer } from './errors';
-import { attachmentContentType } from '../mime';
+import { attachmentContentType } from '../media-type';
 import { ProviderError, type EmailProvider, type OutboundEmail, type SendOptions, type SendReceipt } from '../provider';
 import { untilStopped } from '../send-abort';
 import { SendSlots } from '../send-slots';
