@@ -12,6 +12,7 @@ import {
   uniquePrefix,
   until,
   type Service,
+  killServices,
 } from '@mailer/testkit';
 import { parseMime } from './support/conformance';
 import { testLedger } from './support/consumer';
@@ -36,10 +37,7 @@ describe('producer and consumer, as processes', () => {
   });
 
   afterAll(async () => {
-    for (const service of services) {
-      if (service.child.exitCode === null && service.child.signalCode === null && service.child.pid !== undefined)
-        process.kill(service.child.pid, 'SIGKILL');
-    }
+    await killServices(services);
     await rm(captureDir, { recursive: true, force: true });
     await deleteTopology(
       buildTopology({ prefix, retryDelaysMs: DEFAULT_RETRY_DELAYS_MS, deliveryLimit: DEFAULT_DELIVERY_LIMIT }),

@@ -11,6 +11,7 @@ import {
   takeMessages,
   uniquePrefix,
   type Service,
+  killServices,
 } from '@mailer/testkit';
 import { TEST_CLIENT, recordAndPublish, testLedger, type TestLedger } from './support/consumer';
 import { TestSmtpServer } from './support/smtp-server';
@@ -53,12 +54,9 @@ describe('when the consumer process is killed (-9) around an SMTP send, with the
     smtp = await TestSmtpServer.start();
   });
 
-  afterEach(() => {
+  afterEach(async () => {
     smtp.reset();
-    for (const service of services.splice(0)) {
-      if (service.child.exitCode === null && service.child.signalCode === null && service.child.pid !== undefined)
-        process.kill(service.child.pid, 'SIGKILL');
-    }
+    await killServices(services.splice(0));
   });
 
   afterAll(async () => {

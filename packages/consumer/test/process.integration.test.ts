@@ -19,6 +19,7 @@ import {
   runService,
   uniquePrefix,
   type Service,
+  killServices,
 } from '@mailer/testkit';
 import { startFakePostmark, type FakePostmark } from './support/postmark-server';
 import { testLedger } from './support/consumer';
@@ -78,12 +79,7 @@ describe('the consumer process, sending through Postmark', () => {
     databaseUrl = (await testLedger()).url;
   });
 
-  afterEach(() => {
-    for (const service of services.splice(0)) {
-      if (service.child.exitCode === null && service.child.signalCode === null && service.child.pid !== undefined)
-        process.kill(service.child.pid, 'SIGKILL');
-    }
-  });
+  afterEach(() => killServices(services.splice(0)));
 
   afterAll(async () => {
     await postmark.close();

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { DEFAULT_DELIVERY_LIMIT, DEFAULT_RETRY_DELAYS_MS, buildTopology } from '@mailer/contract';
-import { AMQP_URL, deleteTopology, runService, uniquePrefix, until, type Service } from '@mailer/testkit';
+import { AMQP_URL, deleteTopology, runService, uniquePrefix, until, type Service, killServices } from '@mailer/testkit';
 import { recordAndPublish, testLedger } from './support/consumer';
 import { startFakePostmark, type FakePostmark } from './support/postmark-server';
 import { TestSmtpServer } from './support/smtp-server';
@@ -28,12 +28,7 @@ describe('when a healthy provider is slow, then every email is sent once and no 
     postmark = await startFakePostmark();
   });
 
-  afterEach(() => {
-    for (const service of services.splice(0)) {
-      if (service.child.exitCode === null && service.child.signalCode === null && service.child.pid !== undefined)
-        process.kill(service.child.pid, 'SIGKILL');
-    }
-  });
+  afterEach(() => killServices(services.splice(0)));
 
   afterAll(async () => {
     await smtp.close();

@@ -17,6 +17,7 @@ import {
   type PrivateRabbitCluster,
   type ScratchDatabase,
   type Service,
+  killServices,
 } from '@mailer/testkit';
 
 const mains = {
@@ -70,10 +71,7 @@ describe('a node of a three-node RabbitMQ cluster (private to the test) stopped 
 
   afterAll(async () => {
     stopLoad = true;
-    for (const service of services) {
-      if (service.child.exitCode === null && service.child.signalCode === null && service.child.pid !== undefined)
-        process.kill(service.child.pid, 'SIGKILL');
-    }
+    await killServices(services);
     await cluster?.remove();
     await postgres?.remove();
     if (captureDir !== undefined) await rm(captureDir, { recursive: true, force: true });

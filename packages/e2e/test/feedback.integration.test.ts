@@ -13,6 +13,7 @@ import {
   uniquePrefix,
   type ScratchDatabase,
   type Service,
+  killServices,
 } from '@mailer/testkit';
 import { startSesEmulator, type SesEmulator } from '../../consumer/test/support/ses-emulator';
 import { SnsSigner } from '../../producer/src/feedback/sns/testing';
@@ -163,11 +164,7 @@ describe('delivery feedback end to end: SES through its emulator, SNS events sig
   });
 
   afterAll(async () => {
-    for (const service of services) {
-      if (service.child.exitCode === null && service.child.signalCode === null && service.child.pid !== undefined)
-        process.kill(service.child.pid, 'SIGKILL');
-    }
-    await Promise.all(services.map((service) => service.exited));
+    await killServices(services);
     await ses.close();
     await database.drop();
     await deleteTopology(topology);

@@ -24,6 +24,7 @@ import {
   type PrivatePostgres,
   type ScratchDatabase,
   type Service,
+  killServices,
 } from '@mailer/testkit';
 
 const mains = {
@@ -74,10 +75,7 @@ describe('PostgreSQL stopped under load, then started again (a private server of
 
   afterAll(async () => {
     stopLoad = true;
-    for (const service of services) {
-      if (service.child.exitCode === null && service.child.signalCode === null && service.child.pid !== undefined)
-        process.kill(service.child.pid, 'SIGKILL');
-    }
+    await killServices(services);
     await postgres.remove();
     await rm(captureDir, { recursive: true, force: true });
     await deleteTopology(topology);

@@ -15,6 +15,7 @@ import {
   uniquePrefix,
   type ScratchDatabase,
   type Service,
+  killServices,
 } from '@mailer/testkit';
 import { TestSmtpServer } from '../../consumer/test/support/smtp-server';
 
@@ -132,11 +133,7 @@ describe('an SMTP server that quotes full recipient addresses in its refusals (a
   });
 
   afterAll(async () => {
-    for (const service of services) {
-      if (service.child.exitCode === null && service.child.signalCode === null && service.child.pid !== undefined)
-        process.kill(service.child.pid, 'SIGKILL');
-    }
-    await Promise.all(services.map((service) => service.exited));
+    await killServices(services);
     await smtp.close();
     await database.drop();
     await deleteTopology(topology);

@@ -11,6 +11,7 @@ import {
   runService,
   uniquePrefix,
   type Service,
+  killServices,
 } from '@mailer/testkit';
 import { useScratchLedger } from './support/ledger';
 import { TEST_KEY, testApiKeys, validEmail } from './support/producer';
@@ -31,11 +32,7 @@ beforeAll(() => {
 });
 
 afterEach(async () => {
-  for (const service of started.splice(0)) {
-    if (service.child.exitCode === null && service.child.signalCode === null && service.child.pid !== undefined) {
-      process.kill(service.child.pid, 'SIGKILL');
-    }
-  }
+  await killServices(started.splice(0));
   for (const proxy of proxies.splice(0)) await proxy.stop();
   for (const prefix of prefixes.splice(0)) {
     await deleteTopology(

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { freePort, runService, type Service } from '@mailer/testkit';
+import { freePort, runService, type Service, killServices } from '@mailer/testkit';
 import { testApiKeys } from './support/producer';
 
 const main = path.resolve(__dirname, '../dist/main.js');
@@ -15,11 +15,7 @@ beforeAll(() => {
   if (!existsSync(main)) throw new Error(`${main} is missing: run "pnpm run build" first (pnpm test does)`);
 });
 
-afterEach(() => {
-  for (const service of started.splice(0)) {
-    if (service.child.exitCode === null && service.child.signalCode === null) service.child.kill('SIGKILL');
-  }
-});
+afterEach(() => killServices(started.splice(0)));
 
 describe('the producer process without a broker', () => {
   it('when nothing listens at AMQP_URL, then one line at start-up says what is missing and how to start it, however often it retries', async () => {

@@ -74,3 +74,15 @@ export async function freePort(): Promise<number> {
   if (typeof address !== 'object' || address === null) throw new Error('no port');
   return address.port;
 }
+
+/**
+ * Stops each service still running with SIGKILL, by its pid, and resolves once every one has
+ * exited: what a test's clean-up does with the services it started.
+ */
+export async function killServices(services: readonly Service[]): Promise<void> {
+  for (const service of services) {
+    if (service.child.exitCode === null && service.child.signalCode === null && service.child.pid !== undefined)
+      process.kill(service.child.pid, 'SIGKILL');
+  }
+  await Promise.all(services.map((service) => service.exited));
+}
