@@ -1,4 +1,4 @@
-import type pg from 'pg';
+import pg from 'pg';
 import type {
   EmailState,
   LifecycleBounce,
@@ -180,6 +180,68 @@ export class Outbox implements OutboxStore {
 
 function cursorOf(cursor: string): { atUs: string; seq: string } {
   const match = /^(-?\d{1,20})\.(\d{1,19})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (match?.[1] === undefined || match[2] === undefined) throw new InvalidOutboxCursorError('not a cursor this API gave');
+  if (match?.[1] === undefined || match[2] === undefined)
+    throw new InvalidOutboxCursorError('not a cursor this API gave');
   return { atUs: match[1], seq: match[2] };
+}
+
+/** The channel the outbox's triggers notify once per statement that wrote events (migration 0009). */
+export const OUTBOX_CHANNEL = 'mailer_outbox';
+
+/** A LISTEN on {@link OUTBOX_CHANNEL}, from {@link listenForOutbox}. */
+export interface OutboxListener {
+  close(): Promise<void>;
+}
+
+/**
+ * LISTENs on {@link OUTBOX_CHANNEL} on a connection of its own (outside the pool: a LISTEN holds
+ * its session) and calls `onNotify` for each notification, and once each time the LISTEN is in
+ * place (events written while it was not may be waiting). A lost connection is opened again
+ * `retryMs` later; the relay's poll covers the gap.
+ */
+export function listenForOutbox(options: {
+  readonly url: string;
+  readonly onNotify: () => void;
+  readonly retryMs: number;
+  readonly logger: { debug(message: string, meta?: Record<string, unknown>): unknown };
+}): OutboxListener {
+  let closed = false;
+  let current: pg.Client | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const open = (): void => {
+    if (closed) return;
+    const client = new pg.Client({
+      connectionString: options.url,
+      keepAlive: true,
+      application_name: 'mailer-events-relay',
+    });
+    current = client;
+    let lost = false;
+    const again = (error?: Error): void => {
+      if (lost) return;
+      lost = true;
+      client.removeAllListeners('notification');
+      void client.end().catch(() => undefined);
+      if (closed) return;
+      if (error !== undefined) options.logger.debug('outbox LISTEN connection lost', { error: error.message });
+      timer = setTimeout(open, options.retryMs);
+      timer.unref();
+    };
+    client.on('error', again);
+    client.on('end', () => again());
+    client.on('notification', () => options.onNotify());
+    client
+      .connect()
+      .then(() => client.query(`LISTEN ${OUTBOX_CHANNEL}`))
+      .then(() => options.onNotify())
+      .catch((error: unknown) => again(error instanceof Error ? error : new Error(String(error))));
+  };
+  open();
+  return {
+    close: async () => {
+      closed = true;
+      clearTimeout(timer);
+      await current?.end().catch(() => undefined);
+    },
+  };
 }
