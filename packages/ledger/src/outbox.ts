@@ -81,6 +81,12 @@ export class Outbox implements OutboxStore {
       throw classify(error, 'publishing outbox events');
     }
     let broken = false;
+    // A checked-out client has no listener of the pool's: without one, the server going away
+    // while the batch waits for the broker would be an unhandled 'error' and end the process.
+    const onError = (): void => {
+      broken = true;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       // The rows are locked, not the emails: a state change goes on while its earlier events are
@@ -109,6 +115,7 @@ export class Outbox implements OutboxStore {
       });
       throw classify(error, 'publishing outbox events');
     } finally {
+      client.removeListener('error', onError);
       client.release(broken);
     }
   }
