@@ -29,8 +29,9 @@ export interface EventsRelayOptions {
  * the batch published in the same transaction. A crash between the confirms and the commit
  * publishes the batch again later, with the same event ids: at least once, never lost.
  *
- * Woken by the triggers' NOTIFY, with a poll as the fallback; after a failure it waits, longer
- * each time, and tries again.
+ * Reads again at once after a batch that found events; after an empty read it sleeps until the
+ * triggers' NOTIFY or the poll, whichever comes first. After a failure it waits, longer each
+ * time, and tries again.
  */
 export class EventsRelay {
   private running: Promise<void> | undefined;
@@ -83,8 +84,9 @@ export class EventsRelay {
         if (failing) this.options.logger.info('publishing lifecycle events again');
         failing = false;
         delay = initial;
-        // A full batch: more are likely waiting.
-        if (published >= this.options.batch) continue;
+        // Events were found: more may be waiting, some from writers that did not notify (one
+        // transaction at a time does, migration 0009). Only an empty read sleeps.
+        if (published > 0) continue;
         await this.sleep(this.options.pollMs ?? 1_000);
       } catch (error) {
         // A batch cut short by the shutdown (the broker connection closing) is no failure.
