@@ -18,6 +18,8 @@ export interface EventsRelayOptions {
   readonly pollMs?: number;
   /** Waits after a failed batch (broker or ledger down), doubling up to `max`. */
   readonly backoffMs?: { readonly initial: number; readonly max: number };
+  /** How to LISTEN for the triggers' notifications; {@link listenForOutbox} on `databaseUrl` by default. */
+  readonly listen?: (onNotify: () => void) => OutboxListener;
   /** Called with each batch once the broker confirmed every event of it. */
   readonly onPublished?: (events: readonly LifecycleEvent[]) => void;
 }
@@ -45,12 +47,15 @@ export class EventsRelay {
   /** Starts listening and publishing; resolves at once. */
   start(): void {
     if (this.running !== undefined) return;
-    this.listener = listenForOutbox({
-      url: this.options.databaseUrl,
-      onNotify: () => this.wakeUp(),
-      retryMs: this.options.pollMs ?? 1_000,
-      logger: this.options.logger,
-    });
+    const onNotify = (): void => this.wakeUp();
+    this.listener =
+      this.options.listen?.(onNotify) ??
+      listenForOutbox({
+        url: this.options.databaseUrl,
+        onNotify,
+        retryMs: this.options.pollMs ?? 1_000,
+        logger: this.options.logger,
+      });
     this.running = this.loop();
   }
 
