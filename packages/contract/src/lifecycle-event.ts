@@ -54,7 +54,7 @@ export interface LifecycleEventData {
   readonly email_id: string;
   /** The API key name the email was sent with; webhooks go to that client's endpoints only. */
   readonly client: string;
-  /** The email's summary state after the change (docs/ledger.md). */
+  /** The email's summary state after the change (docs/ledger.md); on per-recipient events, the summary they lead to. */
   readonly state: EmailState;
   /** The delivery attempt the change belongs to (0 before the first). */
   readonly attempt: number;
@@ -64,7 +64,11 @@ export interface LifecycleEventData {
   readonly recipients?: readonly string[];
   readonly provider: string | null;
   readonly provider_message_id: string | null;
-  /** Why: a park reason, a retry's failure class, `in_doubt`'s cause; absent when none applies. */
+  /**
+   * Why: on `email.retrying` and `email.parked` the failure class of the attempt's last try
+   * (`transient`, `provider-unavailable`, `recipient-rejected`, `in-doubt`); on `email.in_doubt`,
+   * `unfinished-attempt`; absent when none applies.
+   */
   readonly reason?: string;
   readonly bounce?: LifecycleBounce;
   readonly tags: Readonly<Record<string, string>> | null;
