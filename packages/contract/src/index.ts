@@ -19,3 +19,4 @@ export * from './lifecycle-event';
 export * from './network-ranges';
 export * from './outbox';
 export * from './webhooks';
+export * from './webhook-limits';
