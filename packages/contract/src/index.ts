@@ -20,3 +20,5 @@ export * from './network-ranges';
 export * from './outbox';
 export * from './webhooks';
 export * from './webhook-limits';
+export * from './webhook-request.schema';
+export * from './webhook-validation';
