@@ -1,9 +1,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { Ajv2020 } from 'ajv/dist/2020';
+import addFormats from 'ajv-formats';
 import request from 'supertest';
 import {
   DestinationPolicy,
   parseNetwork,
   WEBHOOK_DELIVERY_ROUTING_KEY,
+  lifecycleEventSchema,
   type Network,
   type WebhookDeliveryMessage,
   type WebhookUrlRules,
@@ -11,6 +14,7 @@ import {
 import { Webhooks } from '@mailer/ledger';
 import { freePort, takeMessages } from '@mailer/testkit';
 import { hashKey, type ApiKey } from '../src/domain/api-keys';
+import { openApiDocument } from '../src/http/openapi';
 import { WebhookAdapter } from '../src/ledger/webhook-adapter';
 import { useScratchLedger } from './support/ledger';
 import { TEST_KEY, startTestProducer, testApiKeys, type TestProducer } from './support/producer';
@@ -477,5 +481,79 @@ describe('webhooks off', () => {
     } finally {
       await off.close();
     }
+  });
+});
+
+describe('the OpenAPI document', () => {
+  const ajv = new Ajv2020({ strict: false });
+  addFormats(ajv);
+  ajv.addSchema({ $id: 'https://mailer.invalid/openapi.json', components: openApiDocument.components });
+  const matches = (component: string, value: unknown) => {
+    const check = ajv.compile({ $ref: `https://mailer.invalid/openapi.json#/components/schemas/${component}` });
+    expect({ valid: check(value), errors: check.errors ?? null }).toEqual({ valid: true, errors: null });
+  };
+
+  it('when the API answers, then each answer is of the schema the document names for it', async () => {
+    const made = await create({ url: url(), event_types: ['email.sent'], description: 'schema' });
+    matches('WebhookEndpointWithSecret', made.body);
+    const id = String(made.body.id);
+    matches('WebhookEndpoint', (await request(producer.app).get(`/v1/webhooks/${id}`).set(as(HOOKS_KEY))).body);
+    matches('WebhookEndpointList', (await request(producer.app).get('/v1/webhooks').set(as(HOOKS_KEY))).body);
+    matches(
+      'WebhookEndpointWithSecret',
+      (await request(producer.app).post(`/v1/webhooks/${id}/rotate-secret`).set(as(HOOKS_KEY))).body,
+    );
+    await store.recordDeliveries(
+      [
+        {
+          deliveryId: randomUUID(),
+          endpointId: id,
+          eventId: randomUUID(),
+          eventType: 'email.sent',
+          emailId: null,
+          try: 2,
+          outcome: 'retrying',
+          status: null,
+          error: 'timeout',
+          durationMs: 15_000,
+          at: new Date(),
+        },
+      ],
+      { disableAfterMs: 86_400_000 },
+    );
+    matches(
+      'WebhookDeliveryList',
+      (await request(producer.app).get(`/v1/webhooks/${id}/deliveries`).set(as(HOOKS_KEY))).body,
+    );
+    const tested = await request(producer.app).post(`/v1/webhooks/${id}/test`).set(as(HOOKS_KEY));
+    matches('WebhookTestQueued', tested.body);
+    const [message] = await takeMessages(producer.topology.webhookDeliveriesQueue.name, 1);
+    matches(
+      'WebhookTestEvent',
+      (JSON.parse(message?.content.toString('utf8') ?? '{}') as WebhookDeliveryMessage).event,
+    );
+    matches('Problem', (await create({ url: 'https://10.0.0.1/' })).body);
+    // The check can fail: an endpoint without its fields is not one.
+    expect(ajv.compile({ $ref: 'https://mailer.invalid/openapi.json#/components/schemas/WebhookEndpoint' })({})).toBe(
+      false,
+    );
+  });
+
+  it('when its LifecycleEvent is compared with the contract, then it is that one schema (without its $id)', () => {
+    const { $id: _id, ...schema } = lifecycleEventSchema;
+    expect(openApiDocument.components.schemas.LifecycleEvent).toEqual(schema);
+    expect(JSON.stringify(openApiDocument.components.schemas.WebhookEndpoint)).not.toContain('secret"');
+  });
+
+  it('when its webhooks are read, then the POST the service sends names the three Standard Webhooks headers and the event body', () => {
+    const post = openApiDocument.webhooks['lifecycle-event'].post;
+    expect(post.parameters.map((p) => [p.name, p.in, p.required])).toEqual([
+      ['webhook-id', 'header', true],
+      ['webhook-timestamp', 'header', true],
+      ['webhook-signature', 'header', true],
+    ]);
+    expect(post.requestBody.content['application/json'].schema.oneOf).toContainEqual({
+      $ref: '#/components/schemas/LifecycleEvent',
+    });
   });
 });
