@@ -11,8 +11,8 @@ import {
   type WebhookDeliveryMessage,
   type WebhookUrlRules,
 } from '@mailer/contract';
-import { Webhooks } from '@mailer/ledger';
-import { freePort, takeMessages } from '@mailer/testkit';
+import { Webhooks, createPool, withDatabase } from '@mailer/ledger';
+import { TEST_SERVER_URL, freePort, takeMessages } from '@mailer/testkit';
 import { hashKey, type ApiKey } from '../src/domain/api-keys';
 import { openApiDocument } from '../src/http/openapi';
 import { WebhookAdapter } from '../src/ledger/webhook-adapter';
@@ -455,6 +455,40 @@ describe('SSRF at registration (must show 4, registration half)', () => {
       expect((await create({ url: 'http://10.0.0.1/' }, HOOKS_KEY, loopback.app)).status).toBe(400);
     } finally {
       await loopback.close();
+    }
+  });
+});
+
+describe('ledger out of reach', () => {
+  it('when PostgreSQL cannot be reached, then the webhook routes answer 503 ledger-unavailable with Retry-After', async () => {
+    const unreachable = new URL(TEST_SERVER_URL);
+    unreachable.port = String(await freePort());
+    const pool = createPool({ url: withDatabase(unreachable.toString(), 'nowhere'), max: 1 });
+    const out = await startTestProducer('webhooks_outage', {
+      apiKeys,
+      webhooks: {
+        endpoints: new WebhookAdapter(new Webhooks(pool, randomBytes(32).toString('base64'))),
+        urlRules: strict,
+      },
+    });
+    try {
+      for (const call of [
+        request(out.app).get('/v1/webhooks'),
+        request(out.app).post('/v1/webhooks').send({ url: url() }),
+        request(out.app).post(`/v1/webhooks/${randomUUID()}/test`),
+      ]) {
+        const response = await call.set(as(HOOKS_KEY));
+        expect(response.status).toBe(503);
+        expect(response.headers['retry-after']).toBe('5');
+        expect(response.body).toMatchObject({
+          type: '/problems/ledger-unavailable',
+          title: 'Webhooks unavailable: the ledger cannot be reached',
+          reason: 'ledger-unavailable',
+        });
+      }
+    } finally {
+      await out.close();
+      await pool.end();
     }
   });
 });
