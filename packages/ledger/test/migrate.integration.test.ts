@@ -35,6 +35,8 @@ describe('migrate', () => {
       'schema_migrations',
       'suppression_history',
       'suppressions',
+      'webhook_deliveries',
+      'webhook_endpoints',
     ]);
   });
 
