@@ -65,14 +65,14 @@ export function displayUrl(raw: string): string {
   return `${url.protocol}//${userinfo}${url.host}${url.pathname}${query === '' ? '' : `?${query}`}`;
 }
 
+// eslint-disable-next-line no-control-regex
+const controlOrSpace = /[\u0000-\u001f\u007f\s]+/g;
+
 /** A delivery error for a table: addresses masked, one line, at most `max` characters. */
 export function shortError(error: string | null, max = 48): string {
   if (error === null || error === '') return '-';
   // Control characters (an answer's line breaks) would break the table's lines.
-  // eslint-disable-next-line no-control-regex
-  const line = maskAddressesIn(error)
-    .replace(/[\u0000-\u001f\u007f\s]+/g, ' ')
-    .trim();
+  const line = maskAddressesIn(error).replace(controlOrSpace, ' ').trim();
   return line.length <= max ? line : `${line.slice(0, max - 1)}…`;
 }
 

@@ -102,7 +102,7 @@ export interface ReplayResult {
   readonly parked_copies_removed: number | null;
   /** The oldest event of the client still in the outbox; null when it holds none. */
   readonly outbox_oldest_at: string | null;
-  /** `--since` is before that: older events were pruned (outbox retention) and cannot be replayed. */
+  /** `--since` is before that (or there is none): older events, if any, were pruned and cannot be replayed. */
   readonly since_before_outbox: boolean;
   readonly events: readonly ReplayedEvent[];
 }
@@ -332,9 +332,10 @@ export function replaySummary(result: ReplayResult): string {
     ...(result.since_before_outbox
       ? [
           result.outbox_oldest_at === null
-            ? `note: the outbox holds no event of client ${result.client}; events older than its retention are pruned and cannot be replayed`
-            : `note: the oldest event of client ${result.client} in the outbox is from ${result.outbox_oldest_at}; ` +
-              'older ones were pruned (outbox retention) and cannot be replayed',
+            ? `note: the outbox holds no event of client ${result.client}: events are pruned after ` +
+              'EVENTS_RETENTION, and pruned ones cannot be replayed'
+            : `note: the oldest event of client ${result.client} still in the outbox is from ` +
+              `${result.outbox_oldest_at}: older ones were pruned (EVENTS_RETENTION) or never happened, and cannot be replayed`,
         ]
       : []),
   ];
