@@ -10,6 +10,7 @@ import { configKeys, loadConfig } from './config';
 import { CircuitBreaker } from './delivery/circuit-breaker';
 import type { ProviderSlot } from './delivery/failover';
 import { handleEmail } from './delivery/handle-email';
+import { startEventsRelay } from './events/start-relay';
 import { EventWorker } from './feedback/event-worker';
 import { handleProviderEvent } from './feedback/handle-event';
 import { RateLimiter } from './delivery/rate-limiter';
@@ -131,6 +132,11 @@ async function main(): Promise<void> {
       logger,
     });
   }
+  // Lifecycle events from the ledger's outbox to the events exchange (docs/events.md).
+  const relay =
+    database === undefined || config.eventsRelay === 'off'
+      ? undefined
+      : startEventsRelay({ config, topology, outbox: database.outbox, registry: metrics.registry, logger, lifecycle });
   // Checked at start-up (logged, never fatal) and again, rate-limited, when /readyz is asked.
   const checks = new ProviderChecks(providers);
   void checks.run().then((results) => logProviderChecks(results, logger));
@@ -142,7 +148,7 @@ async function main(): Promise<void> {
     .onStop(() => autoRelease?.stop())
     .onStop(() => eventPrune?.stop())
     .onStop(async ({ remainingMs }) => {
-      await Promise.all([worker.stop(remainingMs()), events?.stop(remainingMs())]);
+      await Promise.all([worker.stop(remainingMs()), events?.stop(remainingMs()), relay?.stop(remainingMs())]);
     })
     .onStop(() => httpPort.close())
     .onStop(() => checks.stop())
@@ -176,6 +182,7 @@ async function main(): Promise<void> {
     ...(events === undefined ? {} : { feedback_prefetch: config.feedbackPrefetch }),
     ...(database === undefined ? {} : { in_doubt: config.inDoubt }),
     auto_release: config.autoRelease,
+    events_relay: relay !== undefined,
   });
 }
 

@@ -35,6 +35,14 @@ export const ledgerKeys = {
     default: 'on',
     parse: (raw: string): Parsed<'on' | 'off'> => (raw === 'on' || raw === 'off' ? ok(raw) : fail('must be on or off')),
   },
+  events: {
+    name: 'EVENTS',
+    description:
+      'on: every state change the ledger records writes a lifecycle event to its outbox (docs/events.md), which the ' +
+      "consumer's relay publishes. off: no events are written (for operators who want none, and for benchmarks).",
+    default: 'on',
+    parse: (raw: string): Parsed<'on' | 'off'> => (raw === 'on' || raw === 'off' ? ok(raw) : fail('must be on or off')),
+  },
   migrateOnStart: {
     name: 'MIGRATE_ON_START',
     description:
@@ -98,6 +106,11 @@ export interface PoolOptions {
    * hanging while messages or requests wait on it. Default 10 s; 0 for none (migrations).
    */
   readonly statementTimeoutMs?: number;
+  /**
+   * `off`: the connections run with `mailer.events = off`, and the outbox's triggers (migration
+   * 0009) write nothing. Default on.
+   */
+  readonly events?: 'on' | 'off';
   /** Called with errors of idle connections (the server restarting); without it they would crash the process. */
   readonly onError?: (error: Error) => void;
 }
@@ -119,6 +132,7 @@ export function createPool(options: PoolOptions): pg.Pool {
       : { statement_timeout: statementTimeoutMs, query_timeout: statementTimeoutMs + 1_000 }),
     keepAlive: true,
     application_name: 'mailer-ledger',
+    ...(options.events === 'off' ? { options: '-c mailer.events=off' } : {}),
   });
   pool.on('error', (error) => options.onError?.(error));
   return pool;

@@ -15,6 +15,7 @@ export { jsonbSafe } from './accepted-rows';
 export * from './migrate';
 export * from './migrate-database';
 export * from './open-ledger';
+export { InvalidOutboxCursorError, listenForOutbox, Outbox, OUTBOX_CHANNEL, type OutboxListener } from './outbox';
 export * from './states';
 export * from './types';
 export { firstUuidv7At } from './reputation';

@@ -5,6 +5,7 @@ import { createPool } from './database';
 import { isUnavailable } from './errors';
 import { Ledger } from './ledger';
 import { migrateDatabase } from './migrate-database';
+import { Outbox } from './outbox';
 
 /** The keys of {@link ledgerKeys} a service opens its ledger with. */
 export interface LedgerConfig {
@@ -13,6 +14,8 @@ export interface LedgerConfig {
   readonly migrateOnStart: boolean;
   readonly databaseUrl: string;
   readonly databasePoolSize: number;
+  /** `EVENTS`: off, the ledger writes no lifecycle events (default on). */
+  readonly events?: 'on' | 'off';
   /** `RECIPIENT_HASH_SECRET`: required with the ledger on (the services' configuration checks it). */
   readonly recipientHashSecret: string;
   readonly recipientHashPreviousSecrets: readonly string[];
@@ -22,6 +25,8 @@ export interface LedgerConfig {
 export interface OpenLedger {
   readonly pool: pg.Pool;
   readonly ledger: Ledger;
+  /** The lifecycle events outbox the relay publishes from (docs/events.md). */
+  readonly outbox: Outbox;
   /** The keys the ledger gives recipients: whatever else keys an address (the list's routes, the workers) uses these. */
   readonly hasher: RecipientHasher;
 }
@@ -65,9 +70,10 @@ export async function openLedger(
   const pool = createPool({
     url: config.databaseUrl,
     max: config.databasePoolSize,
+    ...(config.events === undefined ? {} : { events: config.events }),
     // An idle connection the server dropped: the next call reconnects, or fails as ledger-unavailable.
     onError: (error) => logger.warn('ledger connection lost', { error: error.message }),
   });
   const hasher = recipientHasherOf(config);
-  return { pool, ledger: new Ledger({ db: pool, hasher }), hasher };
+  return { pool, ledger: new Ledger({ db: pool, hasher }), hasher, outbox: new Outbox(pool) };
 }

@@ -133,6 +133,7 @@ export const configKeys = {
   },
   logLevel: sharedKeys.logLevel,
   ledger: ledgerKeys.ledger,
+  events: ledgerKeys.events,
   migrateOnStart: ledgerKeys.migrateOnStart,
   databaseUrl: ledgerKeys.databaseUrl,
   databasePoolSize: ledgerKeys.databasePoolSize,
