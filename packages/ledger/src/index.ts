@@ -19,3 +19,4 @@ export { InvalidOutboxCursorError, listenForOutbox, Outbox, OUTBOX_CHANNEL, type
 export * from './states';
 export * from './types';
 export { firstUuidv7At } from './reputation';
+export { maskedDeliveryError, newWebhookSecret, SecretBox, Webhooks } from './webhooks';
