@@ -42,11 +42,11 @@ export interface ReplayTarget {
 export async function replayTarget(
   webhooks: Pick<WebhookStore, 'endpointById'>,
   id: string,
-  request: Pick<ReplayRequest, 'events' | 'enable'>,
+  request: Partial<Pick<ReplayRequest, 'events' | 'enable'>>,
 ): Promise<ReplayTarget> {
   const endpoint = await webhooks.endpointById(id);
   if (endpoint === undefined) throw new CliError(`no webhook endpoint ${id}`);
-  if (endpoint.disabledAt !== null && !request.enable) {
+  if (endpoint.disabledAt !== null && request.enable !== true) {
     throw new CliError(
       `webhook endpoint ${id} is disabled (${endpoint.disabledReason ?? 'unknown'} since ` +
         `${endpoint.disabledAt.toISOString()}): its deliveries would be skipped, so nothing was replayed. ` +
