@@ -321,6 +321,18 @@ describe('replayEvents', () => {
   });
 });
 
+describe('replayEvents, events from before the endpoint', () => {
+  test('when an event happened before the endpoint was registered and was never delivered to it, then it is left out, even with --all; one that was delivered is not', async () => {
+    const late = { ...endpoint, createdAt: new Date(since.getTime() + 90_000) };
+    const events = [event(1), event(2), event(3), event(4)];
+    const { ports: p, seen } = ports(events, { [events[1]?.id ?? '']: 'parked' });
+    const result = await replayEvents(p, { endpoint: late, types: undefined }, request({ all: true }));
+    expect(seen.published.map((m) => m.event.id)).toEqual([events[1]?.id, events[2]?.id, events[3]?.id]);
+    expect(result).toMatchObject({ replayed: 3, left_out_before_endpoint: 1 });
+    expect(replaySummary(result)).toContain('left out 1 from before the endpoint was registered\n');
+  });
+});
+
 describe('parkedDeliveryOf', () => {
   test('when the body is a delivery message, then its delivery and endpoint ids are read', () => {
     const body = Buffer.from(JSON.stringify({ delivery_id: 'd', endpoint_id: 'e', try: 8, event: {} }));

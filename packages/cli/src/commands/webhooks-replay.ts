@@ -98,6 +98,11 @@ export interface ReplayResult {
   readonly previous_outcomes: Readonly<Record<PreviousOutcome, number>>;
   /** Events left out because their delivery succeeded (0 with `--all`). */
   readonly left_out_succeeded: number;
+  /**
+   * Events left out because they happened before the endpoint was registered and no delivery of
+   * them to it was made: they were never meant for it.
+   */
+  readonly left_out_before_endpoint: number;
   /** Parked copies of replayed deliveries acked in the webhooks dead queue; null with `--dry-run`. */
   readonly parked_copies_removed: number | null;
   /** The oldest event of the client still in the outbox; null when it holds none. */
@@ -198,7 +203,8 @@ export function replayMessage(
 /**
  * Sends the endpoint's events since `request.since` again: read from the outbox (the client's,
  * of the target's types), by default only those whose delivery has not succeeded (no record, or
- * its last try skipped, parked or still retrying), each as a fresh delivery confirmed by the
+ * its last try skipped, parked or still retrying), never one from before the endpoint was
+ * registered that was not delivered to it, each as a fresh delivery confirmed by the
  * broker; then the parked copies of those deliveries are removed from the dead queue. A disabled
  * endpoint is enabled first (the target checked `--enable`). With `--dry-run` nothing is changed
  * or sent. A publish that fails stops the replay with exit 1; the parked copies of what was
@@ -228,6 +234,8 @@ export async function replayEvents(
   const confirmed = new Set<string>();
   let read = 0;
   let leftOut = 0;
+  let beforeEndpoint = 0;
+  const registered = endpoint.createdAt.getTime();
   let failure: { error: unknown } | undefined;
   try {
     let cursor: string | undefined;
@@ -244,6 +252,10 @@ export async function replayEvents(
         const previous: PreviousOutcome = outcomes.get(event.id) ?? 'none';
         if (previous === 'succeeded' && !request.all) {
           leftOut += 1;
+          return [];
+        }
+        if (previous === 'none' && Date.parse(event.timestamp) < registered) {
+          beforeEndpoint += 1;
           return [];
         }
         return [{ event, previous, message: replayMessage(event, endpoint, now) }];
@@ -304,6 +316,7 @@ export async function replayEvents(
     replayed: events.length,
     previous_outcomes: counts,
     left_out_succeeded: leftOut,
+    left_out_before_endpoint: beforeEndpoint,
     parked_copies_removed: request.dryRun ? null : (removed ?? 0),
     outbox_oldest_at: oldestAt,
     since_before_outbox: oldestAt === null || request.since.getTime() < Date.parse(oldestAt),
@@ -325,6 +338,9 @@ export function replaySummary(result: ReplayResult): string {
       `read from the outbox since ${result.since}${previous === '' ? '' : ` (${previous})`}`,
     ...(result.left_out_succeeded > 0
       ? [`left out ${result.left_out_succeeded} already delivered (--all sends them too)`]
+      : []),
+    ...(result.left_out_before_endpoint > 0
+      ? [`left out ${result.left_out_before_endpoint} from before the endpoint was registered`]
       : []),
     ...(result.parked_copies_removed === null
       ? []

@@ -191,7 +191,11 @@ async function removeParkedCopies(
       }
     }
   } finally {
-    for (const message of held) channel.nack(message as GetMessage, false, true);
+    try {
+      for (const message of held) channel.nack(message as GetMessage, false, true);
+    } catch {
+      // The channel closed (the broker went): the broker gives back whatever it held unacked.
+    }
   }
   return removed;
 }
