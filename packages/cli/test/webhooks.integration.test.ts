@@ -21,6 +21,7 @@ import {
   drainQueue,
   queueDepth,
   uniquePrefix,
+  until,
   type ScratchDatabase,
 } from '@mailer/testkit';
 import { runCaptured } from '../src/testing';
@@ -296,6 +297,11 @@ describe('mailer webhooks replay', () => {
     await emails(client, 1);
     const [early] = await eventsOf(client);
     const since = new Date(Date.parse(early?.timestamp ?? '') + 1);
+    // The timestamp is cut to the millisecond: the next events must be recorded past it.
+    await until(async () => {
+      const { rows } = await pool.query<{ past: boolean }>('SELECT clock_timestamp() > $1 AS past', [since]);
+      return rows[0]?.past === true;
+    }, "the ledger's clock passes the replay's --since");
     await emails(client, 5, [0, 1]);
     const events = await eventsOf(client, since);
     expect(events.map((e) => e.type).sort()).toEqual([
