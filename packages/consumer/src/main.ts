@@ -136,7 +136,7 @@ async function main(): Promise<void> {
   const relay =
     database === undefined || config.eventsRelay === 'off'
       ? undefined
-      : startEventsRelay({ config, topology, outbox: database.outbox, registry: metrics.registry, logger, lifecycle });
+      : startEventsRelay({ config, topology, outbox: database.outbox, metrics: metrics.relay, logger, lifecycle });
   // Checked at start-up (logged, never fatal) and again, rate-limited, when /readyz is asked.
   const checks = new ProviderChecks(providers);
   void checks.run().then((results) => logProviderChecks(results, logger));

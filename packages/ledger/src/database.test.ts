@@ -6,6 +6,7 @@ describe('ledgerKeys', () => {
     expect(loadKeys(ledgerKeys, {})).toEqual({
       databaseUrl: DEFAULT_DATABASE_URL,
       databasePoolSize: 8,
+      events: 'on',
       ledger: 'on',
       migrateOnStart: false,
     });

@@ -29,6 +29,7 @@ describe('migrate', () => {
       'attempts',
       'emails',
       'idempotency_keys',
+      'outbox',
       'provider_events',
       'recipient_outcomes',
       'schema_migrations',

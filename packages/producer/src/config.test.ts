@@ -39,6 +39,7 @@ describe('loadConfig', () => {
       migrateOnStart: false,
       databaseUrl: 'postgres://postgres@127.0.0.1:5432/mailer',
       databasePoolSize: 8,
+      events: 'on',
       idempotencyKeyTtlMs: 24 * 3_600_000,
       idempotencyStaleAfterMs: 60_000,
       queuedAbandonAfterMs: 2 * 3_600_000,

@@ -1,9 +1,9 @@
 import { hostname } from 'node:os';
 import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
 import type { OutboxStore, Topology } from '@mailer/contract';
-import { PeriodicSweep, type Lifecycle, type Logger, type Registry } from '@mailer/service';
+import { PeriodicSweep, type Lifecycle, type Logger } from '@mailer/service';
 import { EventsRelay } from './relay';
-import { relayMetrics } from './relay-metrics';
+import type { RelayMetrics } from './relay-metrics';
 
 /** What {@link startEventsRelay} reads of the consumer's configuration. */
 export interface RelayConfig {
@@ -22,7 +22,7 @@ export function startEventsRelay(deps: {
   readonly config: RelayConfig;
   readonly topology: Topology;
   readonly outbox: OutboxStore;
-  readonly registry: Registry;
+  readonly metrics: RelayMetrics;
   readonly logger: Logger;
   readonly lifecycle: Pick<Lifecycle, 'exitOnFatal'>;
 }): { stop(timeoutMs: number): Promise<void> } {
@@ -40,7 +40,7 @@ export function startEventsRelay(deps: {
     batch: config.eventsRelayBatch,
     databaseUrl: config.databaseUrl,
     logger,
-    onPublished: relayMetrics(deps.registry, outbox),
+    onPublished: (events) => deps.metrics.observe(events),
   });
   const prune = new PeriodicSweep({
     task: 'prune published lifecycle events',
@@ -48,6 +48,7 @@ export function startEventsRelay(deps: {
     sweep: (limit) => outbox.prunePublished(config.eventsRetentionMs, limit),
     logger,
   });
+  deps.metrics.watch(outbox);
   deps.lifecycle.exitOnFatal(broker);
   broker.start().catch(() => undefined);
   relay.start();

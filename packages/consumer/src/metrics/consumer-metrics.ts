@@ -12,6 +12,7 @@ import type { DeliveryWorker, WorkerSettlement } from '../amqp/delivery-worker';
 import type { CircuitState } from '../delivery/circuit-breaker';
 import type { DeliveryOutcome, ProviderSlot } from '../delivery/failover';
 import type { DeliveryLedger, InDoubtPolicy } from '../delivery/send-guard';
+import { RelayMetrics } from '../events/relay-metrics';
 import type { EventSettlement, EventWorker } from '../feedback/event-worker';
 import type { EmailProvider } from '../providers/provider';
 
@@ -31,6 +32,8 @@ const ACCEPT_TO_SEND_BUCKETS = [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900
  */
 export class ConsumerMetrics {
   readonly registry: Registry;
+  /** The events relay's series (src/events). */
+  readonly relay: RelayMetrics;
   private readonly sent: Counter<'provider'>;
   private readonly failures: Counter<'provider' | 'kind'>;
   private readonly failovers: Counter<'from' | 'to'>;
@@ -117,6 +120,7 @@ export class ConsumerMetrics {
       registers,
     });
     this.ledgerLatency = ledgerLatencyHistogram(registers);
+    this.relay = new RelayMetrics(this.registry);
     // A gauge's collect() gets the gauge as `this`; these read the worker and chain watched since.
     const watchedWorker = (): DeliveryWorker | undefined => this.worker;
     const watchedChain = (): readonly ProviderSlot[] => this.chain;
