@@ -50,6 +50,9 @@ describe('loadConfig', () => {
       snsTrustedOrigins: [],
       postmarkWebhookUser: '',
       postmarkWebhookPassword: '',
+      webhookSecretsKey: '',
+      webhookAllowNetworks: [],
+      webhookAllowHttp: false,
     });
   });
 
