@@ -22,6 +22,10 @@ describe('--help', () => {
     [['suppressions', 'add'], 'Usage: mailer suppressions add [options] <address>'],
     [['suppressions', 'remove'], 'Usage: mailer suppressions remove [options] <address>'],
     [['suppressions', 'import'], 'Usage: mailer suppressions import [options] <file>'],
+    [['webhooks'], 'Usage: mailer webhooks [options] [command]'],
+    [['webhooks', 'list'], 'Usage: mailer webhooks list [options]'],
+    [['webhooks', 'deliveries'], 'Usage: mailer webhooks deliveries [options] <id>'],
+    [['webhooks', 'replay'], 'Usage: mailer webhooks replay [options] <id>'],
     // As `pnpm replay -- --help` hands it over.
     [['dead-letters', 'replay', '--'], 'Usage: mailer dead-letters replay [options]'],
   ])(
@@ -46,6 +50,7 @@ describe('--help', () => {
   test.each([
     [['dead-letters', 'replay', '--kind', 'transient', '--help'], '--rate <n>'],
     [['dead-letters', 'purge', '--reason', 'invalid', '--yes', '--help'], '-y, --yes'],
+    [['webhooks', 'replay', 'some-id', '--since', '2h', '--help'], '--dry-run'],
   ])('when `mailer %j` runs, then it prints usage and connects to nothing', async (args, option) => {
     const { code, stdout, stderr } = await runCaptured(args, env);
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
@@ -92,6 +97,16 @@ describe('refusals', () => {
     [['suppressions', 'remove'], "missing required argument 'address'"],
     [['suppressions', 'import', '/nonexistent/bounces.csv'], 'is not a file that can be read'],
     [['suppressions', 'check', 'jane@example.org'], 'RECIPIENT_HASH_SECRET is required when LEDGER=on'],
+    [['webhooks', 'replay', 'some-id'], "required option '--since <time>' not specified"],
+    [['webhooks', 'replay', 'some-id', '--since', 'yesterday'], 'or how long ago: 90m, 48h, 3d'],
+    [['webhooks', 'replay', 'some-id', '--since', '2026-12-07T10:00'], 'with its zone'],
+    [['webhooks', 'replay', 'some-id', '--since', '2h', '--event', 'email.opened'], 'unknown email.opened'],
+    [['webhooks', 'replay', 'some-id', '--since', '2h', '--outcome', 'parked'], "unknown option '--outcome'"],
+    [['webhooks', 'replay', '--since', '2h'], "missing required argument 'id'"],
+    [['webhooks', 'deliveries', 'some-id', '--outcome', 'failed'], 'unknown failed; use succeeded, retrying'],
+    [['webhooks', 'deliveries', 'some-id', '--limit', '0'], 'must be a whole number from 1'],
+    [['webhooks', 'list', '--client'], "option '--client <name>' argument missing"],
+    [['webhooks', 'list'], 'WEBHOOK_SECRETS_KEY is empty: webhooks are off'],
   ])(
     'when `mailer %j` runs, then it is refused with exit 2 and a message, and nothing is printed on stdout',
     async (args, message) => {

@@ -3,6 +3,7 @@ import { deadLettersCommand } from './commands/dead-letters';
 import { emailsCommand } from './commands/emails';
 import { keysCommand } from './commands/keys';
 import { suppressionsCommand } from './commands/suppressions';
+import { webhooksCommand } from './commands/webhooks';
 import { CliError, EXIT, type Io } from './io';
 
 /**
@@ -11,12 +12,15 @@ import { CliError, EXIT, type Io } from './io';
  */
 export function buildProgram(io: Io): Command {
   const program = new Command('mailer')
-    .description('Operate the distributed mailer: parked emails, ledger records, the suppression list and API keys.')
+    .description(
+      'Operate the distributed mailer: parked emails, ledger records, the suppression list, webhooks and API keys.',
+    )
     .addHelpText('after', '\nExit codes: 0 done, 1 failed or not found, 2 wrong command line or configuration.');
   keysCommand(program, io);
   emailsCommand(program, io);
   deadLettersCommand(program, io);
   suppressionsCommand(program, io);
+  webhooksCommand(program, io);
   const strict = (command: Command): void => {
     command
       .exitOverride()

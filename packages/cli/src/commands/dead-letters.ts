@@ -1,11 +1,8 @@
-import { hostname } from 'node:os';
 import type { Command } from 'commander';
-import type { ConfirmChannel } from 'amqplib';
-import { sharedKeys, topologyOf, type Values } from '@mailer/config';
-import { BrokerConnection, ConfirmPublisher, splitAmqpUrls } from '@mailer/amqp';
+import { sharedKeys, type Values } from '@mailer/config';
+import type { ConfirmPublisher } from '@mailer/amqp';
 import { DeadLetters, type DeadLetterFilter } from '@mailer/dead-letters';
 import { Ledger, createPool, ledgerKeys } from '@mailer/ledger';
-import { describeUnreachableBroker, type Logger } from '@mailer/service';
 import { CliError, EXIT, configFrom, type Io } from '../io';
 import {
   filterOf,
@@ -17,6 +14,7 @@ import {
   type FilterOptions,
 } from './dead-letters-options';
 import { openJournal } from './replay-journal';
+import { withBroker } from './broker-session';
 
 const keys = {
   amqpUrl: sharedKeys.amqpUrl,
@@ -34,50 +32,16 @@ Reads AMQP_URL, AMQP_PREFIX, RETRY_DELAYS, WEBHOOK_RETRY_DELAYS and DELIVERY_LIM
 do (replay also LEDGER and DATABASE_URL). Filters combine with AND; a list matches any of its values.`;
 
 /**
- * Warnings and errors of the broker connection on stderr, as text with their fields (node names
- * as host:port, never a user or password); nothing else.
- */
-function stderrLogger(io: Io): Logger {
-  const write = (level: string) => (message: string, meta?: Record<string, unknown>) => {
-    const fields = Object.entries(meta ?? {}).map(([name, value]) => `${name}=${JSON.stringify(value)}`);
-    io.err(`mailer: ${level}: ${message}${fields.length === 0 ? '' : ` (${fields.join(' ')})`}\n`);
-  };
-  return { debug: () => undefined, info: () => undefined, warn: write('warning'), error: write('error') };
-}
-
-/**
  * Runs `work` with the dead-letter queue on one confirm channel of its own (the topology declared,
- * as the services do). A broker that cannot be reached fails once each node of `AMQP_URL` refused
- * once: a command does not wait in the background the way a service does.
+ * as the services do). What `work` throws other than a refusal stops the command, and what it did
+ * not ack is still parked.
  */
 async function withDeadLetters<T>(
   io: Io,
   config: Config,
   work: (letters: DeadLetters, publisher: ConfirmPublisher) => Promise<T>,
 ): Promise<T> {
-  const topology = topologyOf(config);
-  const logger = stderrLogger(io);
-  const nodes = splitAmqpUrls(config.amqpUrl).length;
-  const broker = new BrokerConnection({
-    url: config.amqpUrl,
-    topology,
-    logger,
-    connectionName: `mailer-cli@${hostname()}:${process.pid}`,
-  });
-  const publisher = new ConfirmPublisher(broker, { timeoutMs: 10_000, maxInflight: 1, logger });
-  try {
-    const channel = await new Promise<ConfirmChannel>((resolve, reject) => {
-      broker.once('channel', resolve);
-      broker.once('fatal', (error) => reject(new CliError(error.message)));
-      // Each node listed gets one try; the command fails once every one has refused.
-      let failures = 0;
-      broker.on('connect-failed', (error) => {
-        failures += 1;
-        if (failures >= nodes)
-          reject(new CliError(describeUnreachableBroker(config.amqpUrl, error, 'nothing was done', false)));
-      });
-      broker.start().catch(reject);
-    });
+  return withBroker(io, config, async ({ channel, publisher, topology }) => {
     try {
       return await work(new DeadLetters(channel, topology), publisher);
     } catch (error) {
@@ -85,10 +49,7 @@ async function withDeadLetters<T>(
       // The engine gives back whatever it did not ack: nothing is out of the queue uncopied.
       throw new CliError(`stopped: ${(error as Error).message}; what was not done is still parked`);
     }
-  } finally {
-    // The channel closes before the connection, so the last acks are not lost.
-    await broker.close();
-  }
+  });
 }
 
 /** Draws a progress bar on stderr when a person watches; a script sees only the result. */
