@@ -14,6 +14,7 @@ import type { DeliveryOutcome, ProviderSlot } from '../delivery/failover';
 import type { DeliveryLedger, InDoubtPolicy } from '../delivery/send-guard';
 import type { EventSettlement, EventWorker } from '../feedback/event-worker';
 import type { EmailProvider } from '../providers/provider';
+import { WebhookMetrics } from '../webhooks/webhook-metrics';
 
 /** Circuit states as the `mailer_consumer_circuit_state` gauge reports them. */
 export const CIRCUIT_STATE_VALUES: Readonly<Record<CircuitState, number>> = { closed: 0, 'half-open': 1, open: 2 };
@@ -31,6 +32,8 @@ const ACCEPT_TO_SEND_BUCKETS = [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900
  */
 export class ConsumerMetrics {
   readonly registry: Registry;
+  /** The webhook deliveries' series (fed by the webhook workers when they run). */
+  readonly webhooks: WebhookMetrics;
   private readonly sent: Counter<'provider'>;
   private readonly failures: Counter<'provider' | 'kind'>;
   private readonly failovers: Counter<'from' | 'to'>;
@@ -49,6 +52,7 @@ export class ConsumerMetrics {
 
   constructor(options: { readonly registry?: Registry } = {}) {
     const registers = [(this.registry = options.registry ?? createMetricsRegistry('consumer'))];
+    this.webhooks = new WebhookMetrics(this.registry);
     this.sent = new Counter({
       name: 'mailer_consumer_emails_sent_total',
       help: 'Emails a provider took, by provider.',
