@@ -169,6 +169,22 @@ export interface WebhookStore {
   endpointCounts(): Promise<{ readonly enabled: number; readonly disabled: number }>;
 }
 
+/** The most endpoints or deliveries on one page of a {@link WebhookStore} list. */
+export const MAX_WEBHOOK_PAGE_LIMIT = 100;
+/** The longest endpoint URL taken. */
+export const MAX_WEBHOOK_URL_LENGTH = 2048;
+/** The longest endpoint description taken. */
+export const MAX_WEBHOOK_DESCRIPTION_LENGTH = 200;
+/** The longest delivery error kept. */
+export const MAX_WEBHOOK_ERROR_LENGTH = 300;
+/** How long a rotated-out secret keeps signing beside the new one (docs/events.md). */
+export const WEBHOOK_SECRET_OVERLAP_MS = 24 * 60 * 60 * 1000;
+
+/** Thrown by a {@link WebhookStore} list for a cursor it did not hand out (the API answers 400). */
+export class InvalidWebhookCursorError extends Error {
+  override readonly name = 'InvalidWebhookCursorError';
+}
+
 /**
  * Headers the delivery worker sets on a parked delivery (the webhooks dead queue), so that an
  * operator and `mailer webhooks replay` can tell why it stopped. No secret, no full address.

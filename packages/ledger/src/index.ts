@@ -18,3 +18,4 @@ export * from './open-ledger';
 export * from './states';
 export * from './types';
 export { firstUuidv7At } from './reputation';
+export { maskedDeliveryError, newWebhookSecret, SecretBox, Webhooks } from './webhooks';

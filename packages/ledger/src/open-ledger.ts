@@ -1,10 +1,11 @@
 import type pg from 'pg';
-import { RecipientHasher } from '@mailer/contract';
+import { RecipientHasher, type WebhookStore } from '@mailer/contract';
 import { messageOf, type Lifecycle, type Logger } from '@mailer/service';
 import { createPool } from './database';
 import { isUnavailable } from './errors';
 import { Ledger } from './ledger';
 import { migrateDatabase } from './migrate-database';
+import { Webhooks } from './webhooks';
 
 /** The keys of {@link ledgerKeys} a service opens its ledger with. */
 export interface LedgerConfig {
@@ -16,6 +17,8 @@ export interface LedgerConfig {
   /** `RECIPIENT_HASH_SECRET`: required with the ledger on (the services' configuration checks it). */
   readonly recipientHashSecret: string;
   readonly recipientHashPreviousSecrets: readonly string[];
+  /** `WEBHOOK_SECRETS_KEY`: empty or absent, no webhook store is opened (webhooks are off). */
+  readonly webhookSecretsKey?: string;
 }
 
 /** A service's ledger: the pool (ended last at shutdown, after the work that writes to it), the ledger on it, and its recipient keys. */
@@ -24,6 +27,8 @@ export interface OpenLedger {
   readonly ledger: Ledger;
   /** The keys the ledger gives recipients: whatever else keys an address (the list's routes, the workers) uses these. */
   readonly hasher: RecipientHasher;
+  /** The webhook tables; absent when `WEBHOOK_SECRETS_KEY` is empty (webhooks are off). */
+  readonly webhooks?: WebhookStore;
 }
 
 /** The recipient keys `RECIPIENT_HASH_SECRET` and `RECIPIENT_HASH_PREVIOUS_SECRETS` make. */
@@ -69,5 +74,7 @@ export async function openLedger(
     onError: (error) => logger.warn('ledger connection lost', { error: error.message }),
   });
   const hasher = recipientHasherOf(config);
-  return { pool, ledger: new Ledger({ db: pool, hasher }), hasher };
+  const key = config.webhookSecretsKey ?? '';
+  const webhooks = key === '' ? {} : { webhooks: new Webhooks(pool, key) };
+  return { pool, ledger: new Ledger({ db: pool, hasher }), hasher, ...webhooks };
 }

@@ -34,6 +34,8 @@ describe('migrate', () => {
       'schema_migrations',
       'suppression_history',
       'suppressions',
+      'webhook_deliveries',
+      'webhook_endpoints',
     ]);
   });
 
