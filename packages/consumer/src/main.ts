@@ -17,6 +17,7 @@ import { ConsumerMetrics } from './metrics/consumer-metrics';
 import { ConsumerHttpPort, consumerReadiness } from './metrics/http-port';
 import { ProviderChecks, logProviderChecks } from './providers/checks';
 import { createProviders } from './providers/registry';
+import { startWebhooks, type RunningWebhooks } from './webhooks/start';
 
 /** Reads the environment, connects, consumes; stops cleanly on SIGTERM or SIGINT. */
 async function main(): Promise<void> {
@@ -25,8 +26,16 @@ async function main(): Promise<void> {
     logger,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     // Read only while shutting down, and signals are handled once the worker exists (below).
-    status: () => ({ in_flight: worker.busy, events_in_flight: events?.busy ?? 0 }),
-    outcome: () => ({ unsettled: worker.busy, events_unsettled: events?.busy ?? 0 }),
+    status: () => ({
+      in_flight: worker.busy,
+      events_in_flight: events?.busy ?? 0,
+      webhooks_in_flight: webhooks?.busy ?? 0,
+    }),
+    outcome: () => ({
+      unsettled: worker.busy,
+      events_unsettled: events?.busy ?? 0,
+      webhooks_unsettled: webhooks?.busy ?? 0,
+    }),
   });
   const database = await openLedger(config, logger, lifecycle);
   if (database === 'stopped') return;
@@ -131,6 +140,14 @@ async function main(): Promise<void> {
       logger,
     });
   }
+  // Webhook fan-out and deliveries (docs/events.md), on a connection of their own.
+  const webhooks: RunningWebhooks | undefined = startWebhooks(config, {
+    topology,
+    store: database?.webhooks,
+    logger,
+    metrics: metrics.webhooks,
+    onFatal: (webhookBroker) => lifecycle.exitOnFatal(webhookBroker),
+  });
   // Checked at start-up (logged, never fatal) and again, rate-limited, when /readyz is asked.
   const checks = new ProviderChecks(providers);
   void checks.run().then((results) => logProviderChecks(results, logger));
@@ -142,7 +159,7 @@ async function main(): Promise<void> {
     .onStop(() => autoRelease?.stop())
     .onStop(() => eventPrune?.stop())
     .onStop(async ({ remainingMs }) => {
-      await Promise.all([worker.stop(remainingMs()), events?.stop(remainingMs())]);
+      await Promise.all([worker.stop(remainingMs()), events?.stop(remainingMs()), webhooks?.stop(remainingMs())]);
     })
     .onStop(() => httpPort.close())
     .onStop(() => checks.stop())

@@ -59,8 +59,6 @@ export type WebhookSettlement =
   | { readonly action: 'tried'; readonly report: WebhookDeliveryReport }
   /** Its endpoint had as many deliveries in flight as it may: sent to the wait queue. */
   | { readonly action: 'waited'; readonly deliveryId: string }
-  /** Its endpoint is deleted: nothing sent, nothing recorded. */
-  | { readonly action: 'dropped'; readonly deliveryId: string }
   | { readonly action: 'parked-undecodable'; readonly problem: string }
   | { readonly action: 'requeued' }
   | { readonly action: 'abandoned' };
@@ -211,19 +209,13 @@ export class WebhookDeliveryWorker extends EventEmitter<{ settled: [WebhookSettl
       emailId: delivery.event.type === WEBHOOK_TEST_EVENT_TYPE ? null : delivery.event.data.email_id,
       try: delivery.try,
     };
-    if (signing === undefined) {
-      // Its delivery records went with it: there is nothing to record against.
-      settle(taken, 'ack', logger);
-      this.options.observe?.delivery('skipped', null);
-      this.finish(taken, { action: 'dropped', deliveryId: delivery.delivery_id });
-      return;
-    }
-    if (signing.endpoint.disabledAt !== null || signing.secrets.length === 0) {
+    if (signing === undefined || signing.endpoint.disabledAt !== null || signing.secrets.length === 0) {
+      // A deleted endpoint's records went with it: the ledger keeps none for it.
       const report: WebhookDeliveryReport = {
         ...base,
         outcome: 'skipped',
         status: null,
-        error: 'endpoint disabled',
+        error: signing === undefined ? 'endpoint deleted' : 'endpoint disabled',
         durationMs: null,
         at: now(),
       };

@@ -25,8 +25,15 @@ describe('decodeEvent and decodeDelivery', () => {
     expect(decodeEvent(Buffer.from(body))).toEqual({ problem });
   });
 
-  it('when a delivery lacks its try, or its event id holds a dot (Standard Webhooks forbids it), then it is undecodable', () => {
-    const delivery = { delivery_id: 'd', endpoint_id: 'p', client: 'shop', try: 1, first_try_at: '', event };
+  it('when a delivery lacks its try, or its event id is not a UUID (a `.` would break the signed content), then it is undecodable', () => {
+    const delivery = {
+      delivery_id: '0193a0c4-0000-7000-8000-00000000000d',
+      endpoint_id: '0193a0c4-0000-7000-8000-00000000000e',
+      client: 'shop',
+      try: 1,
+      first_try_at: '',
+      event,
+    };
     expect(decodeDelivery(json(delivery))).toEqual({ delivery });
     expect(decodeDelivery(json({ ...delivery, try: 0 }))).toEqual({ problem: 'bad try' });
     expect(decodeDelivery(json({ ...delivery, event: { ...event, id: 'a.b' } }))).toEqual({ problem: 'no event id' });

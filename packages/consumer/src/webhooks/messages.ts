@@ -11,6 +11,8 @@ import {
  * parked as `undecodable`, never guessed at.
  */
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -43,13 +45,15 @@ export function decodeDelivery(
   }
   if (!isRecord(value)) return { problem: 'not an object' };
   const { delivery_id: deliveryId, endpoint_id: endpointId, client, try: tryNumber, event } = value;
+  // The ledger keys deliveries by these ids (UUIDs): one malformed report would fail its whole batch.
   if (typeof deliveryId !== 'string' || typeof endpointId !== 'string' || typeof client !== 'string') {
     return { problem: 'no delivery_id, endpoint_id or client' };
   }
+  if (!UUID.test(deliveryId) || !UUID.test(endpointId)) return { problem: 'delivery_id or endpoint_id not a UUID' };
   if (typeof tryNumber !== 'number' || !Number.isInteger(tryNumber) || tryNumber < 1) return { problem: 'bad try' };
   const eventId = isRecord(event) ? event['id'] : undefined;
-  // Standard Webhooks forbids a `.` in the id: it separates the signed parts.
-  if (!isRecord(event) || typeof eventId !== 'string' || eventId === '' || eventId.includes('.')) {
+  // A UUID: it is the `webhook-id`, where Standard Webhooks forbids a `.` (it separates the signed parts).
+  if (!isRecord(event) || typeof eventId !== 'string' || !UUID.test(eventId)) {
     return { problem: 'no event id' };
   }
   if (!isLifecycleEventType(event['type']) && event['type'] !== WEBHOOK_TEST_EVENT_TYPE) {

@@ -46,7 +46,8 @@ export interface RunningWebhooks {
 /** What {@link startWebhooks} needs besides the configuration. */
 export interface WebhookDeps {
   readonly topology: Topology;
-  readonly store: WebhookStore;
+  /** The ledger's webhook tables; absent with `LEDGER=off` or no `WEBHOOK_SECRETS_KEY`. */
+  readonly store: WebhookStore | undefined;
   readonly logger: Logger;
   readonly metrics: WebhookMetrics;
   /** Resolves host names for the SSRF guard; the system resolver when absent (tests inject one). */
@@ -64,8 +65,8 @@ const USER_AGENT = 'mailer-webhooks/0.1 (+docs/events.md)';
  */
 export function startWebhooks(config: WebhookConfig, deps: WebhookDeps): RunningWebhooks | undefined {
   const { topology, store, logger, metrics } = deps;
-  const off = webhooksOffBecause(config);
-  if (off !== undefined) {
+  const off = webhooksOffBecause(config) ?? (store === undefined ? 'the ledger has no webhook store' : undefined);
+  if (off !== undefined || store === undefined) {
     logger.info('webhooks are not delivered', { reason: off });
     return undefined;
   }
