@@ -52,6 +52,8 @@ export interface WebhookDeps {
   readonly metrics: WebhookMetrics;
   /** Resolves host names for the SSRF guard; the system resolver when absent (tests inject one). */
   readonly resolveAll?: ResolveAll;
+  /** How long endpoint lookups are kept (fan-out and deliveries); the workers' defaults when absent (tests set 0). */
+  readonly cacheMs?: number;
   /** Told when the connection fails for good (the consumer exits). */
   readonly onFatal?: (broker: BrokerConnection) => void;
 }
@@ -88,7 +90,16 @@ export function startWebhooks(config: WebhookConfig, deps: WebhookDeps): Running
     allowHttp: config.webhookAllowHttp,
     ...(deps.resolveAll === undefined ? {} : { resolveAll: deps.resolveAll }),
   });
-  const fanOut = new FanOutWorker({ broker, publisher, topology, prefetch: config.webhookPrefetch, store, logger });
+  const cache = deps.cacheMs === undefined ? {} : { cacheMs: deps.cacheMs };
+  const fanOut = new FanOutWorker({
+    broker,
+    publisher,
+    topology,
+    prefetch: config.webhookPrefetch,
+    store,
+    logger,
+    ...cache,
+  });
   const deliveries = new WebhookDeliveryWorker({
     broker,
     publisher,
@@ -100,6 +111,7 @@ export function startWebhooks(config: WebhookConfig, deps: WebhookDeps): Running
     store,
     post: { guard, timeoutMs: config.webhookTimeoutMs, userAgent: USER_AGENT, agents },
     logger,
+    ...cache,
     observe: {
       delivery: (outcome, durationMs) => metrics.observeDelivery(outcome, durationMs),
       disabled: (reason) => metrics.observeDisabled(reason),
