@@ -19,3 +19,7 @@ export * from './lifecycle-event';
 export * from './network-ranges';
 export * from './outbox';
 export * from './webhooks';
+export * from './webhook-limits';
+export * from './webhook-request.schema';
+export * from './webhook-validation';
+export * from './webhook-delivery-headers';

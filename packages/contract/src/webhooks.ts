@@ -168,36 +168,3 @@ export interface WebhookStore {
   /** Counts by state for the metrics: enabled, disabled. */
   endpointCounts(): Promise<{ readonly enabled: number; readonly disabled: number }>;
 }
-
-/** The most endpoints or deliveries on one page of a {@link WebhookStore} list. */
-export const MAX_WEBHOOK_PAGE_LIMIT = 100;
-/** The longest endpoint URL taken. */
-export const MAX_WEBHOOK_URL_LENGTH = 2048;
-/** The longest endpoint description taken. */
-export const MAX_WEBHOOK_DESCRIPTION_LENGTH = 200;
-/** The longest delivery error kept. */
-export const MAX_WEBHOOK_ERROR_LENGTH = 300;
-/** How long a rotated-out secret keeps signing beside the new one (docs/events.md). */
-export const WEBHOOK_SECRET_OVERLAP_MS = 24 * 60 * 60 * 1000;
-
-/** Thrown by a {@link WebhookStore} list for a cursor it did not hand out (the API answers 400). */
-export class InvalidWebhookCursorError extends Error {
-  override readonly name = 'InvalidWebhookCursorError';
-}
-
-/**
- * Headers the delivery worker sets on a parked delivery (the webhooks dead queue), so that an
- * operator and `mailer webhooks replay` can tell why it stopped. No secret, no full address.
- */
-export const WebhookDeliveryHeaders = {
-  /** Tries made (the message's `try`). */
-  tries: 'x-mailer-webhook-tries',
-  /** Why it was parked: `retries-exhausted`, `gone` (410) or `undecodable`. */
-  parkedReason: 'x-mailer-parked-reason',
-  /** The last answer's HTTP status; absent when none came. */
-  lastStatus: 'x-mailer-webhook-last-status',
-  /** The last try's short error (`timeout`, `refused destination: loopback`, the masked answer's start). */
-  lastError: 'x-mailer-webhook-last-error',
-  /** When the last try ended (ISO 8601). */
-  lastTryAt: 'x-mailer-webhook-last-try-at',
-} as const;

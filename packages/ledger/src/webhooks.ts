@@ -308,7 +308,8 @@ export class Webhooks implements WebhookStore {
    * ends the run unless a failure already recorded came after it; the first failure after it
    * starts one; a failure later than `disableAfterMs` after the run's start, or any 410, disables
    * an enabled endpoint. Reports of deleted endpoints are dropped. Endpoints are locked in id
-   * order, so concurrent calls wait for each other rather than deadlock.
+   * order, so concurrent calls wait for each other rather than deadlock. Reports the tables cannot
+   * hold (ids that are not UUIDs, an unknown outcome) are dropped.
    */
   async recordDeliveries(
     reports: readonly WebhookDeliveryReport[],
@@ -318,27 +319,22 @@ export class Webhooks implements WebhookStore {
     if (!Number.isInteger(options.disableAfterMs) || options.disableAfterMs < 0) {
       throw new RangeError('disableAfterMs must be a whole number ≥ 0');
     }
-    const items = reports.map((r) => {
-      for (const id of [r.deliveryId, r.endpointId, r.eventId, ...(r.emailId === null ? [] : [r.emailId])]) {
-        if (!UUID.test(id)) throw new RangeError('a delivery report names an id that is not a UUID');
-      }
-      if (!OUTCOMES.includes(r.outcome)) throw new RangeError(`unknown delivery outcome ${r.outcome}`);
-      if (!Number.isInteger(r.try) || r.try < 1) throw new RangeError('a try is a whole number ≥ 1');
-      if (Number.isNaN(r.at.getTime())) throw new RangeError('a delivery report has no valid time');
-      return {
-        delivery_id: r.deliveryId,
-        endpoint_id: r.endpointId,
-        event_id: r.eventId,
-        event_type: r.eventType.slice(0, MAX_EVENT_TYPE_LENGTH),
-        email_id: r.emailId,
-        try: r.try,
-        outcome: r.outcome,
-        status: r.status !== null && Number.isInteger(r.status) && r.status >= 100 && r.status <= 599 ? r.status : null,
-        error: r.error === null ? null : maskedDeliveryError(r.error),
-        duration_ms: r.durationMs === null ? null : Math.max(0, Math.min(2 ** 31 - 1, Math.round(r.durationMs))),
-        at: r.at.toISOString(),
-      };
-    });
+    // A report the tables cannot hold (an id that is not a UUID, an unknown outcome, no time) is
+    // dropped rather than failing the batch of good ones with it: no worker sends such a report.
+    const items = reports.filter(recordable).map((r) => ({
+      delivery_id: r.deliveryId,
+      endpoint_id: r.endpointId,
+      event_id: r.eventId,
+      event_type: r.eventType.slice(0, MAX_EVENT_TYPE_LENGTH),
+      email_id: r.emailId,
+      try: r.try,
+      outcome: r.outcome,
+      status: r.status !== null && Number.isInteger(r.status) && r.status >= 100 && r.status <= 599 ? r.status : null,
+      error: r.error === null ? null : maskedDeliveryError(r.error),
+      duration_ms: r.durationMs === null ? null : Math.max(0, Math.min(2 ** 31 - 1, Math.round(r.durationMs))),
+      at: r.at.toISOString(),
+    }));
+    if (items.length === 0) return [];
     const rows = await query<{ id: string; reason: WebhookDisabledReason }>(
       this.db,
       'recording webhook deliveries',
@@ -500,6 +496,18 @@ export class Webhooks implements WebhookStore {
     if (row.previous_encrypted !== null) secrets.push(this.box.open(row.previous_encrypted, row.id));
     return { endpoint: toEndpoint(row), secrets };
   }
+}
+
+/** Whether the tables can hold `r`. */
+function recordable(r: WebhookDeliveryReport): boolean {
+  const ids = [r.deliveryId, r.endpointId, r.eventId, ...(r.emailId === null ? [] : [r.emailId])];
+  return (
+    ids.every((id) => UUID.test(id)) &&
+    OUTCOMES.includes(r.outcome) &&
+    Number.isInteger(r.try) &&
+    r.try >= 1 &&
+    !Number.isNaN(r.at.getTime())
+  );
 }
 
 function checkFields(fields: {

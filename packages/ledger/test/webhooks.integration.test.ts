@@ -465,12 +465,17 @@ describe('webhook deliveries', () => {
     expect(kept?.error).toContain('whsec_***');
   });
 
-  it('when reports name a deleted endpoint, then they are dropped and the rest recorded', async () => {
+  it('when reports name a deleted endpoint or ids that are not UUIDs, then they are dropped and the rest recorded', async () => {
     const { endpoint: record } = await endpoint();
     const kept = report(record.id, 'succeeded', new Date());
-    const disabled = await store.recordDeliveries([report(randomUUID(), 'parked', new Date(), { status: 410 }), kept], {
-      disableAfterMs: DISABLE_AFTER_MS,
-    });
+    const disabled = await store.recordDeliveries(
+      [
+        report(randomUUID(), 'parked', new Date(), { status: 410 }),
+        report(record.id, 'parked', new Date(), { status: 410, eventId: 'not-a-uuid' }),
+        kept,
+      ],
+      { disableAfterMs: DISABLE_AFTER_MS },
+    );
     expect(disabled).toEqual([]);
     expect((await store.listDeliveries(record.id, { limit: 10 })).items.map((d) => d.id)).toEqual([kept.deliveryId]);
   });

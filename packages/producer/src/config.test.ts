@@ -49,6 +49,9 @@ describe('loadConfig', () => {
       snsTrustedOrigins: [],
       postmarkWebhookUser: '',
       postmarkWebhookPassword: '',
+      webhookSecretsKey: '',
+      webhookAllowNetworks: [],
+      webhookAllowHttp: false,
     });
   });
 

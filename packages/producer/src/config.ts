@@ -15,6 +15,7 @@ import {
   type Key,
   type Parsed,
 } from '@mailer/config';
+import type { Network } from '@mailer/contract';
 import { ledgerKeys } from '@mailer/ledger';
 import { parseApiKeys, type ApiKey } from './domain/api-keys';
 
@@ -54,6 +55,11 @@ export interface ProducerConfig {
   readonly snsTrustedOrigins: readonly string[];
   readonly postmarkWebhookUser: string;
   readonly postmarkWebhookPassword: string;
+  /** Empty: webhooks are off (`/v1/webhooks` answers 503). */
+  readonly webhookSecretsKey: string;
+  /** Networks a registered webhook URL's IP address may be in although not public. */
+  readonly webhookAllowNetworks: readonly Network[];
+  readonly webhookAllowHttp: boolean;
 }
 
 const TOPIC_ARN = /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/;
@@ -138,6 +144,9 @@ export const configKeys = {
   databasePoolSize: ledgerKeys.databasePoolSize,
   recipientHashSecret: sharedKeys.recipientHashSecret,
   recipientHashPreviousSecrets: sharedKeys.recipientHashPreviousSecrets,
+  webhookSecretsKey: sharedKeys.webhookSecretsKey,
+  webhookAllowNetworks: sharedKeys.webhookAllowNetworks,
+  webhookAllowHttp: sharedKeys.webhookAllowHttp,
   idempotencyKeyTtlMs: {
     name: 'IDEMPOTENCY_KEY_TTL',
     description: 'How long an Idempotency-Key and its first answer are kept; a later request with it is new.',

@@ -1,12 +1,13 @@
 import { hostname } from 'node:os';
 import { v7 as uuidv7 } from 'uuid';
 import { topologyOf } from '@mailer/config';
-import { WORK_ROUTING_KEY, compileValidators } from '@mailer/contract';
+import { DestinationPolicy, WORK_ROUTING_KEY, compileValidators } from '@mailer/contract';
 import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
 import { openLedger } from '@mailer/ledger';
 import { Lifecycle, PeriodicSweep, explainUnreachableBroker, runMain, startService } from '@mailer/service';
 import { AmqpEmailPublisher } from './amqp/email-publisher';
 import { AmqpProviderEventPublisher } from './amqp/provider-event-publisher';
+import { AmqpWebhookDeliveryPublisher } from './amqp/webhook-delivery-publisher';
 import { DirectoryCertificateSource, HttpsCertificateSource } from './feedback/sns/certificates';
 import { SubscriptionConfirmer } from './feedback/sns/subscription';
 import { SnsVerifier } from './feedback/sns/verifier';
@@ -18,6 +19,7 @@ import { LedgerAdapter } from './ledger/ledger-adapter';
 import { KeyAnswers } from './ledger/key-answers';
 import { LedgerRepairs } from './ledger/ledger-repairs';
 import { SuppressionAdapter } from './ledger/suppression-adapter';
+import { WebhookAdapter } from './ledger/webhook-adapter';
 import { ProducerMetrics } from './metrics/producer-metrics';
 import { ReputationWatch } from './metrics/reputation-watch';
 
@@ -105,6 +107,24 @@ async function main(): Promise<void> {
     database === undefined
       ? undefined
       : { suppressions: new SuppressionAdapter(database.ledger), hasher: database.hasher };
+  // Webhook endpoints and their encrypted secrets live in the ledger: off, the routes say why.
+  const webhooks =
+    database === undefined
+      ? { off: 'this producer runs with LEDGER=off, and webhook endpoints are kept in the ledger' }
+      : database.webhooks === undefined
+        ? { off: 'WEBHOOK_SECRETS_KEY is empty, so no signing secret can be kept' }
+        : {
+            on: {
+              endpoints: new WebhookAdapter(database.webhooks),
+              publisher: new AmqpWebhookDeliveryPublisher(confirmPublisher, topology),
+              urlRules: {
+                allowHttp: config.webhookAllowHttp,
+                policy: new DestinationPolicy(config.webhookAllowNetworks),
+              },
+              newId: uuidv7,
+              now: () => new Date(),
+            },
+          };
   const app = createApp({
     publisher,
     newId: uuidv7,
@@ -118,6 +138,7 @@ async function main(): Promise<void> {
     draining: () => lifecycle.stopping,
     metrics,
     ...(suppressions === undefined ? {} : { suppressions }),
+    webhooks,
     providerEvents: {
       publisher: new AmqpProviderEventPublisher(confirmPublisher, topology),
       ...(config.snsTopicArns.length === 0

@@ -142,12 +142,20 @@ describe('maySendFrom', () => {
 describe('parseApiKeys with scopes', () => {
   const entry = (extra: Record<string, unknown>) => ({ name: 'n', key_sha256: sha256('k'), ...extra });
 
-  it('when an entry has no scopes (as before scopes existed), then it may send and read, and not touch suppressions', () => {
+  it('when an entry has no scopes (as before scopes existed), then it may send and read, and not touch suppressions or webhooks', () => {
     const [key] = keysOf(JSON.stringify([entry({ senders: ['example.com'] })]));
     if (key === undefined) throw new Error('expected one key');
 
     expect(key.scopes).toBeUndefined();
     expect([hasScope(key, 'send'), hasScope(key, 'read'), hasScope(key, 'suppressions')]).toEqual([true, true, false]);
+    expect(hasScope(key, 'webhooks')).toBe(false);
+  });
+
+  it('when an entry names the webhooks scope, then it may manage webhooks and nothing else it did not name', () => {
+    const [key] = keysOf(JSON.stringify([entry({ scopes: ['webhooks'] })]));
+    if (key === undefined) throw new Error('expected one key');
+
+    expect([hasScope(key, 'webhooks'), hasScope(key, 'send'), hasScope(key, 'read')]).toEqual([true, false, false]);
   });
 
   it('when an entry names its scopes, then it has exactly those', () => {
@@ -168,17 +176,17 @@ describe('parseApiKeys with scopes', () => {
     [
       'scopes that are not a list',
       { senders: ['example.com'], scopes: 'send' },
-      '[0].scopes must be a non-empty list of send, read, suppressions',
+      '[0].scopes must be a non-empty list of send, read, suppressions, webhooks',
     ],
     [
       'an empty scope list',
       { senders: ['example.com'], scopes: [] },
-      '[0].scopes must be a non-empty list of send, read, suppressions',
+      '[0].scopes must be a non-empty list of send, read, suppressions, webhooks',
     ],
     [
       'an unknown scope',
       { senders: ['example.com'], scopes: ['send', 'admin'] },
-      '[0].scopes must be a non-empty list of send, read, suppressions',
+      '[0].scopes must be a non-empty list of send, read, suppressions, webhooks',
     ],
     ['a scope twice', { senders: ['example.com'], scopes: ['read', 'read'] }, '[0].scopes repeats a scope'],
     [

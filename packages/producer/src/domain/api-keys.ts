@@ -3,13 +3,14 @@ import { fail, ok, type Parsed } from '@mailer/config';
 
 /**
  * What an API key may do: `send` (POST /v1/emails, /v1/emails/batch), `read` (GET its own
- * emails) and `suppressions` (read and change the deployment's suppression list, shared by every
- * caller: never given unless named).
+ * emails), `suppressions` (read and change the deployment's suppression list, shared by every
+ * caller: never given unless named) and `webhooks` (register and manage its own webhook
+ * endpoints, which then get its emails' events: never given unless named).
  */
-export type ApiScope = 'send' | 'read' | 'suppressions';
+export type ApiScope = 'send' | 'read' | 'suppressions' | 'webhooks';
 
 /** Every {@link ApiScope}, in the order docs/configuration.md lists them. */
-export const API_SCOPES: readonly ApiScope[] = ['send', 'read', 'suppressions'];
+export const API_SCOPES: readonly ApiScope[] = ['send', 'read', 'suppressions', 'webhooks'];
 
 /** The scopes of an entry written without `scopes` (as every entry was before scopes existed). */
 export const DEFAULT_SCOPES: readonly ApiScope[] = ['send', 'read'];

@@ -16,7 +16,9 @@ import { healthRoutes } from './routes/health';
 import { providerEventRoutes, type ProviderEventsDeps } from './routes/provider-events';
 import { statusRoutes } from './routes/status';
 import { MAX_SUPPRESSION_BODY_BYTES, suppressionRoutes } from './routes/suppressions';
+import { MAX_WEBHOOK_BODY_BYTES, webhookRoutes } from './routes/webhooks';
 import type { SuppressionDeps } from '../domain/suppressions';
+import type { WebhooksSetting } from '../domain/webhooks';
 
 /** Everything the HTTP app needs; `main.ts` builds these from configuration. */
 export interface AppDeps extends AcceptDeps {
@@ -33,6 +35,8 @@ export interface AppDeps extends AcceptDeps {
   readonly providerEvents?: Omit<ProviderEventsDeps, 'logger' | 'now' | 'count'>;
   /** The suppression list (`/v1/suppressions`); absent with `LEDGER=off`: those routes answer 501. */
   readonly suppressions?: Omit<SuppressionDeps, 'now'>;
+  /** `/v1/webhooks`: on, or off and why (then those routes answer 503); absent: off. */
+  readonly webhooks?: WebhooksSetting;
 }
 
 /** Paths this API serves, with the methods each allows (for 405 and `Allow`). */
@@ -40,6 +44,7 @@ const allowedMethods: Readonly<Record<string, string>> = {
   '/v1/emails': 'GET, HEAD, POST',
   '/v1/emails/batch': 'POST',
   '/v1/suppressions': 'DELETE, GET, HEAD, POST',
+  '/v1/webhooks': 'GET, HEAD, POST',
   '/v1/providers/ses/events': 'POST',
   '/v1/providers/postmark/events': 'POST',
   '/healthz': 'GET, HEAD',
@@ -49,9 +54,17 @@ const allowedMethods: Readonly<Record<string, string>> = {
   '/docs': 'GET, HEAD',
 };
 
-/** The methods `path` allows; `/v1/emails/<id>` for any id. */
+/** Paths with an id in them, with the methods each allows. */
+const allowedPatterns: readonly (readonly [RegExp, string])[] = [
+  [/^\/v1\/emails\/[^/]+$/, 'GET, HEAD'],
+  [/^\/v1\/webhooks\/[^/]+$/, 'DELETE, GET, HEAD, PATCH'],
+  [/^\/v1\/webhooks\/[^/]+\/(?:rotate-secret|test)$/, 'POST'],
+  [/^\/v1\/webhooks\/[^/]+\/deliveries$/, 'GET, HEAD'],
+];
+
+/** The methods `path` allows; `/v1/emails/<id>` and the webhook paths for any id. */
 function methodsFor(path: string): string | undefined {
-  return allowedMethods[path] ?? (/^\/v1\/emails\/[^/]+$/.test(path) ? 'GET, HEAD' : undefined);
+  return allowedMethods[path] ?? allowedPatterns.find(([pattern]) => pattern.test(path))?.[1];
 }
 
 /**
@@ -115,6 +128,14 @@ export function createApp(deps: AppDeps): express.Express {
       logger: deps.logger,
       authenticate: authenticate(deps.apiKeys, 'suppressions'),
       maxBodyBytes: Math.min(deps.maxBodyBytes, MAX_SUPPRESSION_BODY_BYTES),
+    }),
+  );
+  app.use(
+    webhookRoutes({
+      webhooks: deps.webhooks ?? { off: 'this producer was started without them' },
+      logger: deps.logger,
+      authenticate: authenticate(deps.apiKeys, 'webhooks'),
+      maxBodyBytes: Math.min(deps.maxBodyBytes, MAX_WEBHOOK_BODY_BYTES),
     }),
   );
   app.use(fallback);

@@ -37,6 +37,8 @@ export const ProblemType = {
   snsMessageRefused: '/problems/sns-message-refused',
   certificateUnavailable: '/problems/certificate-unavailable',
   subscriptionNotConfirmed: '/problems/subscription-not-confirmed',
+  webhooksOff: '/problems/webhooks-off',
+  webhookDisabled: '/problems/webhook-disabled',
 } as const;
 
 /** Seconds a caller should wait before retrying after a 503. */
@@ -82,6 +84,7 @@ const ledgerUnavailableTitles = {
   accept: 'Email not accepted: the ledger cannot be reached',
   read: 'Email status unavailable: the ledger cannot be reached',
   suppressions: 'Suppression list unavailable: the ledger cannot be reached',
+  webhooks: 'Webhooks unavailable: the ledger cannot be reached',
 } as const;
 
 /** 503: the ledger cannot be reached, so nothing was recorded or published (or read). */
@@ -321,5 +324,49 @@ export function sendWebhookUnauthorized(res: Response, realm: string): void {
     title: 'Valid webhook credentials are required',
     status: 401,
     detail: 'Send HTTP Basic credentials matching POSTMARK_WEBHOOK_USER and POSTMARK_WEBHOOK_PASSWORD.',
+  });
+}
+
+/** 503: this producer runs without webhooks (`LEDGER=off`, or `WEBHOOK_SECRETS_KEY` empty); `why` names which. */
+export function sendWebhooksOff(res: Response, why: string): void {
+  sendProblem(res, {
+    type: ProblemType.webhooksOff,
+    title: 'Webhooks are off on this producer',
+    status: 503,
+    detail: `Webhooks are off: ${why}. Nothing was done.`,
+  });
+}
+
+/** 404 for a webhook endpoint id: unknown, malformed and another caller's all get exactly this. */
+export function sendWebhookNotFound(res: Response): void {
+  sendProblem(res, {
+    type: ProblemType.notFound,
+    title: 'Not found',
+    status: 404,
+    detail: 'No webhook endpoint with this id for this API key.',
+  });
+}
+
+/** 409: a test delivery to a disabled endpoint would not be sent. */
+export function sendWebhookDisabled(res: Response): void {
+  sendProblem(res, {
+    type: ProblemType.webhookDisabled,
+    title: 'Webhook endpoint is disabled',
+    status: 409,
+    detail:
+      'This endpoint is disabled, so a test delivery would not be sent; nothing was queued. Re-enable it with ' +
+      'PATCH {"enabled": true} first.',
+  });
+}
+
+/** 503: the broker did not confirm a test delivery. */
+export function sendTestDeliveryUnavailable(res: Response, error: PublishError): void {
+  res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
+  sendProblem(res, {
+    type: ProblemType.brokerUnavailable,
+    title: 'Test delivery not queued: the message broker did not confirm it',
+    status: 503,
+    detail: `${error.message}. Retry after ${RETRY_AFTER_SECONDS} seconds.`,
+    reason: error.reason,
   });
 }
