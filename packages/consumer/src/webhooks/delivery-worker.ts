@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { ConfirmChannel } from 'amqplib';
+import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
 import {
   WEBHOOK_TEST_EVENT_TYPE,
   WEBHOOK_WAIT_ROUTING_KEY,
@@ -234,50 +234,8 @@ export class WebhookDeliveryWorker extends EventEmitter<{ settled: [WebhookSettl
       this.options.post,
     );
     const durationMs = Math.round(performance.now() - started);
-    const { status, error } = statusAndError(result);
     const at = now();
-    const verdict = classifyStatus(status);
-    let outcome: WebhookDeliveryOutcome;
-    let copy: OutgoingMessage | undefined;
-    if (verdict.kind === 'success') {
-      outcome = 'succeeded';
-    } else {
-      const retryAfterMs = result.kind === 'answer' ? parseRetryAfter(result.retryAfter, at) : undefined;
-      const tier =
-        verdict.kind === 'gone'
-          ? undefined
-          : retryTierFor(delivery.try, retryDelaysMs, topology.webhookRetryTiers, retryAfterMs);
-      const headers = {
-        ...(taken.message.properties.headers ?? {}),
-        [WebhookDeliveryHeaders.tries]: delivery.try,
-        [WebhookDeliveryHeaders.lastTryAt]: at.toISOString(),
-        ...(status === null ? {} : { [WebhookDeliveryHeaders.lastStatus]: status }),
-        ...(error === null ? {} : { [WebhookDeliveryHeaders.lastError]: error }),
-      };
-      if (tier !== undefined) {
-        outcome = 'retrying';
-        const next: WebhookDeliveryMessage = { ...delivery, try: delivery.try + 1 };
-        copy = {
-          exchange: topology.webhooksExchange.name,
-          routingKey: tier.routingKey,
-          body: Buffer.from(JSON.stringify(next)),
-          messageId: delivery.delivery_id,
-          properties: copiedProperties(taken.message.properties, headers),
-        };
-      } else {
-        outcome = 'parked';
-        copy = {
-          exchange: topology.webhooksDeadExchange.name,
-          routingKey: '',
-          body: taken.message.content,
-          messageId: delivery.delivery_id,
-          properties: copiedProperties(taken.message.properties, {
-            ...headers,
-            [WebhookDeliveryHeaders.parkedReason]: verdict.kind === 'gone' ? 'gone' : 'retries-exhausted',
-          }),
-        };
-      }
-    }
+    const { outcome, status, error, copy } = afterTry({ topology, retryDelaysMs }, delivery, taken.message, result, at);
     if (copy !== undefined) {
       try {
         await this.options.publisher.publish(copy);
@@ -340,6 +298,74 @@ export class WebhookDeliveryWorker extends EventEmitter<{ settled: [WebhookSettl
     settle(taken, 'requeue', this.options.logger);
     this.finish(taken, { action: 'requeued' });
   }
+}
+
+/** What a try came to: its outcome, what is recorded, and the copy to publish (retry or park) before the ack. */
+export interface TryDecision {
+  readonly outcome: Exclude<WebhookDeliveryOutcome, 'skipped'>;
+  readonly status: number | null;
+  readonly error: string | null;
+  readonly copy: OutgoingMessage | undefined;
+}
+
+/**
+ * Decides what follows a try: a 2xx succeeded (no copy); a 410 parks at once (the ledger disables
+ * the endpoint); any other failure goes to the retry tier of its try, with `try + 1`, or is parked
+ * after the last. Copies keep the delivery id as message id and say why in their headers.
+ */
+export function afterTry(
+  settings: { readonly topology: Topology; readonly retryDelaysMs: readonly number[] },
+  delivery: WebhookDeliveryMessage,
+  original: Pick<ConsumeMessage, 'content' | 'properties'>,
+  result: PostResult,
+  at: Date,
+): TryDecision {
+  const { topology, retryDelaysMs } = settings;
+  const { status, error } = statusAndError(result);
+  const verdict = classifyStatus(status);
+  if (verdict.kind === 'success') return { outcome: 'succeeded', status, error, copy: undefined };
+  const retryAfterMs = result.kind === 'answer' ? parseRetryAfter(result.retryAfter, at) : undefined;
+  const tier =
+    verdict.kind === 'gone'
+      ? undefined
+      : retryTierFor(delivery.try, retryDelaysMs, topology.webhookRetryTiers, retryAfterMs);
+  const headers = {
+    ...(original.properties.headers ?? {}),
+    [WebhookDeliveryHeaders.tries]: delivery.try,
+    [WebhookDeliveryHeaders.lastTryAt]: at.toISOString(),
+    ...(status === null ? {} : { [WebhookDeliveryHeaders.lastStatus]: status }),
+    ...(error === null ? {} : { [WebhookDeliveryHeaders.lastError]: error }),
+  };
+  if (tier !== undefined) {
+    const next: WebhookDeliveryMessage = { ...delivery, try: delivery.try + 1 };
+    return {
+      outcome: 'retrying',
+      status,
+      error,
+      copy: {
+        exchange: topology.webhooksExchange.name,
+        routingKey: tier.routingKey,
+        body: Buffer.from(JSON.stringify(next)),
+        messageId: delivery.delivery_id,
+        properties: copiedProperties(original.properties, headers),
+      },
+    };
+  }
+  return {
+    outcome: 'parked',
+    status,
+    error,
+    copy: {
+      exchange: topology.webhooksDeadExchange.name,
+      routingKey: '',
+      body: original.content,
+      messageId: delivery.delivery_id,
+      properties: copiedProperties(original.properties, {
+        ...headers,
+        [WebhookDeliveryHeaders.parkedReason]: verdict.kind === 'gone' ? 'gone' : 'retries-exhausted',
+      }),
+    },
+  };
 }
 
 /** The status and the short error a try is recorded with. */
