@@ -17,6 +17,7 @@ import { MAX_IDEMPOTENCY_KEY_LENGTH } from '../domain/idempotency-key';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './email-views';
 import { MAX_POSTMARK_BODY_BYTES, MAX_SNS_BODY_BYTES } from './routes/provider-events';
 import { MAX_SUPPRESSION_BODY_BYTES } from './routes/suppressions';
+import { webhookCallbacks, webhookPaths, webhookSchemas } from './openapi-webhooks';
 
 const { $id: _requestId, ...emailRequest } = emailRequestSchema;
 const { $id: _suppressionAddId, ...suppressionAdd } = suppressionAddSchema;
@@ -294,6 +295,7 @@ export const openApiDocument = {
           next_cursor: { type: 'string', description: 'Absent on the last page; pass it as `cursor`.' },
         },
       },
+      ...webhookSchemas,
       Problem: {
         type: 'object',
         required: ['type', 'title', 'status'],
@@ -327,7 +329,7 @@ export const openApiDocument = {
           scope: {
             type: 'string',
             description: 'insufficient-scope only: the scope the API key lacks',
-            enum: ['send', 'read', 'suppressions'],
+            enum: ['send', 'read', 'suppressions', 'webhooks'],
           },
           errors_omitted: {
             type: 'integer',
@@ -582,6 +584,7 @@ export const openApiDocument = {
         },
       },
     },
+    ...webhookPaths,
     '/v1/providers/ses/events': {
       post: {
         summary: 'Amazon SNS HTTPS subscription carrying SES events (docs/feedback.md)',
@@ -648,4 +651,5 @@ export const openApiDocument = {
       },
     },
   },
+  webhooks: webhookCallbacks,
 } as const;

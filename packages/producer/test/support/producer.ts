@@ -5,6 +5,8 @@ import { BrokerConnection, ConfirmPublisher } from '@mailer/amqp';
 import { AmqpEmailPublisher } from '../../src/amqp/email-publisher';
 import { hashKey, type ApiKey } from '../../src/domain/api-keys';
 import { AmqpProviderEventPublisher } from '../../src/amqp/provider-event-publisher';
+import { AmqpWebhookDeliveryPublisher } from '../../src/amqp/webhook-delivery-publisher';
+import type { WebhookDeps } from '../../src/domain/webhooks';
 import { createApp, type AppDeps } from '../../src/http/app';
 import type { ProducerMetrics } from '../../src/metrics/producer-metrics';
 import { combineReadiness } from '../../src/http/routes/health';
@@ -85,6 +87,11 @@ export interface TestProducerOptions {
   readonly apiKeys?: readonly ApiKey[];
   /** The suppression list's routes; absent, they answer as with `LEDGER=off`. */
   readonly suppressions?: AppDeps['suppressions'];
+  /**
+   * The webhook routes: their endpoints and URL rules (test deliveries go through this producer's
+   * broker connection), or off and why; absent, off.
+   */
+  readonly webhooks?: Pick<WebhookDeps, 'endpoints' | 'urlRules'> | { readonly off: string };
 }
 
 /** Starts the real app with a real broker connection, on a unique prefix. */
@@ -129,6 +136,21 @@ export async function startTestProducer(label: string, options: TestProducerOpti
     ...(options.draining === undefined ? {} : { draining: options.draining }),
     ...(metrics === undefined ? {} : { metrics }),
     ...(options.suppressions === undefined ? {} : { suppressions: options.suppressions }),
+    ...(options.webhooks === undefined
+      ? {}
+      : {
+          webhooks:
+            'off' in options.webhooks
+              ? options.webhooks
+              : {
+                  on: {
+                    ...options.webhooks,
+                    publisher: new AmqpWebhookDeliveryPublisher(publisher, topology),
+                    newId: uuidv7,
+                    now: () => new Date(),
+                  },
+                },
+        }),
     ...(options.providerEvents === undefined
       ? {}
       : {
