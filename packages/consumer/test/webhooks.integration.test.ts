@@ -3,6 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { connect, type ChannelModel, type ConsumeMessage } from 'amqplib';
 import { Webhook } from 'standardwebhooks';
 import {
+  WEBHOOK_DELIVERY_ROUTING_KEY,
   WebhookDeliveryHeaders,
   buildTopology,
   parseNetwork,
@@ -11,6 +12,7 @@ import {
   type LifecycleEventType,
   type Network,
   type Topology,
+  type WebhookDeliveryMessage,
   type WebhookDeliveryRecord,
 } from '@mailer/contract';
 import { Webhooks } from '@mailer/ledger';
@@ -195,6 +197,21 @@ async function publishEvents(topology: Topology, events: readonly LifecycleEvent
         contentType: 'application/json',
         type: event.type,
       });
+    }
+    await channel.waitForConfirms();
+    await channel.close();
+  } finally {
+    await model.close();
+  }
+}
+
+/** Publishes raw bodies to `exchange` with `routingKey`, confirmed. */
+async function publishRaw(exchange: string, routingKey: string, bodies: readonly Buffer[]): Promise<void> {
+  const model = await connect(AMQP_URL);
+  try {
+    const channel = await model.createConfirmChannel();
+    for (const body of bodies) {
+      channel.publish(exchange, routingKey, body, { persistent: true, mandatory: true, messageId: randomUUID() });
     }
     await channel.waitForConfirms();
     await channel.close();
@@ -441,6 +458,50 @@ describe('webhook deliveries to an allowed receiver', () => {
     expect(receiver.on(path)).toHaveLength(1);
     const metrics = await harness.metrics.registry.getSingleMetric('mailer_webhook_endpoints_disabled_total')?.get();
     expect(metrics?.values.find((v) => v.labels['reason'] === 'gone')?.value).toBe(1);
+  });
+
+  it('when a delivery is due for an endpoint disabled meanwhile, then nothing is sent and the try is recorded skipped', async () => {
+    const name = client();
+    const path = `/disabled/${randomUUID()}`;
+    const { endpoint } = await endpointAt(name, `${base}${path}`);
+    await store.updateEndpoint(name, endpoint.id, { enabled: false });
+    const event = lifecycleEvent(name, 'email.sent');
+    const delivery: WebhookDeliveryMessage = {
+      delivery_id: deliveryIdOf(event.id, endpoint.id),
+      endpoint_id: endpoint.id,
+      client: name,
+      try: 2,
+      first_try_at: new Date().toISOString(),
+      event,
+    };
+    await publishRaw(harness.topology.webhooksExchange.name, WEBHOOK_DELIVERY_ROUTING_KEY, [
+      Buffer.from(JSON.stringify(delivery)),
+    ]);
+
+    const record = await recordWhen(endpoint.id, (r) => r.eventId === event.id, 'the skipped try is recorded');
+    expect(record).toMatchObject({ outcome: 'skipped', status: null, error: 'endpoint disabled' });
+    expect(receiver.on(path)).toEqual([]);
+  });
+
+  it('when an event or a delivery message cannot be decoded, then it is parked in the dead queue with the reason', async () => {
+    const before = harness.parked.length;
+    await publishRaw(harness.topology.eventsExchange.name, 'email.sent', [Buffer.from('not json')]);
+    await publishRaw(harness.topology.webhooksExchange.name, WEBHOOK_DELIVERY_ROUTING_KEY, [
+      Buffer.from(JSON.stringify({ delivery_id: 'x' })),
+    ]);
+    await until(() => harness.parked.length >= before + 2, 'both are parked', ARRIVAL_MS);
+    const reasons = harness.parked
+      .slice(before)
+      .map((m) => [
+        m.properties.headers?.[WebhookDeliveryHeaders.parkedReason],
+        m.properties.headers?.[WebhookDeliveryHeaders.lastError],
+      ]);
+    expect(reasons).toEqual(
+      expect.arrayContaining([
+        ['undecodable', 'not JSON'],
+        ['undecodable', 'no delivery_id, endpoint_id or client'],
+      ]),
+    );
   });
 
   it('when one endpoint is slow, then a fast endpoint’s deliveries arrive meanwhile and the slow one never has more than its bound in flight', async () => {
