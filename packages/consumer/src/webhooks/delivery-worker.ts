@@ -79,7 +79,7 @@ export class WebhookDeliveryWorker extends EventEmitter<{ settled: [WebhookSettl
   private readonly control: ConsumerControl;
   private readonly perEndpoint = new Map<string, number>();
   private readonly signing: TtlCache<SigningEndpoint | undefined>;
-  private readonly recorder: Batcher<WebhookDeliveryReport, WebhookDisabledReason | undefined>;
+  private readonly recorder: Batcher<WebhookDeliveryReport, undefined>;
   private stopping = false;
 
   constructor(private readonly options: WebhookDeliveryWorkerOptions) {
@@ -96,14 +96,7 @@ export class WebhookDeliveryWorker extends EventEmitter<{ settled: [WebhookSettl
           options.observe?.disabled(reason);
           logger.warn('webhook endpoint disabled', { endpoint_id: endpointId, reason });
         }
-        // Each endpoint's disable is told once, to its first report of the batch.
-        const told = new Set<string>();
-        return reports.map((report) => {
-          const reason = disabled.find((d) => d.endpointId === report.endpointId)?.reason;
-          if (reason === undefined || told.has(report.endpointId)) return undefined;
-          told.add(report.endpointId);
-          return reason;
-        });
+        return reports.map(() => undefined);
       },
     });
     this.control = new ConsumerControl({

@@ -124,11 +124,15 @@ export class FanOutWorker extends EventEmitter<{ settled: [FanOutSettlement] }> 
         this.options.store.endpointsFor(event.data.client, event.type),
       );
       const firstTryAt = (this.options.now?.() ?? new Date()).toISOString();
-      await Promise.all(
+      // Every publish settles before the event is acked or requeued; a requeued event fans out
+      // again with the same delivery ids, so an endpoint may get a delivery twice, never none.
+      const published = await Promise.allSettled(
         endpoints.map(({ endpoint }) =>
           publisher.publish(this.deliveryOf(event, endpoint.id, endpoint.client, firstTryAt)),
         ),
       );
+      const failed = published.find((result) => result.status === 'rejected');
+      if (failed !== undefined) throw failed.reason;
       settle(taken, 'ack', logger);
       this.finish(taken, { action: 'fanned-out', deliveries: endpoints.length });
     } catch (error) {
