@@ -124,7 +124,7 @@ export function postWebhook(
       });
       response.on('end', () => finish(answer()));
       response.on('error', () => finish(answer()));
-      response.on('aborted', () => finish(answer()));
+      response.on('close', () => finish(answer()));
     });
     request.end(payload);
   });
