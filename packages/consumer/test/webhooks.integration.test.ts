@@ -14,6 +14,7 @@ import {
   type Topology,
   type WebhookDeliveryMessage,
   type WebhookDeliveryRecord,
+  type WebhookStore,
 } from '@mailer/contract';
 import { Webhooks } from '@mailer/ledger';
 import { AMQP_URL, deleteTopology, uniquePrefix } from '@mailer/testkit';
@@ -133,12 +134,12 @@ interface Harness {
 
 async function startHarness(
   label: string,
-  settings: { allow: Network[]; resolveAll: ResolveAll; maxInFlightPerEndpoint?: number },
+  settings: { allow: Network[]; resolveAll: ResolveAll; store?: WebhookStore; deliveryLimit?: number },
 ): Promise<Harness> {
   const topology = buildTopology({
     prefix: uniquePrefix(label),
     retryDelaysMs: [200],
-    deliveryLimit: 5,
+    deliveryLimit: settings.deliveryLimit ?? 5,
     webhookRetryDelaysMs: RETRY_DELAYS_MS,
     webhookWaitDelayMs: 100,
   });
@@ -148,7 +149,7 @@ async function startHarness(
     webhookSecretsKey: KEY,
     amqpUrl: AMQP_URL,
     webhookPrefetch: 10,
-    webhookMaxInFlightPerEndpoint: settings.maxInFlightPerEndpoint ?? 2,
+    webhookMaxInFlightPerEndpoint: 2,
     webhookTimeoutMs: 10_000,
     webhookDisableAfterMs: 5 * DAY_MS,
     webhookRetryDelaysMs: RETRY_DELAYS_MS,
@@ -158,7 +159,7 @@ async function startHarness(
   const metrics = new ConsumerMetrics();
   const running = startWebhooks(config, {
     topology,
-    store,
+    store: settings.store ?? store,
     logger: testLogger,
     metrics: metrics.webhooks,
     resolveAll: settings.resolveAll,
@@ -593,5 +594,59 @@ describe('webhook deliveries with the allow list empty (SSRF)', () => {
     ]);
     expect(receiver.connections - before).toBe(0);
     expect(receiver.requests.filter((r) => r.path.startsWith('/ssrf'))).toEqual([]);
+  });
+});
+
+describe('webhook deliveries while the ledger cannot be reached', () => {
+  let harness: Harness;
+  /** While set, every call of the wrapped store fails as an unreachable PostgreSQL does. */
+  let down = false;
+  let refusedCalls = 0;
+
+  function unreachable(): Error {
+    refusedCalls += 1;
+    return Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+  }
+
+  beforeAll(async () => {
+    // The real store, every call of which fails while `down` is set.
+    const flaky = new Proxy(store, {
+      get(target, property, receiver) {
+        const value: unknown = Reflect.get(target, property, receiver);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) =>
+          down ? Promise.reject(unreachable()) : (value as (...a: unknown[]) => unknown).apply(target, args);
+      },
+    });
+    harness = await startHarness('webhooks-outage', {
+      allow: networks('127.0.0.0/8'),
+      resolveAll: () => Promise.reject(new Error('no names here')),
+      store: flaky,
+      // Fewer deliveries than the calls the outage fails: a requeue per failure would dead-letter the event.
+      deliveryLimit: 2,
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    down = false;
+    await stopHarness(harness);
+  });
+
+  it('when the ledger is out of reach for a while, then the event waits unacked and is delivered once it answers, not dead-lettered', async () => {
+    const name = `outage-${randomUUID().slice(0, 8)}`;
+    const path = `/outage/${randomUUID()}`;
+    const { endpoint } = await endpointAt(name, `${base}${path}`);
+    down = true;
+    const event = lifecycleEvent(name, 'email.sent');
+    await publishEvents(harness.topology, [event]);
+    // The fan-out's lookup, then the pings that follow it (200 ms, 400 ms, ...), all refused.
+    await until(() => refusedCalls >= 4, 'the ledger was asked several times while down', ARRIVAL_MS);
+    expect(receiver.on(path)).toEqual([]);
+    down = false;
+
+    await until(() => receiver.on(path).length === 1, 'the delivery arrived after the outage', ARRIVAL_MS);
+    expect(receiver.on(path)[0]?.headers['webhook-id']).toBe(event.id);
+    await recordWhen(endpoint.id, (r) => r.outcome === 'succeeded', 'the delivery is recorded as succeeded');
+    expect(harness.parked).toEqual([]);
   });
 });

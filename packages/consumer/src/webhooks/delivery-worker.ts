@@ -14,11 +14,13 @@ import {
 } from '@mailer/contract';
 import type { BrokerConnection, ConfirmPublisher, Logger, OutgoingMessage } from '@mailer/amqp';
 import { copiedProperties } from '@mailer/dead-letters';
-import { Batcher } from '@mailer/ledger';
+import { Batcher, isUnavailable } from '@mailer/ledger';
 import { ConsumerControl } from '../amqp/consumer-control';
 import { Holdings } from '../amqp/holdings';
 import { InFlight } from '../amqp/in-flight';
 import type { Taken } from '../amqp/taken';
+import { LedgerWait } from '../feedback/ledger-wait';
+import { LEDGER_RETRY_MS } from './fan-out-worker';
 import { decodeDelivery } from './messages';
 import { postWebhook, type PostOptions, type PostResult } from './post';
 import { classifyStatus, parseRetryAfter, retryTierFor } from './schedule';
@@ -41,6 +43,8 @@ export interface WebhookDeliveryWorkerOptions {
   /** A failing endpoint is disabled once its failures span this long (`WEBHOOK_DISABLE_AFTER`). */
   readonly disableAfterMs: number;
   readonly store: Pick<WebhookStore, 'signingEndpoint' | 'recordDeliveries'>;
+  /** Asked until it answers while the ledger is out of reach (meanwhile deliveries are kept unacked). */
+  readonly ping: () => Promise<void>;
   /** Guard, timeout, user agent and connections of the POSTs. */
   readonly post: PostOptions;
   readonly logger: Logger;
@@ -80,6 +84,7 @@ export class WebhookDeliveryWorker extends EventEmitter<{ settled: [WebhookSettl
   private readonly perEndpoint = new Map<string, number>();
   private readonly signing: TtlCache<SigningEndpoint | undefined>;
   private readonly recorder: Batcher<WebhookDeliveryReport, undefined>;
+  private readonly ledgerWait: LedgerWait<{ readonly taken: Taken }>;
   private stopping = false;
 
   constructor(private readonly options: WebhookDeliveryWorkerOptions) {
@@ -105,10 +110,22 @@ export class WebhookDeliveryWorker extends EventEmitter<{ settled: [WebhookSettl
       prefetch,
       logger,
       holdings: new Holdings(Number.POSITIVE_INFINITY, prefetch),
-      pausedBy: () => (this.stopping ? 'stopping' : undefined),
+      pausedBy: () => (this.stopping ? 'stopping' : this.ledgerWait.paused ? 'ledger-unavailable' : undefined),
       take: (taken) => this.inFlight.track(() => this.process(taken)),
-      channelClosed: () => undefined,
+      channelClosed: () => {
+        for (const { taken } of this.ledgerWait.drop()) this.finish(taken, { action: 'abandoned' });
+      },
       consuming: () => undefined,
+    });
+    // While the ledger is out of reach deliveries are kept unacked (nothing is sent unrecorded, no
+    // delivery limit is spent) and consuming pauses until it answers.
+    this.ledgerWait = new LedgerWait({
+      ping: options.ping,
+      retryMs: LEDGER_RETRY_MS,
+      logger,
+      subject: 'webhook deliveries',
+      resume: ({ taken }) => this.inFlight.track(() => this.process(taken)),
+      changed: () => void this.control.reconcile(),
     });
   }
 
@@ -129,6 +146,7 @@ export class WebhookDeliveryWorker extends EventEmitter<{ settled: [WebhookSettl
   /** Stops taking deliveries and waits up to `timeoutMs` for those in flight; the rest come back. */
   async stop(timeoutMs: number): Promise<void> {
     this.stopping = true;
+    this.ledgerWait.close();
     await this.control.reconcile();
     await this.inFlight.drain(timeoutMs);
   }
@@ -186,6 +204,10 @@ export class WebhookDeliveryWorker extends EventEmitter<{ settled: [WebhookSettl
         this.options.store.signingEndpoint(delivery.endpoint_id),
       );
     } catch (error) {
+      if (isUnavailable(error) && !taken.closed.aborted && !this.stopping) {
+        this.ledgerWait.keep({ taken }, error);
+        return;
+      }
       logger.warn('could not read a webhook endpoint; requeueing the delivery', {
         endpoint_id: delivery.endpoint_id,
         error: errorText(error),

@@ -9,10 +9,12 @@ import {
   type WebhookStore,
 } from '@mailer/contract';
 import type { BrokerConnection, ConfirmPublisher, Logger } from '@mailer/amqp';
+import { isUnavailable } from '@mailer/ledger';
 import { ConsumerControl } from '../amqp/consumer-control';
 import { Holdings } from '../amqp/holdings';
 import { InFlight } from '../amqp/in-flight';
 import type { Taken } from '../amqp/taken';
+import { LedgerWait } from '../feedback/ledger-wait';
 import { deliveryIdOf } from './schedule';
 import { settle, undecodableCopy } from './settle';
 import { decodeEvent } from './messages';
@@ -30,7 +32,9 @@ export interface FanOutWorkerOptions {
   readonly logger: Logger;
   /** How long the endpoints of one (client, type) are kept; 5 s when absent. */
   readonly cacheMs?: number;
-  /** Wait before an event is given back when the ledger failed; 1 s when absent. */
+  /** Asked until it answers while the ledger is out of reach (meanwhile events are kept unacked). */
+  readonly ping: () => Promise<void>;
+  /** Wait before an event is given back after a failure other than an unreachable ledger; 1 s when absent. */
   readonly requeueDelayMs?: number;
   readonly now?: () => Date;
 }
@@ -41,6 +45,9 @@ export type FanOutSettlement =
   | { readonly action: 'parked'; readonly problem: string }
   | { readonly action: 'requeued' }
   | { readonly action: 'abandoned' };
+
+/** How often an unreachable ledger is asked again: from 200 ms, doubling to 5 s (as the event worker). */
+export const LEDGER_RETRY_MS = { initial: 200, max: 5_000 } as const;
 
 /** (client, type) pairs whose endpoints are kept at once. */
 const CACHE_ENTRIES = 1_000;
@@ -55,6 +62,7 @@ export class FanOutWorker extends EventEmitter<{ settled: [FanOutSettlement] }> 
   private readonly inFlight = new InFlight();
   private readonly control: ConsumerControl;
   private readonly endpoints: TtlCache<readonly SigningEndpoint[]>;
+  private readonly ledgerWait: LedgerWait<{ readonly taken: Taken }>;
   /** Pauses before a requeue, woken at stop. */
   private readonly pauses = new Set<() => void>();
   private stopping = false;
@@ -69,10 +77,21 @@ export class FanOutWorker extends EventEmitter<{ settled: [FanOutSettlement] }> 
       prefetch,
       logger,
       holdings: new Holdings(Number.POSITIVE_INFINITY, prefetch),
-      pausedBy: () => (this.stopping ? 'stopping' : undefined),
+      pausedBy: () => (this.stopping ? 'stopping' : this.ledgerWait.paused ? 'ledger-unavailable' : undefined),
       take: (taken) => this.inFlight.track(() => this.process(taken)),
-      channelClosed: () => undefined,
+      channelClosed: () => {
+        for (const { taken } of this.ledgerWait.drop()) this.finish(taken, { action: 'abandoned' });
+      },
       consuming: () => undefined,
+    });
+    // While the ledger is out of reach events are kept unacked, so an outage spends no delivery limit.
+    this.ledgerWait = new LedgerWait({
+      ping: options.ping,
+      retryMs: LEDGER_RETRY_MS,
+      logger,
+      subject: 'webhook events',
+      resume: ({ taken }) => this.inFlight.track(() => this.process(taken)),
+      changed: () => void this.control.reconcile(),
     });
   }
 
@@ -91,6 +110,7 @@ export class FanOutWorker extends EventEmitter<{ settled: [FanOutSettlement] }> 
 
   async stop(timeoutMs: number): Promise<void> {
     this.stopping = true;
+    this.ledgerWait.close();
     for (const wake of this.pauses) wake();
     await this.control.reconcile();
     await this.inFlight.drain(timeoutMs);
@@ -119,10 +139,24 @@ export class FanOutWorker extends EventEmitter<{ settled: [FanOutSettlement] }> 
       return;
     }
     const { event } = decoded;
+    let endpoints: readonly SigningEndpoint[];
     try {
-      const endpoints = await this.endpoints.get(`${event.data.client}\n${event.type}`, () =>
+      endpoints = await this.endpoints.get(`${event.data.client}\n${event.type}`, () =>
         this.options.store.endpointsFor(event.data.client, event.type),
       );
+    } catch (error) {
+      if (isUnavailable(error) && !taken.closed.aborted && !this.stopping) {
+        this.ledgerWait.keep({ taken }, error);
+        return;
+      }
+      logger.warn('could not read the endpoints of an event; requeueing', {
+        event_id: event.id,
+        error: errorText(error),
+      });
+      await this.requeueLater(taken);
+      return;
+    }
+    try {
       const firstTryAt = (this.options.now?.() ?? new Date()).toISOString();
       // Every publish settles before the event is acked or requeued; a requeued event fans out
       // again with the same delivery ids, so an endpoint may get a delivery twice, never none.

@@ -52,6 +52,8 @@ export interface WebhookDeps {
   readonly metrics: WebhookMetrics;
   /** Resolves host names for the SSRF guard; the system resolver when absent (tests inject one). */
   readonly resolveAll?: ResolveAll;
+  /** Asks whether the ledger answers again after an outage; the store's `endpointCounts` when absent. */
+  readonly ping?: () => Promise<void>;
   /** How long endpoint lookups are kept (fan-out and deliveries); the workers' defaults when absent (tests set 0). */
   readonly cacheMs?: number;
   /** Told when the connection fails for good (the consumer exits). */
@@ -91,12 +93,15 @@ export function startWebhooks(config: WebhookConfig, deps: WebhookDeps): Running
     ...(deps.resolveAll === undefined ? {} : { resolveAll: deps.resolveAll }),
   });
   const cache = deps.cacheMs === undefined ? {} : { cacheMs: deps.cacheMs };
+  // The cheapest question the webhook store answers: whether the ledger is reachable again.
+  const ping = deps.ping ?? (() => store.endpointCounts().then(() => undefined));
   const fanOut = new FanOutWorker({
     broker,
     publisher,
     topology,
     prefetch: config.webhookPrefetch,
     store,
+    ping,
     logger,
     ...cache,
   });
@@ -109,6 +114,7 @@ export function startWebhooks(config: WebhookConfig, deps: WebhookDeps): Running
     retryDelaysMs: config.webhookRetryDelaysMs,
     disableAfterMs: config.webhookDisableAfterMs,
     store,
+    ping,
     post: { guard, timeoutMs: config.webhookTimeoutMs, userAgent: USER_AGENT, agents },
     logger,
     ...cache,
