@@ -18,6 +18,7 @@ import { ConsumerMetrics } from './metrics/consumer-metrics';
 import { ConsumerHttpPort, consumerReadiness } from './metrics/http-port';
 import { ProviderChecks, logProviderChecks } from './providers/checks';
 import { createProviders } from './providers/registry';
+import { startWebhooks, type RunningWebhooks } from './webhooks/start';
 
 /** Reads the environment, connects, consumes; stops cleanly on SIGTERM or SIGINT. */
 async function main(): Promise<void> {
@@ -26,8 +27,16 @@ async function main(): Promise<void> {
     logger,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     // Read only while shutting down, and signals are handled once the worker exists (below).
-    status: () => ({ in_flight: worker.busy, events_in_flight: events?.busy ?? 0 }),
-    outcome: () => ({ unsettled: worker.busy, events_unsettled: events?.busy ?? 0 }),
+    status: () => ({
+      in_flight: worker.busy,
+      events_in_flight: events?.busy ?? 0,
+      webhooks_in_flight: webhooks?.busy ?? 0,
+    }),
+    outcome: () => ({
+      unsettled: worker.busy,
+      events_unsettled: events?.busy ?? 0,
+      webhooks_unsettled: webhooks?.busy ?? 0,
+    }),
   });
   const database = await openLedger(config, logger, lifecycle);
   if (database === 'stopped') return;
@@ -137,6 +146,14 @@ async function main(): Promise<void> {
     database === undefined || config.eventsRelay === 'off'
       ? undefined
       : startEventsRelay({ config, topology, outbox: database.outbox, metrics: metrics.relay, logger, lifecycle });
+  // Webhook fan-out and deliveries (docs/events.md), on a connection of their own.
+  const webhooks: RunningWebhooks | undefined = startWebhooks(config, {
+    topology,
+    store: database?.webhooks,
+    logger,
+    metrics: metrics.webhooks,
+    onFatal: (webhookBroker) => lifecycle.exitOnFatal(webhookBroker),
+  });
   // Checked at start-up (logged, never fatal) and again, rate-limited, when /readyz is asked.
   const checks = new ProviderChecks(providers);
   void checks.run().then((results) => logProviderChecks(results, logger));
@@ -148,7 +165,12 @@ async function main(): Promise<void> {
     .onStop(() => autoRelease?.stop())
     .onStop(() => eventPrune?.stop())
     .onStop(async ({ remainingMs }) => {
-      await Promise.all([worker.stop(remainingMs()), events?.stop(remainingMs()), relay?.stop(remainingMs())]);
+      await Promise.all([
+        worker.stop(remainingMs()),
+        events?.stop(remainingMs()),
+        relay?.stop(remainingMs()),
+        webhooks?.stop(remainingMs()),
+      ]);
     })
     .onStop(() => httpPort.close())
     .onStop(() => checks.stop())

@@ -22,3 +22,4 @@ export * from './webhooks';
 export * from './webhook-limits';
 export * from './webhook-request.schema';
 export * from './webhook-validation';
+export * from './webhook-delivery-headers';

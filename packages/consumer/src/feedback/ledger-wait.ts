@@ -12,6 +12,8 @@ export interface LedgerWaitOptions<H extends Kept> {
   readonly resume: (held: H) => void;
   /** Called whenever whether the worker may consume may have changed. */
   readonly changed: () => void;
+  /** What waits, as the log lines name it; `provider events` when absent. */
+  readonly subject?: string;
 }
 
 /**
@@ -46,9 +48,12 @@ export class LedgerWait<H extends Kept> {
     this.held.push(held);
     if (!this.down && !this.closed) {
       this.down = true;
-      this.options.logger.warn('ledger unavailable; provider events wait until it answers', {
-        ...(error instanceof Error ? { error: error.message } : {}),
-      });
+      this.options.logger.warn(
+        `ledger unavailable; ${this.options.subject ?? 'provider events'} wait until it answers`,
+        {
+          ...(error instanceof Error ? { error: error.message } : {}),
+        },
+      );
       this.pollIn(this.options.retryMs.initial);
     }
     this.options.changed();
@@ -85,7 +90,7 @@ export class LedgerWait<H extends Kept> {
   private back(): void {
     if (this.closed) return;
     this.down = false;
-    this.options.logger.info('ledger available again; provider events resume');
+    this.options.logger.info(`ledger available again; ${this.options.subject ?? 'provider events'} resume`);
     const batch = this.held;
     this.held = [];
     for (const held of batch) this.options.resume(held);

@@ -15,6 +15,7 @@ import type { DeliveryLedger, InDoubtPolicy } from '../delivery/send-guard';
 import { RelayMetrics } from '../events/relay-metrics';
 import type { EventSettlement, EventWorker } from '../feedback/event-worker';
 import type { EmailProvider } from '../providers/provider';
+import { WebhookMetrics } from '../webhooks/webhook-metrics';
 
 /** Circuit states as the `mailer_consumer_circuit_state` gauge reports them. */
 export const CIRCUIT_STATE_VALUES: Readonly<Record<CircuitState, number>> = { closed: 0, 'half-open': 1, open: 2 };
@@ -34,6 +35,8 @@ export class ConsumerMetrics {
   readonly registry: Registry;
   /** The events relay's series (src/events). */
   readonly relay: RelayMetrics;
+  /** The webhook deliveries' series (fed by the webhook workers when they run). */
+  readonly webhooks: WebhookMetrics;
   private readonly sent: Counter<'provider'>;
   private readonly failures: Counter<'provider' | 'kind'>;
   private readonly failovers: Counter<'from' | 'to'>;
@@ -52,6 +55,7 @@ export class ConsumerMetrics {
 
   constructor(options: { readonly registry?: Registry } = {}) {
     const registers = [(this.registry = options.registry ?? createMetricsRegistry('consumer'))];
+    this.webhooks = new WebhookMetrics(this.registry);
     this.sent = new Counter({
       name: 'mailer_consumer_emails_sent_total',
       help: 'Emails a provider took, by provider.',
