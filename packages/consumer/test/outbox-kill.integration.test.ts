@@ -14,6 +14,7 @@ import {
   uniquePrefix,
   until,
   type Service,
+  killServices,
 } from '@mailer/testkit';
 
 const main = path.resolve(__dirname, '../dist/main.js');
@@ -42,10 +43,7 @@ describe('when the process running the events relay is killed (-9) mid-publish a
   });
 
   afterAll(async () => {
-    for (const service of services) {
-      if (service.child.exitCode === null && service.child.signalCode === null && service.child.pid !== undefined)
-        process.kill(service.child.pid, 'SIGKILL');
-    }
+    await killServices(services);
     const model = await connect(AMQP_URL);
     const channel = await model.createChannel();
     await channel.deleteQueue(counting);

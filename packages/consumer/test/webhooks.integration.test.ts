@@ -15,12 +15,12 @@ import {
   type WebhookDeliveryMessage,
   type WebhookDeliveryRecord,
   type WebhookStore,
+  deliveryIdOf,
 } from '@mailer/contract';
 import { Webhooks } from '@mailer/ledger';
 import { AMQP_URL, deleteTopology, uniquePrefix } from '@mailer/testkit';
 import { ConsumerMetrics } from '../src/metrics/consumer-metrics';
 import type { ResolveAll } from '../src/webhooks/destination-guard';
-import { deliveryIdOf } from '../src/webhooks/schedule';
 import { startWebhooks, type RunningWebhooks, type WebhookConfig } from '../src/webhooks/start';
 import { testLedger, testLogger, until } from './support/consumer';
 import { WebhookReceiver, type ReceivedRequest } from './support/webhook-receiver';

@@ -7,6 +7,7 @@ import {
   type Topology,
   type WebhookDeliveryMessage,
   type WebhookStore,
+  deliveryIdOf,
 } from '@mailer/contract';
 import type { BrokerConnection, ConfirmPublisher, Logger } from '@mailer/amqp';
 import { isUnavailable } from '@mailer/ledger';
@@ -15,7 +16,6 @@ import { Holdings } from '../amqp/holdings';
 import { InFlight } from '../amqp/in-flight';
 import type { Taken } from '../amqp/taken';
 import { LedgerWait } from '../feedback/ledger-wait';
-import { deliveryIdOf } from './schedule';
 import { settle, undecodableCopy } from './settle';
 import { decodeEvent } from './messages';
 import { TtlCache } from './ttl-cache';

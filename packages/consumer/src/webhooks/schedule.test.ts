@@ -1,5 +1,5 @@
 import { buildTopology } from '@mailer/contract';
-import { classifyStatus, deliveryIdOf, parseRetryAfter, retryTierFor } from './schedule';
+import { classifyStatus, parseRetryAfter, retryTierFor } from './schedule';
 
 const delays = [5_000, 300_000, 36_000_000, 36_000_000];
 const tiers = buildTopology({
@@ -75,21 +75,5 @@ describe('classifyStatus', () => {
 
   it('when no answer came, then the try failed', () => {
     expect(classifyStatus(null)).toEqual({ kind: 'failure', status: null });
-  });
-});
-
-describe('deliveryIdOf', () => {
-  const event = '0193a0c4-5e6f-7a8b-9c0d-1e2f3a4b5c6d';
-  const endpoint = '0193a0c4-0000-7000-8000-000000000001';
-
-  it('when the same event is fanned out to the same endpoint twice, then both deliveries get the same id', () => {
-    expect(deliveryIdOf(event, endpoint)).toBe(deliveryIdOf(event, endpoint));
-  });
-
-  it('when the event or the endpoint differs, then the id differs, and it is a UUID v5', () => {
-    const id = deliveryIdOf(event, endpoint);
-    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-    expect(deliveryIdOf(event, `${endpoint.slice(0, -1)}2`)).not.toBe(id);
-    expect(deliveryIdOf(`${event.slice(0, -1)}e`, endpoint)).not.toBe(id);
   });
 });

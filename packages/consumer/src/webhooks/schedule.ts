@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { RetryTier } from '@mailer/contract';
 
 /**
@@ -58,20 +57,4 @@ export function parseRetryAfter(value: string | undefined, now: Date): number | 
   if (Number.isNaN(at)) return undefined;
   const ms = at - now.getTime();
   return ms > 0 ? ms : undefined;
-}
-
-/** Namespace of delivery ids (a random UUID, fixed): ids made here cannot collide with other v5 ids. */
-const DELIVERY_NAMESPACE = Buffer.from('5b0c6a2e7d3f4e1a9c8b2f6d4e0a1c3b', 'hex');
-
-/**
- * The id of the delivery of event `eventId` to endpoint `endpointId`: a UUID v5 (SHA-1 name-based,
- * RFC 9562) of the pair, so an event fanned out twice (the relay published it again after a
- * crash) makes the same delivery, with the same id.
- */
-export function deliveryIdOf(eventId: string, endpointId: string): string {
-  const hash = createHash('sha1').update(DELIVERY_NAMESPACE).update(`${eventId}\n${endpointId}`).digest();
-  hash[6] = ((hash[6] ?? 0) & 0x0f) | 0x50;
-  hash[8] = ((hash[8] ?? 0) & 0x3f) | 0x80;
-  const hex = hash.subarray(0, 16).toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
