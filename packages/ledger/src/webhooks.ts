@@ -399,7 +399,9 @@ export class Webhooks implements WebhookStore {
            disabled_at = CASE WHEN v.disable IS NULL THEN e.disabled_at ELSE now() END,
            disabled_reason = coalesce(v.disable, e.disabled_reason),
            updated_at = CASE WHEN v.disable IS NULL THEN e.updated_at ELSE now() END
-         FROM verdict AS v WHERE e.id = v.id
+         FROM verdict AS v
+         -- Only endpoints whose run or state changes: a success on a healthy endpoint writes nothing.
+         WHERE e.id = v.id AND (v.disable IS NOT NULL OR v.failing_since IS DISTINCT FROM e.failing_since)
          RETURNING e.id::text AS id, v.disable AS reason
        )
        -- "recorded" runs although nothing reads it: PostgreSQL runs every data-modifying WITH.

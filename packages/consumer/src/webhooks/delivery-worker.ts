@@ -11,6 +11,7 @@ import {
   type WebhookDeliveryReport,
   type WebhookDisabledReason,
   type WebhookStore,
+  WEBHOOK_WAIT_DELAY_MS,
 } from '@mailer/contract';
 import type { BrokerConnection, ConfirmPublisher, Logger, OutgoingMessage } from '@mailer/amqp';
 import { copiedProperties } from '@mailer/dead-letters';
@@ -20,6 +21,7 @@ import { Holdings } from '../amqp/holdings';
 import { InFlight } from '../amqp/in-flight';
 import type { Taken } from '../amqp/taken';
 import { LedgerWait } from '../feedback/ledger-wait';
+import { EndpointSlots } from './endpoint-slots';
 import { LEDGER_RETRY_MS } from './fan-out-worker';
 import { decodeDelivery } from './messages';
 import { postWebhook, type PostOptions, type PostResult } from './post';
@@ -71,17 +73,25 @@ export type WebhookSettlement =
 const CACHE_ENTRIES = 10_000;
 
 /**
+ * How long a delivery over its endpoint's bound may wait in the worker for a slot, and how long a
+ * request may be in flight before its endpoint counts as slow (its next deliveries then go to the
+ * wait queue at once): the wait queue's own delay.
+ */
+const HOLD_MS = WEBHOOK_WAIT_DELAY_MS;
+
+/**
  * Sends webhook deliveries (docs/events.md, "Webhook deliveries"): consumes the deliveries queue
  * with manual acks, signs each with the endpoint's current secrets and POSTs it through the SSRF
  * guard; then acks, or first publishes (confirmed) the retry copy to the tier of the schedule or
  * the park copy to the dead exchange. Every try is recorded in the ledger, in batches. At most
- * `maxInFlightPerEndpoint` requests go to one endpoint at once; a delivery over the bound waits in
- * the wait queue (no try counted), so a slow endpoint holds only its own deliveries.
+ * `maxInFlightPerEndpoint` requests go to one endpoint at once; a delivery over the bound waits for
+ * a slot in the worker while the endpoint keeps up, and in the wait queue (no try counted) once it
+ * does not ({@link EndpointSlots}), so a slow endpoint holds only its own deliveries.
  */
 export class WebhookDeliveryWorker extends EventEmitter<{ settled: [WebhookSettlement] }> {
   private readonly inFlight = new InFlight();
   private readonly control: ConsumerControl;
-  private readonly perEndpoint = new Map<string, number>();
+  private readonly slots: EndpointSlots;
   private readonly signing: TtlCache<SigningEndpoint | undefined>;
   private readonly recorder: Batcher<WebhookDeliveryReport, undefined>;
   private readonly ledgerWait: LedgerWait<{ readonly taken: Taken }>;
@@ -91,6 +101,7 @@ export class WebhookDeliveryWorker extends EventEmitter<{ settled: [WebhookSettl
     super();
     const { topology, prefetch, logger, store } = options;
     this.signing = new TtlCache(options.cacheMs ?? 2_000, CACHE_ENTRIES);
+    this.slots = new EndpointSlots(options.maxInFlightPerEndpoint, HOLD_MS);
     this.recorder = new Batcher({
       maxItems: 200,
       maxConcurrent: 2,
@@ -158,7 +169,7 @@ export class WebhookDeliveryWorker extends EventEmitter<{ settled: [WebhookSettl
   }
 
   private async process(taken: Taken): Promise<void> {
-    const { logger, topology, maxInFlightPerEndpoint } = this.options;
+    const { logger, topology } = this.options;
     const decoded = decodeDelivery(taken.message.content);
     if ('problem' in decoded) {
       await this.carryOut(taken, undecodableCopy(topology, taken.message, decoded.problem), {
@@ -169,9 +180,12 @@ export class WebhookDeliveryWorker extends EventEmitter<{ settled: [WebhookSettl
       return;
     }
     const { delivery } = decoded;
-    const endpointId = delivery.endpoint_id;
-    const busy = this.perEndpoint.get(endpointId) ?? 0;
-    if (busy >= maxInFlightPerEndpoint) {
+    const release = await this.slots.acquire(delivery.endpoint_id, taken.closed);
+    if (release === undefined) {
+      if (taken.closed.aborted) {
+        this.requeue(taken);
+        return;
+      }
       await this.carryOut(
         taken,
         {
@@ -185,13 +199,10 @@ export class WebhookDeliveryWorker extends EventEmitter<{ settled: [WebhookSettl
       );
       return;
     }
-    this.perEndpoint.set(endpointId, busy + 1);
     try {
       await this.deliver(taken, delivery);
     } finally {
-      const left = (this.perEndpoint.get(endpointId) ?? 1) - 1;
-      if (left <= 0) this.perEndpoint.delete(endpointId);
-      else this.perEndpoint.set(endpointId, left);
+      release();
     }
   }
 
