@@ -57,6 +57,8 @@ const settings = {
   /** Provider latencies measured, each in every round. */
   latenciesMs: (env.BENCH_EVENTS_LATENCIES ?? '0,200').split(',').map(Number),
   rounds: knob('BENCH_EVENTS_ROUNDS', 2, 1),
+  /** `off`: events on with no webhook endpoint and WEBHOOKS=off (the outbox and the relay alone), to see what each part costs. */
+  webhook: env.BENCH_EVENTS_WEBHOOK !== 'off',
   burstConcurrency: 4,
   retryDelaysMs: [600_000, 1_200_000],
   arrivalTimeoutMs: 180_000,
@@ -145,6 +147,7 @@ async function tapEvents() {
   const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true });
   await channel.bindQueue(queue, topology.eventsExchange.name, '#');
   const lags = new Map();
+  let waiter;
   await channel.consume(
     queue,
     (message) => {
@@ -156,10 +159,32 @@ async function tapEvents() {
       } catch {
         // Not an event: not counted.
       }
+      if (waiter !== undefined && lags.size >= waiter.count) waiter.resolve();
     },
     { noAck: true },
   );
-  return { lags, close: () => connection.close().catch(() => undefined) };
+  return {
+    lags,
+    /** Resolves once `count` distinct events came; rejects after the bench's arrival timeout. */
+    awaitCount(count) {
+      if (lags.size >= count) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiter = undefined;
+          reject(new Error(`the events exchange carried ${lags.size} of ${count} events in time`));
+        }, settings.arrivalTimeoutMs);
+        waiter = {
+          count,
+          resolve: () => {
+            clearTimeout(timer);
+            waiter = undefined;
+            resolve();
+          },
+        };
+      });
+    },
+    close: () => connection.close().catch(() => undefined),
+  };
 }
 
 /** Both services' settings for one set-up. */
@@ -174,9 +199,9 @@ function servicesEnv(ledger, events) {
     MIGRATE_ON_START: 'false',
     RECIPIENT_HASH_SECRET: BENCH_RECIPIENT_HASH_SECRET,
     EVENTS: events ? 'on' : 'off',
-    ...(events
+    ...(events && settings.webhook
       ? { WEBHOOK_SECRETS_KEY: webhookSecretsKey, WEBHOOK_ALLOW_NETWORKS: '127.0.0.0/8', WEBHOOK_ALLOW_HTTP: 'true' }
-      : { WEBHOOKS: 'off', EVENTS_RELAY: 'off' }),
+      : { WEBHOOKS: 'off', ...(events ? {} : { EVENTS_RELAY: 'off' }) }),
   };
 }
 
@@ -259,7 +284,7 @@ async function burstRun(round, latencyMs, events) {
   const services = await startServices(database, events);
   let tap;
   try {
-    if (events) {
+    if (events && settings.webhook) {
       receiver.reset();
       const created = await httpPostJson(
         services.port,
@@ -268,8 +293,8 @@ async function burstRun(round, latencyMs, events) {
         auth,
       );
       if (created.status !== 201) throw new Error(`webhook registration answered ${created.status}: ${created.body}`);
-      tap = await tapEvents();
     }
+    if (events) tap = await tapEvents();
     fake.configure({ mode: 'ok', latencyMs });
     fake.startWindow();
     const pids = { producer: services.producer.pid, consumer: services.consumer.pid };
@@ -291,7 +316,8 @@ async function burstRun(round, latencyMs, events) {
     const last = Math.max(...arrivals);
     let eventsDrainedS;
     if (events) {
-      await receiver.awaitCount(load.accepted.size * EVENTS_PER_EMAIL, settings.arrivalTimeoutMs);
+      const expected = load.accepted.size * EVENTS_PER_EMAIL;
+      await (settings.webhook ? receiver.awaitCount(expected, settings.arrivalTimeoutMs) : tap.awaitCount(expected));
       eventsDrainedS = (performance.now() - startedAt) / 1000;
     }
     const seconds = (performance.now() - startedAt) / 1000;
@@ -327,8 +353,11 @@ async function burstRun(round, latencyMs, events) {
         `${fmt.int(run.deliveredPerS)} delivered/s, all sent after ${sentAfterS.toFixed(1)} s` +
         (events
           ? `; ${fmt.int(run.eventsOnExchange)} events on the exchange (outbox lag p50 ${fmt.ms(run.outboxLagMs.p50)} ms ` +
-            `p99 ${fmt.ms(run.outboxLagMs.p99)} ms), ${fmt.int(run.webhookEvents)} at the webhook (p99 ` +
-            `${fmt.ms(run.webhookLagMs.p99)} ms) after ${eventsDrainedS.toFixed(1)} s`
+            `p99 ${fmt.ms(run.outboxLagMs.p99)} ms)` +
+            (settings.webhook
+              ? `, ${fmt.int(run.webhookEvents)} at the webhook (p99 ${fmt.ms(run.webhookLagMs.p99)} ms)`
+              : ', no webhook') +
+            ` after ${eventsDrainedS.toFixed(1)} s`
           : '') +
         `; cpu producer ${fmt.pct(cpu.producer)} consumer ${fmt.pct(cpu.consumer)} postgres ${fmt.pct(run.cpuPercent.postgres)}`,
     );
@@ -389,7 +418,12 @@ async function main() {
       });
     }
   }
-  const missingEvents = runs.filter((r) => r.events && r.webhookEvents < r.accepted * EVENTS_PER_EMAIL);
+  const missingEvents = runs.filter(
+    (r) =>
+      r.events &&
+      (r.eventsOnExchange < r.accepted * EVENTS_PER_EMAIL ||
+        (settings.webhook && r.webhookEvents < r.accepted * EVENTS_PER_EMAIL)),
+  );
   return {
     at: new Date().toISOString(),
     node: process.version,

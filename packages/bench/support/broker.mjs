@@ -54,7 +54,8 @@ export async function deleteTopology(url, topology) {
         channel = await openChannel(model);
       }
     };
-    for (const queue of topology.queues) await attempt('queue', queue.name, (ch, name) => ch.deleteQueue(name));
+    for (const queue of [...topology.queues, topology.webhookEventsQueue])
+      await attempt('queue', queue.name, (ch, name) => ch.deleteQueue(name));
     for (const exchange of topology.exchanges) {
       await attempt('exchange', exchange.name, (ch, name) => ch.deleteExchange(name));
     }
@@ -91,7 +92,7 @@ export async function removeBenchTopology(url, topology, prefix) {
     return false;
   }
   console.log(
-    `deleted ${topology.queues.length} queues and ${topology.exchanges.length} exchanges of ${prefix} from the broker`,
+    `deleted ${topology.queues.length + 1} queues and ${topology.exchanges.length} exchanges of ${prefix} from the broker`,
   );
   return true;
 }

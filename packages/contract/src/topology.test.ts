@@ -7,13 +7,13 @@ import {
   WORK_ROUTING_KEY,
   buildTopology,
   delayName,
+  withWebhookFanOut,
   type TopologyOptions,
 } from './topology';
 
 const options: TopologyOptions = { prefix: 'mailer', retryDelaysMs: [10_000, 60_000, 7_200_000], deliveryLimit: 7 };
 
 const webhookQueues = [
-  'mailer.webhooks.events',
   'mailer.webhooks.deliveries',
   'mailer.webhooks.retry.5s',
   'mailer.webhooks.retry.5m',
@@ -59,6 +59,11 @@ describe('buildTopology', () => {
       },
       binding: { exchange: 'mailer.events', routingKey: '#' },
     });
+  });
+
+  it('when webhooks are delivered, then their connection also declares the fan-out queue; no other declares it', () => {
+    expect(topology.queues).not.toContain(topology.webhookEventsQueue);
+    expect(withWebhookFanOut(topology).queues).toEqual([...topology.queues, topology.webhookEventsQueue]);
   });
 
   it('when the webhook schedule repeats a delay, then that delay has one tier, and every tier and the wait queue dead-letter back to the deliveries queue', () => {

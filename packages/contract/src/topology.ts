@@ -109,7 +109,12 @@ export interface Topology {
    * routing key (`email.sent`, …). Other services bind queues of their own to it.
    */
   readonly eventsExchange: ExchangeSpec;
-  /** Bound to {@link eventsExchange} with `#`: the webhook fan-out reads every event from it. */
+  /**
+   * Bound to {@link eventsExchange} with `#`: the webhook fan-out reads every event from it. Not in
+   * {@link queues}: only a consumer that delivers webhooks declares it (see
+   * {@link withWebhookFanOut}), so a deployment with webhooks off keeps no queue of every event
+   * that nothing reads.
+   */
   readonly webhookEventsQueue: QueueSpec;
   /**
    * Direct: one message per (event, endpoint) delivery, with {@link WEBHOOK_DELIVERY_ROUTING_KEY};
@@ -308,7 +313,6 @@ export function buildTopology(options: TopologyOptions): Topology {
       providerEventsQueue,
       providerEventsRetryQueue,
       providerEventsDeadQueue,
-      webhookEventsQueue,
       webhookDeliveriesQueue,
       ...webhookRetryTiers.map((tier) => tier.queue),
       webhookWaitQueue,
@@ -319,3 +323,8 @@ export function buildTopology(options: TopologyOptions): Topology {
 
 /** Largest `x-message-ttl` RabbitMQ accepts (2^32 - 1 ms, about 49.7 days): the longest retry delay. */
 export const MAX_DELAY_MS = 2 ** 32 - 1;
+
+/** `topology` with the webhook fan-out queue among the queues to declare (the webhook workers' connection). */
+export function withWebhookFanOut(topology: Topology): Topology {
+  return { ...topology, queues: [...topology.queues, topology.webhookEventsQueue] };
+}

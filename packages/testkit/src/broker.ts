@@ -78,7 +78,7 @@ export async function deleteTopology(topology: Topology): Promise<void> {
   const model = await connect(AMQP_URL);
   try {
     const channel = await model.createChannel();
-    for (const queue of topology.queues) await channel.deleteQueue(queue.name);
+    for (const queue of [...topology.queues, topology.webhookEventsQueue]) await channel.deleteQueue(queue.name);
     for (const exchange of topology.exchanges) await channel.deleteExchange(exchange.name);
   } finally {
     await model.close();

@@ -200,13 +200,14 @@ export class WebhookDeliveryWorker extends EventEmitter<{ settled: [WebhookSettl
       return;
     }
     try {
-      await this.deliver(taken, delivery);
+      await this.deliver(taken, delivery, release);
     } finally {
       release();
     }
   }
 
-  private async deliver(taken: Taken, delivery: WebhookDeliveryMessage): Promise<void> {
+  /** Tries one delivery; `release` frees its endpoint's slot once the POST is answered (the bound is on requests). */
+  private async deliver(taken: Taken, delivery: WebhookDeliveryMessage, release: () => void): Promise<void> {
     const { logger, topology, retryDelaysMs } = this.options;
     const now = () => this.options.now?.() ?? new Date();
     let signing: SigningEndpoint | undefined;
@@ -259,6 +260,7 @@ export class WebhookDeliveryWorker extends EventEmitter<{ settled: [WebhookSettl
       { ...signatureHeaders(signing.secrets, delivery.event.id, body, now()) },
       this.options.post,
     );
+    release();
     const durationMs = Math.round(performance.now() - started);
     const at = now();
     const { outcome, status, error, copy } = afterTry({ topology, retryDelaysMs }, delivery, taken.message, result, at);

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { DestinationPolicy, type Network, type Topology, type WebhookStore } from '@mailer/contract';
+import { DestinationPolicy, type Network, type Topology, type WebhookStore, withWebhookFanOut } from '@mailer/contract';
 import { BrokerConnection, ConfirmPublisher, type Logger } from '@mailer/amqp';
 import { DestinationGuard, type ResolveAll } from './destination-guard';
 import { FanOutWorker } from './fan-out-worker';
@@ -76,7 +76,9 @@ export function startWebhooks(config: WebhookConfig, deps: WebhookDeps): Running
   }
   const broker = new BrokerConnection({
     url: config.amqpUrl,
-    topology,
+    // The fan-out queue exists only where webhooks are delivered: with them off, no queue keeps
+    // every event for a reader that never comes.
+    topology: withWebhookFanOut(topology),
     logger,
     connectionName: `mailer-consumer-webhooks@${hostname()}:${process.pid}`,
   });
