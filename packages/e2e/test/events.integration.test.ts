@@ -3,6 +3,8 @@ import { existsSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { Webhook } from 'standardwebhooks';
 import { DEFAULT_DELIVERY_LIMIT, buildTopology, type LifecycleEvent, type Topology } from '@mailer/contract';
 import { createPool, migrate } from '@mailer/ledger';
@@ -12,6 +14,7 @@ import {
   deleteTopology,
   freePort,
   runService,
+  TEST_RECIPIENT_HASH_SECRET,
   uniquePrefix,
   type ScratchDatabase,
   type Service,
@@ -21,8 +24,10 @@ import { TestSmtpServer } from '../../consumer/test/support/smtp-server';
 const mains = {
   producer: path.resolve(__dirname, '../../producer/dist/main.js'),
   consumer: path.resolve(__dirname, '../../consumer/dist/main.js'),
+  cli: path.resolve(__dirname, '../../cli/dist/main.js'),
 };
 const KEY = 'events-e2e-key-0123456789abcdef';
+const execFileAsync = promisify(execFile);
 const SECRETS_KEY = Buffer.alloc(32, 11).toString('base64');
 
 /**
@@ -32,8 +37,10 @@ const SECRETS_KEY = Buffer.alloc(32, 11).toString('base64');
  */
 const BUDGET_MS = 90_000;
 
-/** One request the receiver got, as it came. */
+/** One request the receiver got, as it came, and what it answered. */
 interface Delivery {
+  readonly path: string;
+  readonly status: number;
   readonly headers: IncomingHttpHeaders;
   readonly body: string;
 }
@@ -89,6 +96,9 @@ describe('events out end to end: the outbox, the relay, the events exchange and 
   let port: number;
   let endpointId: string;
   let secret: string;
+  /** Whether the receiver answers 500 on `/failing` (a second endpoint's path). */
+  let failing = true;
+  let env: Record<string, string>;
 
   const api = async (method: string, pathname: string, body?: unknown): Promise<{ status: number; json: unknown }> => {
     const response = await fetch(`http://127.0.0.1:${port}${pathname}`, {
@@ -120,7 +130,10 @@ describe('events out end to end: the outbox, the relay, the events exchange and 
 
   const eventOf = (delivery: Delivery): LifecycleEvent => JSON.parse(delivery.body) as LifecycleEvent;
   const eventsOfEmail = (all: readonly Delivery[], id: string): LifecycleEvent[] =>
-    all.map(eventOf).filter((event) => event.data.email_id === id);
+    all
+      .filter((delivery) => delivery.path === '/hooks')
+      .map(eventOf)
+      .filter((event) => event.data.email_id === id);
 
   beforeAll(async () => {
     for (const main of Object.values(mains)) {
@@ -131,8 +144,10 @@ describe('events out end to end: the outbox, the relay, the events exchange and 
       const chunks: Buffer[] = [];
       request.on('data', (chunk: Buffer) => chunks.push(chunk));
       request.on('end', () => {
-        deliveries.push({ headers: request.headers, body: Buffer.concat(chunks).toString('utf8') });
-        response.writeHead(204).end();
+        const path = request.url ?? '';
+        const status = path === '/failing' && failing ? 500 : 204;
+        deliveries.push({ path, status, headers: request.headers, body: Buffer.concat(chunks).toString('utf8') });
+        response.writeHead(status).end();
         for (const waiter of [...waiters]) waiter();
       });
     });
@@ -154,7 +169,10 @@ describe('events out end to end: the outbox, the relay, the events exchange and 
       WEBHOOK_SECRETS_KEY: SECRETS_KEY,
       WEBHOOK_ALLOW_NETWORKS: '127.0.0.0/8',
       WEBHOOK_ALLOW_HTTP: 'true',
+      // Three tries in 600 ms, then parked: the schedule shortened, the same in every process.
+      WEBHOOK_RETRY_DELAYS: '200ms,400ms',
     };
+    env = common;
     const producer = runService(mains.producer, {
       ...common,
       PORT: String(port),
@@ -234,7 +252,7 @@ describe('events out end to end: the outbox, the relay, the events exchange and 
         (got) => eventsOfEmail(got, id).some((event) => event.type === 'email.sent'),
         `email.sent for ${id}`,
       );
-      const mine = all.filter((delivery) => eventOf(delivery).data.email_id === id);
+      const mine = all.filter((delivery) => delivery.path === '/hooks' && eventOf(delivery).data.email_id === id);
       // Arrival order is not promised: the receiver sorts by sequence.
       const sorted = [...mine].sort((a, b) => eventOf(a).sequence - eventOf(b).sequence);
       expect(sorted.map((delivery) => eventOf(delivery).type)).toEqual([
@@ -324,6 +342,85 @@ describe('events out end to end: the outbox, the relay, the events exchange and 
       const nowS = Math.floor(Date.now() / 1000);
       expect(verifyIndependently(secret, webhookHeaders(after), after.body, nowS)).toBe(false);
       expect(verifyIndependently(newSecret, webhookHeaders(after), after.body, nowS)).toBe(true);
+    },
+    BUDGET_MS,
+  );
+
+  it(
+    'when an endpoint answers 500 to every try, then the delivery is parked after the last one, and once the receiver is back mailer webhooks replay sends it again with the same webhook-id and it succeeds',
+    async () => {
+      const created = await api('POST', '/v1/webhooks', {
+        url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/failing`,
+        event_types: ['email.sent'],
+      });
+      expect(created.status).toBe(201);
+      const { id: failingId, secret: failingSecret } = created.json as { id: string; secret: string };
+      const onFailing = (all: readonly Delivery[], emailId: string) =>
+        all.filter((delivery) => delivery.path === '/failing' && eventOf(delivery).data.email_id === emailId);
+      // The fan-out keeps each client's endpoints for a few seconds (docs/events.md): an endpoint
+      // gets the events that come after that. Send until one reaches it.
+      let id = '';
+      while (id === '') {
+        const posted = await api('POST', '/v1/emails', {
+          from: { email: 'receipts@example.com' },
+          to: [{ email: 'sam.reader@example.org' }],
+          subject: 'Your receipt',
+          text: 'Thank you',
+        });
+        expect(posted.status).toBe(202);
+        const sentId = (posted.json as { id: string }).id;
+        await deliveriesWhen(
+          (all) => eventsOfEmail(all, sentId).some((event) => event.type === 'email.sent'),
+          `email.sent for ${sentId} on /hooks`,
+        );
+        if (onFailing(deliveries, sentId).length > 0) id = sentId;
+      }
+
+      // The first try and the two retries of WEBHOOK_RETRY_DELAYS, each answered 500, then parked.
+      await deliveriesWhen((all) => onFailing(all, id).length >= 3, `three tries of email.sent for ${id} on /failing`);
+      const parked = async (): Promise<{ outcome: string; tries: number } | undefined> => {
+        const listed = await api('GET', `/v1/webhooks/${failingId}/deliveries`);
+        return (listed.json as { deliveries: { email_id: string; outcome: string; tries: number }[] }).deliveries.find(
+          (delivery) => delivery.email_id === id,
+        );
+      };
+      let record = await parked();
+      while (record?.outcome !== 'parked') {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        record = await parked();
+      }
+      expect(record.tries).toBe(3);
+      const tried = onFailing(deliveries, id);
+      expect(tried.map((delivery) => delivery.status)).toEqual([500, 500, 500]);
+      const eventId = eventOf(tried[0] as Delivery).id;
+
+      failing = false;
+      const replay = await execFileAsync(
+        process.execPath,
+        [mains.cli, 'webhooks', 'replay', failingId, '--since', '1h', '--json'],
+        { env: { PATH: process.env['PATH'] ?? '', RECIPIENT_HASH_SECRET: TEST_RECIPIENT_HASH_SECRET, ...env } },
+      );
+      expect(replay.stdout).toContain(eventId);
+      const [again] = (
+        await deliveriesWhen(
+          (all) => onFailing(all, id).some((delivery) => delivery.status === 204),
+          `the replayed email.sent for ${id}`,
+        )
+      ).filter((delivery) => onFailing([delivery], id).length === 1 && delivery.status === 204);
+      expect(webhookHeaders(again as Delivery)['webhook-id']).toBe(eventId);
+      expect(
+        new Webhook(failingSecret).verify((again as Delivery).body, webhookHeaders(again as Delivery)),
+      ).toMatchObject({
+        type: 'email.sent',
+        data: { email_id: id },
+      });
+      let after = await parked();
+      while (after?.outcome !== 'succeeded') {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        after = await parked();
+      }
+      // Three tries before the park, and the replayed one.
+      expect(after.tries).toBe(4);
     },
     BUDGET_MS,
   );

@@ -353,9 +353,15 @@ export class Webhooks implements WebhookStore {
          SELECT l.delivery_id, l.endpoint_id, l.event_id, l.event_type, l.email_id, l.try, l.outcome, l.status,
            l.error, l.duration_ms, l.first_at, l.at
          FROM latest AS l WHERE EXISTS (SELECT 1 FROM webhook_endpoints AS e WHERE e.id = l.endpoint_id)
-         ON CONFLICT (id) DO UPDATE SET tries = excluded.tries, outcome = excluded.outcome, status = excluded.status,
+         -- The latest try by its time wins. A replay starts its schedule again at try 1 (mailer
+         -- webhooks replay): its try then counts on from the record's, so a replayed success
+         -- after a park shows as the delivery's outcome.
+         ON CONFLICT (id) DO UPDATE SET
+           tries = CASE WHEN excluded.tries > d.tries THEN excluded.tries ELSE d.tries + 1 END,
+           outcome = excluded.outcome, status = excluded.status,
            error = excluded.error, duration_ms = excluded.duration_ms, updated_at = excluded.updated_at
-         WHERE excluded.tries > d.tries OR (excluded.tries = d.tries AND excluded.updated_at >= d.updated_at)
+         WHERE excluded.updated_at > d.updated_at
+           OR (excluded.updated_at = d.updated_at AND excluded.tries > d.tries)
          RETURNING 1
        ),
        runs AS (

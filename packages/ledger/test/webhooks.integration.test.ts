@@ -348,6 +348,29 @@ describe('webhook deliveries', () => {
     expect((await store.getEndpoint('acme', record.id))?.failingSince).toBeNull();
   });
 
+  it('when a parked delivery is replayed (its schedule starts again at try 1) and succeeds, then the record says succeeded and counts the replayed try on from the others', async () => {
+    const { endpoint: record } = await endpoint();
+    const t0 = new Date(Date.now() - 60_000);
+    const first = report(record.id, 'retrying', t0);
+    const parked = { ...first, try: 3, outcome: 'parked' as const, status: 500, at: new Date(t0.getTime() + 5000) };
+    const replayed = {
+      ...first,
+      try: 1,
+      outcome: 'succeeded' as const,
+      status: 204,
+      error: null,
+      at: new Date(t0.getTime() + 30_000),
+    };
+
+    await store.recordDeliveries([first, parked], { disableAfterMs: DISABLE_AFTER_MS });
+    await store.recordDeliveries([replayed], { disableAfterMs: DISABLE_AFTER_MS });
+
+    const { items } = await store.listDeliveries(record.id, { limit: 10 });
+    expect(items.map(({ tries, outcome, status }) => ({ tries, outcome, status }))).toEqual([
+      { tries: 4, outcome: 'succeeded', status: 204 },
+    ]);
+  });
+
   it('when a success and later failures come in one call, then the run starts at the first failure after the success', async () => {
     const { endpoint: record } = await endpoint();
     const t0 = new Date(Date.now() - 60 * 60_000);
