@@ -20,7 +20,7 @@ import { nodeFlags } from '../../../scripts/node-flags.mjs';
 import { removeBenchTopology } from '../support/broker.mjs';
 import { batchBody } from '../support/fixtures.mjs';
 import { BENCH_RECIPIENT_HASH_SECRET, createBenchDatabase, postgresCpuSeconds } from '../support/postgres.mjs';
-import { cpuSeconds } from '../support/proc.mjs';
+import { cpuSeconds, localBrokerPid } from '../support/proc.mjs';
 import {
   freePort,
   httpPostJson,
@@ -83,6 +83,7 @@ let fake;
 let receiver;
 let topologyTouched = false;
 let database;
+let brokerPid;
 
 /** The webhook receiver: answers 204 at once and times each event it gets (first delivery of an id only). */
 async function startReceiver() {
@@ -297,7 +298,11 @@ async function burstRun(round, latencyMs, events) {
     if (events) tap = await tapEvents();
     fake.configure({ mode: 'ok', latencyMs });
     fake.startWindow();
-    const pids = { producer: services.producer.pid, consumer: services.consumer.pid };
+    const pids = {
+      producer: services.producer.pid,
+      consumer: services.consumer.pid,
+      ...(brokerPid === undefined ? {} : { broker: brokerPid }),
+    };
     const cpuBefore = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
     const postgresBefore = postgresCpuSeconds();
     const startedAt = performance.now();
@@ -359,7 +364,8 @@ async function burstRun(round, latencyMs, events) {
               : ', no webhook') +
             ` after ${eventsDrainedS.toFixed(1)} s`
           : '') +
-        `; cpu producer ${fmt.pct(cpu.producer)} consumer ${fmt.pct(cpu.consumer)} postgres ${fmt.pct(run.cpuPercent.postgres)}`,
+        `; cpu producer ${fmt.pct(cpu.producer)} consumer ${fmt.pct(cpu.consumer)} broker ${fmt.pct(cpu.broker ?? Number.NaN)} ` +
+        `postgres ${fmt.pct(run.cpuPercent.postgres)}`,
     );
     return run;
   } finally {
@@ -392,6 +398,7 @@ async function main() {
   mkdirSync(resultsDir, { recursive: true });
   fake = await startFakePostmark({ token: postmarkToken, latencyMs: 0 });
   receiver = await startReceiver();
+  brokerPid = localBrokerPid(settings.amqpUrl);
   const runs = [];
   for (let round = 1; round <= settings.rounds; round += 1) {
     for (const latencyMs of settings.latenciesMs) {
