@@ -102,9 +102,12 @@ export class WebhookDeliveryWorker extends EventEmitter<{ settled: [WebhookSettl
     const { topology, prefetch, logger, store } = options;
     this.signing = new TtlCache(options.cacheMs ?? 2_000, CACHE_ENTRIES);
     this.slots = new EndpointSlots(options.maxInFlightPerEndpoint, HOLD_MS);
+    // One batch at a time: the tries that end while it is written go in the next one, so the
+    // ledger gets a few statements of many rows instead of one per try (PostgreSQL's share of
+    // a delivery's cost; docs/benchmarks.md).
     this.recorder = new Batcher({
-      maxItems: 200,
-      maxConcurrent: 2,
+      maxItems: 500,
+      maxConcurrent: 1,
       run: async (reports) => {
         const disabled = await store.recordDeliveries(reports, { disableAfterMs: options.disableAfterMs });
         for (const { endpointId, reason } of disabled) {
