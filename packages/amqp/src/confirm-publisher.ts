@@ -12,6 +12,13 @@ export interface OutgoingMessage {
   readonly messageId: string;
   /** Further AMQP properties; `persistent` and `mandatory` are always set. */
   readonly properties?: Omit<Options.Publish, 'persistent' | 'mandatory' | 'messageId'>;
+  /**
+   * Published without `mandatory`: a message no queue is bound for is dropped by the broker and
+   * counts as published. Only for an exchange whose readers bind queues of their own when they
+   * want its messages (the lifecycle events exchange); everything the service itself must keep
+   * is mandatory.
+   */
+  readonly unroutedIsFine?: boolean;
 }
 
 /** How to publish. */
@@ -118,7 +125,7 @@ export class ConfirmPublisher {
           message.exchange,
           message.routingKey,
           message.body,
-          { ...message.properties, persistent: true, mandatory: true, messageId: id },
+          { ...message.properties, persistent: true, mandatory: message.unroutedIsFine !== true, messageId: id },
           (error: unknown) => {
             if (error !== null && error !== undefined) {
               // amqplib calls back with an error for a basic.nack, and also for every publish

@@ -142,4 +142,25 @@ describe('the events relay', () => {
     expect(await queueDepth(counting)).toBe(0);
     expect(messages.map((m) => m.fields.routingKey)).toEqual(Array.from({ length: 10 }, () => 'email.queued'));
   });
+
+  it('when no queue is bound to the events exchange (webhooks off, no subscriber), then the relay still publishes and marks every row, and nothing is returned or retried', async () => {
+    const model = await connect(AMQP_URL);
+    const channel = await model.createChannel();
+    await channel.unbindQueue(counting, topology.eventsExchange.name, '#');
+    const relay = relayWith(1_000);
+    try {
+      await someEmails(20, 5);
+      relay.start();
+      await until(async () => (await unpublished()) === 0, 'the outbox is published with no queue bound', 30_000);
+    } finally {
+      await relay.stop();
+      await channel.bindQueue(counting, topology.eventsExchange.name, '#');
+      await model.close();
+    }
+    expect(await queueDepth(counting)).toBe(0);
+    const { rows } = await pool.query<{ n: number }>(
+      'SELECT count(*)::integer AS n FROM outbox WHERE published_at IS NULL',
+    );
+    expect(rows[0]?.n).toBe(0);
+  });
 });

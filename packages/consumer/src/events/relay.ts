@@ -124,6 +124,9 @@ export class EventsRelay {
           messageId: event.id,
           body: Buffer.from(JSON.stringify(event)),
           properties: { contentType: 'application/json', type: event.type },
+          // Readers bind their own queues: an event no queue wants is dropped by the exchange, and
+          // the outbox keeps it for replays (docs/events.md).
+          unroutedIsFine: true,
         }),
       ),
     );
