@@ -252,6 +252,29 @@ describe('the outbox triggers', () => {
     expect(await rowsOf(id)).toEqual([]);
   });
 
+  it('when an email whose email.queued the relay had already published is discarded, then email.abandoned (publish-failed) follows it', async () => {
+    await drain();
+    const id = await accepted();
+    await drain();
+    expect(await ledger.discardUnpublished([id])).toBe(1);
+    expect(await rowsOf(id)).toEqual([
+      { type: 'email.queued', state: 'queued', attempt: 0, recipient: null, reason: null },
+      { type: 'email.abandoned', state: 'abandoned', attempt: 0, recipient: null, reason: 'publish-failed' },
+    ]);
+    const [event] = await new Promise<LifecycleEvent[]>((resolve, reject) => {
+      outbox
+        .publishBatch(1000, (events) => {
+          resolve(events.filter((e) => e.data.email_id === id));
+          return Promise.resolve();
+        })
+        .catch(reject);
+    });
+    expect(event).toMatchObject({
+      type: 'email.abandoned',
+      data: { email_id: id, state: 'abandoned', reason: 'publish-failed' },
+    });
+  });
+
   it('when the transaction that records an email rolls back, then its event is gone with it', async () => {
     const client = await db.pool.connect();
     const id = randomUUID();
