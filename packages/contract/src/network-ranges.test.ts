@@ -22,6 +22,7 @@ describe('refusedRangeOf', () => {
     ['[::ffff:a9fe:a9fe]', 'link-local (IPv4 in IPv6)'],
     ['::127.0.0.1', 'loopback (IPv4 in IPv6)'],
     ['64:ff9b::7f00:1', 'NAT64'],
+    ['::ffff:0:7f00:1', 'IPv4-translated'],
     ['2002:7f00:1::', '6to4'],
   ])('when the address is %s, then it is refused as %s', (address, range) => {
     expect(refusedRangeOf(address)).toBe(range);

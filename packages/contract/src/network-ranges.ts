@@ -29,6 +29,7 @@ const REFUSED_V6: readonly (readonly [string, number, string])[] = [
   // IPv4-compatible (deprecated) and IPv4-mapped are unwrapped before the check; anything else
   // in ::/96 is refused outright.
   ['::', 96, 'IPv4-compatible'],
+  ['::ffff:0:0:0', 96, 'IPv4-translated'],
   ['64:ff9b::', 96, 'NAT64'],
   ['64:ff9b:1::', 48, 'NAT64 local'],
   ['100::', 64, 'discard'],

@@ -523,7 +523,9 @@ function checkFields(fields: {
   readonly eventTypes?: readonly string[];
   readonly description?: string | null;
 }): void {
-  if (fields.url !== undefined && (fields.url.length === 0 || fields.url.length > MAX_WEBHOOK_URL_LENGTH)) {
+  // Lengths in code points, as the API's schema counts them (ajv): a text the API took is taken here.
+  const length = (text: string): number => [...text].length;
+  if (fields.url !== undefined && (fields.url.length === 0 || length(fields.url) > MAX_WEBHOOK_URL_LENGTH)) {
     throw new RangeError(`a webhook URL has 1 to ${MAX_WEBHOOK_URL_LENGTH} characters`);
   }
   if (fields.eventTypes !== undefined && !fields.eventTypes.every(isLifecycleEventType)) {
@@ -532,7 +534,7 @@ function checkFields(fields: {
   if (
     fields.description !== undefined &&
     fields.description !== null &&
-    fields.description.length > MAX_WEBHOOK_DESCRIPTION_LENGTH
+    length(fields.description) > MAX_WEBHOOK_DESCRIPTION_LENGTH
   ) {
     throw new RangeError(`a description has at most ${MAX_WEBHOOK_DESCRIPTION_LENGTH} characters`);
   }
@@ -552,7 +554,9 @@ function microsAt(n: number): string {
 /** A cursor's (microseconds since the epoch, row id). */
 function readCursor(cursor: string): [string, string] {
   const text = Buffer.from(cursor, 'base64url').toString('utf8');
-  const match = /^(-?\d{1,18})\|([0-9a-f-]{36})$/.exec(text);
+  // Microseconds since 1970, never negative and at most 17 digits (year 5138): any larger is no
+  // cursor this API gave, and would be out of PostgreSQL's timestamp range.
+  const match = /^(\d{1,17})\|([0-9a-f-]{36})$/.exec(text);
   if (match === null || !UUID.test(match[2] ?? '')) throw new InvalidWebhookCursorError('not a cursor this API gave');
   return [match[1] ?? '', match[2] ?? ''];
 }

@@ -405,7 +405,20 @@ describe('bad requests', () => {
     expect(big.status).toBe(413);
     expect(big.body).toMatchObject({ type: '/problems/too-large', detail: 'The body may be at most 16384 bytes.' });
 
-    for (const query of ['limit=0', 'limit=101', 'cursor=bm90LWEtY3Vyc29y', 'color=red', 'limit=1&limit=2']) {
+    // 150 emoji are 150 characters for the schema (code points) and 300 UTF-16 units: taken, not a 500.
+    const emoji = await create({ url: url(), description: '\u{1F600}'.repeat(150) });
+    expect(emoji.status).toBe(201);
+    expect(emoji.body.description).toBe('\u{1F600}'.repeat(150));
+
+    const farCursor = Buffer.from(`-999999999999999999|${id}`, 'utf8').toString('base64url');
+    for (const query of [
+      'limit=0',
+      'limit=101',
+      'cursor=bm90LWEtY3Vyc29y',
+      `cursor=${farCursor}`,
+      'color=red',
+      'limit=1&limit=2',
+    ]) {
       const response = await request(producer.app).get(`/v1/webhooks?${query}`).set(as(HOOKS_KEY));
       expect(response.status).toBe(400);
       expect(response.body).toMatchObject({ type: '/problems/invalid-query' });
