@@ -414,6 +414,30 @@ describe('webhook deliveries to an allowed receiver', () => {
     expect(second.at - first.at).toBeGreaterThanOrEqual((RETRY_DELAYS_MS[0] as number) - 20);
   });
 
+  it('when the retry copy of a failed try cannot be published at first (its delay queue is gone), then it is published once the broker takes it, and the receiver is not sent the same try again', async () => {
+    const name = client();
+    const path = `/no-tier/${randomUUID()}`;
+    receiver.answer(path, (_request, count) => (count === 1 ? 500 : 200));
+    const { endpoint } = await endpointAt(name, `${base}${path}`);
+    // The first retry tier's queue deleted: its copy comes back unroutable until the worker's
+    // connection declares the topology again (it does on a returned message).
+    const tier = harness.topology.webhookRetryTiers[0]?.queue.name as string;
+    const model = await connect(AMQP_URL);
+    try {
+      const channel = await model.createChannel();
+      await channel.deleteQueue(tier);
+    } finally {
+      await model.close();
+    }
+    const event = lifecycleEvent(name, 'email.sent');
+    await publishEvents(harness.topology, [event]);
+
+    const record = await recordWhen(endpoint.id, (r) => r.outcome === 'succeeded', 'the retry succeeded');
+    expect(record).toMatchObject({ eventId: event.id, tries: 2, status: 200 });
+    // One POST per try: the failed try was not made again while its copy waited for the broker.
+    expect(receiver.on(path)).toHaveLength(2);
+  });
+
   it('when the receiver answers 500 forever, then after the last try the delivery is parked with the last answer, and recorded parked', async () => {
     const name = client();
     const path = `/down/${randomUUID()}`;

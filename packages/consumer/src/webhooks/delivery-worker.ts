@@ -267,18 +267,12 @@ export class WebhookDeliveryWorker extends EventEmitter<{ settled: [WebhookSettl
     const durationMs = Math.round(performance.now() - started);
     const at = now();
     const { outcome, status, error, copy } = afterTry({ topology, retryDelaysMs }, delivery, taken.message, result, at);
-    if (copy !== undefined) {
-      try {
-        await this.options.publisher.publish(copy);
-      } catch (publishError) {
-        // Nothing recorded: the delivery comes back and is tried again, as if this try never ended.
-        logger.warn('could not publish a webhook delivery copy; requeueing', {
-          delivery_id: delivery.delivery_id,
-          error: errorText(publishError),
-        });
-        this.requeue(taken);
-        return;
-      }
+    // The try is over: its copy is published however long the broker takes, so that a blocked
+    // broker does not turn into the same POST again and again on redeliveries. Only a closed
+    // channel (the delivery comes back) or a stop gives it up, with nothing recorded.
+    if (copy !== undefined && !(await this.publishPatiently(copy, taken))) {
+      this.requeue(taken);
+      return;
     }
     const report: WebhookDeliveryReport = { ...base, outcome, status, error, durationMs, at };
     await this.record(report);
@@ -307,18 +301,43 @@ export class WebhookDeliveryWorker extends EventEmitter<{ settled: [WebhookSettl
     }
   }
 
-  /** Publishes `copy` (confirmed), then acks; requeues when the copy fails. */
+  /** Publishes `copy` (confirmed, however long the broker takes), then acks; requeues only when that is given up. */
   private async carryOut(taken: Taken, copy: OutgoingMessage, settlement: WebhookSettlement): Promise<void> {
-    try {
-      await this.options.publisher.publish(copy);
-    } catch (error) {
-      this.options.logger.warn('could not publish a webhook delivery copy; requeueing', { error: errorText(error) });
-      await pause(200, taken.closed);
+    if (!(await this.publishPatiently(copy, taken))) {
       this.requeue(taken);
       return;
     }
     settle(taken, 'ack', this.options.logger);
     this.finish(taken, settlement);
+  }
+
+  /**
+   * Publishes `copy` until the broker confirms it, waiting out a blocked or unreachable broker
+   * (200 ms doubling to 5 s) with the delivery kept unacked: no delivery limit is spent and no
+   * try is repeated. False once the delivery's channel closed (the broker delivers it again) or
+   * the worker stops.
+   */
+  private async publishPatiently(copy: OutgoingMessage, taken: Taken): Promise<boolean> {
+    let waitMs = 200;
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await this.options.publisher.publish(copy);
+        return true;
+      } catch (error) {
+        if (taken.closed.aborted || this.stopping) return false;
+        if (attempt === 1) {
+          this.options.logger.warn(
+            'could not publish a webhook delivery copy; trying again until the broker takes it',
+            {
+              delivery_id: copy.messageId,
+              error: errorText(error),
+            },
+          );
+        }
+        await pause(waitMs, taken.closed);
+        waitMs = Math.min(waitMs * 2, 5_000);
+      }
+    }
   }
 
   private requeue(taken: Taken): void {
