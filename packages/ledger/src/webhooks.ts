@@ -524,7 +524,7 @@ function checkFields(fields: {
   readonly description?: string | null;
 }): void {
   // Lengths in code points, as the API's schema counts them (ajv): a text the API took is taken here.
-  const length = (text: string): number => [...text].length;
+  const length = (text: string): number => Array.from(text).length;
   if (fields.url !== undefined && (fields.url.length === 0 || length(fields.url) > MAX_WEBHOOK_URL_LENGTH)) {
     throw new RangeError(`a webhook URL has 1 to ${MAX_WEBHOOK_URL_LENGTH} characters`);
   }
