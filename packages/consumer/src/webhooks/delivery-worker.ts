@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
+import type { ConsumeMessage } from 'amqplib';
 import {
   WEBHOOK_TEST_EVENT_TYPE,
   WEBHOOK_WAIT_ROUTING_KEY,
@@ -16,11 +16,8 @@ import {
 import type { BrokerConnection, ConfirmPublisher, Logger, OutgoingMessage } from '@mailer/amqp';
 import { copiedProperties } from '@mailer/dead-letters';
 import { Batcher, isUnavailable } from '@mailer/ledger';
-import { ConsumerControl } from '../amqp/consumer-control';
-import { Holdings } from '../amqp/holdings';
-import { InFlight } from '../amqp/in-flight';
+import { LedgerBoundConsumer } from '../amqp/ledger-bound-consumer';
 import type { Taken } from '../amqp/taken';
-import { LedgerWait } from '../feedback/ledger-wait';
 import { EndpointSlots } from './endpoint-slots';
 import { LEDGER_RETRY_MS } from './fan-out-worker';
 import { decodeDelivery } from './messages';
@@ -89,13 +86,10 @@ const HOLD_MS = WEBHOOK_WAIT_DELAY_MS;
  * does not ({@link EndpointSlots}), so a slow endpoint holds only its own deliveries.
  */
 export class WebhookDeliveryWorker extends EventEmitter<{ settled: [WebhookSettlement] }> {
-  private readonly inFlight = new InFlight();
-  private readonly control: ConsumerControl;
+  private readonly consumer: LedgerBoundConsumer;
   private readonly slots: EndpointSlots;
   private readonly signing: TtlCache<SigningEndpoint | undefined>;
   private readonly recorder: Batcher<WebhookDeliveryReport, undefined>;
-  private readonly ledgerWait: LedgerWait<{ readonly taken: Taken }>;
-  private stopping = false;
 
   constructor(private readonly options: WebhookDeliveryWorkerOptions) {
     super();
@@ -118,57 +112,39 @@ export class WebhookDeliveryWorker extends EventEmitter<{ settled: [WebhookSettl
         return reports.map(() => undefined);
       },
     });
-    this.control = new ConsumerControl({
+    // While the ledger is out of reach deliveries are kept unacked (nothing is sent unrecorded, no
+    // delivery limit is spent) and consuming pauses until it answers.
+    this.consumer = new LedgerBoundConsumer({
+      broker: options.broker,
       topology,
       queue: topology.webhookDeliveriesQueue.name,
       prefetch,
       logger,
-      holdings: new Holdings(Number.POSITIVE_INFINITY, prefetch),
-      pausedBy: () => (this.stopping ? 'stopping' : this.ledgerWait.paused ? 'ledger-unavailable' : undefined),
-      take: (taken) => this.inFlight.track(() => this.process(taken)),
-      channelClosed: () => {
-        for (const { taken } of this.ledgerWait.drop()) this.finish(taken, { action: 'abandoned' });
-      },
-      consuming: () => undefined,
-    });
-    // While the ledger is out of reach deliveries are kept unacked (nothing is sent unrecorded, no
-    // delivery limit is spent) and consuming pauses until it answers.
-    this.ledgerWait = new LedgerWait({
       ping: options.ping,
       retryMs: LEDGER_RETRY_MS,
-      logger,
       subject: 'webhook deliveries',
-      resume: ({ taken }) => this.inFlight.track(() => this.process(taken)),
-      changed: () => void this.control.reconcile(),
+      process: (taken) => this.process(taken),
+      abandoned: (taken) => this.finish(taken, { action: 'abandoned' }),
     });
   }
 
   start(): void {
-    const attach = (channel: ConfirmChannel) => {
-      if (!this.stopping) this.control.attach(channel);
-    };
-    this.options.broker.on('channel', attach);
-    const channel = this.options.broker.channel;
-    if (channel !== undefined) attach(channel);
+    this.consumer.start();
   }
 
   /** Deliveries being handled now. */
   get busy(): number {
-    return this.inFlight.size;
+    return this.consumer.busy;
   }
 
   /** Stops taking deliveries and waits up to `timeoutMs` for those in flight; the rest come back. */
   async stop(timeoutMs: number): Promise<void> {
-    this.stopping = true;
-    this.ledgerWait.close();
-    await this.control.reconcile();
-    await this.inFlight.drain(timeoutMs);
+    await this.consumer.stop(timeoutMs);
   }
 
   private finish(taken: Taken, settlement: WebhookSettlement): void {
-    this.control.release(taken);
+    this.consumer.release(taken);
     this.emit('settled', settlement);
-    void this.control.reconcile();
   }
 
   private async process(taken: Taken): Promise<void> {
@@ -219,8 +195,8 @@ export class WebhookDeliveryWorker extends EventEmitter<{ settled: [WebhookSettl
         this.options.store.signingEndpoint(delivery.endpoint_id),
       );
     } catch (error) {
-      if (isUnavailable(error) && !taken.closed.aborted && !this.stopping) {
-        this.ledgerWait.keep({ taken }, error);
+      if (isUnavailable(error) && !taken.closed.aborted && !this.consumer.isStopping) {
+        this.consumer.keep(taken, error);
         return;
       }
       logger.warn('could not read a webhook endpoint; requeueing the delivery', {
@@ -324,7 +300,7 @@ export class WebhookDeliveryWorker extends EventEmitter<{ settled: [WebhookSettl
         await this.options.publisher.publish(copy);
         return true;
       } catch (error) {
-        if (taken.closed.aborted || this.stopping) return false;
+        if (taken.closed.aborted || this.consumer.isStopping) return false;
         if (attempt === 1) {
           this.options.logger.warn(
             'could not publish a webhook delivery copy; trying again until the broker takes it',

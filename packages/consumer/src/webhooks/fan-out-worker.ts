@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { ConfirmChannel } from 'amqplib';
+
 import {
   WEBHOOK_DELIVERY_ROUTING_KEY,
   type LifecycleEvent,
@@ -11,11 +11,8 @@ import {
 } from '@mailer/contract';
 import type { BrokerConnection, ConfirmPublisher, Logger } from '@mailer/amqp';
 import { isUnavailable } from '@mailer/ledger';
-import { ConsumerControl } from '../amqp/consumer-control';
-import { Holdings } from '../amqp/holdings';
-import { InFlight } from '../amqp/in-flight';
+import { LedgerBoundConsumer } from '../amqp/ledger-bound-consumer';
 import type { Taken } from '../amqp/taken';
-import { LedgerWait } from '../feedback/ledger-wait';
 import { settle, undecodableCopy } from './settle';
 import { decodeEvent } from './messages';
 import { TtlCache } from './ttl-cache';
@@ -59,67 +56,48 @@ const CACHE_ENTRIES = 1_000;
  * a crash in between fans it out again, with the same delivery ids ({@link deliveryIdOf}).
  */
 export class FanOutWorker extends EventEmitter<{ settled: [FanOutSettlement] }> {
-  private readonly inFlight = new InFlight();
-  private readonly control: ConsumerControl;
+  private readonly consumer: LedgerBoundConsumer;
   private readonly endpoints: TtlCache<readonly SigningEndpoint[]>;
-  private readonly ledgerWait: LedgerWait<{ readonly taken: Taken }>;
   /** Pauses before a requeue, woken at stop. */
   private readonly pauses = new Set<() => void>();
-  private stopping = false;
 
   constructor(private readonly options: FanOutWorkerOptions) {
     super();
     const { topology, prefetch, logger } = options;
     this.endpoints = new TtlCache(options.cacheMs ?? 5_000, CACHE_ENTRIES);
-    this.control = new ConsumerControl({
+    // While the ledger is out of reach events are kept unacked, so an outage spends no delivery limit.
+    this.consumer = new LedgerBoundConsumer({
+      broker: options.broker,
       topology,
       queue: topology.webhookEventsQueue.name,
       prefetch,
       logger,
-      holdings: new Holdings(Number.POSITIVE_INFINITY, prefetch),
-      pausedBy: () => (this.stopping ? 'stopping' : this.ledgerWait.paused ? 'ledger-unavailable' : undefined),
-      take: (taken) => this.inFlight.track(() => this.process(taken)),
-      channelClosed: () => {
-        for (const { taken } of this.ledgerWait.drop()) this.finish(taken, { action: 'abandoned' });
-      },
-      consuming: () => undefined,
-    });
-    // While the ledger is out of reach events are kept unacked, so an outage spends no delivery limit.
-    this.ledgerWait = new LedgerWait({
       ping: options.ping,
       retryMs: LEDGER_RETRY_MS,
-      logger,
       subject: 'webhook events',
-      resume: ({ taken }) => this.inFlight.track(() => this.process(taken)),
-      changed: () => void this.control.reconcile(),
+      process: (taken) => this.process(taken),
+      abandoned: (taken) => this.finish(taken, { action: 'abandoned' }),
     });
   }
 
   start(): void {
-    const attach = (channel: ConfirmChannel) => {
-      if (!this.stopping) this.control.attach(channel);
-    };
-    this.options.broker.on('channel', attach);
-    const channel = this.options.broker.channel;
-    if (channel !== undefined) attach(channel);
+    this.consumer.start();
   }
 
   get busy(): number {
-    return this.inFlight.size;
+    return this.consumer.busy;
   }
 
   async stop(timeoutMs: number): Promise<void> {
-    this.stopping = true;
-    this.ledgerWait.close();
+    // The consumer counts as stopping from here on: the requeue pauses woken now end at once.
+    const stopped = this.consumer.stop(timeoutMs);
     for (const wake of this.pauses) wake();
-    await this.control.reconcile();
-    await this.inFlight.drain(timeoutMs);
+    await stopped;
   }
 
   private finish(taken: Taken, settlement: FanOutSettlement): void {
-    this.control.release(taken);
+    this.consumer.release(taken);
     this.emit('settled', settlement);
-    void this.control.reconcile();
   }
 
   private async process(taken: Taken): Promise<void> {
@@ -145,8 +123,8 @@ export class FanOutWorker extends EventEmitter<{ settled: [FanOutSettlement] }> 
         this.options.store.endpointsFor(event.data.client, event.type),
       );
     } catch (error) {
-      if (isUnavailable(error) && !taken.closed.aborted && !this.stopping) {
-        this.ledgerWait.keep({ taken }, error);
+      if (isUnavailable(error) && !taken.closed.aborted && !this.consumer.isStopping) {
+        this.consumer.keep(taken, error);
         return;
       }
       logger.warn('could not read the endpoints of an event; requeueing', {
@@ -198,7 +176,7 @@ export class FanOutWorker extends EventEmitter<{ settled: [FanOutSettlement] }> 
 
   /** Gives the event back after a pause, so a ledger or broker outage does not spin it. */
   private async requeueLater(taken: Taken): Promise<void> {
-    if (!taken.closed.aborted && !this.stopping) {
+    if (!taken.closed.aborted && !this.consumer.isStopping) {
       await new Promise<void>((resolve) => {
         const wake = () => {
           clearTimeout(timer);
