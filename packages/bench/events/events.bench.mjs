@@ -20,7 +20,7 @@ import { nodeFlags } from '../../../scripts/node-flags.mjs';
 import { removeBenchTopology } from '../support/broker.mjs';
 import { batchBody } from '../support/fixtures.mjs';
 import { BENCH_RECIPIENT_HASH_SECRET, createBenchDatabase, postgresCpuSeconds } from '../support/postgres.mjs';
-import { cpuSeconds, localBrokerPid } from '../support/proc.mjs';
+import { cpuSeconds, machineCpuSeconds, localBrokerPid } from '../support/proc.mjs';
 import {
   freePort,
   httpPostJson,
@@ -59,6 +59,8 @@ const settings = {
   rounds: knob('BENCH_EVENTS_ROUNDS', 2, 1),
   /** `off`: events on with no webhook endpoint and WEBHOOKS=off (the outbox and the relay alone), to see what each part costs. */
   webhook: env.BENCH_EVENTS_WEBHOOK !== 'off',
+  /** Run the consumer under `node --cpu-prof` (profiles in bench-results/profiles; summarize with tools/cpu-profile-summary.mjs). */
+  cpuProfile: env.BENCH_EVENTS_CPU_PROF === '1',
   burstConcurrency: 4,
   retryDelaysMs: [600_000, 1_200_000],
   arrivalTimeoutMs: 180_000,
@@ -233,7 +235,11 @@ async function startServices(ledger, events) {
   await waitReady(producer, port);
   const consumer = startNodeWatched(
     `consumer ${label}`,
-    [...nodeFlags.consumer, join(root, 'packages/consumer/dist/main.js')],
+    [
+      ...nodeFlags.consumer,
+      ...(settings.cpuProfile ? ['--cpu-prof', `--cpu-prof-dir=${join(resultsDir, 'profiles')}`] : []),
+      join(root, 'packages/consumer/dist/main.js'),
+    ],
     {
       ...servicesEnv(ledger, events),
       PROVIDERS: 'postmark',
@@ -305,6 +311,7 @@ async function burstRun(round, latencyMs, events) {
     };
     const cpuBefore = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
     const postgresBefore = postgresCpuSeconds();
+    const machineBefore = machineCpuSeconds();
     const startedAt = performance.now();
     const load = await batchBurst({
       port: services.port,
@@ -316,6 +323,7 @@ async function burstRun(round, latencyMs, events) {
     });
     await awaitAnswered(new Set(load.accepted.keys()));
     const sentAfterS = (performance.now() - startedAt) / 1000;
+    const machineSent = machineCpuSeconds();
     const arrivals = [...load.accepted.keys()].map((id) => fake.arrivals.get(id).at);
     const first = Math.min(...arrivals);
     const last = Math.max(...arrivals);
@@ -326,6 +334,7 @@ async function burstRun(round, latencyMs, events) {
       eventsDrainedS = (performance.now() - startedAt) / 1000;
     }
     const seconds = (performance.now() - startedAt) / 1000;
+    const machineEnd = machineCpuSeconds();
     const cpu = Object.fromEntries(
       Object.entries(pids).map(([k, pid]) => [k, ((cpuSeconds(pid) - cpuBefore[k]) / seconds) * 100]),
     );
@@ -340,6 +349,16 @@ async function burstRun(round, latencyMs, events) {
       eventsDrainedS,
       duplicates: fake.readWindow().duplicates,
       cpuPercent: { ...cpu, postgres: ((postgresCpuSeconds() - postgresBefore) / seconds) * 100 },
+      // The whole machine (every process, the bench's own load and receivers included): how busy
+      // its cores were until the last email was sent, and its CPU per email until every event arrived.
+      machine:
+        machineBefore === undefined || machineSent === undefined || machineEnd === undefined
+          ? undefined
+          : {
+              busyPercentWhileSending:
+                ((machineSent.busy - machineBefore.busy) / (machineSent.total - machineBefore.total)) * 100,
+              cpuMsPerEmail: ((machineEnd.busy - machineBefore.busy) / load.accepted.size) * 1000,
+            },
       ...(events
         ? {
             eventsOnExchange: tap.lags.size,
@@ -365,7 +384,11 @@ async function burstRun(round, latencyMs, events) {
             ` after ${eventsDrainedS.toFixed(1)} s`
           : '') +
         `; cpu producer ${fmt.pct(cpu.producer)} consumer ${fmt.pct(cpu.consumer)} broker ${fmt.pct(cpu.broker ?? Number.NaN)} ` +
-        `postgres ${fmt.pct(run.cpuPercent.postgres)}`,
+        `postgres ${fmt.pct(run.cpuPercent.postgres)}` +
+        (run.machine === undefined
+          ? ''
+          : `; machine ${fmt.pct(run.machine.busyPercentWhileSending)} busy while sending, ` +
+            `${run.machine.cpuMsPerEmail.toFixed(2)} cpu ms per email`),
     );
     return run;
   } finally {
@@ -452,7 +475,18 @@ async function main() {
 function printSummary(report) {
   console.log('');
   printTable(
-    ['round', 'provider', 'events', 'delivered/s', 'outbox lag p50 ms', 'p99 ms', 'webhook p99 ms', 'postgres cpu'],
+    [
+      'round',
+      'provider',
+      'events',
+      'delivered/s',
+      'outbox lag p50 ms',
+      'p99 ms',
+      'webhook p99 ms',
+      'postgres cpu',
+      'machine busy',
+      'cpu ms/email',
+    ],
     report.runs.map((r) => [
       String(r.round),
       `${r.latencyMs} ms`,
@@ -462,6 +496,8 @@ function printSummary(report) {
       r.events ? fmt.ms(r.outboxLagMs.p99) : '-',
       r.events ? fmt.ms(r.webhookLagMs.p99) : '-',
       fmt.pct(r.cpuPercent.postgres),
+      r.machine === undefined ? '-' : fmt.pct(r.machine.busyPercentWhileSending),
+      r.machine === undefined ? '-' : r.machine.cpuMsPerEmail.toFixed(2),
     ]),
   );
   console.log('');
