@@ -22,7 +22,7 @@ describe('loadConfig', () => {
     expect(loadConfig({ RECIPIENT_HASH_SECRET })).toEqual({
       providers: ['capture'],
       captureDir: '.capture',
-      prefetch: 100,
+      prefetch: 300,
       maxHeldBytes: 64 * 1024 * 1024,
       maxAttempts: 6,
       maxAgeMs: 24 * 3_600_000,
@@ -39,7 +39,7 @@ describe('loadConfig', () => {
       postmarkApiHost: '',
       postmarkTimeoutMs: 30_000,
       postmarkRatePerSecond: Number.POSITIVE_INFINITY,
-      postmarkMaxConnections: 100,
+      postmarkMaxConnections: 300,
       smtpHost: '',
       smtpPort: 587,
       smtpSecure: false,

@@ -76,7 +76,7 @@ export const configKeys = {
   prefetch: {
     name: 'PREFETCH',
     description: 'Messages taken at once, so sends in flight at once.',
-    default: '100',
+    default: '300',
     parse: integer(1, 1000),
   },
   maxHeldBytes: {
@@ -160,7 +160,7 @@ export const configKeys = {
     name: 'POSTMARK_MAX_CONNECTIONS',
     description:
       'Postmark requests in flight at once; further sends wait in the consumer, where a lost broker channel drops them.',
-    default: '100',
+    default: '300',
     parse: integer(1, 1000),
   },
   postmarkTimeoutMs: postmark.timeoutMs,

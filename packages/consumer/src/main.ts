@@ -1,3 +1,5 @@
+// First: the heap's growth bound applies from the first allocation on.
+import './heap-growth';
 import { hostname } from 'node:os';
 import { topologyOf } from '@mailer/config';
 import { compileValidators } from '@mailer/contract';

@@ -99,9 +99,11 @@ export function resumeInMs(chain: readonly ProviderSlot[]): number {
 
 /**
  * How long a send may wait for its provider's rate limit and one of its connections when the slot
- * does not say (the `SEND_WAIT_TIMEOUT` default): past the longest queue the defaults make
- * (PREFETCH 100 over 5 SMTP connections, each send up to its 30 s timeout, is 10 minutes), far
- * below RabbitMQ's consumer_timeout (30 minutes).
+ * does not say (the `SEND_WAIT_TIMEOUT` default), far below RabbitMQ's consumer_timeout (30
+ * minutes): a healthy provider's queue is far shorter (PREFETCH 300 over 5 SMTP connections at
+ * 1.6 s a message is 96 s). Only a provider at its full timeout on every send makes a longer one
+ * (300 over 5 connections at 30 s is 30 minutes); its sends are then withdrawn unsent after this
+ * wait and go round the retry tiers, never held unacked past the broker's limit.
  */
 export const DEFAULT_SEND_WAIT_MS = 600_000;
 
