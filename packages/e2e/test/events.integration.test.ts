@@ -86,7 +86,14 @@ function verifyIndependently(secret: string, headers: Record<string, string>, bo
 
 describe('events out end to end: the outbox, the relay, the events exchange and a signed webhook, with the real broker and ledger', () => {
   const prefix = uniquePrefix('events-e2e');
-  const topology: Topology = buildTopology({ prefix, retryDelaysMs: [200], deliveryLimit: DEFAULT_DELIVERY_LIMIT });
+  // The services' schedule (WEBHOOK_RETRY_DELAYS below), so that the clean-up deletes their webhook retry queues too.
+  const webhookRetryDelaysMs = [200, 400];
+  const topology: Topology = buildTopology({
+    prefix,
+    retryDelaysMs: [200],
+    deliveryLimit: DEFAULT_DELIVERY_LIMIT,
+    webhookRetryDelaysMs,
+  });
   const services: Service[] = [];
   const deliveries: Delivery[] = [];
   const waiters = new Set<() => void>();
@@ -170,7 +177,7 @@ describe('events out end to end: the outbox, the relay, the events exchange and 
       WEBHOOK_ALLOW_NETWORKS: '127.0.0.0/8',
       WEBHOOK_ALLOW_HTTP: 'true',
       // Three tries in 600 ms, then parked: the schedule shortened, the same in every process.
-      WEBHOOK_RETRY_DELAYS: '200ms,400ms',
+      WEBHOOK_RETRY_DELAYS: webhookRetryDelaysMs.map((ms) => `${ms}ms`).join(','),
     };
     env = common;
     const producer = runService(mains.producer, {
