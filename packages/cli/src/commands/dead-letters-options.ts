@@ -2,6 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { parseDurationMs } from '@mailer/config';
 import { FAILURE_KINDS, PARK_REASONS, PROVIDER_NAMES, maskAddressesIn } from '@mailer/contract';
 import type { DeadLetterFilter, ParkedMessage } from '@mailer/dead-letters';
+import { columns } from './table';
 
 /** A comma-separated list whose every item must be one of `allowed` (any value when absent). */
 export function listOf(allowed?: readonly string[]): (raw: string, previous?: string[]) => string[] {
@@ -121,15 +122,7 @@ export function parkedTable(views: readonly ParkedMessage[]): string {
       ageText(view.ageMs),
     ]),
   ];
-  const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => row[column]?.length ?? 0))) ?? [];
-  return rows
-    .map((row) =>
-      row
-        .map((cell, column) => cell.padEnd(widths[column] ?? 0))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
+  return columns(rows);
 }
 
 /** A one-line progress bar: `[########------------] 4/10 replayed`. */

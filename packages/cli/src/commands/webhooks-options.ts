@@ -115,19 +115,6 @@ export function deliveryJson(delivery: WebhookDeliveryRecord): Record<string, un
   };
 }
 
-/** Rows as aligned columns, two spaces apart, no trailing blanks. */
-export function columns(rows: readonly (readonly string[])[]): string {
-  const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => row[column]?.length ?? 0))) ?? [];
-  return rows
-    .map((row) =>
-      row
-        .map((cell, column) => cell.padEnd(widths[column] ?? 0))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
-}
-
 /** The header of {@link endpointRow}'s table. */
 export const ENDPOINT_HEADER = ['ID', 'CLIENT', 'URL', 'TYPES', 'STATUS', 'SINCE', 'FAILING SINCE'] as const;
 

@@ -21,13 +21,13 @@ import {
   DELIVERY_HEADER,
   DELIVERY_OUTCOMES,
   ENDPOINT_HEADER,
-  columns,
   deliveryJson,
   deliveryRow,
   endpointJson,
   endpointRow,
   since,
 } from './webhooks-options';
+import { columns } from './table';
 import {
   REPLAY_INFLIGHT,
   parkedDeliveryOf,

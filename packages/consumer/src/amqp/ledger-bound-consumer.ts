@@ -1,10 +1,10 @@
 import type { ConfirmChannel } from 'amqplib';
 import type { BrokerConnection, Logger } from '@mailer/amqp';
 import type { Topology } from '@mailer/contract';
-import { LedgerWait } from '../feedback/ledger-wait';
 import { ConsumerControl } from './consumer-control';
 import { Holdings } from './holdings';
 import type { LedgerRetryMs } from './ledger-gate';
+import { LedgerWait } from './ledger-wait';
 import { InFlight } from './in-flight';
 import type { Taken } from './taken';
 
@@ -25,11 +25,13 @@ export interface LedgerBoundConsumerOptions {
   readonly process: (taken: Taken) => Promise<void>;
   /** A kept message whose channel closed: it can no longer be settled and comes back. */
   readonly abandoned: (taken: Taken) => void;
+  /** Told when consuming starts (`true`) or stops (`false`) on the channel. */
+  readonly consuming?: (on: boolean) => void;
 }
 
 /**
- * The consuming every worker that needs the ledger for each message shares (the webhook fan-out
- * and delivery workers): manual acks under its own prefetch, on the connection's channel and on
+ * The consuming every worker that needs the ledger for each message shares (the provider-event
+ * worker, the webhook fan-out and delivery workers): manual acks under its own prefetch, on the connection's channel and on
  * each one it opens later; a message whose ledger call found PostgreSQL out of reach is kept
  * unacked ({@link keep}) and consuming pauses until the ledger answers, so an outage spends no
  * delivery limit; a stop waits a bounded time for what is in flight.
@@ -48,12 +50,12 @@ export class LedgerBoundConsumer {
       prefetch,
       logger,
       holdings: new Holdings(Number.POSITIVE_INFINITY, prefetch),
-      pausedBy: () => (this.stopping ? 'stopping' : this.ledgerWait.paused ? 'ledger-unavailable' : undefined),
+      pausedBy: () => this.paused,
       take: (taken) => this.inFlight.track(() => options.process(taken)),
       channelClosed: () => {
         for (const { taken } of this.ledgerWait.drop()) options.abandoned(taken);
       },
-      consuming: () => undefined,
+      consuming: (on) => options.consuming?.(on),
     });
     this.ledgerWait = new LedgerWait({
       ping: options.ping,
@@ -78,6 +80,17 @@ export class LedgerBoundConsumer {
   /** Messages being handled now. */
   get busy(): number {
     return this.inFlight.size;
+  }
+
+  /** Messages kept unacked while the ledger cannot be reached. */
+  get waitingForLedger(): number {
+    return this.ledgerWait.waiting;
+  }
+
+  /** Why no messages are taken now, or `undefined` when they are (or could be, given a channel). */
+  get paused(): 'ledger-unavailable' | 'stopping' | undefined {
+    if (this.stopping) return 'stopping';
+    return this.ledgerWait.paused ? 'ledger-unavailable' : undefined;
   }
 
   /** Whether a stop began: what is handled now should not wait for anything long. */

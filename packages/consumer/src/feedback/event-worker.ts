@@ -1,16 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { ConfirmChannel } from 'amqplib';
 import { PROVIDER_EVENT_RETRY_ROUTING_KEY, ProviderEventHeaders, type Topology } from '@mailer/contract';
 import type { BrokerConnection, ConfirmPublisher, Logger, OutgoingMessage } from '@mailer/amqp';
 import { copiedProperties, messageIdOf } from '@mailer/dead-letters';
-import { ConsumerControl } from '../amqp/consumer-control';
-import { Holdings } from '../amqp/holdings';
-import { InFlight } from '../amqp/in-flight';
+import { LedgerBoundConsumer } from '../amqp/ledger-bound-consumer';
 import type { LedgerRetryMs } from '../amqp/ledger-gate';
 import type { Taken } from '../amqp/taken';
 import type { EventDecision, IncomingEvent } from './handle-event';
-import { LedgerWait } from './ledger-wait';
 
 /** How the event worker consumes. */
 export interface EventWorkerOptions {
@@ -44,17 +40,12 @@ const DEFAULT_LEDGER_RETRY_MS: LedgerRetryMs = { initial: 200, max: 5_000 };
 /** Longest parked detail kept in a header. */
 const MAX_DETAIL_LENGTH = 500;
 
-interface KeptEvent {
-  readonly taken: Taken;
-}
-
 /**
  * Applies provider events (docs/feedback.md): consumes the provider-events queue with manual
  * acks and its own prefetch, on a connection of its own, and carries out each
  * {@link EventDecision}. Nothing is acked before its successor copy (retry or park) is confirmed
  * (docs/design.md rule 8). While the ledger cannot be reached it takes no events and keeps the
- * ones it has unacked ({@link LedgerWait}); it resumes by itself on every new channel
- * ({@link ConsumerControl}).
+ * ones it has unacked; it resumes by itself on every new channel ({@link LedgerBoundConsumer}).
  */
 export class EventWorker extends EventEmitter<{
   /** An event was settled. */
@@ -62,61 +53,45 @@ export class EventWorker extends EventEmitter<{
   /** The worker started (`true`) or stopped (`false`) taking events on its channel. */
   consuming: [boolean];
 }> {
-  private readonly inFlight = new InFlight();
-  private readonly control: ConsumerControl;
-  private readonly ledgerWait: LedgerWait<KeptEvent>;
-  private stopping = false;
+  private readonly consumer: LedgerBoundConsumer;
 
   constructor(private readonly options: EventWorkerOptions) {
     super();
     const { logger, topology, prefetch } = options;
-    this.control = new ConsumerControl({
+    // Events are small (a provider's body is at most 1 MB): the prefetch alone bounds them.
+    this.consumer = new LedgerBoundConsumer({
+      broker: options.broker,
       topology,
       queue: topology.providerEventsQueue.name,
       prefetch,
       logger,
-      // Events are small (a provider's body is at most 1 MB): the prefetch alone bounds them.
-      holdings: new Holdings(Number.POSITIVE_INFINITY, prefetch),
-      pausedBy: () => this.paused,
-      take: (taken) => this.inFlight.track(() => this.process(taken)),
-      channelClosed: () => {
-        for (const { taken } of this.ledgerWait.drop()) this.finish(taken, { action: 'abandoned' });
-      },
-      consuming: (on) => this.emit('consuming', on),
-    });
-    this.ledgerWait = new LedgerWait({
       ping: () => options.ledger.ping(),
       retryMs: options.ledgerRetryMs ?? DEFAULT_LEDGER_RETRY_MS,
-      logger,
-      resume: ({ taken }) => this.inFlight.track(() => this.process(taken)),
-      changed: () => void this.control.reconcile(),
+      subject: 'provider events',
+      process: (taken) => this.process(taken),
+      abandoned: (taken) => this.finish(taken, { action: 'abandoned' }),
+      consuming: (on) => this.emit('consuming', on),
     });
   }
 
   /** Starts consuming on the current channel and on every channel the connection opens later. */
   start(): void {
-    const attach = (channel: ConfirmChannel) => {
-      if (!this.stopping) this.control.attach(channel);
-    };
-    this.options.broker.on('channel', attach);
-    const channel = this.options.broker.channel;
-    if (channel !== undefined) attach(channel);
+    this.consumer.start();
   }
 
   /** Events being handled now. */
   get busy(): number {
-    return this.inFlight.size;
+    return this.consumer.busy;
   }
 
   /** Events kept unacked while the ledger cannot be reached. */
   get waitingForLedger(): number {
-    return this.ledgerWait.waiting;
+    return this.consumer.waitingForLedger;
   }
 
   /** Why the worker takes no events now, or `undefined` when it does (or could, given a channel). */
   get paused(): 'ledger-unavailable' | 'stopping' | undefined {
-    if (this.stopping) return 'stopping';
-    return this.ledgerWait.paused ? 'ledger-unavailable' : undefined;
+    return this.consumer.paused;
   }
 
   /**
@@ -124,16 +99,12 @@ export class EventWorker extends EventEmitter<{
    * then (kept ones included) stays unacked and is redelivered once the connection closes.
    */
   async stop(timeoutMs: number): Promise<void> {
-    this.stopping = true;
-    this.ledgerWait.close();
-    await this.control.reconcile();
-    await this.inFlight.drain(timeoutMs);
+    await this.consumer.stop(timeoutMs);
   }
 
   private finish(taken: Taken, settlement: EventSettlement): void {
-    this.control.release(taken);
+    this.consumer.release(taken);
     this.emit('settled', settlement);
-    void this.control.reconcile();
   }
 
   private async process(taken: Taken): Promise<void> {
@@ -155,8 +126,8 @@ export class EventWorker extends EventEmitter<{
         });
         return;
       case 'ledger-unavailable':
-        if (taken.closed.aborted || this.stopping) this.finish(taken, { action: 'abandoned' });
-        else this.ledgerWait.keep({ taken }, decision.error);
+        if (taken.closed.aborted || this.consumer.isStopping) this.finish(taken, { action: 'abandoned' });
+        else this.consumer.keep(taken, decision.error);
         return;
       case 'requeue':
         this.options.logger.error('applying a provider event failed; requeueing', {

@@ -1,6 +1,6 @@
 import type { Logger } from '@mailer/amqp';
-import type { LedgerRetryMs } from '../amqp/ledger-gate';
-import type { Kept } from '../amqp/taken';
+import type { LedgerRetryMs } from './ledger-gate';
+import type { Kept } from './taken';
 
 /** What the ledger wait needs. */
 export interface LedgerWaitOptions<H extends Kept> {
